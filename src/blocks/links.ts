@@ -1,0 +1,71 @@
+import * as dagPb from '@ipld/dag-pb'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { WeftError } from '../errors.ts'
+
+/** Codecs whose links weft can follow; blocks of any other codec are refused on import. */
+export const SUPPORTED_CODECS = new Set([dagPb.code, raw.code, dagCbor.code])
+
+export function assertCodecSupported (cid: CID): void {
+  if (!SUPPORTED_CODECS.has(cid.code)) {
+    throw new WeftError('ERR_UNSUPPORTED_CODEC', `${cid} uses codec 0x${cid.code.toString(16)}, which weft cannot decode`)
+  }
+}
+
+function collectCids (value: unknown, out: CID[]): void {
+  const cid = CID.asCID(value)
+  if (cid !== null) {
+    out.push(cid)
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectCids(v, out)
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    for (const v of Object.values(value)) collectCids(v, out)
+  }
+}
+
+/** The CIDs a block links to. Raw blocks have none, so callers need not read them at all. */
+export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
+  switch (cid.code) {
+    case raw.code: return []
+    case dagPb.code: return dagPb.decode(bytes).Links.map(l => l.Hash)
+    case dagCbor.code: {
+      const out: CID[] = []
+      collectCids(dagCbor.decode(bytes), out)
+      return out
+    }
+    default:
+      assertCodecSupported(cid)
+      return []
+  }
+}
+
+export interface DagReader {
+  get(cid: CID): Promise<Uint8Array>
+  has(cid: CID): boolean
+}
+
+/**
+ * Visits every block of the DAG under `root` once, depth-first, parents before children.
+ * Raw blocks have no links, so unless `readRaw` is set they are only checked for
+ * presence: walking a large file costs one read per dag-pb node.
+ */
+export async function walkDag (store: DagReader, root: CID, visit: (cid: CID, bytes?: Uint8Array) => void | Promise<void>, options: { readRaw?: boolean } = {}): Promise<void> {
+  const seen = new Set<string>()
+  const stack = [root]
+  while (stack.length > 0) {
+    const cid = stack.pop() as CID
+    const key = cid.multihash.toString()
+    if (seen.has(key)) continue
+    seen.add(key)
+    if (!store.has(cid)) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} (under ${root}) is not in the local store`)
+    if (cid.code === raw.code && options.readRaw !== true) {
+      await visit(cid)
+      continue
+    }
+    const bytes = await store.get(cid)
+    await visit(cid, bytes)
+    const links = blockLinks(cid, bytes)
+    for (let i = links.length - 1; i >= 0; i--) stack.push(links[i])
+  }
+}

@@ -1,0 +1,334 @@
+import { openSync, closeSync, fsyncSync, ftruncateSync, fstatSync, readdirSync, unlinkSync, read, write, constants } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import type { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { WeftError } from '../errors.ts'
+import { transaction } from '../repo/db.ts'
+import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
+
+const readAsync = promisify(read)
+const writeAsync = promisify(write)
+
+/** A pack stops taking new blocks once it is this large. */
+const PACK_TARGET_SIZE = 256 * 1024 * 1024
+/** Index (and fsync) written blocks after this many bytes or blocks. */
+const FLUSH_BYTES = 64 * 1024 * 1024
+const FLUSH_BLOCKS = 4096
+
+interface Location { pack: number, off: number, len: number }
+
+interface Pending extends Location {
+  mh: Uint8Array
+  /** The bytes until the write lands, so a get in the meantime can answer. */
+  bytes?: Uint8Array
+  written: Promise<void>
+}
+
+export interface PackStoreOptions {
+  sync: boolean
+  storageMax: number
+}
+
+export interface PutOptions {
+  /** The caller computed the CID from these very bytes a moment ago (the importer). */
+  hashed?: boolean
+}
+
+export interface StoreStat {
+  blocks: number
+  bytes: number
+  packs: number
+  packBytes: number
+  storageMax: number
+}
+
+export interface VerifyProblem { mh: Uint8Array, problem: 'hash mismatch' | 'truncated' | 'unsupported hash' }
+
+const packName = (id: number): string => `${String(id).padStart(8, '0')}.pack`
+
+/**
+ * Blocks appended to pack files, indexed by multihash in SQLite. See repo/layout.ts for
+ * the on-disk format and why a crash never exposes a partial block.
+ */
+export class PackStore {
+  private readonly dir: string
+  private readonly db: DatabaseSync
+  private readonly options: PackStoreOptions
+  private readonly fds = new Map<number, number>()
+  private readonly pending = new Map<string, Pending>()
+  private pendingBytes = 0
+  private activePack = 0
+  private activeSize = 0
+  private usedBytes = 0
+  private flushing: Promise<void> = Promise.resolve()
+  private readonly stmt: {
+    get: StatementSync
+    insert: StatementSync
+    del: StatementSync
+    move: StatementSync
+  }
+
+  constructor (dir: string, db: DatabaseSync, options: PackStoreOptions) {
+    this.dir = dir
+    this.db = db
+    this.options = options
+    this.stmt = {
+      get: db.prepare('SELECT pack, off, len FROM blocks WHERE mh = ?'),
+      insert: db.prepare('INSERT OR IGNORE INTO blocks (mh, pack, off, len) VALUES (?, ?, ?, ?)'),
+      del: db.prepare('DELETE FROM blocks WHERE mh = ?'),
+      move: db.prepare('UPDATE blocks SET pack = ?, off = ? WHERE mh = ?')
+    }
+    this.recover()
+  }
+
+  /** Cuts unindexed tails (a write interrupted by a crash) and drops packs nothing points into. */
+  private recover (): void {
+    const ends = new Map<number, number>()
+    for (const row of this.db.prepare('SELECT pack, MAX(off + len) AS end FROM blocks GROUP BY pack').all() as Array<{ pack: number, end: number }>) {
+      ends.set(row.pack, row.end)
+    }
+    let highest = 0
+    for (const name of readdirSync(this.dir)) {
+      const m = /^(\d{8})\.pack$/.exec(name)
+      if (m === null) continue
+      const id = Number(m[1])
+      const end = ends.get(id)
+      if (end === undefined) {
+        unlinkSync(join(this.dir, name))
+        continue
+      }
+      const fd = this.fd(id)
+      if (fstatSync(fd).size > end) ftruncateSync(fd, end)
+      highest = Math.max(highest, id)
+    }
+    for (const [id] of ends) {
+      if (!this.fds.has(id)) throw new WeftError('ERR_REPO_CORRUPT', `pack ${packName(id)} is missing but ${this.countIn(id)} blocks point into it`)
+    }
+    this.usedBytes = Number((this.db.prepare('SELECT COALESCE(SUM(len), 0) AS n FROM blocks').get() as { n: number }).n)
+    if (highest === 0) {
+      this.rollPack(1)
+    } else {
+      this.activePack = highest
+      this.activeSize = fstatSync(this.fd(highest)).size
+      if (this.activeSize >= PACK_TARGET_SIZE) this.rollPack(highest + 1)
+    }
+  }
+
+  private countIn (pack: number): number {
+    return Number((this.db.prepare('SELECT COUNT(*) AS n FROM blocks WHERE pack = ?').get(pack) as { n: number }).n)
+  }
+
+  private fd (pack: number): number {
+    let fd = this.fds.get(pack)
+    if (fd === undefined) {
+      // Not O_APPEND: Linux ignores the position of a pwrite on an append-mode descriptor.
+      fd = openSync(join(this.dir, packName(pack)), constants.O_RDWR | constants.O_CREAT, 0o644)
+      this.fds.set(pack, fd)
+    }
+    return fd
+  }
+
+  private rollPack (id: number): void {
+    this.activePack = id
+    this.activeSize = 0
+    this.fd(id)
+  }
+
+  private locate (mh: Uint8Array): Location | undefined {
+    const key = Buffer.from(mh).toString('base64')
+    const p = this.pending.get(key)
+    if (p !== undefined) return p
+    return this.stmt.get.get(mh) as Location | undefined
+  }
+
+  has (cid: CID): boolean {
+    if (cid.multihash.code === IDENTITY_HASH) return true
+    return this.locate(cid.multihash.bytes) !== undefined
+  }
+
+  async put (cid: CID, bytes: Uint8Array, options: PutOptions = {}): Promise<void> {
+    if (options.hashed !== true) verifyBlock(cid, bytes)
+    if (cid.multihash.code === IDENTITY_HASH) return
+    const mh = cid.multihash.bytes
+    const key = Buffer.from(mh).toString('base64')
+    if (this.pending.has(key) || this.stmt.get.get(mh) !== undefined) return
+    if (this.usedBytes + bytes.byteLength > this.options.storageMax) {
+      throw new WeftError('ERR_QUOTA_EXCEEDED', `storing ${bytes.byteLength} more bytes would pass datastore.storageMax (${this.options.storageMax} bytes; ${this.usedBytes} used)`)
+    }
+    if (this.activeSize > 0 && this.activeSize + bytes.byteLength > PACK_TARGET_SIZE) this.rollPack(this.activePack + 1)
+    const entry: Pending = { mh, pack: this.activePack, off: this.activeSize, len: bytes.byteLength, bytes, written: Promise.resolve() }
+    this.activeSize += bytes.byteLength
+    this.usedBytes += bytes.byteLength
+    this.pendingBytes += bytes.byteLength
+    entry.written = writeAll(this.fd(entry.pack), bytes, entry.off).then(() => { entry.bytes = undefined })
+    this.pending.set(key, entry)
+    await entry.written
+    if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) await this.flush()
+  }
+
+  async get (cid: CID): Promise<Uint8Array> {
+    if (cid.multihash.code === IDENTITY_HASH) return cid.multihash.digest
+    const key = Buffer.from(cid.multihash.bytes).toString('base64')
+    const pending = this.pending.get(key)
+    if (pending?.bytes !== undefined) return pending.bytes
+    const loc = pending ?? this.stmt.get.get(cid.multihash.bytes) as Location | undefined
+    if (loc === undefined) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} is not in the local store`)
+    return await this.readAt(loc)
+  }
+
+  private async readAt (loc: Location): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(loc.len)
+    let done = 0
+    while (done < loc.len) {
+      const { bytesRead: n } = await readAsync(this.fd(loc.pack), buf, done, loc.len - done, loc.off + done)
+      if (n === 0) break
+      done += n
+    }
+    if (done < loc.len) throw new WeftError('ERR_REPO_CORRUPT', `pack ${packName(loc.pack)} ends before a block it indexes`)
+    return buf
+  }
+
+  /** Makes every written block durable (per datastore.sync) and visible in the index. */
+  async flush (): Promise<void> {
+    const run = this.flushing.then(async () => {
+      const batch = [...this.pending.entries()]
+      if (batch.length === 0) return
+      await Promise.all(batch.map(([, e]) => e.written))
+      if (this.options.sync) {
+        for (const pack of new Set(batch.map(([, e]) => e.pack))) fsyncSync(this.fd(pack))
+      }
+      transaction(this.db, () => {
+        for (const [, e] of batch) this.stmt.insert.run(e.mh, e.pack, e.off, e.len)
+      })
+      for (const [key, e] of batch) {
+        if (this.pending.get(key) === e) {
+          this.pending.delete(key)
+          this.pendingBytes -= e.len
+        }
+      }
+    })
+    this.flushing = run.catch(() => {})
+    await run
+  }
+
+  /** Drops blocks from the index; their bytes go at the next compact(). */
+  async deleteMany (mhs: Iterable<Uint8Array>): Promise<{ blocks: number, bytes: number }> {
+    await this.flush()
+    let blocks = 0
+    let bytes = 0
+    transaction(this.db, () => {
+      for (const mh of mhs) {
+        const loc = this.stmt.get.get(mh) as Location | undefined
+        if (loc === undefined) continue
+        this.stmt.del.run(mh)
+        blocks++
+        bytes += loc.len
+      }
+    })
+    this.usedBytes -= bytes
+    return { blocks, bytes }
+  }
+
+  /** Rewrites every pack that holds dead bytes, then deletes the old ones. */
+  async compact (): Promise<{ packsRewritten: number, bytesReclaimed: number }> {
+    await this.flush()
+    const live = new Map<number, number>()
+    for (const row of this.db.prepare('SELECT pack, SUM(len) AS n FROM blocks GROUP BY pack').all() as Array<{ pack: number, n: number }>) {
+      live.set(row.pack, row.n)
+    }
+    const victims: number[] = []
+    let reclaimed = 0
+    for (const [pack, fd] of this.fds) {
+      const size = fstatSync(fd).size
+      const liveBytes = live.get(pack) ?? 0
+      if (size > liveBytes && !(pack === this.activePack && size === 0)) {
+        victims.push(pack)
+        reclaimed += size - liveBytes
+      }
+    }
+    if (victims.length === 0) return { packsRewritten: 0, bytesReclaimed: 0 }
+    // Copy into a fresh pack so no victim is written while it is read.
+    this.rollPack(Math.max(...this.fds.keys()) + 1)
+    const select = this.db.prepare('SELECT mh, off, len FROM blocks WHERE pack = ? ORDER BY off')
+    for (const pack of victims) {
+      const moves: Array<{ mh: Uint8Array, pack: number, off: number }> = []
+      for (const row of select.iterate(pack) as Iterable<{ mh: Uint8Array, off: number, len: number }>) {
+        const bytes = await this.readAt({ pack, off: row.off, len: row.len })
+        if (this.activeSize > 0 && this.activeSize + row.len > PACK_TARGET_SIZE) {
+          if (this.options.sync) fsyncSync(this.fd(this.activePack))
+          this.rollPack(this.activePack + 1)
+        }
+        await writeAll(this.fd(this.activePack), bytes, this.activeSize)
+        moves.push({ mh: row.mh, pack: this.activePack, off: this.activeSize })
+        this.activeSize += row.len
+      }
+      if (this.options.sync) fsyncSync(this.fd(this.activePack))
+      transaction(this.db, () => {
+        for (const m of moves) this.stmt.move.run(m.pack, m.off, m.mh)
+      })
+      closeSync(this.fd(pack))
+      this.fds.delete(pack)
+      unlinkSync(join(this.dir, packName(pack)))
+    }
+    return { packsRewritten: victims.length, bytesReclaimed: reclaimed }
+  }
+
+  /** Re-hashes every indexed block. */
+  async * verify (): AsyncGenerator<VerifyProblem | { ok: number }> {
+    await this.flush()
+    let ok = 0
+    const rows = this.db.prepare('SELECT mh, pack, off, len FROM blocks ORDER BY pack, off').all() as unknown as Array<Location & { mh: Uint8Array }>
+    for (const row of rows) {
+      let bytes: Uint8Array
+      try {
+        bytes = await this.readAt(row)
+      } catch {
+        yield { mh: row.mh, problem: 'truncated' }
+        continue
+      }
+      const { code, digest } = Digest.decode(row.mh)
+      if (!isHashSupported(code)) {
+        yield { mh: row.mh, problem: 'unsupported hash' }
+      } else if (!hashMatches(code, digest, bytes)) {
+        yield { mh: row.mh, problem: 'hash mismatch' }
+      } else {
+        ok++
+      }
+    }
+    yield { ok }
+  }
+
+  stat (): StoreStat {
+    const row = this.db.prepare('SELECT COUNT(*) AS blocks, COALESCE(SUM(len), 0) AS bytes FROM blocks').get() as { blocks: number, bytes: number }
+    let packBytes = 0
+    for (const fd of this.fds.values()) packBytes += fstatSync(fd).size
+    return {
+      blocks: Number(row.blocks) + this.pending.size,
+      bytes: this.usedBytes,
+      packs: this.fds.size,
+      packBytes,
+      storageMax: this.options.storageMax
+    }
+  }
+
+  /** Every indexed multihash, for garbage collection. */
+  * allMultihashes (): Generator<Uint8Array> {
+    for (const row of this.db.prepare('SELECT mh FROM blocks').iterate() as Iterable<{ mh: Uint8Array }>) yield row.mh
+  }
+
+  async close (): Promise<void> {
+    await this.flush()
+    for (const fd of this.fds.values()) closeSync(fd)
+    this.fds.clear()
+  }
+}
+
+async function writeAll (fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < bytes.byteLength) {
+    const { bytesWritten } = await writeAsync(fd, bytes, done, bytes.byteLength - done, position + done)
+    done += bytesWritten
+  }
+}

@@ -1,0 +1,178 @@
+import { createHash } from 'node:crypto'
+import { lstat, open, readdir } from 'node:fs/promises'
+import { basename, join, resolve } from 'node:path'
+import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
+import type { BufferImporter } from 'ipfs-unixfs-importer'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import * as Digest from 'multiformats/hashes/digest'
+import { WeftError } from '../errors.ts'
+import type { ContentBlockstore, ImportOptions, ImportResult, ImportedEntry } from './types.ts'
+
+/** IPIP-499 `unixfs-v1-2025`: 1 MiB chunks (the rest of the profile is the importer's). */
+export const CHUNK_SIZE = 1024 * 1024
+
+interface FsEntry {
+  /** Path inside the DAG, starting with the added item's own name. */
+  dagPath: string
+  absPath: string
+  kind: 'file' | 'dir'
+  size: number
+  mode: number
+  mtimeMs: bigint
+  mtimeNs: bigint
+}
+
+function fsError (err: unknown, path: string): WeftError {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new WeftError('ERR_PATH_NOT_FOUND', `${path}: no such file or folder`)
+  if (code === 'EACCES' || code === 'EPERM') return new WeftError('ERR_PATH_UNREADABLE', `${path}: permission denied`)
+  if (err instanceof WeftError) return err
+  return new WeftError('ERR_PATH_UNREADABLE', `${path}: ${(err as Error).message}`)
+}
+
+/**
+ * Lists what `weft add` will import, before a single block is written, so a missing or
+ * unreadable path fails the whole add cleanly. Symlinks are not followed; they are
+ * returned in `symlinks` for the caller to report.
+ */
+async function collect (path: string, options: ImportOptions): Promise<{ entries: FsEntry[], symlinks: string[], totalBytes: number }> {
+  const entries: FsEntry[] = []
+  const symlinks: string[] = []
+  let totalBytes = 0
+  const visit = async (absPath: string, dagPath: string): Promise<void> => {
+    let st
+    try {
+      st = await lstat(absPath, { bigint: true })
+    } catch (err) {
+      throw fsError(err, absPath)
+    }
+    const base = { dagPath, absPath, size: Number(st.size), mode: Number(st.mode & 0o7777n), mtimeMs: st.mtimeMs, mtimeNs: st.mtimeNs }
+    if (st.isSymbolicLink()) {
+      symlinks.push(absPath)
+    } else if (st.isDirectory()) {
+      let names: string[]
+      try {
+        names = await readdir(absPath)
+      } catch (err) {
+        throw fsError(err, absPath)
+      }
+      entries.push({ ...base, kind: 'dir', size: 0 })
+      names.sort()
+      for (const name of names) {
+        if (!options.hidden && name.startsWith('.')) continue
+        await visit(join(absPath, name), `${dagPath}/${name}`)
+      }
+    } else if (st.isFile()) {
+      entries.push({ ...base, kind: 'file' })
+      totalBytes += base.size
+    } else {
+      throw new WeftError('ERR_PATH_UNREADABLE', `${absPath}: not a regular file or folder`)
+    }
+  }
+  await visit(resolve(path), basename(resolve(path)))
+  return { entries, symlinks, totalBytes }
+}
+
+/**
+ * Reads the file's first `entry.size` bytes (its size when it was listed) as exact 1 MiB
+ * chunks, and one empty chunk for an empty file, as the importer's fixed-size chunker does.
+ */
+async function * readChunks (entry: FsEntry, onBytes: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  let fh
+  try {
+    fh = await open(entry.absPath, 'r')
+  } catch (err) {
+    throw fsError(err, entry.absPath)
+  }
+  try {
+    let offset = 0
+    do {
+      signal?.throwIfAborted()
+      const buf = Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, entry.size - offset))
+      let filled = 0
+      while (filled < buf.length) {
+        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, offset + filled)
+        if (bytesRead === 0) throw new WeftError('ERR_PATH_UNREADABLE', `${entry.absPath}: the file shrank while it was being added`)
+        filled += bytesRead
+      }
+      offset += filled
+      onBytes(filled)
+      yield buf
+    } while (offset < entry.size)
+  } catch (err) {
+    throw fsError(err, entry.absPath)
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Raw leaves hashed here with node:crypto and stored without a second hash: the CID is
+ * computed from these very bytes, which is the check the store would make.
+ */
+function rawLeafImporter (): BufferImporter {
+  return async function * (file, blockstore) {
+    for await (const block of file.content) {
+      yield async () => {
+        const digest = createHash('sha256').update(block).digest()
+        const cid = CID.createV1(raw.code, Digest.create(0x12, digest))
+        await blockstore.put(cid, block)
+        return { cid, size: BigInt(block.length), block }
+      }
+    }
+  }
+}
+
+function unixfsTime (entry: FsEntry): { secs: bigint, nsecs: number } {
+  return { secs: entry.mtimeNs / 1_000_000_000n, nsecs: Number(entry.mtimeNs % 1_000_000_000n) }
+}
+
+/** Imports one file or folder with the IPIP-499 `unixfs-v1-2025` profile. */
+export async function importPath (store: ContentBlockstore, path: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const { entries, symlinks, totalBytes } = await collect(path, options)
+  if (entries.length === 0) {
+    throw new WeftError('ERR_PATH_UNREADABLE', `${path}: a symlink; weft add does not follow symlinks`)
+  }
+  let bytes = 0
+  let files = 0
+  const totalFiles = entries.filter(e => e.kind === 'file').length
+  const onBytes = (n: number): void => {
+    bytes += n
+    options.onProgress?.({ type: 'content:import:bytes', bytes, totalBytes, files, totalFiles })
+  }
+  const candidates = async function * (): AsyncGenerator<ImportCandidate> {
+    for (const entry of entries) {
+      const meta = {
+        ...(options.preserveMode === true ? { mode: entry.mode } : {}),
+        ...(options.preserveMtime === true ? { mtime: unixfsTime(entry) } : {})
+      }
+      if (entry.kind === 'dir') {
+        yield { path: entry.dagPath, ...meta }
+      } else {
+        files++
+        yield { path: entry.dagPath, content: readChunks(entry, onBytes, options.signal), ...meta }
+      }
+    }
+  }
+  const putter = {
+    put: async (cid: CID, block: Uint8Array) => {
+      await store.put(cid, block, { hashed: true })
+      return cid
+    }
+  }
+  const imported: ImportedEntry[] = []
+  for await (const e of importer(candidates(), putter as never, {
+    profile: 'unixfs-v1-2025',
+    chunker: source => source,
+    bufferImporter: rawLeafImporter(),
+    blockWriteConcurrency: 4
+  })) {
+    imported.push({ path: e.path ?? '', cid: e.cid, size: Number(e.size) })
+  }
+  await store.flush()
+  const rootPath = entries[0].dagPath
+  const root = imported.find(e => e.path === rootPath)
+  if (root === undefined) throw new WeftError('ERR_INTERNAL', `the importer returned no entry for ${rootPath}`)
+  return { root, entries: imported, symlinks, bytes: totalBytes, files: totalFiles }
+}

@@ -1,0 +1,68 @@
+/**
+ * Every failure weft reports has a stable code. The registry below is the single list:
+ * docs/errors.md documents it and a test checks the two agree.
+ *
+ * `user` errors are the caller's mistake or the world's state (a missing file, a locked
+ * home): the CLI prints one line and no stack. `internal` errors are weft's bug.
+ */
+
+export const ERROR_CODES = {
+  ERR_USAGE: { kind: 'user', exit: 2, http: 400, summary: 'the command line or request is malformed' },
+  ERR_INTERNAL: { kind: 'internal', exit: 1, http: 500, summary: 'an unexpected failure inside weft (a bug)' },
+  ERR_REPO_LOCKED: { kind: 'user', exit: 3, http: 409, summary: 'another process holds the home\'s lock' },
+  ERR_REPO_EXISTS: { kind: 'user', exit: 1, http: 409, summary: '`weft init` on a home that is already initialised' },
+  ERR_REPO_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'the home is not a weft home or is from a newer version' },
+  ERR_REPO_CORRUPT: { kind: 'user', exit: 4, http: 500, summary: '`weft repo verify` found damaged or missing blocks' },
+  ERR_CONFIG_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'config.json does not match the schema' },
+  ERR_CONFIG_KEY: { kind: 'user', exit: 2, http: 400, summary: 'no such config key' },
+  ERR_CONFIG_VALUE: { kind: 'user', exit: 2, http: 400, summary: 'a config value is not valid JSON or not valid for its key' },
+  ERR_PATH_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a local file or folder does not exist' },
+  ERR_PATH_UNREADABLE: { kind: 'user', exit: 1, http: 403, summary: 'a local file or folder cannot be read' },
+  ERR_OUTPUT_EXISTS: { kind: 'user', exit: 1, http: 409, summary: 'the output path already exists' },
+  ERR_INVALID_CID: { kind: 'user', exit: 2, http: 400, summary: 'the argument is not a valid CID or /ipfs/ path' },
+  ERR_DAG_PATH_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a path segment does not exist inside the DAG' },
+  ERR_NOT_A_FILE: { kind: 'user', exit: 1, http: 400, summary: 'the path names a folder where a file was expected' },
+  ERR_NOT_A_DIRECTORY: { kind: 'user', exit: 1, http: 400, summary: 'the path names a file where a folder was expected' },
+  ERR_BLOCK_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a block is not in the local store' },
+  ERR_BLOCK_HASH_MISMATCH: { kind: 'user', exit: 1, http: 502, summary: 'a block\'s bytes do not hash to its CID' },
+  ERR_BLOCK_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a block is larger than the 2 MiB limit' },
+  ERR_UNSUPPORTED_HASH: { kind: 'user', exit: 1, http: 400, summary: 'a CID uses a hash function weft does not verify' },
+  ERR_UNSUPPORTED_CODEC: { kind: 'user', exit: 1, http: 400, summary: 'a CID uses a codec weft cannot decode' },
+  ERR_CAR_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a CAR file is malformed or truncated' },
+  ERR_QUOTA_EXCEEDED: { kind: 'user', exit: 5, http: 507, summary: 'storing this would exceed datastore.storageMax' },
+  ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
+  ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' }
+} as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
+
+export type ErrorCode = keyof typeof ERROR_CODES
+
+export class WeftError extends Error {
+  readonly code: ErrorCode
+
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'WeftError'
+    this.code = code
+  }
+}
+
+export function isWeftError (err: unknown, code?: ErrorCode): err is WeftError {
+  return err instanceof WeftError && (code === undefined || err.code === code)
+}
+
+/** Exit code for the CLI. */
+export function errorToExitCode (err: unknown): number {
+  return err instanceof WeftError ? ERROR_CODES[err.code].exit : 1
+}
+
+/** HTTP status for the API and the gateway. */
+export function errorToStatus (err: unknown): number {
+  return err instanceof WeftError ? ERROR_CODES[err.code].http : 500
+}
+
+/** Anything that is not already a WeftError becomes ERR_INTERNAL, keeping the original as cause. */
+export function toWeftError (err: unknown): WeftError {
+  if (err instanceof WeftError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new WeftError('ERR_INTERNAL', message, { cause: err })
+}
