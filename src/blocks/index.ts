@@ -5,9 +5,9 @@ import { CID as CIDClass } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { PackStore, type StoreStat, type PutOptions } from './pack-store.ts'
 import { PinSet, type Pin, type PinType } from './pins.ts'
-import { walkDag } from './links.ts'
+import { walkDag, blockKey, multihashKey } from './links.ts'
 
-export { walkDag, blockLinks, assertCodecSupported, type DagReader } from './links.ts'
+export { walkDag, blockKey, blockLinks, assertCodecSupported, type DagReader } from './links.ts'
 export { verifyBlock, MAX_BLOCK_SIZE } from './hashing.ts'
 export type { Pin, PinType } from './pins.ts'
 export type { StoreStat } from './pack-store.ts'
@@ -71,14 +71,14 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
       const live = new Set<string>()
       for (const pin of pinSet.list()) {
         if (pin.type === 'direct') {
-          live.add(pin.cid.multihash.toString())
+          live.add(blockKey(pin.cid))
         } else {
-          await walkDag(store, pin.cid, cid => { live.add(cid.multihash.toString()) })
+          await walkDag(store, pin.cid, cid => { live.add(blockKey(cid)) })
         }
       }
       const dead: Uint8Array[] = []
       for (const mh of store.allMultihashes()) {
-        if (!live.has(Digest.decode(mh).toString())) dead.push(mh)
+        if (!live.has(multihashKey(mh))) dead.push(mh)
       }
       const removed = await store.deleteMany(dead)
       const compacted = await store.compact()

@@ -40,6 +40,15 @@ export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
   }
 }
 
+/** A string key for a block: its multihash (codec-independent, as the store keys blocks). */
+export function blockKey (cid: CID): string {
+  return multihashKey(cid.multihash.bytes)
+}
+
+export function multihashKey (mh: Uint8Array): string {
+  return Buffer.from(mh.buffer, mh.byteOffset, mh.byteLength).toString('base64')
+}
+
 export interface DagReader {
   get(cid: CID): Promise<Uint8Array>
   has(cid: CID): boolean
@@ -55,7 +64,7 @@ export async function walkDag (store: DagReader, root: CID, visit: (cid: CID, by
   const stack = [root]
   while (stack.length > 0) {
     const cid = stack.pop() as CID
-    const key = cid.multihash.toString()
+    const key = blockKey(cid)
     if (seen.has(key)) continue
     seen.add(key)
     if (!store.has(cid)) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} (under ${root}) is not in the local store`)

@@ -6,6 +6,7 @@ import type { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { WeftError } from '../errors.ts'
 import { transaction } from '../repo/db.ts'
+import { multihashKey } from './links.ts'
 import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
 
 const readAsync = promisify(read)
@@ -137,7 +138,7 @@ export class PackStore {
   }
 
   private locate (mh: Uint8Array): Location | undefined {
-    const key = Buffer.from(mh).toString('base64')
+    const key = multihashKey(mh)
     const p = this.pending.get(key)
     if (p !== undefined) return p
     return this.stmt.get.get(mh) as Location | undefined
@@ -152,7 +153,7 @@ export class PackStore {
     if (options.hashed !== true) verifyBlock(cid, bytes)
     if (cid.multihash.code === IDENTITY_HASH) return
     const mh = cid.multihash.bytes
-    const key = Buffer.from(mh).toString('base64')
+    const key = multihashKey(mh)
     if (this.pending.has(key) || this.stmt.get.get(mh) !== undefined) return
     if (this.usedBytes + bytes.byteLength > this.options.storageMax) {
       throw new WeftError('ERR_QUOTA_EXCEEDED', `storing ${bytes.byteLength} more bytes would pass datastore.storageMax (${this.options.storageMax} bytes; ${this.usedBytes} used)`)
@@ -170,7 +171,7 @@ export class PackStore {
 
   async get (cid: CID): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY_HASH) return cid.multihash.digest
-    const key = Buffer.from(cid.multihash.bytes).toString('base64')
+    const key = multihashKey(cid.multihash.bytes)
     const pending = this.pending.get(key)
     if (pending?.bytes !== undefined) return pending.bytes
     const loc = pending ?? this.stmt.get.get(cid.multihash.bytes) as Location | undefined

@@ -1,7 +1,7 @@
 import type { DatabaseSync } from 'node:sqlite'
 import { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
-import { walkDag, type DagReader } from './links.ts'
+import { walkDag, blockKey, type DagReader } from './links.ts'
 
 export type PinType = 'recursive' | 'direct'
 
@@ -41,7 +41,7 @@ export class PinSet {
       for (const pin of this.list('recursive')) {
         let inside = false
         try {
-          await walkDag(store, pin.cid, c => { if (c.multihash.toString() === cid.multihash.toString()) inside = true })
+          await walkDag(store, pin.cid, c => { if (blockKey(c) === blockKey(cid)) inside = true })
         } catch { /* an incomplete DAG cannot settle the question */ }
         if (inside) throw new WeftError('ERR_PINNED_INDIRECTLY', `${cid} is not pinned itself; it is kept by the recursive pin on ${pin.cid}`)
       }

@@ -18,6 +18,8 @@ interface FsEntry {
   absPath: string
   kind: 'file' | 'dir'
   size: number
+  /** A folder with nothing to import in it. */
+  empty?: boolean
   mode: number
   mtimeMs: bigint
   mtimeNs: bigint
@@ -57,12 +59,15 @@ async function collect (path: string, options: ImportOptions): Promise<{ entries
       } catch (err) {
         throw fsError(err, absPath)
       }
-      entries.push({ ...base, kind: 'dir', size: 0 })
+      const dir: FsEntry = { ...base, kind: 'dir', size: 0 }
+      entries.push(dir)
+      const before = entries.length
       names.sort()
       for (const name of names) {
         if (!options.hidden && name.startsWith('.')) continue
         await visit(join(absPath, name), `${dagPath}/${name}`)
       }
+      dir.empty = entries.length === before
     } else if (st.isFile()) {
       entries.push({ ...base, kind: 'file' })
       totalBytes += base.size
@@ -148,7 +153,10 @@ export async function importPath (store: ContentBlockstore, path: string, option
         ...(options.preserveMtime === true ? { mtime: unixfsTime(entry) } : {})
       }
       if (entry.kind === 'dir') {
-        yield { path: entry.dagPath, ...meta }
+        // The importer makes parents of files by itself; an explicit entry would also
+        // store an empty-folder block that nothing links to, so only empty folders and
+        // folders with metadata get one.
+        if (entry.empty || Object.keys(meta).length > 0) yield { path: entry.dagPath, ...meta }
       } else {
         files++
         yield { path: entry.dagPath, content: readChunks(entry, onBytes, options.signal), ...meta }
