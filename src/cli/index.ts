@@ -43,7 +43,7 @@ export async function run (argv: string[]): Promise<number> {
     const err = toWeftError(raw)
     process.stderr.write(`weft: ${err.message} (${err.code})\n`)
     if (ERROR_CODES[err.code].kind === 'internal') {
-      if (process.env.WEFT_DEBUG !== undefined) process.stderr.write(`${(raw as Error).stack ?? ''}\n`)
+      if ((process.env.WEFT_DEBUG ?? '') !== '') process.stderr.write(`${(raw as Error).stack ?? ''}\n`)
       else process.stderr.write('weft: this is a bug in weft; run again with WEFT_DEBUG=1 for the stack and report it\n')
     }
     return errorToExitCode(err instanceof WeftError ? err : raw)
