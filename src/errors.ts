@@ -22,7 +22,6 @@ export const ERROR_CODES = {
   ERR_INVALID_CID: { kind: 'user', exit: 2, http: 400, summary: 'the argument is not a valid CID or /ipfs/ path' },
   ERR_DAG_PATH_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a path segment does not exist inside the DAG' },
   ERR_NOT_A_FILE: { kind: 'user', exit: 1, http: 400, summary: 'the path names a folder where a file was expected' },
-  ERR_NOT_A_DIRECTORY: { kind: 'user', exit: 1, http: 400, summary: 'the path names a file where a folder was expected' },
   ERR_BLOCK_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a block is not in the local store' },
   ERR_BLOCK_HASH_MISMATCH: { kind: 'user', exit: 1, http: 502, summary: 'a block\'s bytes do not hash to its CID' },
   ERR_BLOCK_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a block is larger than the 2 MiB limit' },
