@@ -3,6 +3,7 @@ import { lstat, open, readdir } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
 import type { BufferImporter } from 'ipfs-unixfs-importer'
+import { exporter } from 'ipfs-unixfs-exporter'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
@@ -182,5 +183,13 @@ export async function importPath (store: ContentBlockstore, path: string, option
   const rootPath = entries[0].dagPath
   const root = imported.find(e => e.path === rootPath)
   if (root === undefined) throw new WeftError('ERR_INTERNAL', `the importer returned no entry for ${rootPath}`)
+  // The importer does not report empty folders, though it links them; `ipfs add` lists them.
+  const reported = new Set(imported.map(e => e.path))
+  for (const entry of entries) {
+    if (entry.kind !== 'dir' || reported.has(entry.dagPath)) continue
+    const inner = entry.dagPath.slice(rootPath.length)
+    const found = await exporter(`${root.cid}${inner}`, { get: async function * (cid: CID) { yield await store.get(cid) } })
+    imported.splice(imported.length - 1, 0, { path: entry.dagPath, cid: found.cid, size: Number(found.size) })
+  }
   return { root, entries: imported, symlinks, bytes: totalBytes, files: totalFiles }
 }
