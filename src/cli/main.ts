@@ -1,4 +1,7 @@
-import { run } from './index.ts'
+import { enableCompileCache } from 'node:module'
+
+// Caches compiled code between runs: a CLI pays its start-up on every command.
+enableCompileCache()
 
 // `weft cat big | head` closes our stdout early; that is not an error.
 process.stdout.on('error', err => {
@@ -6,4 +9,5 @@ process.stdout.on('error', err => {
   throw err
 })
 
+const { run } = await import('./index.ts')
 process.exitCode = await run(process.argv.slice(2))

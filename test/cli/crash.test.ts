@@ -1,0 +1,80 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { runWeft, spawnWeft } from '../helpers/cli.ts'
+
+async function packBytes (home: string): Promise<number> {
+  let total = 0
+  try {
+    for (const name of await readdir(join(home, 'blocks'))) total += (await stat(join(home, 'blocks', name))).size
+  } catch { /* not created yet */ }
+  return total
+}
+
+/** Starts `weft <args>` and kills it with SIGKILL once `ready` says so; fails if it finished first. */
+async function killMidway (home: string, args: string[], ready: () => Promise<boolean>): Promise<void> {
+  const child = spawnWeft(args, { home })
+  child.stdout?.resume()
+  child.stderr?.resume()
+  const exited = new Promise<NodeJS.Signals | null>(resolve => child.once('exit', (_code, signal) => { resolve(signal) }))
+  let finished = false
+  void exited.then(() => { finished = true })
+  const deadline = Date.now() + 60_000
+  while (!finished && Date.now() < deadline && !(await ready())) await sleep(5)
+  child.kill('SIGKILL')
+  assert.equal(await exited, 'SIGKILL', 'the command finished before it could be killed; give it more work')
+}
+
+async function assertConsistent (home: string, pinned: string, pinnedBytes: Buffer): Promise<void> {
+  const verify = await runWeft(['repo', 'verify', '--json'], { home })
+  assert.equal(verify.code, 0, verify.stderr)
+  assert.deepEqual(JSON.parse(verify.out).problems, [])
+  const pins = JSON.parse((await runWeft(['pin', 'ls', '--json'], { home })).out)
+  assert.deepEqual(pins.map((p: { cid: string }) => p.cid), [pinned])
+  assert.deepEqual((await runWeft(['cat', pinned], { home })).stdout, pinnedBytes)
+}
+
+test('kill -9 during add and during gc leaves no partial block and loses no pin', async t => {
+  const dir = await tmpDir(t)
+  const home = await tmpHome(t)
+  const keep = randomBytes(1024 * 1024 + 7)
+  await writeFile(join(dir, 'keep.bin'), keep)
+  const kept = (await runWeft(['add', '-Q', join(dir, 'keep.bin')], { home })).out.trim()
+  const base = await packBytes(home)
+
+  // About 100 MiB of work: many small files, then one large file.
+  const folder = join(dir, 'site')
+  await mkdir(join(folder, 'small'), { recursive: true })
+  for (let i = 0; i < 300; i++) await writeFile(join(folder, 'small', `f${i}.bin`), randomBytes(64 * 1024))
+  await writeFile(join(folder, 'zlarge.bin'), randomBytes(80 * 1024 * 1024))
+
+  // Kill at several depths: among the small files, inside the large file, near the end.
+  for (const mib of [4, 30, 70]) {
+    await killMidway(home, ['add', folder], async () => (await packBytes(home)) - base > mib * 1024 * 1024)
+    await assertConsistent(home, kept, keep)
+  }
+
+  // gc copies live blocks into a new pack, then drops the old ones: kill it once the copy has begun.
+  const packsBefore = (await readdir(join(home, 'blocks'))).length
+  await killMidway(home, ['gc'], async () => (await readdir(join(home, 'blocks'))).length > packsBefore)
+  await assertConsistent(home, kept, keep)
+  // And at a few moments besides.
+  for (const delay of [250, 500, 900]) {
+    const started = Date.now()
+    await killMidway(home, ['gc'], async () => Date.now() - started > delay).catch(() => { /* gc may finish first */ })
+    await assertConsistent(home, kept, keep)
+  }
+
+  // After all that, the add completes and the content reads back whole.
+  const root = (await runWeft(['add', '-Q', folder], { home })).out.trim()
+  assert.match(root, /^bafybei/)
+  const out = join(dir, 'out')
+  assert.equal((await runWeft(['get', root, '-o', out], { home })).code, 0)
+  assert.equal((await stat(join(out, 'zlarge.bin'))).size, 80 * 1024 * 1024)
+  const verify = await runWeft(['repo', 'verify', '--json'], { home })
+  assert.deepEqual(JSON.parse(verify.out).problems, [])
+})
