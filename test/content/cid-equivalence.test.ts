@@ -146,8 +146,11 @@ function unixfsType (block: Uint8Array): string {
  * byte, present in weft's store.
  */
 async function assertSameAsReference (node: WeftNode, path: string, options: ImportOptions = {}): Promise<{ weft: ImportResult, reference: Reference }> {
+  let t0 = performance.now()
   const weft = await importPath(node.blocks, path, options)
+  console.log('weft', performance.now() - t0); t0 = performance.now()
   const reference = await referenceImport(path, options)
+  console.log('ref', performance.now() - t0); t0 = performance.now()
 
   // Deepest differences first, so a failure names the entry that went wrong, not just the root.
   const weftByPath = new Map(weft.entries.map(e => [e.path, e.cid.toString()]))
@@ -170,6 +173,7 @@ async function assertSameAsReference (node: WeftNode, path: string, options: Imp
     assert.ok(Buffer.from(await node.blocks.get(cid)).equals(expected), `block ${cid} differs from the reference's`)
     if (cid.code !== raw.code) stack.push(...dagPb.decode(expected).Links.map(l => l.Hash))
   }
+  console.log('walk', performance.now() - t0)
   return { weft, reference }
 }
 
@@ -256,10 +260,15 @@ test('a 10,000-entry folder becomes the reference HAMT shard', async t => {
   const root = join(await tmpDir(t), 'many')
   const spec: Folder = { sub: { 'inner.txt': 'inside a shard\n' }, empty: {} }
   for (let i = 0; i < 10_000; i++) spec[`file-${String(i).padStart(5, '0')}.txt`] = `file ${i}\n`
+  let t0 = performance.now()
   await writeTree(root, spec)
+  console.log('write', performance.now() - t0)
   const { weft } = await assertSameAsReference(node, root)
+  t0 = performance.now()
   assert.equal(unixfsType(await node.blocks.get(weft.root.cid)), 'hamt-sharded-directory')
+  t0 = performance.now()
   await assertStoreVerifies(node)
+  console.log('verify', performance.now() - t0)
 })
 
 /** Bytes one link adds to a dag-pb node (Hash, Name, Tsize, and the link's own framing). */

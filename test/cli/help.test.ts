@@ -1,0 +1,32 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Command } from 'commander'
+import { buildProgram } from '../../src/cli/index.ts'
+import { tmpHome } from '../helpers/home.ts'
+import { runWeft } from '../helpers/cli.ts'
+
+function leaves (cmd: Command, prefix: string[] = []): Array<{ path: string[], cmd: Command }> {
+  const subs = cmd.commands.filter(c => c.name() !== 'help')
+  if (subs.length === 0) return [{ path: prefix, cmd }]
+  return subs.flatMap(c => leaves(c, [...prefix, c.name()]))
+}
+
+test('every command has a description and --help text', () => {
+  const all = leaves(buildProgram())
+  assert.ok(all.length >= 15, `only ${all.length} commands`)
+  for (const { path, cmd } of all) {
+    assert.notEqual(cmd.description(), '', `${path.join(' ')} has no description`)
+    assert.match(cmd.helpInformation(), new RegExp(`^Usage: weft ${path.join(' ')}`), path.join(' '))
+  }
+})
+
+test('weft <command> --help prints usage and exits 0; --version prints the version', async t => {
+  const home = await tmpHome(t)
+  const help = await runWeft(['add', '--help'], { home })
+  assert.equal(help.code, 0)
+  assert.match(help.out, /Usage: weft add \[options\] <paths\.\.\.>/)
+  assert.match(help.out, /--preserve-mtime/)
+  const version = await runWeft(['--version'], { home })
+  assert.equal(version.code, 0)
+  assert.match(version.out, /^\d+\.\d+\.\d+\n$/)
+})
