@@ -1,4 +1,4 @@
-import { openSync, closeSync, fsyncSync, ftruncateSync, fstatSync, readdirSync, unlinkSync, read, write, constants } from 'node:fs'
+import { openSync, closeSync, fsyncSync, ftruncateSync, fstatSync, readdirSync, unlinkSync, read, write, fdatasync, constants } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
@@ -11,12 +11,15 @@ import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hash
 
 const readAsync = promisify(read)
 const writeAsync = promisify(write)
+const fdatasyncAsync = promisify(fdatasync)
 
 /** A pack stops taking new blocks once it is this large. */
 const PACK_TARGET_SIZE = 256 * 1024 * 1024
 /** Index (and fsync) written blocks after this many bytes or blocks. */
 const FLUSH_BYTES = 64 * 1024 * 1024
 const FLUSH_BLOCKS = 4096
+/** A put waits for its own write once this many bytes are being written. */
+const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
 
 interface Location { pack: number, off: number, len: number }
 
@@ -60,6 +63,9 @@ export class PackStore {
   private readonly fds = new Map<number, number>()
   private readonly pending = new Map<string, Pending>()
   private pendingBytes = 0
+  private inflightBytes = 0
+  /** The first write that failed (a full disk, say); the store refuses work after it. */
+  private failure: unknown
   private activePack = 0
   private activeSize = 0
   private usedBytes = 0
@@ -150,6 +156,7 @@ export class PackStore {
   }
 
   async put (cid: CID, bytes: Uint8Array, options: PutOptions = {}): Promise<void> {
+    this.throwIfFailed()
     if (options.hashed !== true) verifyBlock(cid, bytes)
     if (cid.multihash.code === IDENTITY_HASH) return
     const mh = cid.multihash.bytes
@@ -163,10 +170,29 @@ export class PackStore {
     this.activeSize += bytes.byteLength
     this.usedBytes += bytes.byteLength
     this.pendingBytes += bytes.byteLength
-    entry.written = writeAll(this.fd(entry.pack), bytes, entry.off).then(() => { entry.bytes = undefined })
+    // Write-behind: the bytes stay readable from memory until the write lands; the caller
+    // waits only when too much is in flight.
+    this.inflightBytes += entry.len
+    entry.written = writeAll(this.fd(entry.pack), bytes, entry.off).then(() => {
+      entry.bytes = undefined
+    }, (err: unknown) => {
+      this.failure ??= err
+    }).finally(() => {
+      this.inflightBytes -= entry.len
+    })
     this.pending.set(key, entry)
-    await entry.written
-    if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) await this.flush()
+    if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) {
+      this.flush().catch(() => { /* kept in this.failure, thrown by the next put or flush */ })
+    }
+    if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
+    if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
+    this.throwIfFailed()
+  }
+
+  private throwIfFailed (): void {
+    if (this.failure !== undefined) {
+      throw new WeftError('ERR_INTERNAL', `writing to the block store failed: ${(this.failure as Error).message}`, { cause: this.failure })
+    }
   }
 
   async get (cid: CID): Promise<Uint8Array> {
@@ -197,8 +223,10 @@ export class PackStore {
       const batch = [...this.pending.entries()]
       if (batch.length === 0) return
       await Promise.all(batch.map(([, e]) => e.written))
+      this.throwIfFailed()
       if (this.options.sync) {
-        for (const pack of new Set(batch.map(([, e]) => e.pack))) fsyncSync(this.fd(pack))
+        // In the thread pool, so hashing and writing go on meanwhile.
+        await Promise.all([...new Set(batch.map(([, e]) => e.pack))].map(async pack => { await fdatasyncAsync(this.fd(pack)) }))
       }
       transaction(this.db, () => {
         for (const [, e] of batch) this.stmt.insert.run(e.mh, e.pack, e.off, e.len)
@@ -212,6 +240,7 @@ export class PackStore {
     })
     this.flushing = run.catch(() => {})
     await run
+    this.throwIfFailed()
   }
 
   /** Drops blocks from the index; their bytes go at the next compact(). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { lstat, open, readdir } from 'node:fs/promises'
+import { lstat, open, readdir, type FileHandle } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
 import type { BufferImporter } from 'ipfs-unixfs-importer'
@@ -82,33 +82,47 @@ async function collect (path: string, options: ImportOptions): Promise<{ entries
 
 /**
  * Reads the file's first `entry.size` bytes (its size when it was listed) as exact 1 MiB
- * chunks, and one empty chunk for an empty file, as the importer's fixed-size chunker does.
+ * chunks, and one empty chunk for an empty file, as the importer's fixed-size chunker
+ * does. The next chunk is read while the current one is hashed and stored.
  */
 async function * readChunks (entry: FsEntry, onBytes: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-  let fh
+  let fh: FileHandle
   try {
     fh = await open(entry.absPath, 'r')
   } catch (err) {
     throw fsError(err, entry.absPath)
   }
+  const readAt = async (offset: number): Promise<Buffer> => {
+    const buf = Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, entry.size - offset))
+    let filled = 0
+    while (filled < buf.length) {
+      const { bytesRead } = await fh.read(buf, filled, buf.length - filled, offset + filled)
+      if (bytesRead === 0) throw new WeftError('ERR_PATH_UNREADABLE', `${entry.absPath}: the file shrank while it was being added`)
+      filled += bytesRead
+    }
+    return buf
+  }
+  let ahead: Promise<Buffer> | undefined
   try {
     let offset = 0
-    do {
+    let next = readAt(0)
+    for (;;) {
       signal?.throwIfAborted()
-      const buf = Buffer.allocUnsafeSlow(Math.min(CHUNK_SIZE, entry.size - offset))
-      let filled = 0
-      while (filled < buf.length) {
-        const { bytesRead } = await fh.read(buf, filled, buf.length - filled, offset + filled)
-        if (bytesRead === 0) throw new WeftError('ERR_PATH_UNREADABLE', `${entry.absPath}: the file shrank while it was being added`)
-        filled += bytesRead
+      const buf = await next
+      offset += buf.length
+      const more = offset < entry.size
+      if (more) {
+        next = ahead = readAt(offset)
+        ahead.catch(() => { /* surfaces at the await above, unless the reader stopped */ })
       }
-      offset += filled
-      onBytes(filled)
+      onBytes(buf.length)
       yield buf
-    } while (offset < entry.size)
+      if (!more) return
+    }
   } catch (err) {
     throw fsError(err, entry.absPath)
   } finally {
+    await ahead?.catch(() => {})
     await fh.close()
   }
 }
@@ -130,8 +144,15 @@ function rawLeafImporter (): BufferImporter {
   }
 }
 
-function unixfsTime (entry: FsEntry): { secs: bigint, nsecs: number } {
-  return { secs: entry.mtimeNs / 1_000_000_000n, nsecs: Number(entry.mtimeNs % 1_000_000_000n) }
+/** UnixFS time: whole seconds rounded down (also before 1970) and a non-negative remainder. */
+export function unixfsTime (mtimeNs: bigint): { secs: bigint, nsecs: number } {
+  let secs = mtimeNs / 1_000_000_000n
+  let nsecs = mtimeNs % 1_000_000_000n
+  if (nsecs < 0n) {
+    secs -= 1n
+    nsecs += 1_000_000_000n
+  }
+  return { secs, nsecs: Number(nsecs) }
 }
 
 /** Imports one file or folder with the IPIP-499 `unixfs-v1-2025` profile. */
@@ -151,13 +172,12 @@ export async function importPath (store: ContentBlockstore, path: string, option
     for (const entry of entries) {
       const meta = {
         ...(options.preserveMode === true ? { mode: entry.mode } : {}),
-        ...(options.preserveMtime === true ? { mtime: unixfsTime(entry) } : {})
+        ...(options.preserveMtime === true ? { mtime: unixfsTime(entry.mtimeNs) } : {})
       }
       if (entry.kind === 'dir') {
-        // The importer makes parents of files by itself; an explicit entry would also
-        // store an empty-folder block that nothing links to, so only empty folders and
-        // folders with metadata get one.
-        if (entry.empty || Object.keys(meta).length > 0) yield { path: entry.dagPath, ...meta }
+        // Every folder gets its own entry, as `ipfs add -r` gives it: the entry counts in
+        // the parent's size estimate, so leaving it out can change where sharding starts.
+        yield { path: entry.dagPath, ...meta }
       } else {
         files++
         yield { path: entry.dagPath, content: readChunks(entry, onBytes, options.signal), ...meta }

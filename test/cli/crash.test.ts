@@ -41,10 +41,10 @@ async function assertConsistent (home: string, pinned: string, pinnedBytes: Buff
 test('kill -9 during add and during gc leaves no partial block and loses no pin', async t => {
   const dir = await tmpDir(t)
   const home = await tmpHome(t)
-  const keep = randomBytes(1024 * 1024 + 7)
+  // Large enough that gc, which copies it out of the pack the killed adds share, takes a while.
+  const keep = randomBytes(48 * 1024 * 1024 + 7)
   await writeFile(join(dir, 'keep.bin'), keep)
   const kept = (await runWeft(['add', '-Q', join(dir, 'keep.bin')], { home })).out.trim()
-  const base = await packBytes(home)
 
   // About 100 MiB of work: many small files, then one large file.
   const folder = join(dir, 'site')
@@ -54,11 +54,16 @@ test('kill -9 during add and during gc leaves no partial block and loses no pin'
 
   // Kill at several depths: among the small files, inside the large file, near the end.
   for (const mib of [4, 30, 70]) {
-    await killMidway(home, ['add', folder], async () => (await packBytes(home)) - base > mib * 1024 * 1024)
+    const before = await packBytes(home)
+    await killMidway(home, ['add', folder], async () => (await packBytes(home)) - before > mib * 1024 * 1024)
     await assertConsistent(home, kept, keep)
   }
 
-  // gc copies live blocks into a new pack, then drops the old ones: kill it once the copy has begun.
+  // gc copies live blocks into a new pack, then drops the old ones: kill it once the copy
+  // has begun. Unpinned content in the same pack guarantees it has copying to do.
+  await writeFile(join(dir, 'junk.bin'), randomBytes(16 * 1024 * 1024))
+  const junk = (await runWeft(['add', '-Q', join(dir, 'junk.bin')], { home })).out.trim()
+  assert.equal((await runWeft(['pin', 'rm', junk], { home })).code, 0)
   const packsBefore = (await readdir(join(home, 'blocks'))).length
   await killMidway(home, ['gc'], async () => (await readdir(join(home, 'blocks'))).length > packsBefore)
   await assertConsistent(home, kept, keep)

@@ -19,6 +19,7 @@ export function registerContentCommands (program: Command): void {
     .description('import files or folders as UnixFS (CIDv1, raw leaves, 1 MiB chunks) and pin them')
     .argument('<paths...>', 'files or folders to add')
     .option('-Q, --quiet', 'print only the root CID of each path')
+    .option('-r, --recursive', 'accepted for kubo habits; folders are always added recursively')
     .option('-H, --hidden', 'include files and folders whose names start with a dot')
     .option('--preserve-mode', 'record each file\'s permission bits')
     .option('--preserve-mtime', 'record each file\'s modification time')

@@ -1,0 +1,192 @@
+/**
+ * `npm run bench -- add [--json]`: how fast `weft add` imports, against the SHA-256
+ * ceiling and against Helia on the same data and disk. Every timed case runs in a child
+ * process of its own (add-worker.ts), RUNS times with a fresh store, and the median
+ * counts. MB here is 2^20 bytes.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { randomFillSync } from 'node:crypto'
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { AddCase, AddCaseResult } from './add-worker.ts'
+import type { BenchOptions } from './index.ts'
+
+const RUNS = 3
+const MiB = 1024 * 1024
+const LARGE_FILE_BYTES = 256 * MiB
+const SMALL_FILES = 10_000
+const SMALL_FILE_BYTES = 4096
+
+const TARGET_PCT_OF_SHA256 = 50
+const TARGET_X_HELIA = 2
+const TARGET_RSS_MB = 300
+
+const WORKER = fileURLToPath(new URL('./add-worker.ts', import.meta.url))
+
+function writeLargeFile (path: string): void {
+  const fd = openSync(path, 'w')
+  try {
+    const piece = Buffer.allocUnsafe(MiB)
+    for (let done = 0; done < LARGE_FILE_BYTES; done += MiB) writeSync(fd, randomFillSync(piece))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function writeSmallFiles (dir: string): void {
+  mkdirSync(dir)
+  const bytes = Buffer.allocUnsafe(SMALL_FILE_BYTES)
+  for (let i = 0; i < SMALL_FILES; i++) {
+    writeFileSync(join(dir, `f${String(i).padStart(5, '0')}.bin`), randomFillSync(bytes))
+  }
+}
+
+/** The worker running now, so an interrupt can stop it before its files are removed. */
+let current: { child: ChildProcess, closed: Promise<unknown> } | undefined
+
+/** Runs one case in a fresh child and returns the JSON line it prints. */
+async function runWorker (name: AddCase, input: string, store: string): Promise<AddCaseResult> {
+  // Dirty pages from the previous run would otherwise be written back during this one.
+  execFileSync('sync')
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', WORKER, name, input, store], {
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s })
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const closed = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', resolve)
+  })
+  current = { child, closed: closed.catch(() => {}) }
+  const code = await closed.finally(() => { current = undefined })
+  if (code !== 0) throw new Error(`${name} failed (exit ${code}): ${err.trim()}`)
+  return JSON.parse(out.trim().split('\n').at(-1) ?? '') as AddCaseResult
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+const round = (n: number, digits = 1): number => Number(n.toFixed(digits))
+const verdict = (ok: boolean): string => ok ? 'PASS' : 'MISS'
+
+export async function run (options: BenchOptions): Promise<void> {
+  const say = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
+  const root = mkdtempSync(join(tmpdir(), 'weft-bench-add-'))
+  const cleanup = (): void => { rmSync(root, { recursive: true, force: true }) }
+  const onSignal = (): void => {
+    const running = current
+    running?.child.kill('SIGKILL')
+    void (running?.closed ?? Promise.resolve()).then(() => { cleanup(); process.exit(130) })
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const largeFile = join(root, 'large.bin')
+    const smallDir = join(root, 'small')
+    say(`generating ${LARGE_FILE_BYTES / MiB} MiB file and ${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files in ${root}`)
+    writeLargeFile(largeFile)
+    writeSmallFiles(smallDir)
+
+    const results = new Map<AddCase, AddCaseResult[]>()
+    // Runs interleave (weft, Helia, weft, …) so slow patches of a noisy disk hit both.
+    const order: Array<[AddCase, string]> = [
+      ['sha256', largeFile], ['weft-file', largeFile], ['weft-file-nosync', largeFile], ['helia-file', largeFile],
+      ['weft-dir', smallDir], ['helia-dir', smallDir]
+    ]
+    for (let i = 0; i < RUNS; i++) {
+      for (const [name, input] of order) {
+        const store = join(root, `store-${name}-${i}`)
+        const result = await runWorker(name, input, store)
+        rmSync(store, { recursive: true, force: true })
+        results.set(name, [...(results.get(name) ?? []), result])
+        say(`  run ${i + 1}/${RUNS} ${name.padEnd(10)} ${result.ms.toFixed(0).padStart(6)} ms  rss ${result.maxRssMB.toFixed(0)} MB${result.root !== undefined ? `  ${result.root} (${result.blocks} blocks)` : ''}`)
+      }
+    }
+
+    const get = (name: AddCase): AddCaseResult[] => results.get(name) ?? []
+    const medianMs = (name: AddCase): number => median(get(name).map(r => r.ms))
+    const maxRss = (...names: AddCase[]): number => Math.max(...names.flatMap(n => get(n).map(r => r.maxRssMB)))
+    const rootOf = (name: AddCase): string => {
+      const roots = new Set(get(name).map(r => r.root))
+      return roots.size === 1 ? [...roots][0] ?? '?' : `differs between runs: ${[...roots].join(', ')}`
+    }
+    const blocksOf = (name: AddCase): number => get(name)[0]?.blocks ?? 0
+    const largeMB = LARGE_FILE_BYTES / MiB
+    const perSecond = (count: number, ms: number): number => count / (ms / 1000)
+
+    const sha256MBps = perSecond(largeMB, medianMs('sha256'))
+    const weftAddMBps = perSecond(largeMB, medianMs('weft-file'))
+    const weftAddNoSyncMBps = perSecond(largeMB, medianMs('weft-file-nosync'))
+    const heliaAddMBps = perSecond(largeMB, medianMs('helia-file'))
+    const weftSmall = perSecond(SMALL_FILES, medianMs('weft-dir'))
+    const heliaSmall = perSecond(SMALL_FILES, medianMs('helia-dir'))
+    const peakRss = maxRss('weft-file', 'weft-dir')
+    const pctOfSha = 100 * weftAddMBps / sha256MBps
+    const xHelia = weftSmall / heliaSmall
+    const roots = {
+      large_file_root_weft: rootOf('weft-file'),
+      large_file_root_helia: rootOf('helia-file'),
+      small_files_root_weft: rootOf('weft-dir'),
+      small_files_root_helia: rootOf('helia-dir')
+    }
+    const largeRootsMatch = roots.large_file_root_weft === roots.large_file_root_helia
+    const smallRootsMatch = roots.small_files_root_weft === roots.small_files_root_helia
+    const pass = {
+      large_file: pctOfSha >= TARGET_PCT_OF_SHA256,
+      small_files: xHelia >= TARGET_X_HELIA,
+      peak_rss: peakRss < TARGET_RSS_MB
+    }
+
+    const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([20, 18, 24, 10, 10, 4][i])).join(' ').trimEnd()
+    say('')
+    say(`weft add — median of ${RUNS} runs, fresh store each run, each in its own process; MB = 2^20 bytes`)
+    say(row(['', 'weft', 'ceiling / peer', 'ratio', 'target', '']))
+    say(row([`${largeMB} MiB file`, `${weftAddMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${pctOfSha.toFixed(0)}%`, `≥ ${TARGET_PCT_OF_SHA256}%`, verdict(pass.large_file)]))
+    say(row(['', '', `Helia ${heliaAddMBps.toFixed(0)} MB/s`, `${(weftAddMBps / heliaAddMBps).toFixed(2)}x`, '', '']))
+    say(row(['  without fsync', `${weftAddNoSyncMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${(100 * weftAddNoSyncMBps / sha256MBps).toFixed(0)}%`, '', '(datastore.sync off, as blockstore-fs)']))
+    say(row([`${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files`, `${weftSmall.toFixed(0)} files/s`, `Helia ${heliaSmall.toFixed(0)} files/s`, `${xHelia.toFixed(2)}x`, `≥ ${TARGET_X_HELIA}x`, verdict(pass.small_files)]))
+    say(row(['peak RSS', `${peakRss.toFixed(0)} MB`, `Helia ${maxRss('helia-file', 'helia-dir').toFixed(0)} MB`, '', `< ${TARGET_RSS_MB} MB`, verdict(pass.peak_rss)]))
+    say('')
+    say(`large file root: ${largeRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.large_file_root_weft}  Helia ${roots.large_file_root_helia}  (${blocksOf('weft-file')} / ${blocksOf('helia-file')} blocks)`)
+    say(`folder root:     ${smallRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.small_files_root_weft}  Helia ${roots.small_files_root_helia}  (${blocksOf('weft-dir')} / ${blocksOf('helia-dir')} blocks)`)
+    say('weft times import + pin, with fsync (datastore.sync, the default) and without; Helia times unixfs add into blockstore-fs (no pin, no fsync).')
+
+    if (options.json) {
+      const runsMs = (name: AddCase): number[] => get(name).map(r => round(r.ms))
+      process.stdout.write(JSON.stringify({
+        sha256_MBps: round(sha256MBps),
+        weft_add_MBps: round(weftAddMBps),
+        weft_add_nosync_MBps: round(weftAddNoSyncMBps),
+        helia_add_MBps: round(heliaAddMBps),
+        weft_small_files_per_s: round(weftSmall),
+        helia_small_files_per_s: round(heliaSmall),
+        peak_rss_MB: round(peakRss),
+        weft_add_pct_of_sha256: round(pctOfSha),
+        weft_small_files_x_helia: round(xHelia, 2),
+        weft_large_file_peak_rss_MB: round(maxRss('weft-file')),
+        weft_small_files_peak_rss_MB: round(maxRss('weft-dir')),
+        helia_large_file_peak_rss_MB: round(maxRss('helia-file')),
+        helia_small_files_peak_rss_MB: round(maxRss('helia-dir')),
+        helia_peak_rss_MB: round(maxRss('helia-file', 'helia-dir')),
+        ...roots,
+        large_file_roots_match: largeRootsMatch,
+        small_files_roots_match: smallRootsMatch,
+        pass,
+        runs: RUNS,
+        runs_ms: Object.fromEntries(order.map(([name]) => [name, runsMs(name)])),
+        mb: 'MiB (2^20 bytes)'
+      }) + '\n')
+    }
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    cleanup()
+  }
+}
