@@ -21,8 +21,45 @@ export function parseSize (text: string): number | undefined {
 
 const size = z.string().refine(s => parseSize(s) !== undefined, { message: 'expected a size such as "10GB" or "512MiB"' })
 
+const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
+
+/** The public IPFS network: the Amino DHT, Bitswap, and its bootstrap peers. */
+export const IPFS_BOOTSTRAP = [
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmNnooDu7bfjPFoTZYxMNLWUQJyrVwtbZg5gBMjTezGAJN',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmQCU2EcMqAqQPR2i9bChDtGNJchTbq5TbXJJ16u19uLTa',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmbLHAnMoJPWSCR5Zhtx6BHJX9KiKNN6tpvbUcqanj75Nb',
+  '/dnsaddr/bootstrap.libp2p.io/p2p/QmcZf59bWwK5XFi76CZX8cbJ4BhTzzA3gU1ZjYZcYW3dwt',
+  '/ip4/104.131.131.82/tcp/4001/p2p/QmaCpDMGvV2BGHeYERUEnRQAwe3N8SzbUtfsmvsqQLuvuJ'
+]
+
 export const configSchema = z.strictObject({
   version: z.literal(1).default(1),
+  /**
+   * "ipfs" joins the public IPFS network. An object is a private network: its name
+   * becomes the protocol prefix (/weft/<name>/...), so its DHT never mixes with another's.
+   */
+  network: z.union([
+    z.literal('ipfs'),
+    z.strictObject({ name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'a private network name is lowercase letters, digits and dashes' }) })
+  ]).default({ name: 'default' }),
+  /** Peers dialled at start. Empty for a private network until the user adds some; "ipfs" uses the public list when this is empty. */
+  bootstrap: z.array(multiaddr).default([]),
+  addresses: z.strictObject({
+    /** Where the node listens for peers. */
+    listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/tcp/4102/ws']),
+    /** The control API: keep it on a loopback address; it is guarded by the token in api.token. */
+    api: multiaddr.default('/ip4/127.0.0.1/tcp/5101')
+  }).prefault({}),
+  discovery: z.strictObject({
+    /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */
+    mdns: z.boolean().default(false)
+  }).prefault({}),
+  routing: z.strictObject({
+    /** What to announce to the DHT: the roots of pinned content, or every block. */
+    strategy: z.enum(['roots', 'all']).default('roots'),
+    /** How often to announce everything again. */
+    reprovideInterval: z.string().regex(/^\d+(ms|s|m|h)$/, { message: 'expected a duration such as "12h" or "30m"' }).default('12h')
+  }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */
     storageMax: size.default('10GB'),

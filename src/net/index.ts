@@ -1,0 +1,92 @@
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { bootstrap } from '@libp2p/bootstrap'
+import { mdns } from '@libp2p/mdns'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { MemoryDatastore } from 'datastore-core'
+import type { Datastore } from 'interface-datastore'
+import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
+
+// A type alias, not an interface: libp2p's ServiceMap needs an index signature.
+export type NetServices = {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+  pubsub: GossipSub
+}
+
+export type WeftLibp2p = Libp2p<NetServices>
+
+/** `/ipfs` on the public network; `/weft/<name>` on a private one, so the two never mix. */
+export function protocolPrefix (network: Config['network']): string {
+  return network === 'ipfs' ? '/ipfs' : `/weft/${network.name}`
+}
+
+export interface NetTimers {
+  /** kad-dht's self-query interval (ms); tests shorten it. */
+  querySelfInterval?: number
+}
+
+export interface NetInit {
+  privateKey: PrivateKey
+  network: Config['network']
+  bootstrap: string[]
+  listen: string[]
+  mdns: boolean
+  datastore?: Datastore
+  timers?: NetTimers
+  /** Start listening and dialling now (default true). */
+  start?: boolean
+}
+
+/**
+ * The libp2p node: TCP and WebSockets, Noise, Yamux, identify, ping, a server-mode
+ * Kademlia DHT under the network's protocol prefix, and gossipsub. Discovery is the
+ * configured bootstrap list, plus mDNS only when asked for.
+ */
+export async function createNet (init: NetInit): Promise<WeftLibp2p> {
+  const prefix = protocolPrefix(init.network)
+  const bootstrapList = init.bootstrap.length > 0 ? init.bootstrap : (init.network === 'ipfs' ? IPFS_BOOTSTRAP : [])
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
+  if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
+  if (init.mdns) peerDiscovery.push(mdns())
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    start: init.start ?? true,
+    datastore: init.datastore ?? new MemoryDatastore(),
+    addresses: { listen: init.listen },
+    transports: [tcp(), webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    connectionManager: {
+      // Loopback test networks put every peer on one IP.
+      maxIncomingPendingConnections: 64
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: `${prefix}/kad/1.0.0`,
+        clientMode: false,
+        // Private networks live on LANs and loopback: keep every address.
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+        ...(init.timers?.querySelfInterval !== undefined ? { querySelfInterval: init.timers.querySelfInterval, initialQuerySelfInterval: 100 } : {})
+      }),
+      pubsub: gossipsub({
+        allowPublishToZeroTopicPeers: true,
+        // Gossipsub's default score graylists more than a few peers on one IP (all of a
+        // loopback testnet, or a LAN behind one NAT); weft judges peers by behaviour instead.
+        scoreParams: { IPColocationFactorWeight: 0 }
+      })
+    }
+  })
+}
