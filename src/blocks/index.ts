@@ -8,7 +8,7 @@ import { PinSet, type Pin, type PinType } from './pins.ts'
 import { walkDag, blockKey, multihashKey } from './links.ts'
 
 export { walkDag, blockKey, blockLinks, assertCodecSupported, type DagReader } from './links.ts'
-export { verifyBlock, MAX_BLOCK_SIZE } from './hashing.ts'
+export { verifyBlock, assertHashSupported, MAX_BLOCK_SIZE } from './hashing.ts'
 export type { Pin, PinType } from './pins.ts'
 export type { StoreStat } from './pack-store.ts'
 

@@ -1,44 +1,66 @@
 import { createBlocks, type Blocks } from '../blocks/index.ts'
+import { createExchange, type Exchange } from '../exchange/index.ts'
+import { createNet, type NetInit, type WeftLibp2p } from '../net/index.ts'
 import { openRepo, parseSize, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
   readonly blocks: Blocks
+  /** Present when the node was created online. */
+  readonly libp2p?: WeftLibp2p
+  readonly exchange?: Exchange
   stop(): Promise<void>
 }
 
 export interface CreateNodeOptions extends OpenRepoOptions {
   home: string
+  /** Start the network too (the daemon, tests); otherwise the node is its home alone. */
+  online?: boolean
+  /** Settings that override config.json for this run (tests: loopback, port 0, fast timers). */
+  net?: Partial<Omit<NetInit, 'privateKey'>>
+  exchange?: { requestTimeout?: number, banMs?: number }
 }
 
 /**
- * The composition root. Today the node is its home and its block store; the network,
- * sites and gateway join here as they are built.
+ * The composition root: each module is built here, in order, from what the ones before
+ * it provide, and stopped in the reverse order.
  */
 export async function createNode (options: CreateNodeOptions): Promise<WeftNode> {
   const repo = await openRepo(options.home, options)
+  const stops: Array<() => Promise<void> | void> = [() => { repo.close() }]
+  const stop = async (): Promise<void> => {
+    for (const fn of stops.splice(0).reverse()) {
+      try {
+        await fn()
+      } catch { /* keep stopping the rest */ }
+    }
+  }
   try {
     // blocks needs the metadata db (index and pins share it) and the quota from config.
     const blocks = createBlocks({ db: repo.db, dir: repo.paths.blocks }, {
       storageMax: parseSize(repo.config.datastore.storageMax) as number,
       sync: repo.config.datastore.sync
     })
-    let stopped = false
-    return {
-      repo,
-      blocks,
-      async stop () {
-        if (stopped) return
-        stopped = true
-        try {
-          await blocks.close()
-        } finally {
-          repo.close()
-        }
-      }
-    }
+    stops.push(async () => { await blocks.close() })
+    if (options.online !== true) return { repo, blocks, stop }
+
+    // net needs the identity key and the network settings.
+    const libp2p = await createNet({
+      privateKey: repo.identity,
+      network: repo.config.network,
+      bootstrap: repo.config.bootstrap,
+      listen: repo.config.addresses.listen,
+      mdns: repo.config.discovery.mdns,
+      ...options.net
+    })
+    stops.push(async () => { await libp2p.stop() })
+    // exchange needs libp2p to talk and the block store to serve from and verify into.
+    const exchange = createExchange({ libp2p, blocks }, options.exchange)
+    await exchange.start()
+    stops.push(async () => { await exchange.stop() })
+    return { repo, blocks, libp2p, exchange, stop }
   } catch (err) {
-    repo.close()
+    await stop()
     throw err
   }
 }

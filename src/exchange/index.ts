@@ -1,0 +1,96 @@
+import type { PeerId, Startable } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { assertHashSupported } from '../blocks/index.ts'
+import type { WeftLibp2p } from '../net/index.ts'
+import { PeerScores, type PeerRecord } from './peer-score.ts'
+import { serveStream, type ServerStats } from './server.ts'
+import { FetchSession, type FetchProgress, type FetchResult, type SessionStore } from './session.ts'
+import { PROTOCOL } from './wire.ts'
+
+export { PROTOCOL } from './wire.ts'
+export type { FetchProgress, FetchResult } from './session.ts'
+export type { Offence, PeerRecord } from './peer-score.ts'
+
+export interface ExchangeComponents {
+  /** exchange needs libp2p to serve its protocol, open streams and hang up on banned peers. */
+  libp2p: Pick<WeftLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getConnections' | 'getPeers'>
+  /** Blocks are served from the store and verified into it. */
+  blocks: SessionStore
+  /** Where to look for providers beyond connected peers (the DHT); optional. */
+  findProviders?: (cid: CID, options: { signal: AbortSignal }) => AsyncIterable<PeerId>
+}
+
+export interface ExchangeInit {
+  requestTimeout?: number
+  window?: number
+  banMs?: number
+  banThreshold?: number
+}
+
+export interface FetchOptions {
+  recursive?: boolean
+  /** Peers to ask besides the connected ones and those routing finds. */
+  providers?: PeerId[]
+  onProgress?: (event: FetchProgress) => void
+  signal?: AbortSignal
+}
+
+export interface Exchange extends Startable {
+  /** Brings the block (and by default the whole DAG under it) into the store, verified. */
+  fetch(cid: CID, options?: FetchOptions): Promise<FetchResult>
+  /** A peer's standing, for `weft peers` and tests. */
+  peerRecord(peer: PeerId | string): PeerRecord | undefined
+  readonly stats: ServerStats
+}
+
+export function createExchange (components: ExchangeComponents, init: ExchangeInit = {}): Exchange {
+  const { libp2p } = components
+  const stats: ServerStats = { blocksSent: 0, bytesSent: 0 }
+  const scores = new PeerScores({
+    banThreshold: init.banThreshold,
+    banMs: init.banMs,
+    onBan: (peer) => {
+      const target = libp2p.getPeers().find(p => p.toString() === peer)
+      if (target !== undefined) void libp2p.hangUp(target).catch(() => {})
+    }
+  })
+  let started = false
+
+  return {
+    stats,
+    async start () {
+      await libp2p.handle(PROTOCOL, (stream, connection) => {
+        serveStream(stream, connection, components.blocks, scores, stats).catch(() => { /* the stream is already aborted */ })
+      }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+      started = true
+    },
+    async stop () {
+      if (started) await libp2p.unhandle(PROTOCOL)
+      started = false
+    },
+    peerRecord: peer => scores.get(peer.toString()),
+    async fetch (cid, options = {}) {
+      assertHashSupported(cid)
+      const session = new FetchSession({
+        store: components.blocks,
+        scores,
+        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal })
+      }, cid, { ...init, ...options })
+      for (const peer of options.providers ?? []) session.addProvider(peer)
+      for (const peer of libp2p.getPeers()) session.addProvider(peer)
+      const lookup = new AbortController()
+      const signals = options.signal !== undefined ? AbortSignal.any([options.signal, lookup.signal]) : lookup.signal
+      const finding = (async () => {
+        if (components.findProviders !== undefined && !components.blocks.has(cid)) {
+          for await (const peer of components.findProviders(cid, { signal: signals })) session.addProvider(peer)
+        }
+      })().catch(() => {}).finally(() => { session.noMoreProviders() })
+      try {
+        return await session.run()
+      } finally {
+        lookup.abort()
+        await finding
+      }
+    }
+  }
+}

@@ -1,0 +1,98 @@
+import { lpStream } from '@libp2p/utils'
+import type { Connection, Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { blockKey } from '../blocks/index.ts'
+import type { PeerScores } from './peer-score.ts'
+import {
+  BLOCK, CANCEL, DONT_HAVE, MAX_OUTSTANDING_WANTS, MAX_REQUEST_FRAME_BYTES, ProtocolViolation, WANT,
+  decodeMessage, encodeBlockMessage, encodeCidMessage
+} from './wire.ts'
+
+export interface ServerStore {
+  has(cid: CID): boolean
+  get(cid: CID): Promise<Uint8Array>
+}
+
+export interface ServerStats {
+  blocksSent: number
+  bytesSent: number
+}
+
+/**
+ * Answers one requester's stream: wants are read as they come and served in order by a
+ * single worker, so one peer holds at most MAX_OUTSTANDING_WANTS CIDs and one block in
+ * memory here, and a slow reader slows only its own stream (send waits for drain).
+ */
+export async function serveStream (stream: Stream, connection: Connection, store: ServerStore, scores: PeerScores, stats: ServerStats): Promise<void> {
+  const peer = connection.remotePeer.toString()
+  if (scores.isBanned(peer)) {
+    stream.abort(new Error('banned'))
+    return
+  }
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_FRAME_BYTES })
+  const queue = new Map<string, CID>()
+  let wake: (() => void) | undefined
+  let ended = false
+
+  const worker = (async () => {
+    while (true) {
+      if (queue.size === 0) {
+        if (ended) return
+        await new Promise<void>(resolve => { wake = resolve })
+        wake = undefined
+        continue
+      }
+      const [key, cid] = queue.entries().next().value as [string, CID]
+      queue.delete(key)
+      if (!store.has(cid)) {
+        await lp.write(encodeCidMessage(DONT_HAVE, cid))
+        continue
+      }
+      let data: Uint8Array
+      try {
+        data = await store.get(cid)
+      } catch {
+        await lp.write(encodeCidMessage(DONT_HAVE, cid))
+        continue
+      }
+      await lp.write(new Uint8ArrayList(...encodeBlockMessage(cid, data)))
+      stats.blocksSent++
+      stats.bytesSent += data.byteLength
+    }
+  })()
+
+  try {
+    while (true) {
+      let frame: Uint8ArrayList
+      try {
+        frame = await lp.read()
+      } catch (err) {
+        const name = (err as Error).name
+        if (name === 'UnexpectedEOFError' || name === 'StreamStateError' || name === 'StreamResetError' || name === 'AbortError') break
+        throw new ProtocolViolation((err as Error).message)
+      }
+      const msg = decodeMessage(frame.subarray())
+      if (msg.type === WANT) {
+        if (queue.size >= MAX_OUTSTANDING_WANTS) throw new ProtocolViolation(`more than ${MAX_OUTSTANDING_WANTS} open wants`, 'flood')
+        queue.set(blockKey(msg.cid), msg.cid)
+        wake?.()
+      } else if (msg.type === CANCEL) {
+        queue.delete(blockKey(msg.cid))
+      } else {
+        throw new ProtocolViolation(`a requester sent message type ${msg.type === BLOCK ? 'BLOCK' : 'DONT_HAVE'}`)
+      }
+    }
+    ended = true
+    wake?.()
+    await worker
+    await stream.close()
+  } catch (err) {
+    if (err instanceof ProtocolViolation) scores.penalise(peer, err.offence, err.message)
+    ended = true
+    queue.clear()
+    wake?.()
+    stream.abort(err as Error)
+    await worker.catch(() => {})
+  }
+}

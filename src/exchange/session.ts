@@ -1,0 +1,350 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import type { PeerId, Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { WeftError, isWeftError } from '../errors.ts'
+import { blockKey, blockLinks, assertCodecSupported } from '../blocks/index.ts'
+import type { PeerScores } from './peer-score.ts'
+import { BLOCK, CANCEL, DONT_HAVE, MAX_FRAME_BYTES, ProtocolViolation, WANT, decodeMessage, encodeCidMessage } from './wire.ts'
+
+export interface SessionStore {
+  has(cid: CID): boolean
+  get(cid: CID): Promise<Uint8Array>
+  /** Stores a block after checking it against its CID (ERR_BLOCK_HASH_MISMATCH otherwise). */
+  put(cid: CID, bytes: Uint8Array): Promise<void>
+}
+
+export interface FetchProgress {
+  type: 'exchange:fetch:progress'
+  blocks: number
+  bytes: number
+  /** Peers that have delivered at least one block. */
+  peers: number
+}
+
+export interface SessionOptions {
+  /** Fetch the whole DAG under the root (default), or the root block alone. */
+  recursive?: boolean
+  /** A want unanswered this long (ms) goes to another peer, and the silent one is penalised. */
+  requestTimeout?: number
+  /** Most wants open at one peer. */
+  window?: number
+  onProgress?: (event: FetchProgress) => void
+  signal?: AbortSignal
+}
+
+export interface SessionComponents {
+  store: SessionStore
+  scores: PeerScores
+  openStream(peer: PeerId, signal: AbortSignal): Promise<Stream>
+}
+
+export interface FetchResult {
+  blocks: number
+  bytes: number
+  /** Blocks each peer delivered, by peer id. */
+  fromPeers: Record<string, number>
+}
+
+interface Want {
+  cid: CID
+  /** Peers that said they lack it, sent a bad copy, or stalled on it. */
+  excluded: Set<string>
+  assigned: Set<string>
+}
+
+interface Channel {
+  peer: PeerId
+  id: string
+  lp?: LengthPrefixedStream
+  stream?: Stream
+  ready: Promise<void>
+  inflight: Map<string, number>
+  dead: boolean
+  delivered: number
+  bytes: number
+  started: number
+}
+
+const DEFAULT_WINDOW = 32
+const DEFAULT_TIMEOUT = 5_000
+
+/**
+ * One DAG fetch from any number of providers. Wants are pipelined, up to `window` per
+ * peer, and go to the peer with the most throughput to spare; children are wanted as
+ * soon as their parent verifies; a peer that lacks a block, sends a bad one or stalls
+ * loses that block to the others. Every block is checked before it is stored.
+ */
+export class FetchSession {
+  private readonly components: SessionComponents
+  private readonly options: Required<Pick<SessionOptions, 'recursive' | 'requestTimeout' | 'window'>> & SessionOptions
+  private readonly root: CID
+  private readonly wants = new Map<string, Want>()
+  private readonly queue: Want[] = []
+  private readonly channels = new Map<string, Channel>()
+  private readonly done = new Set<string>()
+  private readonly controller = new AbortController()
+  private localWalks = 0
+  private providersPending = true
+  private blocks = 0
+  private bytes = 0
+  private settle!: { resolve: () => void, reject: (err: Error) => void }
+  private finished = false
+
+  constructor (components: SessionComponents, root: CID, options: SessionOptions = {}) {
+    this.components = components
+    this.root = root
+    this.options = { recursive: true, requestTimeout: DEFAULT_TIMEOUT, window: DEFAULT_WINDOW, ...options }
+  }
+
+  async run (): Promise<FetchResult> {
+    const signal = this.options.signal !== undefined ? AbortSignal.any([this.options.signal, this.controller.signal]) : this.controller.signal
+    const finished = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject } })
+    const onAbort = (): void => { this.fail(new WeftError('ERR_FETCH_TIMEOUT', `fetching ${this.root} was stopped: ${String(signal.reason?.message ?? signal.reason)}`)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    const ticker = setInterval(() => { this.checkTimeouts() }, Math.max(50, Math.floor(this.options.requestTimeout / 4)))
+    ticker.unref()
+    try {
+      assertCodecSupported(this.root)
+      void this.want(this.root)
+      await finished
+      return {
+        blocks: this.blocks,
+        bytes: this.bytes,
+        fromPeers: Object.fromEntries([...this.channels.values()].filter(c => c.delivered > 0).map(c => [c.id, c.delivered]))
+      }
+    } finally {
+      clearInterval(ticker)
+      signal.removeEventListener('abort', onAbort)
+      this.finished = true
+      this.controller.abort()
+      for (const channel of this.channels.values()) this.closeChannel(channel)
+    }
+  }
+
+  /** A peer that may have the DAG; providers may arrive while the session runs. */
+  addProvider (peer: PeerId): void {
+    const id = peer.toString()
+    if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
+    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, bytes: 0, started: Date.now() }
+    this.channels.set(id, channel)
+    channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
+      channel.stream = stream
+      channel.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+      void this.readLoop(channel)
+      this.pump()
+    }, () => {
+      this.dropChannel(channel)
+    })
+  }
+
+  /** No more providers will be added: a block nobody left can serve is now an error. */
+  noMoreProviders (): void {
+    this.providersPending = false
+    this.pump()
+  }
+
+  private async want (cid: CID): Promise<void> {
+    const key = blockKey(cid)
+    if (this.done.has(key) || this.wants.has(key)) return
+    if (this.components.store.has(cid)) {
+      this.done.add(key)
+      if (this.options.recursive && cid.code !== raw.code) {
+        this.localWalks++
+        try {
+          const links = blockLinks(cid, await this.components.store.get(cid))
+          for (const link of links) void this.want(link)
+        } catch (err) {
+          this.fail(err as Error)
+        } finally {
+          this.localWalks--
+        }
+      }
+      this.checkDone()
+      return
+    }
+    const want: Want = { cid, excluded: new Set(), assigned: new Set() }
+    this.wants.set(key, want)
+    this.queue.push(want)
+    this.pump()
+  }
+
+  /** The open channel with the most throughput to spare for `want`, if any. */
+  private pick (want: Want): Channel | undefined {
+    let best: Channel | undefined
+    let bestCost = Infinity
+    for (const channel of this.channels.values()) {
+      if (channel.dead || channel.lp === undefined || want.excluded.has(channel.id) || want.assigned.has(channel.id)) continue
+      if (channel.inflight.size >= this.options.window) continue
+      const elapsed = Math.max(1, Date.now() - channel.started)
+      const rate = (channel.bytes + 256 * 1024) / elapsed
+      const cost = (channel.inflight.size + 1) / rate
+      if (cost < bestCost) {
+        best = channel
+        bestCost = cost
+      }
+    }
+    return best
+  }
+
+  private pump (): void {
+    if (this.finished) return
+    for (let i = 0; i < this.queue.length;) {
+      const want = this.queue[i]
+      const channel = this.pick(want)
+      if (channel === undefined) {
+        if (!this.canStillServe(want)) {
+          this.fail(new WeftError('ERR_BLOCK_NOT_FOUND', `no provider could supply block ${want.cid} (asked ${this.channels.size} peers)`))
+          return
+        }
+        i++
+        continue
+      }
+      this.queue.splice(i, 1)
+      want.assigned.add(channel.id)
+      channel.inflight.set(blockKey(want.cid), Date.now())
+      channel.lp?.write(encodeCidMessage(WANT, want.cid)).catch(() => { this.dropChannel(channel) })
+    }
+  }
+
+  /** Whether some peer, present or still to come, might yet supply `want`. */
+  private canStillServe (want: Want): boolean {
+    if (this.providersPending) return true
+    for (const channel of this.channels.values()) {
+      if (channel.dead || want.excluded.has(channel.id)) continue
+      return true
+    }
+    return want.assigned.size > 0
+  }
+
+  private async readLoop (channel: Channel): Promise<void> {
+    const lp = channel.lp as LengthPrefixedStream
+    try {
+      while (!this.finished && !channel.dead) {
+        const frame = await lp.read()
+        const msg = decodeMessage(frame.subarray())
+        if (msg.type === BLOCK) {
+          await this.onBlock(channel, msg.cid, msg.data)
+        } else if (msg.type === DONT_HAVE) {
+          this.onDontHave(channel, msg.cid)
+        } else {
+          throw new ProtocolViolation(`a responder sent message type ${msg.type === WANT ? 'WANT' : 'CANCEL'}`)
+        }
+      }
+    } catch (err) {
+      if (this.finished) return
+      if (err instanceof ProtocolViolation) this.components.scores.penalise(channel.id, err.offence, err.message)
+      else if ((err as Error).name === 'InvalidDataLengthError') this.components.scores.penalise(channel.id, 'malformed', (err as Error).message)
+      this.dropChannel(channel)
+    }
+  }
+
+  private async onBlock (channel: Channel, cid: CID, data: Uint8Array): Promise<void> {
+    const key = blockKey(cid)
+    if (!channel.inflight.has(key)) {
+      this.components.scores.penalise(channel.id, 'unsolicited', `sent ${cid} unasked`)
+      return
+    }
+    channel.inflight.delete(key)
+    const want = this.wants.get(key)
+    if (want === undefined) return // already arrived from a faster peer
+    want.assigned.delete(channel.id)
+    try {
+      await this.components.store.put(want.cid, data)
+    } catch (err) {
+      if (!isWeftError(err, 'ERR_BLOCK_HASH_MISMATCH')) {
+        this.fail(err as Error)
+        return
+      }
+      this.components.scores.penalise(channel.id, 'bad-block', `sent a block that does not match ${cid}`)
+      want.excluded.add(channel.id)
+      if (!this.queue.includes(want)) this.queue.push(want)
+      this.pump()
+      return
+    }
+    this.wants.delete(key)
+    this.done.add(key)
+    channel.delivered++
+    channel.bytes += data.byteLength
+    this.blocks++
+    this.bytes += data.byteLength
+    for (const other of want.assigned) {
+      const c = this.channels.get(other)
+      if (c === undefined) continue
+      c.inflight.delete(key)
+      c.lp?.write(encodeCidMessage(CANCEL, want.cid)).catch(() => {})
+    }
+    const queued = this.queue.indexOf(want)
+    if (queued >= 0) this.queue.splice(queued, 1)
+    this.options.onProgress?.({ type: 'exchange:fetch:progress', blocks: this.blocks, bytes: this.bytes, peers: [...this.channels.values()].filter(c => c.delivered > 0).length })
+    if (this.options.recursive && want.cid.code !== raw.code) {
+      let links: CID[]
+      try {
+        links = blockLinks(want.cid, data)
+      } catch (err) {
+        this.fail(err as Error)
+        return
+      }
+      for (const link of links) void this.want(link)
+    }
+    this.pump()
+    this.checkDone()
+  }
+
+  private onDontHave (channel: Channel, cid: CID): void {
+    const key = blockKey(cid)
+    if (!channel.inflight.delete(key)) return
+    const want = this.wants.get(key)
+    if (want === undefined) return
+    want.assigned.delete(channel.id)
+    want.excluded.add(channel.id)
+    if (want.assigned.size === 0 && !this.queue.includes(want)) this.queue.push(want)
+    this.pump()
+  }
+
+  private checkTimeouts (): void {
+    const now = Date.now()
+    for (const channel of this.channels.values()) {
+      for (const [key, sent] of channel.inflight) {
+        if (now - sent < this.options.requestTimeout) continue
+        const want = this.wants.get(key)
+        channel.inflight.delete(key)
+        this.components.scores.penalise(channel.id, 'stall', `no answer for ${want?.cid.toString() ?? key} in ${this.options.requestTimeout} ms`)
+        if (want === undefined) continue
+        want.assigned.delete(channel.id)
+        want.excluded.add(channel.id)
+        if (!this.queue.includes(want)) this.queue.push(want)
+      }
+      if (this.components.scores.isBanned(channel.id)) this.dropChannel(channel)
+    }
+    this.pump()
+  }
+
+  private dropChannel (channel: Channel): void {
+    if (channel.dead) return
+    channel.dead = true
+    for (const key of channel.inflight.keys()) {
+      const want = this.wants.get(key)
+      if (want === undefined) continue
+      want.assigned.delete(channel.id)
+      if (!this.queue.includes(want)) this.queue.push(want)
+    }
+    channel.inflight.clear()
+    this.closeChannel(channel)
+    this.pump()
+  }
+
+  private closeChannel (channel: Channel): void {
+    channel.dead = true
+    channel.stream?.close().catch(() => { channel.stream?.abort(new Error('closing')) })
+  }
+
+  private checkDone (): void {
+    if (!this.finished && this.wants.size === 0 && this.localWalks === 0) this.settle.resolve()
+  }
+
+  private fail (err: Error): void {
+    if (this.finished) return
+    this.settle.reject(err)
+  }
+}
