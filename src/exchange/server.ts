@@ -5,7 +5,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { blockKey } from '../blocks/index.ts'
 import type { PeerScores } from './peer-score.ts'
 import {
-  BLOCK, CANCEL, DONT_HAVE, MAX_OUTSTANDING_WANTS, MAX_REQUEST_FRAME_BYTES, ProtocolViolation, WANT,
+  BLOCK, CANCEL, DONT_HAVE, MAX_OUTSTANDING_WANTS, MAX_REQUEST_FRAME_BYTES, ProtocolViolation, WANT, WANT_BURST, WANT_RATE,
   decodeMessage, encodeBlockMessage, encodeCidMessage
 } from './wire.ts'
 
@@ -32,6 +32,9 @@ export async function serveStream (stream: Stream, connection: Connection, store
   }
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_FRAME_BYTES })
   const queue = new Map<string, CID>()
+  // A token bucket: an honest requester keeps a small window open; a flood runs it dry.
+  let tokens = WANT_BURST
+  let refilled = Date.now()
   let wake: (() => void) | undefined
   let ended = false
 
@@ -74,6 +77,11 @@ export async function serveStream (stream: Stream, connection: Connection, store
       }
       const msg = decodeMessage(frame.subarray())
       if (msg.type === WANT) {
+        const now = Date.now()
+        tokens = Math.min(WANT_BURST, tokens + (now - refilled) * WANT_RATE / 1000)
+        refilled = now
+        if (tokens < 1) throw new ProtocolViolation(`more than ${WANT_RATE} wants a second`, 'flood')
+        tokens--
         if (queue.size >= MAX_OUTSTANDING_WANTS) throw new ProtocolViolation(`more than ${MAX_OUTSTANDING_WANTS} open wants`, 'flood')
         queue.set(blockKey(msg.cid), msg.cid)
         wake?.()

@@ -62,6 +62,8 @@ interface Channel {
   inflight: Map<string, number>
   dead: boolean
   delivered: number
+  /** DONT_HAVE answers: a peer that keeps saying it lacks blocks is asked last. */
+  lacks: number
   bytes: number
   started: number
 }
@@ -126,7 +128,7 @@ export class FetchSession {
   addProvider (peer: PeerId): void {
     const id = peer.toString()
     if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
-    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, bytes: 0, started: Date.now() }
+    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now() }
     this.channels.set(id, channel)
     channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
       channel.stream = stream
@@ -178,7 +180,9 @@ export class FetchSession {
       if (channel.inflight.size >= this.options.window) continue
       const elapsed = Math.max(1, Date.now() - channel.started)
       const rate = (channel.bytes + 256 * 1024) / elapsed
-      const cost = (channel.inflight.size + 1) / rate
+      // A peer that has only ever said "don't have" is tried after every other.
+      const lacking = channel.lacks > 0 && channel.delivered === 0 ? 1e9 : 1
+      const cost = lacking * (channel.inflight.size + 1) / rate
       if (cost < bestCost) {
         best = channel
         bestCost = cost
@@ -294,6 +298,7 @@ export class FetchSession {
   private onDontHave (channel: Channel, cid: CID): void {
     const key = blockKey(cid)
     if (!channel.inflight.delete(key)) return
+    channel.lacks++
     const want = this.wants.get(key)
     if (want === undefined) return
     want.assigned.delete(channel.id)

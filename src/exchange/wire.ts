@@ -11,7 +11,8 @@
  *   0x04 DONT_HAVE  cid                       the responder does not hold `cid`
  *
  * `cid` is the binary CID (v0 or v1). Requests are pipelined: a requester may have up to
- * MAX_OUTSTANDING_WANTS wants open on one stream, and answers come in any order. A frame
+ * MAX_OUTSTANDING_WANTS wants open on one stream, and send at most WANT_RATE wants a
+ * second after a burst of WANT_BURST; answers come in any order. A frame
  * may be at most MAX_FRAME_BYTES (a 2 MiB block plus its header); requester frames are
  * at most MAX_REQUEST_FRAME_BYTES. Anything else — a bigger frame, an unknown type, a
  * CID that does not parse, too many open wants, a BLOCK nobody asked for or one that
@@ -28,6 +29,8 @@ export const PROTOCOL = '/weft/exchange/1.0.0'
 export const MAX_FRAME_BYTES = MAX_BLOCK_SIZE + 1024
 export const MAX_REQUEST_FRAME_BYTES = 256
 export const MAX_OUTSTANDING_WANTS = 512
+export const WANT_BURST = 1024
+export const WANT_RATE = 10_000
 
 export const WANT = 0x01
 export const CANCEL = 0x02

@@ -1,0 +1,96 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { importPath } from '../../src/content/index.ts'
+import { isWeftError } from '../../src/errors.ts'
+import { tmpDir } from '../helpers/home.ts'
+import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
+import { createHostilePeer, floodWants, type Misbehaviour } from '../helpers/hostile.ts'
+import type { TestContext } from 'node:test'
+
+async function seed (t: TestContext, node: OnlineNode, bytes: number) {
+  const dir = await tmpDir(t)
+  const data = randomBytes(bytes)
+  await writeFile(join(dir, 'data.bin'), data)
+  return { data, cid: (await importPath(node.blocks, join(dir, 'data.bin'))).root.cid }
+}
+
+async function verifyAll (node: OnlineNode): Promise<void> {
+  assert.deepEqual((await node.blocks.verify()).problems, [])
+}
+
+test('the fetch completes from the honest peers while one of four seeders corrupts every block', async t => {
+  const nodes = await createTestnet(t, 4)
+  const leecher = nodes[3]
+  const { data, cid } = await seed(t, nodes[0], 12 * 1024 * 1024)
+  // The other honest seeders get the content first.
+  await nodes[1].exchange.fetch(cid)
+  await nodes[2].exchange.fetch(cid)
+  const liar = await createHostilePeer(t, 'corrupt', nodes[0].blocks)
+  await leecher.libp2p.dial(liar.getMultiaddrs()[0])
+  const result = await leecher.exchange.fetch(cid)
+  assert.equal(result.blocks, 13)
+  assert.equal(result.fromPeers[liar.peerId.toString()], undefined, 'nothing the liar sent was kept')
+  const record = leecher.exchange.peerRecord(liar.peerId)
+  assert.ok((record?.offences['bad-block'] ?? 0) >= 1, 'the liar was penalised')
+  assert.ok(record?.bannedUntil !== undefined, 'and banned')
+  assert.equal(leecher.libp2p.getConnections(liar.peerId).length, 0, 'and disconnected')
+  await verifyAll(leecher)
+  const { cat, parseContentPath } = await import('../../src/content/index.ts')
+  const parts: Uint8Array[] = []
+  for await (const p of cat(leecher.blocks, parseContentPath(cid.toString()))) parts.push(p)
+  assert.deepEqual(Buffer.concat(parts), data)
+})
+
+for (const behaviour of ['silent', 'dont-have', 'unsolicited', 'malformed', 'oversized'] satisfies Misbehaviour[]) {
+  test(`a peer that is ${behaviour}: the fetch completes from an honest one, and a misbehaving peer is penalised`, async t => {
+    const [honest, leecher] = await createTestnet(t, 2, { requestTimeout: 500 })
+    const { cid } = await seed(t, honest, 3 * 1024 * 1024)
+    const hostile = await createHostilePeer(t, behaviour, honest.blocks)
+    await leecher.libp2p.dial(hostile.getMultiaddrs()[0])
+    const result = await leecher.exchange.fetch(cid, { signal: AbortSignal.timeout(20_000) })
+    assert.equal(result.blocks, 4)
+    assert.deepEqual(Object.keys(result.fromPeers), [honest.libp2p.peerId.toString()])
+    const record = leecher.exchange.peerRecord(hostile.peerId)
+    const expected = { silent: 'stall', 'dont-have': undefined, unsolicited: 'unsolicited', malformed: 'malformed', oversized: 'malformed' }[behaviour]
+    if (expected === undefined) {
+      // Saying "I don't have it" is honest behaviour: no penalty.
+      assert.equal(record, undefined)
+    } else {
+      assert.ok((record?.offences[expected as 'stall'] ?? 0) >= 1, `${behaviour} → ${expected}: ${JSON.stringify(record)}`)
+    }
+    await verifyAll(leecher)
+  })
+}
+
+test('a fetch that only hostile peers could serve fails cleanly instead of hanging', async t => {
+  const [honest, leecher] = await createTestnet(t, 2)
+  const { cid } = await seed(t, honest, 100_000)
+  await leecher.libp2p.hangUp(honest.libp2p.peerId)
+  const hostile = await createHostilePeer(t, 'corrupt', honest.blocks)
+  await leecher.libp2p.dial(hostile.getMultiaddrs()[0])
+  await assert.rejects(leecher.exchange.fetch(cid, { signal: AbortSignal.timeout(10_000) }), (err: unknown) => isWeftError(err, 'ERR_BLOCK_NOT_FOUND'))
+  assert.equal(leecher.blocks.has(cid), false)
+  await verifyAll(leecher)
+})
+
+test('a peer that floods wants is cut off and banned; the node keeps serving others', async t => {
+  const [server, honestClient] = await createTestnet(t, 2)
+  const { cid } = await seed(t, server, 2 * 1024 * 1024)
+  const flooder = await createHostilePeer(t, 'silent')
+  const outcome = await floodWants(flooder, server.libp2p, 50_000)
+  assert.ok(outcome.error !== undefined, 'the server reset the stream')
+  const record = server.exchange.peerRecord(flooder.peerId)
+  assert.ok((record?.offences.flood ?? 0) >= 1, JSON.stringify(record))
+  assert.ok(record?.bannedUntil !== undefined)
+  // A new stream from the banned peer is refused at once.
+  const again = await floodWants(flooder, server.libp2p, 1).catch((err: Error) => ({ sent: 0, error: err.name }))
+  assert.ok(again.error !== undefined)
+  // Everyone else is still served.
+  const result = await honestClient.exchange.fetch(cid)
+  assert.equal(result.blocks, 3)
+  assert.equal(server.exchange.peerRecord(peerIdFromString(honestClient.libp2p.peerId.toString())), undefined)
+})
