@@ -30,6 +30,10 @@ export const ERROR_CODES = {
   ERR_CAR_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a CAR file is malformed or truncated' },
   ERR_QUOTA_EXCEEDED: { kind: 'user', exit: 5, http: 507, summary: 'storing this would exceed datastore.storageMax' },
   ERR_FETCH_TIMEOUT: { kind: 'user', exit: 6, http: 504, summary: 'fetching from the network was stopped or timed out' },
+  ERR_OFFLINE: { kind: 'user', exit: 1, http: 503, summary: 'the command needs the network and no daemon is running' },
+  ERR_DIAL_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a peer could not be reached' },
+  ERR_API_UNAUTHORIZED: { kind: 'user', exit: 1, http: 401, summary: 'a control API request without the right token' },
+  ERR_API_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'the daemon stopped answering in the middle of a request' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
   ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>

@@ -1,6 +1,8 @@
 import { once } from 'node:events'
 import type { Command } from 'commander'
-import { createNode, type WeftNode } from '../node/index.ts'
+import { ApiClient, Operations, readApiEndpoint, type WeftApi } from '../api/index.ts'
+import { isWeftError } from '../errors.ts'
+import { createNode } from '../node/index.ts'
 import { defaultHome } from '../repo/index.ts'
 
 export interface GlobalOptions {
@@ -12,11 +14,32 @@ export function homeOf (cmd: Command): string {
   return opts.home ?? defaultHome()
 }
 
-/** Opens the home (creating it on first use), runs fn, and always closes it. */
-export async function withNode<T> (cmd: Command, fn: (node: WeftNode) => Promise<T>): Promise<T> {
-  const node = await createNode({ home: homeOf(cmd) })
+/** The running daemon's API client, if a daemon answers for this home. */
+async function daemonFor (home: string): Promise<ApiClient | undefined> {
+  const endpoint = await readApiEndpoint(home)
+  if (endpoint === undefined) return undefined
+  const client = new ApiClient(endpoint.url, endpoint.token)
   try {
-    return await fn(node)
+    await client.id()
+    return client
+  } catch (err) {
+    // A daemon that died without cleaning up: open the home directly.
+    if (isWeftError(err, 'ERR_API_UNREACHABLE')) return undefined
+    throw err
+  }
+}
+
+/**
+ * Runs fn against the daemon when one runs for this home (so `weft add` lands in the
+ * running node), else against the home opened here, offline, and closed afterwards.
+ */
+export async function withApi<T> (cmd: Command, fn: (api: WeftApi, where: 'daemon' | 'local') => Promise<T>): Promise<T> {
+  const home = homeOf(cmd)
+  const daemon = await daemonFor(home)
+  if (daemon !== undefined) return await fn(daemon, 'daemon')
+  const node = await createNode({ home })
+  try {
+    return await fn(new Operations(node), 'local')
   } finally {
     await node.stop()
   }

@@ -4,6 +4,7 @@ import { registerContentCommands } from './commands/content.ts'
 import { registerPinCommands } from './commands/pin.ts'
 import { registerRepoCommands } from './commands/repo.ts'
 import { registerCarCommands } from './commands/car.ts'
+import { registerNetCommands } from './commands/net.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -17,6 +18,7 @@ export function buildProgram (): Command {
   registerContentCommands(program)
   registerPinCommands(program)
   registerCarCommands(program)
+  registerNetCommands(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.configureOutput({ outputError: () => {} })

@@ -3,10 +3,22 @@ import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import type { Command } from 'commander'
-import { exportCar, importCar, parseContentPath, resolveEntry } from '../../content/index.ts'
+import { parseContentPath } from '../../content/index.ts'
 import { WeftError } from '../../errors.ts'
 import { formatBytes, printJson } from '../format.ts'
-import { withNode, writeOut } from '../context.ts'
+import { withApi, writeOut } from '../context.ts'
+
+async function openCar (file: string): Promise<AsyncIterable<Uint8Array>> {
+  if (file === '-') return process.stdin
+  const stream = createReadStream(file)
+  try {
+    await new Promise<void>((resolve, reject) => { stream.once('open', () => { resolve() }).once('error', reject) })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new WeftError(code === 'ENOENT' ? 'ERR_PATH_NOT_FOUND' : 'ERR_PATH_UNREADABLE', `${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+  }
+  return stream
+}
 
 export function registerCarCommands (program: Command): void {
   const car = program.command('car').description('CARv1 archives')
@@ -15,18 +27,21 @@ export function registerCarCommands (program: Command): void {
     .description('write the DAG under a CID as a CARv1 archive (to stdout unless -o)')
     .argument('<cid>', 'a CID or /ipfs/ path')
     .option('-o, --output <file>', 'write to this file instead of stdout')
-    .action(async (arg: string, opts: { output?: string }, cmd: Command) => {
-      const path = parseContentPath(arg)
-      await withNode(cmd, async node => {
-        const root = path.segments.length === 0 ? path.cid : (await resolveEntry(node.blocks, path)).cid
+    .option('--offline', 'use only blocks already in the home')
+    .action(async (arg: string, opts: { output?: string, offline?: boolean }, cmd: Command) => {
+      parseContentPath(arg)
+      if (opts.output === undefined && process.stdout.isTTY === true) {
+        throw new WeftError('ERR_USAGE', 'refusing to write a binary CAR to a terminal; redirect stdout or use -o <file>')
+      }
+      await withApi(cmd, async api => {
+        const source = api.carExport(arg, { offline: opts.offline })
         if (opts.output === undefined) {
-          if (process.stdout.isTTY === true) throw new WeftError('ERR_USAGE', 'refusing to write a binary CAR to a terminal; redirect stdout or use -o <file>')
-          for await (const chunk of exportCar(node.blocks, root)) await writeOut(chunk)
+          for await (const chunk of source) await writeOut(chunk)
           return
         }
         const tmp = `${opts.output}.weft-partial-${process.pid}`
         try {
-          await pipeline(Readable.from(exportCar(node.blocks, root)), createWriteStream(tmp, { flags: 'wx' }))
+          await pipeline(Readable.from(source), createWriteStream(tmp, { flags: 'wx' }))
           await rename(tmp, opts.output)
         } catch (err) {
           await rm(tmp, { force: true })
@@ -39,28 +54,11 @@ export function registerCarCommands (program: Command): void {
     .description('store every block of CARv1 archives (each checked against its CID) and pin their roots')
     .argument('<files...>', 'CAR files, or - for stdin')
     .option('--no-pin', 'do not pin the roots')
-    .option('--json', 'print { "roots", "blocks", "bytes" } as JSON')
+    .option('--json', 'print [{ "file", "roots", "blocks", "bytes" }] as JSON')
     .action(async (files: string[], opts: { pin: boolean, json?: boolean }, cmd: Command) => {
-      await withNode(cmd, async node => {
+      await withApi(cmd, async api => {
         const reports = []
-        for (const file of files) {
-          const source = file === '-' ? process.stdin : createReadStream(file)
-          const opened = new Promise<void>((resolve, reject) => {
-            if (file === '-') resolve()
-            else source.once('open', () => { resolve() }).once('error', reject)
-          })
-          try {
-            await opened
-          } catch (err) {
-            const code = (err as NodeJS.ErrnoException).code
-            throw new WeftError(code === 'ENOENT' ? 'ERR_PATH_NOT_FOUND' : 'ERR_PATH_UNREADABLE', `${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
-          }
-          const result = await importCar(node.blocks, source)
-          if (opts.pin) {
-            for (const root of result.roots) await node.blocks.pin(root, 'recursive')
-          }
-          reports.push({ file, roots: result.roots.map(r => r.toString()), blocks: result.blocks, bytes: result.bytes })
-        }
+        for (const file of files) reports.push({ file, ...await api.carImport(await openCar(file), opts.pin) })
         if (opts.json === true) {
           printJson(reports)
         } else {

@@ -1,8 +1,10 @@
+import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
-import { importPath, parseContentPath, cat, ls, get, type ImportResult } from '../../content/index.ts'
-import { createProgressBar } from '../progress.ts'
+import type { Progress } from '../../api/index.ts'
+import { parseContentPath } from '../../content/index.ts'
+import { createProgressBar, type ProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
-import { withNode, writeOut } from '../context.ts'
+import { withApi, writeOut } from '../context.ts'
 
 interface AddOptions {
   quiet?: boolean
@@ -12,6 +14,37 @@ interface AddOptions {
   pin: boolean
   json?: boolean
   progress: boolean
+}
+
+interface NetworkFlags { offline?: boolean, timeout?: number }
+
+export function parseNonNegative (text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number of bytes, got "${text}"`)
+  return n
+}
+
+/** "30s", "2m", "500ms" or a number of seconds → ms. */
+export function parseDuration (text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
+  if (m === null) throw new InvalidArgumentError(`expected a duration such as 30s, 2m or 500ms, got "${text}"`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h' ?? 's']
+  return Math.round(Number(m[1]) * unit)
+}
+
+function networkFlags (cmd: Command): Command {
+  return cmd
+    .option('--offline', 'use only blocks already in the home; never ask the network')
+    .option('--timeout <duration>', 'give up on the network after this long (e.g. 30s, 2m)', parseDuration)
+}
+
+/** Draws import, fetch and export progress on one bar. */
+function showProgress (bar: ProgressBar): (e: Progress) => void {
+  return e => {
+    if (e.type === 'content:import:bytes') bar.update(e.bytes, e.totalBytes, `${e.files}/${e.totalFiles} files`)
+    else if (e.type === 'exchange:fetch:progress') bar.update(e.bytes, 0, `${e.blocks} blocks from ${e.peers} peer${e.peers === 1 ? '' : 's'}`)
+    else bar.update(e.bytes, e.totalBytes)
+  }
 }
 
 export function registerContentCommands (program: Command): void {
@@ -27,93 +60,68 @@ export function registerContentCommands (program: Command): void {
     .option('--no-progress', 'never draw a progress bar')
     .option('--json', 'print { "roots": [...], "entries": [...] } as JSON')
     .action(async (paths: string[], opts: AddOptions, cmd: Command) => {
-      await withNode(cmd, async node => {
-        const results: ImportResult[] = []
-        for (const path of paths) {
-          const bar = createProgressBar({ label: 'adding', enabled: opts.progress })
-          try {
-            const result = await importPath(node.blocks, path, {
-              hidden: opts.hidden === true,
-              preserveMode: opts.preserveMode === true,
-              preserveMtime: opts.preserveMtime === true,
-              onProgress: e => { bar.update(e.bytes, e.totalBytes, `${e.files}/${e.totalFiles} files`) }
-            })
-            if (opts.pin) await node.blocks.pin(result.root.cid, 'recursive')
-            results.push(result)
-          } finally {
-            bar.done()
-          }
-        }
-        for (const result of results) {
-          for (const link of result.symlinks) process.stderr.write(`weft: skipped symlink ${link} (symlinks are not followed)\n`)
-        }
-        if (opts.json === true) {
-          printJson({
-            roots: results.map(r => ({ path: r.root.path, cid: r.root.cid.toString(), size: r.bytes, files: r.files })),
-            entries: results.flatMap(r => r.entries.map(e => ({ path: e.path, cid: e.cid.toString(), size: e.size }))),
-            skippedSymlinks: results.flatMap(r => r.symlinks)
-          })
-        } else if (opts.quiet === true) {
-          for (const r of results) await writeOut(`${r.root.cid}\n`)
-        } else {
-          for (const r of results) {
-            for (const e of r.entries) await writeOut(`added ${e.cid} ${e.path}\n`)
-          }
-        }
-      })
-    })
-
-  program.command('cat')
-    .description('write a file\'s bytes to stdout')
-    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
-    .option('--offset <bytes>', 'start at this byte', parseNonNegative)
-    .option('--length <bytes>', 'write at most this many bytes', parseNonNegative)
-    .action(async (arg: string, opts: { offset?: number, length?: number }, cmd: Command) => {
-      const path = parseContentPath(arg)
-      await withNode(cmd, async node => {
-        for await (const chunk of cat(node.blocks, path, opts)) await writeOut(chunk)
-      })
-    })
-
-  program.command('get')
-    .description('write a file or folder to disk, byte-identical to what was added')
-    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
-    .option('-o, --output <path>', 'where to write it (default: ./<last path segment or cid>)')
-    .option('--no-progress', 'never draw a progress bar')
-    .action(async (arg: string, opts: { output?: string, progress: boolean }, cmd: Command) => {
-      const path = parseContentPath(arg)
-      const out = opts.output ?? (path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString())
-      await withNode(cmd, async node => {
-        const bar = createProgressBar({ label: 'getting', enabled: opts.progress })
+      await withApi(cmd, async api => {
+        const bar = createProgressBar({ label: 'adding', enabled: opts.progress })
+        let report
         try {
-          const { bytes } = await get(node.blocks, path, out, { onProgress: e => { bar.update(e.bytes, e.totalBytes) } })
-          bar.done()
-          process.stderr.write(`saved ${formatBytes(bytes)} to ${out}\n`)
+          report = await api.add(paths.map(p => resolve(p)), {
+            hidden: opts.hidden === true,
+            preserveMode: opts.preserveMode === true,
+            preserveMtime: opts.preserveMtime === true,
+            pin: opts.pin
+          }, showProgress(bar))
         } finally {
           bar.done()
         }
+        for (const link of report.skippedSymlinks) process.stderr.write(`weft: skipped symlink ${link} (symlinks are not followed)\n`)
+        if (opts.json === true) printJson(report)
+        else if (opts.quiet === true) for (const r of report.roots) await writeOut(`${r.cid}\n`)
+        else for (const e of report.entries) await writeOut(`added ${e.cid} ${e.path}\n`)
       })
     })
 
-  program.command('ls')
+  networkFlags(program.command('cat')
+    .description('write a file\'s bytes to stdout, fetching missing blocks from peers when the daemon runs')
+    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
+    .option('--offset <bytes>', 'start at this byte', parseNonNegative)
+    .option('--length <bytes>', 'write at most this many bytes', parseNonNegative))
+    .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number }, cmd: Command) => {
+      parseContentPath(arg)
+      await withApi(cmd, async api => {
+        for await (const chunk of api.cat(arg, opts)) await writeOut(chunk)
+      })
+    })
+
+  networkFlags(program.command('get')
+    .description('write a file or folder to disk, byte-identical to what was added, fetching missing blocks from peers')
+    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
+    .option('-o, --output <path>', 'where to write it (default: ./<last path segment or cid>)')
+    .option('--no-progress', 'never draw a progress bar'))
+    .action(async (arg: string, opts: NetworkFlags & { output?: string, progress: boolean }, cmd: Command) => {
+      const path = parseContentPath(arg)
+      const out = resolve(opts.output ?? (path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString()))
+      await withApi(cmd, async api => {
+        const bar = createProgressBar({ label: 'getting', enabled: opts.progress })
+        let bytes: number
+        try {
+          ({ bytes } = await api.get(arg, out, opts, showProgress(bar)))
+        } finally {
+          bar.done()
+        }
+        process.stderr.write(`saved ${formatBytes(bytes)} to ${out}\n`)
+      })
+    })
+
+  networkFlags(program.command('ls')
     .description('list a folder\'s entries')
     .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
-    .option('--json', 'print the entries as a JSON array')
-    .action(async (arg: string, opts: { json?: boolean }, cmd: Command) => {
-      const path = parseContentPath(arg)
-      await withNode(cmd, async node => {
-        const entries = await ls(node.blocks, path)
-        if (opts.json === true) {
-          printJson(entries.map(e => ({ name: e.name, cid: e.cid.toString(), size: e.size, type: e.type })))
-        } else {
-          printTable(entries.map(e => [e.cid.toString(), e.type === 'directory' ? '-' : String(e.size), e.type === 'directory' ? `${e.name}/` : e.name]))
-        }
+    .option('--json', 'print the entries as a JSON array'))
+    .action(async (arg: string, opts: NetworkFlags & { json?: boolean }, cmd: Command) => {
+      parseContentPath(arg)
+      await withApi(cmd, async api => {
+        const entries = await api.ls(arg, opts)
+        if (opts.json === true) printJson(entries)
+        else printTable(entries.map(e => [e.cid, e.type === 'directory' ? '-' : String(e.size), e.type === 'directory' ? `${e.name}/` : e.name]))
       })
     })
-}
-
-export function parseNonNegative (text: string): number {
-  const n = Number(text)
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number of bytes, got "${text}"`)
-  return n
 }

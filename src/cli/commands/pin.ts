@@ -1,16 +1,8 @@
 import type { Command } from 'commander'
-import { parseContentPath, resolveEntry } from '../../content/index.ts'
 import { WeftError } from '../../errors.ts'
 import type { PinType } from '../../blocks/index.ts'
-import type { WeftNode } from '../../node/index.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
-import { withNode, writeOut } from '../context.ts'
-
-/** A bare CID, or a path whose target is resolved first (as kubo's `pin add /ipfs/<cid>/a`). */
-async function targetCid (node: WeftNode, arg: string) {
-  const path = parseContentPath(arg)
-  return path.segments.length === 0 ? path.cid : (await resolveEntry(node.blocks, path)).cid
-}
+import { withApi, writeOut } from '../context.ts'
 
 export function registerPinCommands (program: Command): void {
   const pin = program.command('pin').description('keep content from garbage collection')
@@ -20,13 +12,8 @@ export function registerPinCommands (program: Command): void {
     .argument('<cids...>', 'CIDs or /ipfs/ paths')
     .option('--direct', 'pin only the named block, not what it links to')
     .action(async (args: string[], opts: { direct?: boolean }, cmd: Command) => {
-      const type: PinType = opts.direct === true ? 'direct' : 'recursive'
-      await withNode(cmd, async node => {
-        for (const arg of args) {
-          const cid = await targetCid(node, arg)
-          await node.blocks.pin(cid, type)
-          await writeOut(`pinned ${cid} ${type}ly\n`)
-        }
+      await withApi(cmd, async api => {
+        for (const p of await api.pinAdd(args, opts.direct === true)) await writeOut(`pinned ${p.cid} ${p.type}ly\n`)
       })
     })
 
@@ -34,12 +21,8 @@ export function registerPinCommands (program: Command): void {
     .description('unpin CIDs (their blocks go at the next gc unless another pin keeps them)')
     .argument('<cids...>', 'CIDs or /ipfs/ paths')
     .action(async (args: string[], _opts: unknown, cmd: Command) => {
-      await withNode(cmd, async node => {
-        for (const arg of args) {
-          const cid = await targetCid(node, arg)
-          await node.blocks.unpin(cid)
-          await writeOut(`unpinned ${cid}\n`)
-        }
+      await withApi(cmd, async api => {
+        for (const p of await api.pinRm(args)) await writeOut(`unpinned ${p.cid}\n`)
       })
     })
 
@@ -51,13 +34,10 @@ export function registerPinCommands (program: Command): void {
       if (!['recursive', 'direct', 'all'].includes(opts.type)) {
         throw new WeftError('ERR_USAGE', `--type must be recursive, direct or all (got ${opts.type})`)
       }
-      await withNode(cmd, async node => {
-        const pins = node.blocks.pins(opts.type === 'all' ? undefined : opts.type as PinType)
-        if (opts.json === true) {
-          printJson(pins.map(p => ({ cid: p.cid.toString(), type: p.type, created: p.created.toISOString() })))
-        } else {
-          printTable(pins.map(p => [p.cid.toString(), p.type]))
-        }
+      await withApi(cmd, async api => {
+        const pins = await api.pinLs(opts.type === 'all' ? undefined : opts.type as PinType)
+        if (opts.json === true) printJson(pins)
+        else printTable(pins.map(p => [p.cid, p.type]))
       })
     })
 
@@ -65,8 +45,8 @@ export function registerPinCommands (program: Command): void {
     .description('delete every block that no pin reaches and reclaim its space')
     .option('--json', 'print what was removed as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withNode(cmd, async node => {
-        const result = await node.blocks.gc()
+      await withApi(cmd, async api => {
+        const result = await api.gc()
         if (opts.json === true) printJson(result)
         else await writeOut(`removed ${result.blocks} blocks (${formatBytes(result.bytes)}); reclaimed ${formatBytes(result.bytesReclaimed)} of disk\n`)
       })

@@ -1,18 +1,22 @@
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { getConfigValue, setConfigValue, openRepo, parseSize } from '../../repo/index.ts'
+import { openRepo } from '../../repo/index.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
-import { homeOf, withNode, writeOut } from '../context.ts'
+import { homeOf, withApi, writeOut } from '../context.ts'
 
 export function registerRepoCommands (program: Command): void {
   program.command('init')
     .description('create a weft home (config, identity key, metadata db)')
-    .option('--json', 'print { "home", "peerId" } as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const repo = await openRepo(homeOf(cmd), { init: true })
+    .option('--network <name>', 'ipfs for the public IPFS network, or the name of a private network', 'default')
+    .option('--json', 'print { "home", "peerId", "network" } as JSON')
+    .action(async (opts: { network: string, json?: boolean }, cmd: Command) => {
+      const { setConfigValue } = await import('../../repo/index.ts')
+      const network = opts.network === 'ipfs' ? '"ipfs"' : JSON.stringify({ name: opts.network })
+      const repo = await openRepo(homeOf(cmd), { init: true, configOverrides: c => setConfigValue(c, 'network', network) })
       try {
-        if (opts.json === true) printJson({ home: repo.paths.home, peerId: repo.peerId })
-        else await writeOut(`initialised weft home at ${repo.paths.home}\npeer identity: ${repo.peerId}\n`)
+        const net = repo.config.network === 'ipfs' ? 'the public IPFS network' : `the private network "${repo.config.network.name}"`
+        if (opts.json === true) printJson({ home: repo.paths.home, peerId: repo.peerId, network: repo.config.network })
+        else await writeOut(`initialised weft home at ${repo.paths.home}\npeer identity: ${repo.peerId}\nnetwork: ${net}\n`)
       } finally {
         repo.close()
       }
@@ -24,10 +28,8 @@ export function registerRepoCommands (program: Command): void {
     .description('blocks, bytes and quota of the local store')
     .option('--json', 'print the figures as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withNode(cmd, async node => {
-        const s = node.blocks.stat()
-        const pins = node.blocks.pins().length
-        const report = { home: node.repo.paths.home, peerId: node.repo.peerId, blocks: s.blocks, bytes: s.bytes, diskBytes: s.packBytes, packs: s.packs, storageMax: s.storageMax, pins }
+      await withApi(cmd, async api => {
+        const report = await api.repoStat()
         if (opts.json === true) {
           printJson(report)
         } else {
@@ -37,7 +39,7 @@ export function registerRepoCommands (program: Command): void {
             ['blocks', String(report.blocks)],
             ['size', `${formatBytes(report.bytes)} of ${formatBytes(report.storageMax)} (${(100 * report.bytes / report.storageMax).toFixed(1)}%)`],
             ['on disk', `${formatBytes(report.diskBytes)} in ${report.packs} pack${report.packs === 1 ? '' : 's'}`],
-            ['pins', String(pins)]
+            ['pins', String(report.pins)]
           ])
         }
       })
@@ -47,10 +49,10 @@ export function registerRepoCommands (program: Command): void {
     .description('re-hash every stored block and report any that are damaged')
     .option('--json', 'print { "ok", "problems" } as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withNode(cmd, async node => {
-        const report = await node.blocks.verify()
+      await withApi(cmd, async api => {
+        const report = await api.repoVerify()
         if (opts.json === true) {
-          printJson({ ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem })) })
+          printJson(report)
         } else {
           for (const p of report.problems) process.stderr.write(`damaged: ${p.cid} (${p.problem})\n`)
           await writeOut(`verified ${report.ok} blocks, ${report.problems.length} damaged\n`)
@@ -67,7 +69,7 @@ export function registerRepoCommands (program: Command): void {
     .description('print a config value as JSON')
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
-      await withNode(cmd, async node => { printJson(getConfigValue(node.repo.config, key)) })
+      await withApi(cmd, async api => { printJson(await api.configGet(key)) })
     })
 
   config.command('set')
@@ -75,19 +77,16 @@ export function registerRepoCommands (program: Command): void {
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .argument('<json>', 'the value as JSON, e.g. \'"20GB"\' or true')
     .action(async (key: string, json: string, _opts: unknown, cmd: Command) => {
-      await withNode(cmd, async node => {
-        const next = setConfigValue(node.repo.config, key, json)
-        if (key.startsWith('datastore.storageMax') && (parseSize(next.datastore.storageMax) as number) < node.blocks.stat().bytes) {
-          process.stderr.write('weft: note: the store already holds more than the new storageMax; adds will fail until gc frees space\n')
-        }
-        node.repo.saveConfig(next)
-        printJson(getConfigValue(next, key))
+      await withApi(cmd, async api => {
+        const { value, note } = await api.configSet(key, json)
+        if (note !== undefined) process.stderr.write(`weft: note: ${note}\n`)
+        printJson(value)
       })
     })
 
   config.command('show')
     .description('print the whole config')
     .action(async (_opts: unknown, cmd: Command) => {
-      await withNode(cmd, async node => { printJson(node.repo.config) })
+      await withApi(cmd, async api => { printJson(await api.configGet()) })
     })
 }

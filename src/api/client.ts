@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import { join } from 'node:path'
+import { WeftError, ERROR_CODES, type ErrorCode } from '../errors.ts'
+import type { PinType } from '../blocks/index.ts'
+import type { AddOptions, NetworkOptions, Operations, Progress } from './operations.ts'
+
+/** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
+export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport'>
+
+function toError (body: { code?: string, message?: string }, status: number): WeftError {
+  const code = (body.code !== undefined && body.code in ERROR_CODES ? body.code : 'ERR_INTERNAL') as ErrorCode
+  return new WeftError(code, body.message ?? `the daemon answered ${status}`)
+}
+
+/** The daemon's address and token, if one has written them into this home. */
+export async function readApiEndpoint (home: string): Promise<{ url: string, token: string } | undefined> {
+  try {
+    const url = (await readFile(join(home, 'api'), 'utf8')).trim()
+    const token = (await readFile(join(home, 'api.token'), 'utf8')).trim()
+    return { url, token }
+  } catch {
+    return undefined
+  }
+}
+
+/** Talks to a running daemon over its control API (docs/api.md). */
+export class ApiClient implements WeftApi {
+  private readonly url: string
+  private readonly token: string
+
+  constructor (url: string, token: string) {
+    this.url = url
+    this.token = token
+  }
+
+  private async request (route: string, body?: unknown, init: { raw?: BodyInit, query?: string } = {}): Promise<Response> {
+    let response: Response
+    try {
+      response = await fetch(`${this.url}/api/v0/${route}${init.query ?? ''}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.token}`, 'content-type': init.raw !== undefined ? 'application/octet-stream' : 'application/json' },
+        body: init.raw ?? JSON.stringify(body ?? {}),
+        ...(init.raw !== undefined ? { duplex: 'half' } : {})
+      } as RequestInit)
+    } catch (err) {
+      throw new WeftError('ERR_API_UNREACHABLE', `the daemon at ${this.url} did not answer: ${(err as Error).message}`)
+    }
+    if (!response.ok) throw toError(await response.json().catch(() => ({})) as { code?: string, message?: string }, response.status)
+    return response
+  }
+
+  private async json<T> (route: string, body?: unknown): Promise<T> {
+    return await (await this.request(route, body)).json() as T
+  }
+
+  private async * bytes (route: string, body: unknown): AsyncGenerator<Uint8Array> {
+    const response = await this.request(route, body)
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) yield chunk
+    } catch (err) {
+      throw new WeftError('ERR_API_UNREACHABLE', `the daemon stopped in the middle of ${route}: ${(err as Error).message}`)
+    }
+  }
+
+  private async progress<T> (route: string, body: unknown, onProgress?: (e: Progress) => void): Promise<T> {
+    const response = await this.request(route, body)
+    let buffered = ''
+    const decoder = new TextDecoder()
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true })
+      let newline
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, newline)) as { progress?: Progress, result?: T, error?: { code: string, message: string } }
+        buffered = buffered.slice(newline + 1)
+        if (line.progress !== undefined) onProgress?.(line.progress)
+        if (line.error !== undefined) throw toError(line.error, 500)
+        if ('result' in line) return line.result as T
+      }
+    }
+    throw new WeftError('ERR_API_UNREACHABLE', `the daemon stopped in the middle of ${route}`)
+  }
+
+  async id () { return await this.json<{ id: string, addresses: string[] }>('id') }
+  async peers () { return await this.json<Awaited<ReturnType<Operations['peers']>>>('peers') }
+  async connect (address: string) { return await this.json<{ id: string }>('connect', { address }) }
+  async add (paths: string[], options: AddOptions, onProgress?: (e: Progress) => void) {
+    return await this.progress<Awaited<ReturnType<Operations['add']>>>('add', { paths, options }, onProgress)
+  }
+
+  cat (path: string, options: NetworkOptions & { offset?: number, length?: number }) { return this.bytes('cat', { path, ...options }) }
+  async get (path: string, output: string, options: NetworkOptions, onProgress?: (e: Progress) => void) {
+    return await this.progress<{ bytes: number }>('get', { path, output, ...options }, onProgress)
+  }
+
+  async ls (path: string, options: NetworkOptions) { return await this.json<Awaited<ReturnType<Operations['ls']>>>('ls', { path, ...options }) }
+  async pinAdd (args: string[], direct: boolean) { return await this.json<Array<{ cid: string, type: PinType }>>('pin/add', { args, direct }) }
+  async pinRm (args: string[]) { return await this.json<Array<{ cid: string }>>('pin/rm', { args }) }
+  async pinLs (type?: PinType) { return await this.json<Awaited<ReturnType<Operations['pinLs']>>>('pin/ls', { type }) }
+  async gc () { return await this.json<Awaited<ReturnType<Operations['gc']>>>('gc') }
+  async repoStat () { return await this.json<Awaited<ReturnType<Operations['repoStat']>>>('repo/stat') }
+  async repoVerify () { return await this.json<Awaited<ReturnType<Operations['repoVerify']>>>('repo/verify') }
+  async configGet (key?: string) { return await this.json<unknown>('config/get', { key }) }
+  async configSet (key: string, json: string) { return await this.json<{ value: unknown, note?: string }>('config/set', { key, json }) }
+  carExport (path: string, options: NetworkOptions) { return this.bytes('car/export', { path, ...options }) }
+  async carImport (source: AsyncIterable<Uint8Array>, pin: boolean) {
+    const body = Readable.toWeb(Readable.from(source)) as unknown as BodyInit
+    return await (await this.request('car/import', undefined, { raw: body, query: `?pin=${pin}` })).json() as Awaited<ReturnType<Operations['carImport']>>
+  }
+}

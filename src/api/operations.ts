@@ -1,0 +1,211 @@
+/**
+ * What weft can be asked to do, once: the CLI calls these on a node it opened itself,
+ * and the daemon's control API calls the same functions on its own node.
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { WeftError } from '../errors.ts'
+import {
+  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar,
+  type ContentBlockstore, type ContentPath, type ListedEntry
+} from '../content/index.ts'
+import type { PinType } from '../blocks/index.ts'
+import type { FetchProgress } from '../exchange/index.ts'
+import type { WeftNode } from '../node/index.ts'
+import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
+
+export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
+export interface AddReport {
+  roots: Array<{ path: string, cid: string, size: number, files: number }>
+  entries: Array<{ path: string, cid: string, size: number }>
+  skippedSymlinks: string[]
+}
+export interface NetworkOptions {
+  /** Never ask the network: a missing block is an error. */
+  offline?: boolean
+  /** Give up on the network after this many ms. */
+  timeout?: number
+}
+export type Progress =
+  | { type: 'content:import:bytes', bytes: number, totalBytes: number, files: number, totalFiles: number }
+  | { type: 'content:export:bytes', bytes: number, totalBytes: number }
+  | FetchProgress
+
+export interface PeerInfo { id: string, address: string, latencyMs?: number }
+
+function jsonEntries (entries: ListedEntry[]) {
+  return entries.map(e => ({ name: e.name, cid: e.cid.toString(), size: e.size, type: e.type }))
+}
+
+export class Operations {
+  readonly node: WeftNode
+
+  constructor (node: WeftNode) {
+    this.node = node
+  }
+
+  async id (): Promise<{ id: string, addresses: string[] }> {
+    return { id: this.node.repo.peerId, addresses: (this.node.libp2p?.getMultiaddrs() ?? []).map(String) }
+  }
+
+  private get libp2p () {
+    if (this.node.libp2p === undefined) throw new WeftError('ERR_OFFLINE', 'this needs the network: start `weft daemon` first')
+    return this.node.libp2p
+  }
+
+  async peers (): Promise<PeerInfo[]> {
+    const libp2p = this.libp2p
+    return await Promise.all(libp2p.getConnections().map(async c => {
+      let latencyMs: number | undefined
+      try {
+        latencyMs = await libp2p.services.ping.ping(c.remotePeer, { signal: AbortSignal.timeout(2_000) })
+      } catch { /* unanswered: shown without latency */ }
+      return { id: c.remotePeer.toString(), address: c.remoteAddr.toString(), latencyMs }
+    }))
+  }
+
+  async connect (address: string): Promise<{ id: string }> {
+    let ma
+    try {
+      ma = multiaddr(address)
+    } catch {
+      throw new WeftError('ERR_USAGE', `"${address}" is not a multiaddr`)
+    }
+    try {
+      const connection = await this.libp2p.dial(ma, { signal: AbortSignal.timeout(10_000) })
+      return { id: connection.remotePeer.toString() }
+    } catch (err) {
+      throw new WeftError('ERR_DIAL_FAILED', `could not connect to ${address}: ${(err as Error).message}`)
+    }
+  }
+
+  async add (paths: string[], options: AddOptions, onProgress?: (e: Progress) => void): Promise<AddReport> {
+    const report: AddReport = { roots: [], entries: [], skippedSymlinks: [] }
+    for (const path of paths) {
+      const result = await importPath(this.node.blocks, path, { ...options, onProgress })
+      if (options.pin !== false) await this.node.blocks.pin(result.root.cid, 'recursive')
+      report.roots.push({ path: result.root.path, cid: result.root.cid.toString(), size: result.bytes, files: result.files })
+      report.entries.push(...result.entries.map(e => ({ path: e.path, cid: e.cid.toString(), size: e.size })))
+      report.skippedSymlinks.push(...result.symlinks)
+    }
+    return report
+  }
+
+  /**
+   * A block store that fetches what it lacks from the network (when online and allowed),
+   * for resolving paths; whole DAGs are brought in by `ensureLocal`.
+   */
+  private store (options: NetworkOptions, onProgress?: (e: Progress) => void): ContentBlockstore {
+    const { blocks, exchange } = this.node
+    if (options.offline === true || exchange === undefined) return blocks
+    const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
+    return {
+      put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
+      has: cid => blocks.has(cid),
+      flush: async () => { await blocks.flush() },
+      get: async (cid: CID) => {
+        if (!blocks.has(cid)) await exchange.fetch(cid, { recursive: false, signal, onProgress })
+        return await blocks.get(cid)
+      }
+    }
+  }
+
+  /** Resolves `path` and makes the DAG under it local, fetching what is missing. */
+  private async ensureLocal (path: ContentPath, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<ContentPath> {
+    const store = this.store(options, onProgress)
+    const entry = path.segments.length === 0 ? undefined : await resolveEntry(store, path)
+    const target = entry?.cid ?? path.cid
+    if (this.node.exchange !== undefined && options.offline !== true) {
+      await this.node.exchange.fetch(target, { signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined, onProgress })
+    }
+    return parseContentPath(target.toString())
+  }
+
+  async * cat (arg: string, options: NetworkOptions & { offset?: number, length?: number }, onProgress?: (e: Progress) => void): AsyncGenerator<Uint8Array> {
+    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    yield * cat(this.node.blocks, path, options)
+  }
+
+  async get (arg: string, out: string, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<{ bytes: number }> {
+    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    return await get(this.node.blocks, path, out, { onProgress })
+  }
+
+  async ls (arg: string, options: NetworkOptions) {
+    return jsonEntries(await ls(this.store(options), parseContentPath(arg)))
+  }
+
+  private async targetCid (arg: string): Promise<CID> {
+    const path = parseContentPath(arg)
+    return path.segments.length === 0 ? path.cid : (await resolveEntry(this.node.blocks, path)).cid
+  }
+
+  async pinAdd (args: string[], direct: boolean): Promise<Array<{ cid: string, type: PinType }>> {
+    const type: PinType = direct ? 'direct' : 'recursive'
+    const out = []
+    for (const arg of args) {
+      const cid = await this.targetCid(arg)
+      await this.node.blocks.pin(cid, type)
+      out.push({ cid: cid.toString(), type })
+    }
+    return out
+  }
+
+  async pinRm (args: string[]): Promise<Array<{ cid: string }>> {
+    const out = []
+    for (const arg of args) {
+      const cid = await this.targetCid(arg)
+      await this.node.blocks.unpin(cid)
+      out.push({ cid: cid.toString() })
+    }
+    return out
+  }
+
+  async pinLs (type?: PinType) {
+    return this.node.blocks.pins(type).map(p => ({ cid: p.cid.toString(), type: p.type, created: p.created.toISOString() }))
+  }
+
+  async gc () {
+    return await this.node.blocks.gc()
+  }
+
+  async repoStat () {
+    const s = this.node.blocks.stat()
+    return { home: this.node.repo.paths.home, peerId: this.node.repo.peerId, blocks: s.blocks, bytes: s.bytes, diskBytes: s.packBytes, packs: s.packs, storageMax: s.storageMax, pins: this.node.blocks.pins().length }
+  }
+
+  async repoVerify () {
+    const report = await this.node.blocks.verify()
+    return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem })) }
+  }
+
+  async configGet (key?: string): Promise<unknown> {
+    return key === undefined ? this.node.repo.config : getConfigValue(this.node.repo.config, key)
+  }
+
+  /** Returns the new value, and a warning when the change needs a restart or frees nothing. */
+  async configSet (key: string, json: string): Promise<{ value: unknown, note?: string }> {
+    const next = setConfigValue(this.node.repo.config, key, json)
+    let note: string | undefined
+    if (key.startsWith('datastore.storageMax') && (parseSize(next.datastore.storageMax) as number) < this.node.blocks.stat().bytes) {
+      note = 'the store already holds more than the new storageMax; adds will fail until gc frees space'
+    } else if (this.node.libp2p !== undefined && !key.startsWith('datastore')) {
+      note = 'saved; the running daemon uses it after a restart'
+    }
+    this.node.repo.saveConfig(next)
+    return { value: getConfigValue(next, key), note }
+  }
+
+  async * carExport (arg: string, options: NetworkOptions): AsyncGenerator<Uint8Array> {
+    const path = await this.ensureLocal(parseContentPath(arg), options)
+    yield * exportCar(this.node.blocks, path.cid)
+  }
+
+  async carImport (source: AsyncIterable<Uint8Array>, pin: boolean): Promise<{ roots: string[], blocks: number, bytes: number }> {
+    const result = await importCar(this.node.blocks, source)
+    if (pin) {
+      for (const root of result.roots) await this.node.blocks.pin(root, 'recursive')
+    }
+    return { roots: result.roots.map(String), blocks: result.blocks, bytes: result.bytes }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The control API: `POST /api/v0/<command>` on 127.0.0.1, with
+ * `Authorization: Bearer <$WEFT_HOME/api.token>`. docs/api.md lists every route. The
+ * handler is a function from Request to Response; `listen` is a thin node:http adapter.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import { timingSafeEqual } from 'node:crypto'
+import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
+import type { PinType } from '../blocks/index.ts'
+import type { Operations, Progress } from './operations.ts'
+
+type Body = Record<string, unknown>
+
+function errorResponse (err: unknown): Response {
+  const e = toWeftError(err)
+  return Response.json({ code: e.code, message: e.message }, { status: errorToStatus(e) })
+}
+
+/** Starts a byte stream only once its first chunk exists, so an early failure is a proper error status. */
+async function bytesResponse (source: AsyncGenerator<Uint8Array>): Promise<Response> {
+  const first = await source.next()
+  const body = new ReadableStream<Uint8Array>({
+    start (controller) {
+      if (first.done === true) controller.close()
+      else controller.enqueue(first.value)
+    },
+    async pull (controller) {
+      try {
+        const next = await source.next()
+        if (next.done === true) controller.close()
+        else controller.enqueue(next.value)
+      } catch (err) {
+        controller.error(err)
+      }
+    },
+    async cancel () { await source.return(undefined) }
+  })
+  return new Response(body, { headers: { 'content-type': 'application/octet-stream' } })
+}
+
+/** NDJSON: `{"progress":…}` lines (at most ten a second), then `{"result":…}` or `{"error":…}`. */
+function progressResponse (run: (onProgress: (e: Progress) => void) => Promise<unknown>): Response {
+  const encoder = new TextEncoder()
+  const body = new ReadableStream<Uint8Array>({
+    async start (controller) {
+      let last = 0
+      const line = (value: unknown): void => { controller.enqueue(encoder.encode(JSON.stringify(value) + '\n')) }
+      try {
+        const result = await run(progress => {
+          const now = Date.now()
+          if (now - last < 100) return
+          last = now
+          line({ progress })
+        })
+        line({ result })
+      } catch (err) {
+        const e = toWeftError(err)
+        line({ error: { code: e.code, message: e.message } })
+      }
+      controller.close()
+    }
+  })
+  return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } })
+}
+
+const str = (body: Body, key: string): string => {
+  const v = body[key]
+  if (typeof v !== 'string') throw new WeftError('ERR_USAGE', `"${key}" must be a string`)
+  return v
+}
+const strs = (body: Body, key: string): string[] => {
+  const v = body[key]
+  if (!Array.isArray(v) || !v.every(x => typeof x === 'string')) throw new WeftError('ERR_USAGE', `"${key}" must be a list of strings`)
+  return v
+}
+const opt = <T>(body: Body, key: string): T | undefined => body[key] as T | undefined
+const net = (body: Body) => ({ offline: opt<boolean>(body, 'offline'), timeout: opt<number>(body, 'timeout') })
+
+type Route = (ops: Operations, body: Body, request: Request) => Promise<Response>
+
+const json = (fn: (ops: Operations, body: Body) => Promise<unknown>): Route => async (ops, body) => Response.json(await fn(ops, body) ?? null)
+
+const ROUTES: Record<string, Route> = {
+  id: json(async ops => await ops.id()),
+  peers: json(async ops => await ops.peers()),
+  connect: json(async (ops, b) => await ops.connect(str(b, 'address'))),
+  add: async (ops, b) => progressResponse(async p => await ops.add(strs(b, 'paths'), opt(b, 'options') ?? {}, p)),
+  cat: async (ops, b) => await bytesResponse(ops.cat(str(b, 'path'), { ...net(b), offset: opt(b, 'offset'), length: opt(b, 'length') })),
+  get: async (ops, b) => progressResponse(async p => await ops.get(str(b, 'path'), str(b, 'output'), net(b), p)),
+  ls: json(async (ops, b) => await ops.ls(str(b, 'path'), net(b))),
+  'pin/add': json(async (ops, b) => await ops.pinAdd(strs(b, 'args'), opt(b, 'direct') === true)),
+  'pin/rm': json(async (ops, b) => await ops.pinRm(strs(b, 'args'))),
+  'pin/ls': json(async (ops, b) => await ops.pinLs(opt<PinType>(b, 'type'))),
+  gc: json(async ops => await ops.gc()),
+  'repo/stat': json(async ops => await ops.repoStat()),
+  'repo/verify': json(async ops => await ops.repoVerify()),
+  'config/get': json(async (ops, b) => await ops.configGet(opt(b, 'key'))),
+  'config/set': json(async (ops, b) => await ops.configSet(str(b, 'key'), str(b, 'json'))),
+  'car/export': async (ops, b) => await bytesResponse(ops.carExport(str(b, 'path'), net(b))),
+  'car/import': async (ops, _b, request) => {
+    const pin = new URL(request.url).searchParams.get('pin') !== 'false'
+    if (request.body === null) throw new WeftError('ERR_USAGE', 'car/import needs the CAR as the request body')
+    return Response.json(await ops.carImport(request.body as unknown as AsyncIterable<Uint8Array>, pin))
+  }
+}
+
+export const API_ROUTES = Object.keys(ROUTES)
+
+export function createApiHandler (ops: Operations, token: string): (request: Request) => Promise<Response> {
+  const expected = Buffer.from(`Bearer ${token}`)
+  return async request => {
+    try {
+      const given = Buffer.from(request.headers.get('authorization') ?? '')
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw new WeftError('ERR_API_UNAUTHORIZED', 'missing or wrong API token')
+      }
+      const url = new URL(request.url)
+      const name = url.pathname.replace(/^\/api\/v0\//, '')
+      const route = ROUTES[name]
+      if (request.method !== 'POST' || route === undefined || !url.pathname.startsWith('/api/v0/')) {
+        throw new WeftError('ERR_USAGE', `no such API route: ${request.method} ${url.pathname}`)
+      }
+      let body: Body = {}
+      if (name !== 'car/import') {
+        const text = await request.text()
+        try {
+          body = text === '' ? {} : JSON.parse(text) as Body
+        } catch {
+          throw new WeftError('ERR_USAGE', 'the request body must be JSON')
+        }
+      }
+      return await route(ops, body, request)
+    } catch (err) {
+      return errorResponse(err)
+    }
+  }
+}
+
+/** Serves `handler` on host:port (0 picks a free port); resolves with the bound port. */
+export async function listen (handler: (request: Request) => Promise<Response>, host: string, port: number): Promise<{ server: Server, port: number }> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const controller = new AbortController()
+    res.once('close', () => { controller.abort() })
+    const request = new Request(`http://${host}${req.url ?? '/'}`, {
+      method: req.method,
+      headers: req.headers as Record<string, string>,
+      body: req.method === 'GET' || req.method === 'HEAD' ? undefined : Readable.toWeb(req) as ReadableStream,
+      duplex: 'half',
+      signal: controller.signal
+    } as RequestInit)
+    handler(request).then(async response => {
+      res.writeHead(response.status, Object.fromEntries(response.headers))
+      if (response.body !== null) {
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
+        }
+      }
+      res.end()
+    }).catch(() => { res.destroy() })
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { resolve() })
+  })
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address !== null ? address.port : port }
+}
