@@ -18,7 +18,8 @@ import type { CID } from 'multiformats/cid'
 import { from as hasherFrom } from 'multiformats/hashes/hasher'
 import type { MultihashHasher } from 'multiformats/hashes/interface'
 import { WeftError } from '../errors.ts'
-import type { Blocks } from '../blocks/index.ts'
+import { blockKey, blockLinks, type Blocks } from '../blocks/index.ts'
+import * as raw from 'multiformats/codecs/raw'
 
 /** @helia/bitswap 4 exports only this Helia mixin; these are the host parts it touches. */
 type BitswapHost = Parameters<typeof withBitswap>[0]
@@ -130,4 +131,34 @@ export function createBitswapExchange (components: BitswapComponents, init: Bits
       await started().broker.announce(cid, options)
     }
   }
+}
+
+/**
+ * Brings the DAG under `root` into the store over Bitswap, for content only IPFS peers
+ * have: children are wanted as soon as their parent arrives, up to `concurrency` at once.
+ */
+export async function fetchDagViaBitswap (bitswap: Pick<BitswapExchange, 'want'>, blocks: Pick<Blocks, 'has' | 'get'>, root: CID, options: AbortOptions & { recursive?: boolean, concurrency?: number, onBlock?: (bytes: number) => void } = {}): Promise<{ blocks: number, bytes: number }> {
+  const seen = new Set<string>()
+  const queue: CID[] = [root]
+  let fetched = 0
+  let bytes = 0
+  const concurrency = options.concurrency ?? 32
+  const worker = async (): Promise<void> => {
+    for (let cid = queue.shift(); cid !== undefined; cid = queue.shift()) {
+      const key = blockKey(cid)
+      if (seen.has(key)) continue
+      seen.add(key)
+      const had = blocks.has(cid)
+      const data = had ? (cid.code === raw.code && options.recursive !== false ? undefined : await blocks.get(cid)) : await bitswap.want(cid, options)
+      if (!had && data !== undefined) {
+        fetched++
+        bytes += data.byteLength
+        options.onBlock?.(data.byteLength)
+      }
+      if (options.recursive !== false && data !== undefined) queue.push(...blockLinks(cid, data))
+    }
+  }
+  // Workers drain the queue; a worker that finds it empty while others still fetch ends early, so loop until settled.
+  while (queue.length > 0) await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker))
+  return { blocks: fetched, bytes }
 }

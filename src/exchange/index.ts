@@ -6,18 +6,25 @@ import { PeerScores, type PeerRecord } from './peer-score.ts'
 import { serveStream, type ServerStats } from './server.ts'
 import { FetchSession, type FetchProgress, type FetchResult, type SessionStore } from './session.ts'
 import { PROTOCOL } from './wire.ts'
+import { fetchDagViaBitswap, type BitswapExchange } from './bitswap.ts'
+import { WeftError, isWeftError } from '../errors.ts'
+
+const BITSWAP_PROTOCOL = '/ipfs/bitswap/1.2.0'
 
 export { PROTOCOL } from './wire.ts'
+export { createBitswapExchange, type BitswapExchange } from './bitswap.ts'
 export type { FetchProgress, FetchResult } from './session.ts'
 export type { Offence, PeerRecord } from './peer-score.ts'
 
 export interface ExchangeComponents {
   /** exchange needs libp2p to serve its protocol, open streams and hang up on banned peers. */
-  libp2p: Pick<WeftLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getConnections' | 'getPeers'>
+  libp2p: Pick<WeftLibp2p, 'handle' | 'unhandle' | 'dialProtocol' | 'hangUp' | 'getConnections' | 'getPeers' | 'peerStore'>
   /** Blocks are served from the store and verified into it. */
   blocks: SessionStore
   /** Where to look for providers beyond connected peers (the DHT); optional. */
   findProviders?: (cid: CID, options: { signal: AbortSignal }) => AsyncIterable<PeerId>
+  /** Bitswap, for what no weft peer can supply (IPFS nodes); optional. */
+  bitswap?: Pick<BitswapExchange, 'want'>
 }
 
 export interface ExchangeInit {
@@ -55,6 +62,15 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
     }
   })
   let started = false
+  /** Whether a connected peer speaks Bitswap: asked directly, since identify may still be under way. */
+  const bitswapPeersConnected = async (): Promise<boolean> => {
+    const probes = libp2p.getPeers().map(async peer => {
+      const stream = await libp2p.dialProtocol(peer, BITSWAP_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
+      await stream.close().catch(() => {})
+      return true
+    })
+    return probes.length > 0 && await Promise.any(probes).catch(() => false)
+  }
 
   return {
     stats,
@@ -87,6 +103,24 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       })().catch(() => {}).finally(() => { session.noMoreProviders() })
       try {
         return await session.run()
+      } catch (err) {
+        if (components.bitswap === undefined || !isWeftError(err, 'ERR_BLOCK_NOT_FOUND') || !(await bitswapPeersConnected())) throw err
+        // No weft peer had it: ask the connected IPFS peers over Bitswap.
+        let bytes = 0
+        try {
+          const result = await fetchDagViaBitswap(components.bitswap, components.blocks, cid, {
+            recursive: options.recursive,
+            signal: options.signal,
+            onBlock: n => {
+              bytes += n
+              options.onProgress?.({ type: 'exchange:fetch:progress', blocks: 0, bytes, peers: 0 })
+            }
+          })
+          return { ...result, fromPeers: { bitswap: result.blocks } }
+        } catch (bitswapErr) {
+          if (options.signal?.aborted === true) throw new WeftError('ERR_FETCH_TIMEOUT', `fetching ${cid} over Bitswap was stopped: ${String(options.signal.reason?.message ?? options.signal.reason)}`)
+          throw bitswapErr
+        }
       } finally {
         lookup.abort()
         await finding

@@ -1,5 +1,5 @@
 import { createBlocks, type Blocks } from '../blocks/index.ts'
-import { createExchange, type Exchange } from '../exchange/index.ts'
+import { createExchange, createBitswapExchange, type Exchange, type BitswapExchange } from '../exchange/index.ts'
 import { createNet, type NetInit, type WeftLibp2p } from '../net/index.ts'
 import { openRepo, parseSize, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 
@@ -9,6 +9,7 @@ export interface WeftNode {
   /** Present when the node was created online. */
   readonly libp2p?: WeftLibp2p
   readonly exchange?: Exchange
+  readonly bitswap?: BitswapExchange
   stop(): Promise<void>
 }
 
@@ -54,11 +55,16 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       ...options.net
     })
     stops.push(async () => { await libp2p.stop() })
-    // exchange needs libp2p to talk and the block store to serve from and verify into.
-    const exchange = createExchange({ libp2p, blocks }, options.exchange)
+    // bitswap needs libp2p and the store: it serves IPFS peers and fetches from them.
+    const bitswap = createBitswapExchange({ libp2p, blocks })
+    await bitswap.start()
+    stops.push(async () => { await bitswap.stop() })
+    // exchange needs libp2p to talk, the store to serve from and verify into, and bitswap
+    // for what no weft peer has.
+    const exchange = createExchange({ libp2p, blocks, bitswap }, options.exchange)
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
-    return { repo, blocks, libp2p, exchange, stop }
+    return { repo, blocks, libp2p, exchange, bitswap, stop }
   } catch (err) {
     await stop()
     throw err

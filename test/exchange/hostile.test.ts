@@ -69,8 +69,10 @@ for (const behaviour of ['silent', 'dont-have', 'unsolicited', 'malformed', 'ove
 test('a fetch that only hostile peers could serve fails cleanly instead of hanging', async t => {
   const [honest, leecher] = await createTestnet(t, 2)
   const { cid } = await seed(t, honest, 100_000)
-  await leecher.libp2p.hangUp(honest.libp2p.peerId)
-  const hostile = await createHostilePeer(t, 'corrupt', honest.blocks)
+  // The liar keeps a copy of the real bytes to corrupt; the honest node leaves.
+  const copy = await honest.blocks.get(cid)
+  await honest.stop()
+  const hostile = await createHostilePeer(t, 'corrupt', { get: async () => copy })
   await leecher.libp2p.dial(hostile.getMultiaddrs()[0])
   await assert.rejects(leecher.exchange.fetch(cid, { signal: AbortSignal.timeout(10_000) }), (err: unknown) => isWeftError(err, 'ERR_BLOCK_NOT_FOUND'))
   assert.equal(leecher.blocks.has(cid), false)
