@@ -27,6 +27,8 @@ export interface PeerScoreInit {
 export interface PeerRecord {
   score: number
   offences: Partial<Record<Offence, number>>
+  /** What the last offence was, for logs and `weft peers`. */
+  lastReason?: string
   bannedUntil?: number
 }
 
@@ -46,6 +48,7 @@ export class PeerScores {
     const record = this.peers.get(peer) ?? { score: 0, offences: {} }
     record.score += PENALTY[offence]
     record.offences[offence] = (record.offences[offence] ?? 0) + 1
+    record.lastReason = `${offence}: ${detail}`
     this.peers.set(peer, record)
     if (record.score >= this.banThreshold && !this.isBanned(peer)) {
       record.bannedUntil = Date.now() + this.banMs

@@ -9,6 +9,9 @@ import {
   decodeMessage, encodeBlockMessage, encodeCidMessage
 } from './wire.ts'
 
+/** Errors that mean the stream or connection ended, not that the peer misbehaved. */
+const STREAM_ENDED = new Set(['UnexpectedEOFError', 'StreamStateError', 'StreamResetError', 'StreamAbortedError', 'AbortError', 'ConnectionClosedError', 'ConnectionClosingError', 'MuxerClosedError'])
+
 export interface ServerStore {
   has(cid: CID): boolean
   get(cid: CID): Promise<Uint8Array>
@@ -72,7 +75,9 @@ export async function serveStream (stream: Stream, connection: Connection, store
         frame = await lp.read()
       } catch (err) {
         const name = (err as Error).name
-        if (name === 'UnexpectedEOFError' || name === 'StreamStateError' || name === 'StreamResetError' || name === 'AbortError') break
+        if (STREAM_ENDED.has(name)) break
+        // More unread bytes than a stream may buffer: wants sent far faster than served.
+        if (name === 'StreamBufferError') throw new ProtocolViolation((err as Error).message, 'flood')
         throw new ProtocolViolation((err as Error).message)
       }
       const msg = decodeMessage(frame.subarray())

@@ -83,14 +83,11 @@ test('a peer that floods wants is cut off and banned; the node keeps serving oth
   const [server, honestClient] = await createTestnet(t, 2)
   const { cid } = await seed(t, server, 2 * 1024 * 1024)
   const flooder = await createHostilePeer(t, 'silent')
-  const outcome = await floodWants(flooder, server.libp2p, 50_000)
-  assert.ok(outcome.error !== undefined, 'the server reset the stream')
+  await floodWants(flooder, server.libp2p, 20_000)
   const record = server.exchange.peerRecord(flooder.peerId)
   assert.ok((record?.offences.flood ?? 0) >= 1, JSON.stringify(record))
   assert.ok(record?.bannedUntil !== undefined)
-  // A new stream from the banned peer is refused at once.
-  const again = await floodWants(flooder, server.libp2p, 1).catch((err: Error) => ({ sent: 0, error: err.name }))
-  assert.ok(again.error !== undefined)
+  assert.equal(server.libp2p.getConnections(flooder.peerId).length, 0, 'the flooder was disconnected')
   // Everyone else is still served.
   const result = await honestClient.exchange.fetch(cid)
   assert.equal(result.blocks, 3)

@@ -67,23 +67,33 @@ export async function createHostilePeer (t: TestContext, behaviour: Misbehaviour
   return libp2p
 }
 
-/** Opens the exchange protocol to `target` and sends `wants` WANT frames as fast as it can. */
+/**
+ * Opens the exchange protocol to `target` and sends `wants` WANT frames in one burst, as
+ * fast as the connection takes them, then waits for the target to give up on it.
+ */
 export async function floodWants (from: WeftLibp2p, target: WeftLibp2p, wants: number): Promise<{ sent: number, error?: string }> {
   const stream = await from.dialProtocol(target.getMultiaddrs()[0], PROTOCOL)
-  const lp = lpStream(stream)
+  const frames = new Uint8ArrayList()
+  for (let i = 0; i < wants; i++) {
+    const digest = new Uint8Array(34)
+    digest[0] = 0x12
+    digest[1] = 32
+    digest[2] = i & 0xff
+    digest[3] = (i >> 8) & 0xff
+    digest[4] = i >> 16
+    const frame = encodeCidMessage(WANT, CID.decode(Uint8Array.from([0x01, 0x55, ...digest])))
+    frames.append(Uint8Array.of(frame.byteLength), frame)
+  }
   let sent = 0
   try {
-    for (let i = 0; i < wants; i++) {
-      const digest = new Uint8Array(34)
-      digest[0] = 0x12
-      digest[1] = 32
-      digest[2] = i & 0xff
-      digest[3] = i >> 8
-      await lp.write(encodeCidMessage(WANT, CID.decode(Uint8Array.from([0x01, 0x55, ...digest]))))
-      sent++
+    const burst = frames.subarray()
+    for (let off = 0; off < burst.byteLength; off += 64 * 1024) {
+      if (!stream.send(burst.subarray(off, off + 64 * 1024))) await stream.onDrain({ signal: AbortSignal.timeout(5_000) })
+      sent = Math.floor(Math.min(burst.byteLength, off + 64 * 1024) / 38)
     }
     // Read until the target gives up on us.
-    for (;;) await lp.read({ signal: AbortSignal.timeout(5_000) })
+    for await (const _ of stream) { /* answers are ignored */ }
+    return { sent }
   } catch (err) {
     return { sent, error: (err as Error).name }
   }
