@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   ERR_DIAL_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a peer could not be reached' },
   ERR_API_UNAUTHORIZED: { kind: 'user', exit: 1, http: 401, summary: 'a control API request without the right token' },
   ERR_API_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'the daemon stopped answering in the middle of a request' },
+  ERR_RECORD_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no peer holds a valid record under the key' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
   ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>

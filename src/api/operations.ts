@@ -83,7 +83,10 @@ export class Operations {
     const report: AddReport = { roots: [], entries: [], skippedSymlinks: [] }
     for (const path of paths) {
       const result = await importPath(this.node.blocks, path, { ...options, onProgress })
-      if (options.pin !== false) await this.node.blocks.pin(result.root.cid, 'recursive')
+      if (options.pin !== false) {
+        await this.node.blocks.pin(result.root.cid, 'recursive')
+        this.node.routing?.provideSoon(result.root.cid)
+      }
       report.roots.push({ path: result.root.path, cid: result.root.cid.toString(), size: result.bytes, files: result.files })
       report.entries.push(...result.entries.map(e => ({ path: e.path, cid: e.cid.toString(), size: e.size })))
       report.skippedSymlinks.push(...result.symlinks)
@@ -146,6 +149,7 @@ export class Operations {
     for (const arg of args) {
       const cid = await this.targetCid(arg)
       await this.node.blocks.pin(cid, type)
+      this.node.routing?.provideSoon(cid)
       out.push({ cid: cid.toString(), type })
     }
     return out
@@ -204,7 +208,10 @@ export class Operations {
   async carImport (source: AsyncIterable<Uint8Array>, pin: boolean): Promise<{ roots: string[], blocks: number, bytes: number }> {
     const result = await importCar(this.node.blocks, source)
     if (pin) {
-      for (const root of result.roots) await this.node.blocks.pin(root, 'recursive')
+      for (const root of result.roots) {
+        await this.node.blocks.pin(root, 'recursive')
+        this.node.routing?.provideSoon(root)
+      }
     }
     return { roots: result.roots.map(String), blocks: result.blocks, bytes: result.bytes }
   }

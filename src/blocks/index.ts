@@ -37,6 +37,8 @@ export interface Blocks {
   gc(): Promise<GcResult>
   verify(): Promise<VerifyReport>
   stat(): StoreStat
+  /** Every stored block as a CIDv1 (raw codec: the store keys blocks by multihash). */
+  cids(): Generator<CID>
   close(): Promise<void>
 }
 
@@ -94,6 +96,9 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
       return { ok, problems }
     },
     stat: () => store.stat(),
+    * cids () {
+      for (const mh of store.allMultihashes()) yield CIDClass.createV1(raw.code, Digest.decode(mh))
+    },
     close: async () => { await store.close() }
   }
 }

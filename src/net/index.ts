@@ -14,6 +14,9 @@ import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
 import type { Datastore } from 'interface-datastore'
 import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
+import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
+import { ipnsValidator } from 'ipns/validator'
+import { ipnsSelector } from 'ipns/selector'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type NetServices = {
@@ -67,19 +70,20 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
-    connectionManager: {
-      // Loopback test networks put every peer on one IP.
-      maxIncomingPendingConnections: 64
-    },
+    // A private network's peers often share one IP (a LAN behind NAT, a loopback testnet).
+    connectionManager: init.network === 'ipfs' ? {} : CONNECTION_TUNING,
     services: {
       identify: identify(),
       ping: ping(),
       dht: kadDHT({
         protocol: `${prefix}/kad/1.0.0`,
         clientMode: false,
+        ...DHT_TUNING,
         // Private networks live on LANs and loopback: keep every address.
-        peerInfoMapper: passthroughMapper,
-        allowQueryWithZeroPeers: true,
+        ...(init.network === 'ipfs' ? {} : { peerInfoMapper: passthroughMapper }),
+        // Site records are IPNS records: signed, with a sequence number to pick the newest.
+        validators: { ipns: ipnsValidator },
+        selectors: { ipns: ipnsSelector },
         ...(init.timers?.querySelfInterval !== undefined ? { querySelfInterval: init.timers.querySelfInterval, initialQuerySelfInterval: 100 } : {})
       }),
       pubsub: gossipsub({

@@ -1,7 +1,9 @@
 import { createBlocks, type Blocks } from '../blocks/index.ts'
 import { createExchange, createBitswapExchange, type Exchange, type BitswapExchange } from '../exchange/index.ts'
 import { createNet, type NetInit, type WeftLibp2p } from '../net/index.ts'
-import { openRepo, parseSize, type Repo, type OpenRepoOptions } from '../repo/index.ts'
+import { createRouting, type Routing } from '../routing/index.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -10,6 +12,7 @@ export interface WeftNode {
   readonly libp2p?: WeftLibp2p
   readonly exchange?: Exchange
   readonly bitswap?: BitswapExchange
+  readonly routing?: Routing
   stop(): Promise<void>
 }
 
@@ -20,7 +23,10 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   /** Settings that override config.json for this run (tests: loopback, port 0, fast timers). */
   net?: Partial<Omit<NetInit, 'privateKey'>>
   exchange?: { requestTimeout?: number, banMs?: number }
+  /** Override the reprovide schedule (ms; 0 = off). */
+  reprovideInterval?: number
 }
+
 
 /**
  * The composition root: each module is built here, in order, from what the ones before
@@ -55,16 +61,33 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       ...options.net
     })
     stops.push(async () => { await libp2p.stop() })
+    // routing needs libp2p's DHT, and the pins and blocks it announces.
+    const routing = createRouting({
+      libp2p,
+      roots: () => blocks.pins().map(p => p.cid),
+      allBlocks: () => blocks.cids()
+    }, {
+      strategy: repo.config.routing.strategy,
+      reprovideInterval: options.reprovideInterval ?? parseDuration(repo.config.routing.reprovideInterval) as number,
+      bootstrap: (options.net?.bootstrap ?? repo.config.bootstrap).map(a => multiaddr(a))
+    })
+    await routing.start()
+    stops.push(async () => { await routing.stop() })
     // bitswap needs libp2p and the store: it serves IPFS peers and fetches from them.
     const bitswap = createBitswapExchange({ libp2p, blocks })
     await bitswap.start()
     stops.push(async () => { await bitswap.stop() })
-    // exchange needs libp2p to talk, the store to serve from and verify into, and bitswap
-    // for what no weft peer has.
-    const exchange = createExchange({ libp2p, blocks, bitswap }, options.exchange)
+    // exchange needs libp2p to talk, the store to serve from and verify into, routing to
+    // find providers, and bitswap for what no weft peer has.
+    const exchange = createExchange({
+      libp2p,
+      blocks,
+      bitswap,
+      findProviders: (cid, o) => routing.findProviders(cid, o)
+    }, options.exchange)
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, stop }
+    return { repo, blocks, libp2p, exchange, bitswap, routing, stop }
   } catch (err) {
     await stop()
     throw err

@@ -19,6 +19,13 @@ export function parseSize (text: string): number | undefined {
   return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit)
 }
 
+/** "12h", "30m", "10s", "500ms", or a bare number of seconds → ms; undefined when not a duration. */
+export function parseDuration (text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)(ms|s|m|h)?\s*$/.exec(text)
+  if (m === null) return undefined
+  return Math.round(Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'])
+}
+
 const size = z.string().refine(s => parseSize(s) !== undefined, { message: 'expected a size such as "10GB" or "512MiB"' })
 
 const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
@@ -58,7 +65,7 @@ export const configSchema = z.strictObject({
     /** What to announce to the DHT: the roots of pinned content, or every block. */
     strategy: z.enum(['roots', 'all']).default('roots'),
     /** How often to announce everything again. */
-    reprovideInterval: z.string().regex(/^\d+(ms|s|m|h)$/, { message: 'expected a duration such as "12h" or "30m"' }).default('12h')
+    reprovideInterval: z.string().refine(s => parseDuration(s) !== undefined, { message: 'expected a duration such as "12h" or "30m"' }).default('12h')
   }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */

@@ -13,7 +13,7 @@ import { repoPaths, type RepoPaths } from './layout.ts'
 
 export { repoPaths, type RepoPaths } from './layout.ts'
 export { transaction } from './db.ts'
-export { getConfigValue, setConfigValue, parseSize, type Config } from './config.ts'
+export { getConfigValue, setConfigValue, parseSize, parseDuration, type Config } from './config.ts'
 
 export interface Repo {
   readonly paths: RepoPaths

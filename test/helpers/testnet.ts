@@ -26,7 +26,8 @@ export async function createTestnet (t: TestContext, n: number, options: Testnet
       home: await tmpHome(t),
       online: true,
       net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
-      exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs }
+      exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
+      reprovideInterval: 0
     })
     nodes.push(node as OnlineNode)
   }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Progress } from '../../api/index.ts'
 import { parseContentPath } from '../../content/index.ts'
+import { parseDuration } from '../../repo/index.ts'
 import { createProgressBar, type ProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
@@ -25,17 +26,16 @@ export function parseNonNegative (text: string): number {
 }
 
 /** "30s", "2m", "500ms" or a number of seconds → ms. */
-export function parseDuration (text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim())
-  if (m === null) throw new InvalidArgumentError(`expected a duration such as 30s, 2m or 500ms, got "${text}"`)
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h' ?? 's']
-  return Math.round(Number(m[1]) * unit)
+export function parseDurationArg (text: string): number {
+  const ms = parseDuration(text)
+  if (ms === undefined) throw new InvalidArgumentError(`expected a duration such as 30s, 2m or 500ms, got "${text}"`)
+  return ms
 }
 
 function networkFlags (cmd: Command): Command {
   return cmd
     .option('--offline', 'use only blocks already in the home; never ask the network')
-    .option('--timeout <duration>', 'give up on the network after this long (e.g. 30s, 2m)', parseDuration)
+    .option('--timeout <duration>', 'give up on the network after this long (e.g. 30s, 2m)', parseDurationArg)
 }
 
 /** Draws import, fetch and export progress on one bar. */

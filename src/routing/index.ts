@@ -1,0 +1,138 @@
+/**
+ * Content and record routing over the Kademlia DHT: announce what this node holds,
+ * find who holds a CID, and put and get signed records. Tuned for small private networks
+ * (dht-tuning.ts), where kad-dht's defaults missed lookups.
+ */
+import type { PeerId, Startable } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { WeftError } from '../errors.ts'
+import type { WeftLibp2p } from '../net/index.ts'
+import { findProvidersReliably, getRecordReliably, joinNetwork } from './dht-tuning.ts'
+
+export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
+
+export interface RoutingComponents {
+  /** routing needs libp2p's DHT service and its peer store. */
+  libp2p: WeftLibp2p
+  /** What `strategy: "roots"` announces: the roots of pinned content. */
+  roots: () => CID[]
+  /** What `strategy: "all"` announces: every stored block. */
+  allBlocks: () => Iterable<CID>
+}
+
+export interface RoutingInit {
+  strategy: 'roots' | 'all'
+  /** ms between reprovides; 0 turns the schedule off. */
+  reprovideInterval: number
+  /** Provides in flight at once during a reprovide. */
+  concurrency?: number
+  /** Peers to join through at start (the bootstrap list). */
+  bootstrap?: Multiaddr[]
+}
+
+export interface ReprovideReport { provided: number, failed: number, ms: number }
+
+export interface Routing extends Startable {
+  /** Announces `cid` to the DHT now. */
+  provide(cid: CID, options?: { signal?: AbortSignal }): Promise<void>
+  /** Queues an announcement that must not hold up the caller (after an add). */
+  provideSoon(cid: CID): void
+  findProviders(cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
+  putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  getRecord(key: Uint8Array, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /** Announces everything the strategy covers, in batches. */
+  reprovide(options?: { signal?: AbortSignal }): Promise<ReprovideReport>
+}
+
+export function createRouting (components: RoutingComponents, init: RoutingInit): Routing {
+  const { libp2p } = components
+  const dht = libp2p.services.dht
+  const concurrency = init.concurrency ?? 16
+  const queue: CID[] = []
+  let draining = false
+  let timer: NodeJS.Timeout | undefined
+  const controller = new AbortController()
+
+  const provide = async (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> => {
+    for await (const _ of dht.provide(cid, { signal: options.signal ?? controller.signal })) { /* walk to the end */ }
+  }
+
+  const drain = async (): Promise<void> => {
+    if (draining) return
+    draining = true
+    try {
+      while (queue.length > 0 && !controller.signal.aborted) {
+        const batch = queue.splice(0, concurrency)
+        await Promise.allSettled(batch.map(async cid => { await provide(cid) }))
+      }
+    } finally {
+      draining = false
+    }
+  }
+
+  const reprovide = async (options: { signal?: AbortSignal } = {}): Promise<ReprovideReport> => {
+    const started = Date.now()
+    const cids = init.strategy === 'roots' ? components.roots() : [...components.allBlocks()]
+    let provided = 0
+    let failed = 0
+    let next = 0
+    const signal = options.signal ?? controller.signal
+    // A fixed number of workers walk the list: one slow walk does not stall a batch.
+    await Promise.all(Array.from({ length: Math.min(concurrency, cids.length) }, async () => {
+      while (next < cids.length && !signal.aborted) {
+        const cid = cids[next++]
+        try {
+          await provide(cid, { signal })
+          provided++
+        } catch {
+          failed++
+        }
+      }
+    }))
+    return { provided, failed, ms: Date.now() - started }
+  }
+
+  return {
+    async start () {
+      if (init.bootstrap !== undefined && init.bootstrap.length > 0) {
+        // Joining goes on in the background: a node with unreachable bootstrap peers still starts.
+        joinNetwork(libp2p, init.bootstrap, { signal: controller.signal }).catch(() => {})
+      }
+      if (init.reprovideInterval > 0) {
+        timer = setInterval(() => { reprovide().catch(() => {}) }, init.reprovideInterval)
+        timer.unref()
+      }
+    },
+    async stop () {
+      clearInterval(timer)
+      controller.abort()
+      queue.length = 0
+    },
+    provide,
+    provideSoon (cid) {
+      queue.push(cid)
+      void drain()
+    },
+    async * findProviders (cid, options = {}) {
+      const providers = await findProvidersReliably(libp2p, cid, { signal: options.signal })
+      for (const p of providers) {
+        if (p.id.equals(libp2p.peerId)) continue
+        // Remember where they are, so the exchange can dial them by id.
+        if (p.multiaddrs.length > 0) await libp2p.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {})
+        yield p.id
+      }
+    },
+    async putRecord (key, value, options = {}) {
+      for await (const _ of dht.put(key, value, { signal: options.signal ?? controller.signal })) { /* walk to the end */ }
+    },
+    async getRecord (key, options = {}) {
+      const value = await getRecordReliably(libp2p, key, { signal: options.signal })
+      if (value === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', 'no peer holds a valid record under this key')
+      return value
+    },
+    reprovide
+  }
+}
+
+export { joinNetwork }
