@@ -3,6 +3,7 @@
  * host): the init options, how a node joins, and lookups that do not give up on the
  * first quiet walk. Measured with scratch/dht/probe.ts: 30 nodes on 127.0.0.1.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Libp2p, PeerInfo } from '@libp2p/interface'
 import type { KadDHT, KadDHTInit, Selectors } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -40,7 +41,7 @@ type DHTNode = Libp2p<{ dht: KadDHT }>
 export interface JoinOptions extends AbortOptions {
   /** First wait between rounds of dialling the bootstrap peers (ms); doubles up to 5 s. */
   retryDelay?: number
-  /** Longest the self walk may take (ms); what it met by then is in the table, and pings go on. */
+  /** Longest the self walk may take (ms, default 30 s); what it met by then stays in the table. */
   walkTimeout?: number
 }
 
@@ -57,13 +58,13 @@ export async function joinNetwork (libp2p: DHTNode, peers: Multiaddr[], options:
   for (;;) {
     await Promise.allSettled(peers.map(async peer => await libp2p.dial(peer, options)))
     // identify and a ping come before a peer enters the table: give them a moment
-    for (let i = 0; i < 20 && routingTableSize(libp2p) === 0; i++) await sleep(50, options)
+    for (let i = 0; i < 20 && routingTableSize(libp2p) === 0; i++) await sleep(50, undefined, options)
     if (routingTableSize(libp2p) > 0) break
-    await sleep(delay, options)
+    await sleep(delay, undefined, options)
     delay = Math.min(delay * 2, 5_000)
   }
   // the self walk fills the buckets near us, which is where our records' neighbours are
-  const walkSignal = AbortSignal.any([AbortSignal.timeout(options.walkTimeout ?? 5_000), ...(options.signal === undefined ? [] : [options.signal])])
+  const walkSignal = AbortSignal.any([AbortSignal.timeout(options.walkTimeout ?? 30_000), ...(options.signal === undefined ? [] : [options.signal])])
   try {
     await drain(dht.getClosestPeers(libp2p.peerId.toMultihash().bytes, { ...options, signal: walkSignal }))
   } catch {
@@ -76,7 +77,7 @@ export async function joinNetwork (libp2p: DHTNode, peers: Multiaddr[], options:
 }
 
 export interface LookupOptions extends AbortOptions {
-  /** Walks to try before answering "none" (default 2); a miss refreshes the routing table for the next. */
+  /** Walks to try before answering "none" (default 2); peers that answered the first are in the table for the second. */
   attempts?: number
 }
 
@@ -141,11 +142,6 @@ async function selectRecord (key: Uint8Array, records: Uint8Array[], selectors: 
 function routingTableSize (libp2p: DHTNode): number {
   const table = (libp2p.services.dht as Partial<{ routingTable: { size: number } }>).routingTable
   return table?.size ?? libp2p.getConnections().length
-}
-
-async function sleep (ms: number, options: AbortOptions): Promise<void> {
-  options.signal?.throwIfAborted()
-  await new Promise(resolve => setTimeout(resolve, ms))
 }
 
 async function drain (events: AsyncIterable<unknown>): Promise<void> {

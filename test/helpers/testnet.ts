@@ -1,15 +1,20 @@
 import type { TestContext } from 'node:test'
 import { createNode, type WeftNode } from '../../src/node/index.ts'
 import { tmpHome } from './home.ts'
+import { joinNetwork } from '../../src/routing/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
   readonly exchange: NonNullable<WeftNode['exchange']>
+  readonly routing: NonNullable<WeftNode['routing']>
 }
 
 export interface TestnetOptions {
-  /** How to link the nodes: each to every other (small nets), or each to the first few. */
-  topology?: 'mesh' | 'star'
+  /**
+   * How to link the nodes: each to every other (small nets), each to the first few, or
+   * a Kademlia join through the first three (as real nodes join through bootstrap peers).
+   */
+  topology?: 'mesh' | 'star' | 'dht'
   requestTimeout?: number
   banMs?: number
 }
@@ -32,6 +37,13 @@ export async function createTestnet (t: TestContext, n: number, options: Testnet
     nodes.push(node as OnlineNode)
   }
   const topology = options.topology ?? (n <= 8 ? 'mesh' : 'star')
+  if (topology === 'dht') {
+    await Promise.all(nodes.map(async (node, i) => {
+      const bootstrap = [0, 1, 2].filter(j => j !== i && j < n).map(j => nodes[j].libp2p.getMultiaddrs()[0])
+      await joinNetwork(node.libp2p, bootstrap, { signal: AbortSignal.timeout(120_000) })
+    }))
+    return nodes
+  }
   for (let i = 0; i < n; i++) {
     const targets = topology === 'mesh' ? nodes.slice(i + 1) : nodes.slice(0, Math.min(i, 3))
     for (const target of targets) {

@@ -1,0 +1,80 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { createTestnet } from '../helpers/testnet.ts'
+
+const pick = <T>(xs: T[], not?: T): T => {
+  for (;;) {
+    const x = xs[Math.floor(Math.random() * xs.length)]
+    if (x !== not) return x
+  }
+}
+
+test('in a 30-node private network, 100 of 100 lookups (providers and signed records) succeed on the first try, and gossipsub reaches everyone', async t => {
+  const nodes = await createTestnet(t, 30, { topology: 'dht' })
+  // Publish 50 provider records and 50 signed IPNS records from random nodes, ten at a time.
+  interface Lookup { publisher: typeof nodes[number], finder: typeof nodes[number], cid?: CID, key?: Uint8Array, value?: string }
+  const lookups: Lookup[] = []
+  for (let i = 0; i < 100; i++) {
+    const publisher = pick(nodes)
+    lookups.push({ publisher, finder: pick(nodes, publisher) })
+  }
+  for (let i = 0; i < lookups.length; i += 10) {
+    await Promise.all(lookups.slice(i, i + 10).map(async (l, j) => {
+      if ((i + j) % 2 === 0) {
+        l.cid = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+        await l.publisher.routing.provide(l.cid, { signal: AbortSignal.timeout(60_000) })
+      } else {
+        // A signed IPNS record, as sites will publish them.
+        const key = await generateKeyPair('Ed25519')
+        l.value = `/ipfs/${CID.createV1(raw.code, await sha256.digest(randomBytes(32)))}`
+        l.key = multihashToIPNSRoutingKey(key.publicKey.toMultihash())
+        await l.publisher.routing.putRecord(l.key, marshalIPNSRecord(await createIPNSRecord(key, l.value, 1n, 600_000)), { signal: AbortSignal.timeout(60_000) })
+      }
+    }))
+  }
+  // Each lookup is one call from another random node: it counts only if that call finds it.
+  let found = 0
+  const latencies: number[] = []
+  const misses: string[] = []
+  for (const l of lookups) {
+    const started = performance.now()
+    if (l.cid !== undefined) {
+      const providers: string[] = []
+      for await (const peer of l.finder.routing.findProviders(l.cid, { signal: AbortSignal.timeout(10_000) })) providers.push(peer.toString())
+      if (providers.includes(l.publisher.libp2p.peerId.toString())) found++
+      else misses.push(`providers of ${l.cid}: ${providers.join(',') || 'none'}`)
+    } else {
+      try {
+        const got = unmarshalIPNSRecord(await l.finder.routing.getRecord(l.key as Uint8Array, { signal: AbortSignal.timeout(10_000) }))
+        if (got.value === l.value) found++
+        else misses.push(`record: got ${got.value}`)
+      } catch (err) {
+        misses.push(`record: ${(err as Error).message}`)
+      }
+    }
+    latencies.push(performance.now() - started)
+  }
+  latencies.sort((a, b) => a - b)
+  t.diagnostic(`lookups: ${found}/100; latency p50 ${latencies[49].toFixed(0)} ms, p95 ${latencies[94].toFixed(0)} ms`)
+  assert.equal(found, 100, misses.join('\n'))
+
+  // Gossipsub among 30 peers on one IP (its default score would graylist them).
+  const topic = 'weft-test-topic'
+  let delivered = 0
+  for (const node of nodes) {
+    node.libp2p.services.pubsub.subscribe(topic)
+    node.libp2p.services.pubsub.addEventListener('message', evt => { if (evt.detail.topic === topic) delivered++ })
+  }
+  await new Promise(resolve => setTimeout(resolve, 3_000)) // a few heartbeats to form the mesh
+  for (let i = 0; i < 20; i++) await pick(nodes).libp2p.services.pubsub.publish(topic, new TextEncoder().encode(`message ${i}`))
+  const deadline = Date.now() + 10_000
+  while (delivered < 580 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
+  t.diagnostic(`gossipsub: ${delivered}/580 deliveries`)
+  assert.equal(delivered, 580)
+})
