@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Libp2p, PeerInfo } from '@libp2p/interface'
-import type { KadDHT, KadDHTInit, Selectors } from '@libp2p/kad-dht'
+import type { KadDHT, KadDHTInit, QueryEvent, Selectors } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 
@@ -41,15 +41,15 @@ type DHTNode = Libp2p<{ dht: KadDHT }>
 export interface JoinOptions extends AbortOptions {
   /** First wait between rounds of dialling the bootstrap peers (ms); doubles up to 5 s. */
   retryDelay?: number
-  /** Longest the self walk may take (ms, default 30 s); what it met by then stays in the table. */
+  /** Longest one self walk may take (ms, default 30 s); what it met by then stays in the table. */
   walkTimeout?: number
 }
 
 /**
- * Join a network: dial the bootstrap peers until one is in the routing table, then walk
- * towards our own id (Kademlia's join) and refresh every bucket. Resolves with the routing
- * table size. Peers are dialled again until `signal` aborts, because libp2p's bootstrap
- * module dials once and a refused dial would leave the node alone for good.
+ * Join a network: dial the bootstrap peers until one is in the routing table, walk towards
+ * our own id (Kademlia's join) until the table stops growing, and refresh every bucket.
+ * Resolves with the routing table size. Peers are dialled again until `signal` aborts,
+ * because libp2p's bootstrap module dials once and a refused dial leaves the node alone.
  */
 export async function joinNetwork (libp2p: DHTNode, peers: Multiaddr[], options: JoinOptions = {}): Promise<number> {
   const dht = libp2p.services.dht
@@ -63,17 +63,53 @@ export async function joinNetwork (libp2p: DHTNode, peers: Multiaddr[], options:
     await sleep(delay, undefined, options)
     delay = Math.min(delay * 2, 5_000)
   }
-  // the self walk fills the buckets near us, which is where our records' neighbours are
-  const walkSignal = AbortSignal.any([AbortSignal.timeout(options.walkTimeout ?? 30_000), ...(options.signal === undefined ? [] : [options.signal])])
-  try {
-    await drain(dht.getClosestPeers(libp2p.peerId.toMultihash().bytes, { ...options, signal: walkSignal }))
-  } catch {
-    // a walk cut short by walkTimeout still filled the table; the caller's abort is an error
-    options.signal?.throwIfAborted()
+  // the self walk fills the buckets near us, where our records' neighbours are; a walk in a
+  // busy network meets only some peers, so walk again (at most 3 times) while the table grows
+  for (let walk = 0, before = -1; walk < 3 && routingTableSize(libp2p) > before; walk++) {
+    before = routingTableSize(libp2p)
+    const walkSignal = AbortSignal.any([AbortSignal.timeout(options.walkTimeout ?? 30_000), ...(options.signal === undefined ? [] : [options.signal])])
+    try {
+      await drain(dht.getClosestPeers(libp2p.peerId.toMultihash().bytes, { ...options, signal: walkSignal }))
+    } catch {
+      // a walk cut short by walkTimeout still filled the table; the caller's abort is an error
+      options.signal?.throwIfAborted()
+    }
   }
   // the refresh (in the background) fills the far buckets
   await dht.refreshRoutingTable(options)
   return routingTableSize(libp2p)
+}
+
+export interface PublishOptions extends AbortOptions {
+  /** Peers that must take the record (default: 10, or every peer we know when fewer). */
+  minPeers?: number
+  /** Walks to try while fewer took it (default 2). */
+  attempts?: number
+}
+
+/**
+ * Announce that we provide `cid`; resolves with how many peers took the record. A walk
+ * that met only slow peers leaves the record with one or two of them, where a later
+ * lookup may not look, so a short count walks again.
+ */
+export async function provideReliably (libp2p: DHTNode, cid: CID, options: PublishOptions = {}): Promise<number> {
+  return await publish(libp2p, 'ADD_PROVIDER', () => libp2p.services.dht.provide(cid, options), options)
+}
+
+/** Store `value` under `key` (its namespace needs a validator and a selector); as provideReliably. */
+export async function putReliably (libp2p: DHTNode, key: Uint8Array, value: Uint8Array, options: PublishOptions = {}): Promise<number> {
+  return await publish(libp2p, 'PUT_VALUE', () => libp2p.services.dht.put(key, value, options), options)
+}
+
+async function publish (libp2p: DHTNode, kind: 'ADD_PROVIDER' | 'PUT_VALUE', walk: () => AsyncIterable<QueryEvent>, options: PublishOptions): Promise<number> {
+  const took = new Set<string>()
+  const wanted = options.minPeers ?? Math.min(10, routingTableSize(libp2p))
+  for (let attempt = 0; attempt < (options.attempts ?? 2) && (attempt === 0 || took.size < wanted); attempt++) {
+    for await (const event of walk()) {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === kind) took.add(event.from.toString())
+    }
+  }
+  return took.size
 }
 
 export interface LookupOptions extends AbortOptions {

@@ -8,7 +8,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
-import { findProvidersReliably, getRecordReliably, joinNetwork } from './dht-tuning.ts'
+import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 
@@ -47,15 +47,15 @@ export interface Routing extends Startable {
 
 export function createRouting (components: RoutingComponents, init: RoutingInit): Routing {
   const { libp2p } = components
-  const dht = libp2p.services.dht
   const concurrency = init.concurrency ?? 16
   const queue: CID[] = []
   let draining = false
   let timer: NodeJS.Timeout | undefined
   const controller = new AbortController()
 
+  // A walk that reached too few peers (a busy network, a thin routing table) walks again.
   const provide = async (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> => {
-    for await (const _ of dht.provide(cid, { signal: options.signal ?? controller.signal })) { /* walk to the end */ }
+    await provideReliably(libp2p, cid, { signal: options.signal ?? controller.signal })
   }
 
   const drain = async (): Promise<void> => {
@@ -124,7 +124,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       }
     },
     async putRecord (key, value, options = {}) {
-      for await (const _ of dht.put(key, value, { signal: options.signal ?? controller.signal })) { /* walk to the end */ }
+      await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
     },
     async getRecord (key, options = {}) {
       const value = await getRecordReliably(libp2p, key, { signal: options.signal })
