@@ -160,6 +160,16 @@ describe('pins, gc, repo, config and CAR from the command line', () => {
     fails(await runWeft(['config', 'set', 'datastore.colour', '"red"'], { home }), 'ERR_CONFIG_KEY')
     fails(await runWeft(['config', 'get', 'nope'], { home }), 'ERR_CONFIG_KEY')
     assert.equal(ok(await runWeft(['config', 'get', 'datastore.storageMax'], { home })).out.trim(), '"1GiB"')
+    // Networks: private by default, with nothing to dial; "ipfs" by choice.
+    assert.deepEqual(JSON.parse(ok(await runWeft(['config', 'get', 'network'], { home })).out), { name: 'default' })
+    assert.deepEqual(JSON.parse(ok(await runWeft(['config', 'get', 'bootstrap'], { home })).out), [])
+    ok(await runWeft(['config', 'set', 'network', '"ipfs"'], { home }))
+    fails(await runWeft(['config', 'set', 'network', '{"name":"No Spaces"}'], { home }), 'ERR_CONFIG_VALUE')
+    fails(await runWeft(['config', 'set', 'addresses.listen', '["not a multiaddr"]'], { home }), 'ERR_CONFIG_VALUE')
+    ok(await runWeft(['config', 'set', 'bootstrap', '["/ip4/127.0.0.1/tcp/4101/p2p/12D3KooWBfg5Sb5gnkJ7RKrkFhQYo12gzRGrnqMbPMBQF4NSgnSK"]'], { home }))
+    const other = await tmpHome(t)
+    const init = JSON.parse(ok(await runWeft(['init', '--network', 'ipfs', '--json'], { home: other })).out)
+    assert.equal(init.network, 'ipfs')
   })
 
   test('car export and import move a DAG between homes; every block is checked', async t => {
