@@ -9,6 +9,9 @@ import {
   decodeMessage, encodeBlockMessage, encodeCidMessage
 } from './wire.ts'
 
+/** Blocks read from the store together and sent in one write. */
+const READ_AHEAD = 8
+
 /** Errors that mean the stream or connection ended, not that the peer misbehaved. */
 const STREAM_ENDED = new Set(['UnexpectedEOFError', 'StreamStateError', 'StreamResetError', 'StreamAbortedError', 'AbortError', 'ConnectionClosedError', 'ConnectionClosingError', 'MuxerClosedError'])
 
@@ -24,8 +27,8 @@ export interface ServerStats {
 
 /**
  * Answers one requester's stream: wants are read as they come and served in order by a
- * single worker, so one peer holds at most MAX_OUTSTANDING_WANTS CIDs and one block in
- * memory here, and a slow reader slows only its own stream (send waits for drain).
+ * single worker, so one peer holds at most MAX_OUTSTANDING_WANTS CIDs and READ_AHEAD
+ * blocks in memory here, and a slow reader slows only its own stream (send waits for drain).
  */
 export async function serveStream (stream: Stream, connection: Connection, store: ServerStore, scores: PeerScores, stats: ServerStats): Promise<void> {
   const peer = connection.remotePeer.toString()
@@ -49,22 +52,25 @@ export async function serveStream (stream: Stream, connection: Connection, store
         wake = undefined
         continue
       }
-      const [key, cid] = queue.entries().next().value as [string, CID]
-      queue.delete(key)
-      if (!store.has(cid)) {
-        await lp.write(encodeCidMessage(DONT_HAVE, cid))
-        continue
+      // Up to READ_AHEAD blocks are read from the store at once and sent in one write.
+      const batch: Array<[string, CID]> = []
+      for (const entry of queue) {
+        batch.push(entry)
+        if (batch.length === READ_AHEAD) break
       }
-      let data: Uint8Array
-      try {
-        data = await store.get(cid)
-      } catch {
-        await lp.write(encodeCidMessage(DONT_HAVE, cid))
-        continue
-      }
-      await lp.write(new Uint8ArrayList(...encodeBlockMessage(cid, data)))
-      stats.blocksSent++
-      stats.bytesSent += data.byteLength
+      for (const [key] of batch) queue.delete(key)
+      const frames = await Promise.all(batch.map(async ([, cid]) => {
+        if (!store.has(cid)) return encodeCidMessage(DONT_HAVE, cid)
+        try {
+          const data = await store.get(cid)
+          stats.blocksSent++
+          stats.bytesSent += data.byteLength
+          return new Uint8ArrayList(...encodeBlockMessage(cid, data))
+        } catch {
+          return encodeCidMessage(DONT_HAVE, cid)
+        }
+      }))
+      await lp.writeV(frames)
     }
   })()
 

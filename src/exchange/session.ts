@@ -3,7 +3,8 @@ import type { PeerId, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { WeftError, isWeftError } from '../errors.ts'
-import { blockKey, blockLinks, assertCodecSupported } from '../blocks/index.ts'
+import * as dagPb from '@ipld/dag-pb'
+import { blockKey, blockLinks, assertCodecSupported, MAX_BLOCK_SIZE } from '../blocks/index.ts'
 import type { PeerScores } from './peer-score.ts'
 import { BLOCK, CANCEL, DONT_HAVE, MAX_FRAME_BYTES, ProtocolViolation, WANT, decodeMessage, encodeCidMessage } from './wire.ts'
 
@@ -27,7 +28,7 @@ export interface SessionOptions {
   recursive?: boolean
   /** A want unanswered this long (ms) goes to another peer, and the silent one is penalised. */
   requestTimeout?: number
-  /** Most wants open at one peer. */
+  /** Most wants open at one peer (fewer when its blocks are large: see WINDOW_BYTES). */
   window?: number
   onProgress?: (event: FetchProgress) => void
   signal?: AbortSignal
@@ -48,6 +49,8 @@ export interface FetchResult {
 
 interface Want {
   cid: CID
+  /** Expected bytes: the parent's link size, capped at the largest block, or a guess. */
+  size: number
   /** Peers that said they lack it, sent a bad copy, or stalled on it. */
   excluded: Set<string>
   assigned: Set<string>
@@ -59,17 +62,36 @@ interface Channel {
   lp?: LengthPrefixedStream
   stream?: Stream
   ready: Promise<void>
-  inflight: Map<string, number>
+  /** Open wants: when each was sent and how many bytes it is expected to bring. */
+  inflight: Map<string, { sent: number, size: number }>
   dead: boolean
   delivered: number
   /** DONT_HAVE answers: a peer that keeps saying it lacks blocks is asked last. */
   lacks: number
   bytes: number
   started: number
+  /** When this peer last sent anything: a stall is silence, not a long queue. */
+  lastHeard: number
+  /** Wants given up on after a stall; a late answer to one is not unsolicited. */
+  late: Set<string>
+  /** In the middle of a stall already penalised: one penalty per silence, not per want. */
+  stalled: boolean
 }
 
-const DEFAULT_WINDOW = 32
+const DEFAULT_WINDOW = 64
+/** Most bytes expected in flight from one peer: a window of 1 MiB blocks is 8 wants. */
+const WINDOW_BYTES = 8 * 1024 * 1024
+/** Until a peer has sent blocks, assume this size. */
+const ASSUMED_BLOCK = 1024 * 1024
 const DEFAULT_TIMEOUT = 5_000
+
+interface ChildLink { cid: CID, size?: number }
+
+/** A block's children, with dag-pb's link sizes (a raw leaf's is its exact size). */
+function childLinks (cid: CID, bytes: Uint8Array): ChildLink[] {
+  if (cid.code === dagPb.code) return dagPb.decode(bytes).Links.map(l => ({ cid: l.Hash, size: l.Tsize }))
+  return blockLinks(cid, bytes).map(c => ({ cid: c }))
+}
 
 /**
  * One DAG fetch from any number of providers. Wants are pipelined, up to `window` per
@@ -128,11 +150,12 @@ export class FetchSession {
   addProvider (peer: PeerId): void {
     const id = peer.toString()
     if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
-    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now() }
+    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false }
     this.channels.set(id, channel)
     channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
       channel.stream = stream
-      channel.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+      // Room for a whole window of answers, so a slow verify never overflows the buffer.
+      channel.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES, maxBufferSize: WINDOW_BYTES + 2 * MAX_FRAME_BYTES })
       void this.readLoop(channel)
       this.pump()
     }, () => {
@@ -146,7 +169,7 @@ export class FetchSession {
     this.pump()
   }
 
-  private async want (cid: CID): Promise<void> {
+  private async want (cid: CID, size = ASSUMED_BLOCK): Promise<void> {
     const key = blockKey(cid)
     if (this.done.has(key) || this.wants.has(key)) return
     if (this.components.store.has(cid)) {
@@ -154,8 +177,7 @@ export class FetchSession {
       if (this.options.recursive && cid.code !== raw.code) {
         this.localWalks++
         try {
-          const links = blockLinks(cid, await this.components.store.get(cid))
-          for (const link of links) void this.want(link)
+          for (const link of childLinks(cid, await this.components.store.get(cid))) void this.want(link.cid, link.size)
         } catch (err) {
           this.fail(err as Error)
         } finally {
@@ -165,7 +187,7 @@ export class FetchSession {
       this.checkDone()
       return
     }
-    const want: Want = { cid, excluded: new Set(), assigned: new Set() }
+    const want: Want = { cid, size: Math.min(Math.max(size, 1), MAX_BLOCK_SIZE), excluded: new Set(), assigned: new Set() }
     this.wants.set(key, want)
     this.queue.push(want)
     this.pump()
@@ -176,8 +198,8 @@ export class FetchSession {
     let best: Channel | undefined
     let bestCost = Infinity
     for (const channel of this.channels.values()) {
-      if (channel.dead || channel.lp === undefined || want.excluded.has(channel.id) || want.assigned.has(channel.id)) continue
-      if (channel.inflight.size >= this.options.window) continue
+      if (channel.dead || channel.stalled || channel.lp === undefined || want.excluded.has(channel.id) || want.assigned.has(channel.id)) continue
+      if (!this.hasRoom(channel, want.size)) continue
       const elapsed = Math.max(1, Date.now() - channel.started)
       const rate = (channel.bytes + 256 * 1024) / elapsed
       // A peer that has only ever said "don't have" is tried after every other.
@@ -191,9 +213,25 @@ export class FetchSession {
     return best
   }
 
+  /** Whether `channel` may take another want of `size` bytes: by count and by expected bytes. */
+  private hasRoom (channel: Channel, size = 1): boolean {
+    if (channel.inflight.size >= this.options.window) return false
+    let bytes = size
+    for (const open of channel.inflight.values()) bytes += open.size
+    return channel.inflight.size === 0 || bytes <= WINDOW_BYTES
+  }
+
   private pump (): void {
     if (this.finished) return
+    const batches = new Map<Channel, CID[]>()
     for (let i = 0; i < this.queue.length;) {
+      // Every window full: nothing more to send until an answer comes (but a want nobody
+      // can serve any more must still fail).
+      if (![...this.channels.values()].some(c => !c.dead && !c.stalled && c.lp !== undefined && this.hasRoom(c))) {
+        const hopeless = this.queue.find(w => !this.canStillServe(w))
+        if (hopeless !== undefined) this.fail(new WeftError('ERR_BLOCK_NOT_FOUND', `no provider could supply block ${hopeless.cid} (asked ${this.channels.size} peers)`))
+        break
+      }
       const want = this.queue[i]
       const channel = this.pick(want)
       if (channel === undefined) {
@@ -206,8 +244,12 @@ export class FetchSession {
       }
       this.queue.splice(i, 1)
       want.assigned.add(channel.id)
-      channel.inflight.set(blockKey(want.cid), Date.now())
-      channel.lp?.write(encodeCidMessage(WANT, want.cid)).catch(() => { this.dropChannel(channel) })
+      channel.inflight.set(blockKey(want.cid), { sent: Date.now(), size: want.size })
+      batches.set(channel, [...(batches.get(channel) ?? []), want.cid])
+    }
+    // One write per peer per round, however many wants it carries.
+    for (const [channel, cids] of batches) {
+      channel.lp?.writeV(cids.map(cid => encodeCidMessage(WANT, cid))).catch(() => { this.dropChannel(channel) })
     }
   }
 
@@ -215,7 +257,7 @@ export class FetchSession {
   private canStillServe (want: Want): boolean {
     if (this.providersPending) return true
     for (const channel of this.channels.values()) {
-      if (channel.dead || want.excluded.has(channel.id)) continue
+      if (channel.dead || channel.stalled || want.excluded.has(channel.id)) continue
       return true
     }
     return want.assigned.size > 0
@@ -226,6 +268,8 @@ export class FetchSession {
     try {
       while (!this.finished && !channel.dead) {
         const frame = await lp.read()
+        channel.lastHeard = Date.now()
+        channel.stalled = false
         const msg = decodeMessage(frame.subarray())
         if (msg.type === BLOCK) {
           await this.onBlock(channel, msg.cid, msg.data)
@@ -246,6 +290,16 @@ export class FetchSession {
   private async onBlock (channel: Channel, cid: CID, data: Uint8Array): Promise<void> {
     const key = blockKey(cid)
     if (!channel.inflight.has(key)) {
+      // An answer to a want given up on after a stall is late, not unasked.
+      if (channel.late.delete(key)) {
+        const want = this.wants.get(key)
+        if (want !== undefined) {
+          channel.inflight.set(key, { sent: Date.now(), size: want.size })
+          want.assigned.add(channel.id)
+          await this.onBlock(channel, cid, data)
+        }
+        return
+      }
       this.components.scores.penalise(channel.id, 'unsolicited', `sent ${cid} unasked`)
       return
     }
@@ -282,14 +336,14 @@ export class FetchSession {
     if (queued >= 0) this.queue.splice(queued, 1)
     this.options.onProgress?.({ type: 'exchange:fetch:progress', blocks: this.blocks, bytes: this.bytes, peers: [...this.channels.values()].filter(c => c.delivered > 0).length })
     if (this.options.recursive && want.cid.code !== raw.code) {
-      let links: CID[]
+      let links: ChildLink[]
       try {
-        links = blockLinks(want.cid, data)
+        links = childLinks(want.cid, data)
       } catch (err) {
         this.fail(err as Error)
         return
       }
-      for (const link of links) void this.want(link)
+      for (const link of links) void this.want(link.cid, link.size)
     }
     this.pump()
     this.checkDone()
@@ -297,7 +351,7 @@ export class FetchSession {
 
   private onDontHave (channel: Channel, cid: CID): void {
     const key = blockKey(cid)
-    if (!channel.inflight.delete(key)) return
+    if (!channel.inflight.delete(key) && !channel.late.delete(key)) return
     channel.lacks++
     const want = this.wants.get(key)
     if (want === undefined) return
@@ -307,19 +361,30 @@ export class FetchSession {
     this.pump()
   }
 
+  /**
+   * A peer that has said nothing for requestTimeout while it owes us answers is stalling:
+   * one penalty per silence, and its open wants go to other peers. A peer that is busy
+   * answering a long queue is not silent, so it is never charged for the queue.
+   */
   private checkTimeouts (): void {
     const now = Date.now()
     for (const channel of this.channels.values()) {
-      for (const [key, sent] of channel.inflight) {
-        if (now - sent < this.options.requestTimeout) continue
+      if (channel.dead || channel.inflight.size === 0) continue
+      const oldest = Math.min(...[...channel.inflight.values()].map(open => open.sent))
+      if (now - Math.max(oldest, channel.lastHeard) < this.options.requestTimeout) continue
+      if (!channel.stalled) {
+        channel.stalled = true
+        this.components.scores.penalise(channel.id, 'stall', `silent for ${this.options.requestTimeout} ms with ${channel.inflight.size} wants open`)
+      }
+      for (const key of channel.inflight.keys()) {
         const want = this.wants.get(key)
-        channel.inflight.delete(key)
-        this.components.scores.penalise(channel.id, 'stall', `no answer for ${want?.cid.toString() ?? key} in ${this.options.requestTimeout} ms`)
+        channel.late.add(key)
         if (want === undefined) continue
         want.assigned.delete(channel.id)
         want.excluded.add(channel.id)
         if (!this.queue.includes(want)) this.queue.push(want)
       }
+      channel.inflight.clear()
       if (this.components.scores.isBanned(channel.id)) this.dropChannel(channel)
     }
     this.pump()

@@ -24,7 +24,7 @@ test('a node fetches a DAG from a peer, verified, and can then read it offline',
   const ms = performance.now() - started
   t.diagnostic(`fetched ${result.blocks} blocks in ${ms.toFixed(0)} ms (${(data.length / 1048576 / (ms / 1000)).toFixed(0)} MiB/s)`)
   assert.equal(result.blocks, 22)
-  assert.deepEqual(Object.values(result.fromPeers), [22])
+  assert.deepEqual(result.fromPeers, { [seeder.libp2p.peerId.toString()]: 22 }, 'all over the weft exchange, none over Bitswap')
   assert.deepEqual(await readAll(cat(leecher.blocks, parseContentPath(root.cid.toString()))), data)
   assert.equal(seeder.exchange.stats.blocksSent, 22)
 })
@@ -48,4 +48,17 @@ test('four seeders share the work, and a folder of small files arrives whole', a
   await get(leecher.blocks, parseContentPath(root.cid.toString()), join(dir, 'copy'))
   const { readFile } = await import('node:fs/promises')
   assert.deepEqual(await readFile(join(dir, 'copy', 'page-7.html')), await readFile(join(dir, 'site', 'page-7.html')))
+})
+
+test('a busy but healthy seeder is never taken for a staller, even with a short timeout', async t => {
+  // Answers queue up behind 1 MiB blocks; only silence counts as a stall.
+  const [seeder, leecher] = await createTestnet(t, 2, { requestTimeout: 1_000 })
+  const dir = await tmpDir(t)
+  const data = randomBytes(48 * 1024 * 1024)
+  await writeFile(join(dir, 'big.bin'), data)
+  const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
+  const result = await leecher.exchange.fetch(root.cid)
+  assert.equal(result.blocks, 49)
+  assert.deepEqual(Object.keys(result.fromPeers), [seeder.libp2p.peerId.toString()])
+  assert.equal(leecher.exchange.peerRecord(seeder.libp2p.peerId), undefined, 'no penalty for a healthy seeder')
 })
