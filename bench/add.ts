@@ -5,13 +5,13 @@
  * counts. MB here is 2^20 bytes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { randomFillSync } from 'node:crypto'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddCase, AddCaseResult } from './add-worker.ts'
 import type { BenchOptions } from './index.ts'
+import { writeLargeFile, writeSmallFiles } from './shared-data.ts'
 
 const RUNS = 3
 const MiB = 1024 * 1024
@@ -24,24 +24,6 @@ const TARGET_X_HELIA = 2
 const TARGET_RSS_MB = 300
 
 const WORKER = fileURLToPath(new URL('./add-worker.ts', import.meta.url))
-
-function writeLargeFile (path: string): void {
-  const fd = openSync(path, 'w')
-  try {
-    const piece = Buffer.allocUnsafe(MiB)
-    for (let done = 0; done < LARGE_FILE_BYTES; done += MiB) writeSync(fd, randomFillSync(piece))
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function writeSmallFiles (dir: string): void {
-  mkdirSync(dir)
-  const bytes = Buffer.allocUnsafe(SMALL_FILE_BYTES)
-  for (let i = 0; i < SMALL_FILES; i++) {
-    writeFileSync(join(dir, `f${String(i).padStart(5, '0')}.bin`), randomFillSync(bytes))
-  }
-}
 
 /** The worker running now, so an interrupt can stop it before its files are removed. */
 let current: { child: ChildProcess, closed: Promise<unknown> } | undefined
@@ -91,8 +73,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const largeFile = join(root, 'large.bin')
     const smallDir = join(root, 'small')
     say(`generating ${LARGE_FILE_BYTES / MiB} MiB file and ${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files in ${root}`)
-    writeLargeFile(largeFile)
-    writeSmallFiles(smallDir)
+    writeLargeFile(largeFile, LARGE_FILE_BYTES)
+    writeSmallFiles(smallDir, SMALL_FILES, SMALL_FILE_BYTES)
 
     const results = new Map<AddCase, AddCaseResult[]>()
     // Runs interleave (weft, Helia, weft, …) so slow patches of a noisy disk hit both.

@@ -6,8 +6,7 @@
  * runs RUNS times with a fresh leecher, and the median counts. MB here is 2^20 bytes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { randomFillSync } from 'node:crypto'
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +15,7 @@ import {
   type ExchangeCase, type ExchangeCaseResult, type HeliaResult, type IdleResult, type RawResult, type WeftResult, type WeftRun, type WeftScenario
 } from './exchange-worker.ts'
 import type { BenchOptions } from './index.ts'
+import { writeLargeFile, writeSmallFiles } from './shared-data.ts'
 
 const RUNS = 3
 const MiB = 1024 * 1024
@@ -31,24 +31,6 @@ const TARGET_FILES_PER_S = 2500
 const TARGET_IDLE_MB = 20
 
 const WORKER = fileURLToPath(new URL('./exchange-worker.ts', import.meta.url))
-
-function writeLargeFile (path: string): void {
-  const fd = openSync(path, 'w')
-  try {
-    const piece = Buffer.allocUnsafe(MiB)
-    for (let done = 0; done < LARGE_FILE_BYTES; done += MiB) writeSync(fd, randomFillSync(piece))
-  } finally {
-    closeSync(fd)
-  }
-}
-
-function writeSmallFiles (dir: string): void {
-  mkdirSync(dir)
-  const bytes = Buffer.allocUnsafe(SMALL_FILE_BYTES)
-  for (let i = 0; i < SMALL_FILES; i++) {
-    writeFileSync(join(dir, `f${String(i).padStart(4, '0')}.bin`), randomFillSync(bytes))
-  }
-}
 
 /** The worker running now, so an interrupt can stop it before its files are removed. */
 let current: { child: ChildProcess, closed: Promise<unknown> } | undefined
@@ -111,8 +93,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const data = join(root, 'data')
     mkdirSync(data)
     say(`generating ${LARGE_FILE_BYTES / MiB} MiB file and ${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files in ${root}`)
-    writeLargeFile(join(data, LARGE_FILE))
-    writeSmallFiles(join(data, SMALL_DIR))
+    writeLargeFile(join(data, LARGE_FILE), LARGE_FILE_BYTES)
+    writeSmallFiles(join(data, SMALL_DIR), SMALL_FILES, SMALL_FILE_BYTES)
     const largeMB = LARGE_FILE_BYTES / MiB
     const ms = (values: number[]): string => values.map(v => v.toFixed(0)).join(', ')
 
