@@ -6,7 +6,7 @@ import type { PinType } from '../blocks/index.ts'
 import type { AddOptions, NetworkOptions, Operations, Progress } from './operations.ts'
 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
-export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport'>
+export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport'>
 
 function toError (body: { code?: string, message?: string }, status: number): WeftError {
   const code = (body.code !== undefined && body.code in ERROR_CODES ? body.code : 'ERR_INTERNAL') as ErrorCode
@@ -86,6 +86,10 @@ export class ApiClient implements WeftApi {
   async connect (address: string) { return await this.json<{ id: string }>('connect', { address }) }
   async add (paths: string[], options: AddOptions, onProgress?: (e: Progress) => void) {
     return await this.progress<Awaited<ReturnType<Operations['add']>>>('add', { paths, options }, onProgress)
+  }
+
+  async fetch (path: string, options: NetworkOptions, onProgress?: (e: Progress) => void) {
+    return await this.progress<{ cid: string }>('fetch', { path, ...options }, onProgress)
   }
 
   cat (path: string, options: NetworkOptions & { offset?: number, length?: number }) { return this.bytes('cat', { path, ...options }) }

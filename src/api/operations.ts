@@ -124,6 +124,12 @@ export class Operations {
     return parseContentPath(target.toString())
   }
 
+  /** Makes the DAG under `arg` local (fetching what is missing), for a progress bar before `cat`. */
+  async fetch (arg: string, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<{ cid: string }> {
+    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    return { cid: path.cid.toString() }
+  }
+
   async * cat (arg: string, options: NetworkOptions & { offset?: number, length?: number }, onProgress?: (e: Progress) => void): AsyncGenerator<Uint8Array> {
     const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
     yield * cat(this.node.blocks, path, options)

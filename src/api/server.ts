@@ -86,6 +86,7 @@ const ROUTES: Record<string, Route> = {
   peers: json(async ops => await ops.peers()),
   connect: json(async (ops, b) => await ops.connect(str(b, 'address'))),
   add: async (ops, b) => progressResponse(async p => await ops.add(strs(b, 'paths'), opt(b, 'options') ?? {}, p)),
+  fetch: async (ops, b) => progressResponse(async p => await ops.fetch(str(b, 'path'), net(b), p)),
   cat: async (ops, b) => await bytesResponse(ops.cat(str(b, 'path'), { ...net(b), offset: opt(b, 'offset'), length: opt(b, 'length') })),
   get: async (ops, b) => progressResponse(async p => await ops.get(str(b, 'path'), str(b, 'output'), net(b), p)),
   ls: json(async (ops, b) => await ops.ls(str(b, 'path'), net(b))),

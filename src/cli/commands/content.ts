@@ -84,10 +84,20 @@ export function registerContentCommands (program: Command): void {
     .description('write a file\'s bytes to stdout, fetching missing blocks from peers when the daemon runs')
     .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
     .option('--offset <bytes>', 'start at this byte', parseNonNegative)
-    .option('--length <bytes>', 'write at most this many bytes', parseNonNegative))
-    .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number }, cmd: Command) => {
+    .option('--length <bytes>', 'write at most this many bytes', parseNonNegative)
+    .option('--no-progress', 'never draw a progress bar'))
+    .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number, progress: boolean }, cmd: Command) => {
       parseContentPath(arg)
-      await withApi(cmd, async api => {
+      await withApi(cmd, async (api, where) => {
+        if (where === 'daemon' && opts.offline !== true) {
+          // Fetch first, with a bar on stderr (a terminal only); then stream from the home.
+          const bar = createProgressBar({ label: 'fetching', enabled: opts.progress })
+          try {
+            await api.fetch(arg, opts, showProgress(bar))
+          } finally {
+            bar.done()
+          }
+        }
         for await (const chunk of api.cat(arg, opts)) await writeOut(chunk)
       })
     })
