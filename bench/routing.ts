@@ -64,7 +64,10 @@ export async function run (options: BenchOptions): Promise<void> {
     const sequentialS = sequentialPerProvideMs * ROOTS / 1000
     say(`one provide at a time: ${sequentialPerProvideMs.toFixed(0)} ms each → ${sequentialS.toFixed(0)} s for ${ROOTS} (extrapolated from ${SEQUENTIAL_SAMPLE})`)
 
-    const report = await publisher.routing.reprovide({ signal: AbortSignal.timeout(1_800_000) })
+    const report = await publisher.routing.reprovide({
+      signal: AbortSignal.timeout(1_800_000),
+      onProgress: (done, total) => { if (done % 1000 === 0) say(`  reprovided ${done}/${total}`) }
+    })
     const reprovideS = report.ms / 1000
     say(`reprovide: ${report.provided} provided, ${report.failed} failed in ${reprovideS.toFixed(1)} s`)
 

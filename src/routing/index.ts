@@ -42,7 +42,7 @@ export interface Routing extends Startable {
   putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
   getRecord(key: Uint8Array, options?: { signal?: AbortSignal }): Promise<Uint8Array>
   /** Announces everything the strategy covers, in batches. */
-  reprovide(options?: { signal?: AbortSignal }): Promise<ReprovideReport>
+  reprovide(options?: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<ReprovideReport>
 }
 
 export function createRouting (components: RoutingComponents, init: RoutingInit): Routing {
@@ -71,7 +71,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     }
   }
 
-  const reprovide = async (options: { signal?: AbortSignal } = {}): Promise<ReprovideReport> => {
+  const reprovide = async (options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void } = {}): Promise<ReprovideReport> => {
     const started = Date.now()
     const cids = init.strategy === 'roots' ? components.roots() : [...components.allBlocks()]
     let provided = 0
@@ -88,6 +88,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
         } catch {
           failed++
         }
+        options.onProgress?.(provided + failed, cids.length)
       }
     }))
     return { provided, failed, ms: Date.now() - started }
