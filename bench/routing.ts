@@ -16,7 +16,8 @@ import { joinNetwork } from '../src/routing/index.ts'
 import type { BenchOptions } from './index.ts'
 
 const NODES = 30
-const ROOTS = 10_000
+/** WEFT_BENCH_ROOTS overrides it for a quicker look. */
+const ROOTS = Number(process.env.WEFT_BENCH_ROOTS ?? 10_000)
 const SEQUENTIAL_SAMPLE = 100
 const LOOKUPS = 50
 /** The default reprovide interval: a reprovide must finish well inside it. */

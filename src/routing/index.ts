@@ -31,6 +31,9 @@ export interface RoutingInit {
   bootstrap?: Multiaddr[]
 }
 
+/** The longest one announcement may take during a reprovide (ms). */
+const PROVIDE_TIMEOUT = 30_000
+
 export interface ReprovideReport { provided: number, failed: number, ms: number }
 
 export interface Routing extends Startable {
@@ -83,7 +86,8 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       while (next < cids.length && !signal.aborted) {
         const cid = cids[next++]
         try {
-          await provide(cid, { signal })
+          // One stuck walk must not hold a worker, and with it the schedule, forever.
+          await provide(cid, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROVIDE_TIMEOUT)]) })
           provided++
         } catch {
           failed++
