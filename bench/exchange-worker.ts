@@ -23,16 +23,10 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { withBitswap } from '@helia/bitswap'
-import { withLibp2pLight } from '@helia/libp2p'
 import { unixfs } from '@helia/unixfs'
-import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 import { importPath } from '../src/content/index.ts'
+import { createLocalHelia } from '../test/helpers/helia.ts'
 import { createNet, type WeftLibp2p } from '../src/net/index.ts'
 import type { FetchResult, Offence } from '../src/exchange/index.ts'
 import { createNode, type WeftNode } from '../src/node/index.ts'
@@ -305,22 +299,8 @@ async function weftExchange (data: string, scratch: string, runs: number, scenar
   }
 }
 
-/**
- * A stock Helia node as test/exchange/bitswap.test.ts builds it: its own libp2p on
- * 127.0.0.1, no bootstrap list, no routers, no UPnP, no autoNAT; Bitswap is its only way
- * to get blocks, and its blockstore is Helia's default, in memory.
- */
-async function stockHelia () {
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ routers: [] }), {
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  }))
-  await helia.start()
-  return helia
-}
+/** A stock Helia node, built as the interop tests build it. */
+const stockHelia = createLocalHelia
 
 async function heliaBitswap (data: string, scratch: string, runs: number): Promise<HeliaResult> {
   const seeder = await stockHelia()

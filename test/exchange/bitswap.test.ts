@@ -4,32 +4,15 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
-import { createHeliaLight } from 'helia'
-import { withLibp2pLight } from '@helia/libp2p'
-import { withBitswap } from '@helia/bitswap'
 import { unixfs } from '@helia/unixfs'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { identify } from '@libp2p/identify'
 import { CID } from 'multiformats/cid'
 import { importPath, cat, parseContentPath } from '../../src/content/index.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { createTestnet } from '../helpers/testnet.ts'
+import { createLocalHelia } from '../helpers/helia.ts'
 
-/**
- * A stock Helia node: its own libp2p on 127.0.0.1 with no bootstrap list, no delegated
- * routers, no UPnP and no autoNAT, and Bitswap as its only way to get blocks.
- */
 async function createHelia (t: TestContext) {
-  const helia = withBitswap(withLibp2pLight(createHeliaLight({ routers: [] }), {
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  }))
-  await helia.start()
+  const helia = await createLocalHelia()
   t.after(async () => { await helia.stop() })
   return helia
 }
