@@ -47,6 +47,8 @@ export interface Exchange extends Startable {
   fetch(cid: CID, options?: FetchOptions): Promise<FetchResult>
   /** A peer's standing, for `weft peers` and tests. */
   peerRecord(peer: PeerId | string): PeerRecord | undefined
+  /** Whether a peer is serving a ban (the connection gater asks). */
+  isBanned(peer: string): boolean
   readonly stats: ServerStats
 }
 
@@ -85,6 +87,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       started = false
     },
     peerRecord: peer => scores.get(peer.toString()),
+    isBanned: peer => scores.isBanned(peer),
     async fetch (cid, options = {}) {
       assertHashSupported(cid)
       const session = new FetchSession({

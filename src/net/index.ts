@@ -48,6 +48,8 @@ export interface NetInit {
   timers?: NetTimers
   /** Start listening and dialling now (default true). */
   start?: boolean
+  /** Peers to refuse connections with (those the exchange has banned). */
+  isBanned?: (peer: string) => boolean
 }
 
 /**
@@ -70,6 +72,11 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    // A banned peer is neither dialled nor let back in until its ban ends.
+    connectionGater: {
+      denyDialPeer: peer => init.isBanned?.(peer.toString()) ?? false,
+      denyInboundEncryptedConnection: peer => init.isBanned?.(peer.toString()) ?? false
+    },
     // A private network's peers often share one IP (a LAN behind NAT, a loopback testnet).
     connectionManager: init.network === 'ipfs' ? {} : CONNECTION_TUNING,
     services: {

@@ -51,8 +51,11 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     stops.push(async () => { await blocks.close() })
     if (options.online !== true) return { repo, blocks, stop }
 
-    // net needs the identity key and the network settings.
+    // net needs the identity key and the network settings, and asks the exchange (built
+    // later, so looked up late) which peers are banned.
+    let exchangeForGater: Exchange | undefined
     const libp2p = await createNet({
+      isBanned: peer => exchangeForGater?.isBanned(peer) ?? false,
       privateKey: repo.identity,
       network: repo.config.network,
       bootstrap: repo.config.bootstrap,
@@ -85,6 +88,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       bitswap,
       findProviders: (cid, o) => routing.findProviders(cid, o)
     }, options.exchange)
+    exchangeForGater = exchange
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
     return { repo, blocks, libp2p, exchange, bitswap, routing, stop }

@@ -37,7 +37,12 @@ test('the fetch completes from the honest peers while one of four seeders corrup
   const record = leecher.exchange.peerRecord(liar.peerId)
   assert.ok((record?.offences['bad-block'] ?? 0) >= 1, 'the liar was penalised')
   assert.ok(record?.bannedUntil !== undefined, 'and banned')
+  // Hanging up takes a moment; the gater keeps the liar from coming back.
+  for (let i = 0; i < 40 && leecher.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
   assert.equal(leecher.libp2p.getConnections(liar.peerId).length, 0, 'and disconnected')
+  await liar.dial(leecher.libp2p.getMultiaddrs()[0]).catch(() => {})
+  await new Promise(resolve => setTimeout(resolve, 300))
+  assert.equal(leecher.libp2p.getConnections(liar.peerId).length, 0, 'and not let back in')
   await verifyAll(leecher)
   const { cat, parseContentPath } = await import('../../src/content/index.ts')
   const parts: Uint8Array[] = []
@@ -87,6 +92,7 @@ test('a peer that floods wants is cut off and banned; the node keeps serving oth
   const record = server.exchange.peerRecord(flooder.peerId)
   assert.ok((record?.offences.flood ?? 0) >= 1, JSON.stringify(record))
   assert.ok(record?.bannedUntil !== undefined)
+  for (let i = 0; i < 40 && server.libp2p.getConnections(flooder.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
   assert.equal(server.libp2p.getConnections(flooder.peerId).length, 0, 'the flooder was disconnected')
   // Everyone else is still served.
   const result = await honestClient.exchange.fetch(cid)
