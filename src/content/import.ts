@@ -19,10 +19,7 @@ interface FsEntry {
   absPath: string
   kind: 'file' | 'dir'
   size: number
-  /** A folder with nothing to import in it. */
-  empty?: boolean
   mode: number
-  mtimeMs: bigint
   mtimeNs: bigint
 }
 
@@ -50,7 +47,7 @@ async function collect (path: string, options: ImportOptions): Promise<{ entries
     } catch (err) {
       throw fsError(err, absPath)
     }
-    const base = { dagPath, absPath, size: Number(st.size), mode: Number(st.mode & 0o7777n), mtimeMs: st.mtimeMs, mtimeNs: st.mtimeNs }
+    const base = { dagPath, absPath, size: Number(st.size), mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs }
     if (st.isSymbolicLink()) {
       symlinks.push(absPath)
     } else if (st.isDirectory()) {
@@ -60,15 +57,12 @@ async function collect (path: string, options: ImportOptions): Promise<{ entries
       } catch (err) {
         throw fsError(err, absPath)
       }
-      const dir: FsEntry = { ...base, kind: 'dir', size: 0 }
-      entries.push(dir)
-      const before = entries.length
+      entries.push({ ...base, kind: 'dir', size: 0 })
       names.sort()
       for (const name of names) {
         if (!options.hidden && name.startsWith('.')) continue
         await visit(join(absPath, name), `${dagPath}/${name}`)
       }
-      dir.empty = entries.length === before
     } else if (st.isFile()) {
       entries.push({ ...base, kind: 'file' })
       totalBytes += base.size
