@@ -89,16 +89,19 @@ export function registerContentCommands (program: Command): void {
     .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number, progress: boolean }, cmd: Command) => {
       parseContentPath(arg)
       await withApi(cmd, async (api, where) => {
+        let offline = opts.offline
         if (where === 'daemon' && opts.offline !== true) {
-          // Fetch first, with a bar on stderr (a terminal only); then stream from the home.
+          // Fetch first, with a bar on stderr (a terminal only); then stream from the home,
+          // without walking the now-local DAG a second time.
           const bar = createProgressBar({ label: 'fetching', enabled: opts.progress })
           try {
             await api.fetch(arg, opts, showProgress(bar))
           } finally {
             bar.done()
           }
+          offline = true
         }
-        for await (const chunk of api.cat(arg, opts)) await writeOut(chunk)
+        for await (const chunk of api.cat(arg, { ...opts, offline })) await writeOut(chunk)
       })
     })
 
