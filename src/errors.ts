@@ -35,6 +35,12 @@ export const ERROR_CODES = {
   ERR_API_UNAUTHORIZED: { kind: 'user', exit: 1, http: 401, summary: 'a control API request without the right token' },
   ERR_API_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'the daemon stopped answering in the middle of a request' },
   ERR_RECORD_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no peer holds a valid record under the key' },
+  ERR_INVALID_NAME: { kind: 'user', exit: 2, http: 400, summary: 'the argument is not an IPNS name (k51…, a peer id, or /ipns/<name>)' },
+  ERR_RECORD_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'an IPNS record failed validation (signature, key, expiry, size)' },
+  ERR_SITE_EXISTS: { kind: 'user', exit: 1, http: 409, summary: 'a site with this label or key is already in the home' },
+  ERR_SITE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no site with this label in the home' },
+  ERR_KEY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a key file is not a weft site key export, or the passphrase is wrong' },
+  ERR_NOT_FOLLOWING: { kind: 'user', exit: 1, http: 404, summary: '`unfollow` of a site that is not followed' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
   ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>

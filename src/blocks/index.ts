@@ -47,6 +47,8 @@ export interface BlocksComponents {
   db: DatabaseSync
   /** blocks/ inside the home. */
   dir: string
+  /** Roots that other modules hold (followed sites' kept versions): gc keeps their DAGs as it keeps recursive pins. */
+  heldRoots?: () => Iterable<CID>
 }
 
 export interface BlocksInit {
@@ -71,6 +73,9 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
     async gc () {
       await store.flush()
       const live = new Set<string>()
+      for (const root of components.heldRoots?.() ?? []) {
+        await walkDag(store, root, cid => { live.add(blockKey(cid)) }).catch(() => { /* an incomplete version keeps what it has */ })
+      }
       for (const pin of pinSet.list()) {
         if (pin.type === 'direct') {
           live.add(blockKey(pin.cid))

@@ -2,7 +2,7 @@ import type { PeerId, Startable } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { assertHashSupported } from '../blocks/index.ts'
 import type { WeftLibp2p } from '../net/index.ts'
-import { PeerScores, type PeerRecord } from './peer-score.ts'
+import { PeerScores, type Offence, type PeerRecord } from './peer-score.ts'
 import { serveStream, type ServerStats } from './server.ts'
 import { FetchSession, type FetchProgress, type FetchResult, type SessionStore } from './session.ts'
 import { PROTOCOL } from './wire.ts'
@@ -49,6 +49,8 @@ export interface Exchange extends Startable {
   peerRecord(peer: PeerId | string): PeerRecord | undefined
   /** Whether a peer is serving a ban (the connection gater asks). */
   isBanned(peer: string): boolean
+  /** Charges a peer for misbehaviour seen outside the exchange (a forged site record); enough of it bans. */
+  penalise(peer: string, offence: Offence, detail: string): void
   readonly stats: ServerStats
 }
 
@@ -88,6 +90,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
     },
     peerRecord: peer => scores.get(peer.toString()),
     isBanned: peer => scores.isBanned(peer),
+    penalise: (peer, offence, detail) => { scores.penalise(peer, offence, detail) },
     async fetch (cid, options = {}) {
       assertHashSupported(cid)
       const session = new FetchSession({

@@ -3,7 +3,7 @@
  * is disconnected and neither asked nor served until the ban ends (hsd's ban score).
  */
 
-export type Offence = 'bad-block' | 'unsolicited' | 'stall' | 'malformed' | 'flood'
+export type Offence = 'bad-block' | 'unsolicited' | 'stall' | 'malformed' | 'flood' | 'bad-record'
 
 export const PENALTY: Record<Offence, number> = {
   /** A block that does not hash to its CID: never an accident. */
@@ -12,6 +12,8 @@ export const PENALTY: Record<Offence, number> = {
   malformed: 100,
   /** More open wants than the protocol allows. */
   flood: 100,
+  /** A site record with a forged signature, the wrong key, or broken bytes (sites/). */
+  'bad-record': 25,
   /** A block nobody asked this peer for. */
   unsolicited: 25,
   /** A want left unanswered past the timeout. */

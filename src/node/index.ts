@@ -2,6 +2,7 @@ import { createBlocks, type Blocks } from '../blocks/index.ts'
 import { createExchange, createBitswapExchange, type Exchange, type BitswapExchange } from '../exchange/index.ts'
 import { createNet, type NetInit, type WeftLibp2p } from '../net/index.ts'
 import { createRouting, type Routing } from '../routing/index.ts'
+import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 
@@ -13,6 +14,8 @@ export interface WeftNode {
   readonly exchange?: Exchange
   readonly bitswap?: BitswapExchange
   readonly routing?: Routing
+  /** Own sites, resolving, following; online parts only when the node is. */
+  readonly sites: Sites
   stop(): Promise<void>
 }
 
@@ -25,6 +28,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   exchange?: { requestTimeout?: number, banMs?: number }
   /** Override the reprovide schedule (ms; 0 = off). */
   reprovideInterval?: number
+  /** Override sites' timers and limits (tests, benchmarks). */
+  sites?: Partial<SitesInit>
 }
 
 
@@ -44,12 +49,30 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
   }
   try {
     // blocks needs the metadata db (index and pins share it) and the quota from config.
-    const blocks = createBlocks({ db: repo.db, dir: repo.paths.blocks }, {
+    // (sites is built later, so the roots it holds are looked up late.)
+    let sitesForGc: Sites | undefined
+    const blocks = createBlocks({ db: repo.db, dir: repo.paths.blocks, heldRoots: () => sitesForGc?.heldRoots() ?? [] }, {
       storageMax: parseSize(repo.config.datastore.storageMax) as number,
       sync: repo.config.datastore.sync
     })
     stops.push(async () => { await blocks.close() })
-    if (options.online !== true) return { repo, blocks, stop }
+    const sitesConfig = repo.config.sites
+    const sitesInit: SitesInit = {
+      validity: parseDuration(sitesConfig.validity) as number,
+      ttl: parseDuration(sitesConfig.ttl) as number,
+      republishInterval: parseDuration(sitesConfig.republishInterval) as number,
+      pollInterval: parseDuration(sitesConfig.pollInterval) as number,
+      keepVersions: sitesConfig.keepVersions,
+      ...SITES_DEFAULTS,
+      ...options.sites
+    }
+    // sites needs the db for its records and the key files; offline it signs and resolves from the home.
+    const keyPath = (label: string): string => repo.paths.siteKey(label)
+    if (options.online !== true) {
+      const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
+      sitesForGc = sites
+      return { repo, blocks, sites, stop }
+    }
 
     // net needs the identity key and the network settings, and asks the exchange (built
     // later, so looked up late) which peers are banned.
@@ -67,7 +90,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // routing needs libp2p's DHT, and the pins and blocks it announces.
     const routing = createRouting({
       libp2p,
-      roots: () => blocks.pins().map(p => p.cid),
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids()
     }, {
       strategy: repo.config.routing.strategy,
@@ -91,7 +114,25 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     exchangeForGater = exchange
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, stop }
+    // sites needs routing for records and providers, pubsub for pushes, the exchange to
+    // fetch followed versions and to charge peers that send forged records.
+    const sites = createSites({
+      db: repo.db,
+      keyPath,
+      blocks,
+      net: {
+        routing,
+        pubsub: libp2p.services.pubsub,
+        fetch: async (cid, o) => await exchange.fetch(cid, o),
+        penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
+        isConnected: peer => libp2p.getConnections(peer).length > 0,
+        dial: async (peer, o) => await libp2p.dial(peer, o)
+      }
+    }, sitesInit)
+    sitesForGc = sites
+    await sites.start()
+    stops.push(async () => { await sites.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, sites, stop }
   } catch (err) {
     await stop()
     throw err

@@ -28,6 +28,8 @@ export function parseDuration (text: string): number | undefined {
 
 const size = z.string().refine(s => parseSize(s) !== undefined, { message: 'expected a size such as "10GB" or "512MiB"' })
 
+const duration = z.string().refine(s => parseDuration(s) !== undefined, { message: 'expected a duration such as "12h" or "30m"' })
+
 const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
 
 /** The public IPFS network: the Amino DHT, Bitswap, and its bootstrap peers. */
@@ -55,7 +57,9 @@ export const configSchema = z.strictObject({
     /** Where the node listens for peers. */
     listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/tcp/4102/ws']),
     /** The control API: keep it on a loopback address; it is guarded by the token in api.token. */
-    api: multiaddr.default('/ip4/127.0.0.1/tcp/5101')
+    api: multiaddr.default('/ip4/127.0.0.1/tcp/5101'),
+    /** The HTTP gateway browsers use (sites print their URL on it). */
+    gateway: multiaddr.default('/ip4/127.0.0.1/tcp/8080')
   }).prefault({}),
   discovery: z.strictObject({
     /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */
@@ -65,7 +69,19 @@ export const configSchema = z.strictObject({
     /** What to announce to the DHT: the roots of pinned content, or every block. */
     strategy: z.enum(['roots', 'all']).default('roots'),
     /** How often to announce everything again. */
-    reprovideInterval: z.string().refine(s => parseDuration(s) !== undefined, { message: 'expected a duration such as "12h" or "30m"' }).default('12h')
+    reprovideInterval: duration.default('12h')
+  }).prefault({}),
+  sites: z.strictObject({
+    /** How long a published record stays valid; followers and the DHT drop it after that unless republished. */
+    validity: duration.default('48h'),
+    /** How long resolvers may cache a record before asking again. */
+    ttl: duration.default('5m'),
+    /** How often the daemon puts its own and followed sites' records to the DHT again (re-signing its own when half their validity is gone). */
+    republishInterval: duration.default('4h'),
+    /** How often a follower asks the DHT for a followed site, in case a pubsub push was missed. */
+    pollInterval: duration.default('10m'),
+    /** Versions of each followed site kept pinned: the current one and this many minus one before it. */
+    keepVersions: z.number().int().min(1).max(1000).default(2)
   }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */

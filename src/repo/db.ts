@@ -5,7 +5,19 @@ import { WeftError } from '../errors.ts'
 const MIGRATIONS: string[] = [
   `CREATE TABLE blocks (mh BLOB PRIMARY KEY, pack INTEGER NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL) WITHOUT ROWID;
    CREATE INDEX blocks_by_pack ON blocks (pack, off);
-   CREATE TABLE pins (cid TEXT PRIMARY KEY, type TEXT NOT NULL CHECK (type IN ('recursive', 'direct')), created INTEGER NOT NULL);`
+   CREATE TABLE pins (cid TEXT PRIMARY KEY, type TEXT NOT NULL CHECK (type IN ('recursive', 'direct')), created INTEGER NOT NULL);`,
+  `CREATE TABLE sites (label TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL, published INTEGER NOT NULL DEFAULT 1,
+     imported INTEGER NOT NULL DEFAULT 0, floor TEXT NOT NULL DEFAULT '0');
+   CREATE TABLE site_records (name TEXT PRIMARY KEY, record BLOB NOT NULL, sequence TEXT NOT NULL, value TEXT NOT NULL,
+     validity INTEGER NOT NULL, ttl INTEGER NOT NULL, fetched INTEGER NOT NULL, source TEXT NOT NULL);
+   CREATE TABLE site_versions (name TEXT NOT NULL, sequence TEXT NOT NULL, value TEXT NOT NULL, first_seen INTEGER NOT NULL,
+     fetched INTEGER, pinned INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (name, sequence));
+   CREATE TABLE follows (name TEXT PRIMARY KEY, keep INTEGER NOT NULL, created INTEGER NOT NULL);
+   CREATE TABLE site_equivocations (name TEXT NOT NULL, sequence TEXT NOT NULL, value_a TEXT NOT NULL, value_b TEXT NOT NULL,
+     record_b BLOB NOT NULL, seen INTEGER NOT NULL, PRIMARY KEY (name, sequence, value_b));
+   CREATE TABLE site_rejections (name TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
+     PRIMARY KEY (name, reason));
+   CREATE TABLE site_peers (name TEXT NOT NULL, peer TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (name, peer));`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -5,11 +5,26 @@
  *   repo.lock          {"pid": N, "since": ISO date}; present while a process has the home open
  *   keys/              0700
  *     self.key         0600, the node's ed25519 identity (libp2p protobuf PrivateKey bytes)
+ *     site-<label>.key 0600, a site's ed25519 key (same encoding); its IPNS name is the site's address
  *   weft.db            SQLite (node:sqlite), WAL mode. Tables (migrations in db.ts):
  *                        meta(key, value)                       schema version
  *                        blocks(mh, pack, off, len)             where each block's bytes are
  *                        packs(id, size)                        bytes of each pack that are indexed
  *                        pins(cid, type, created)               recursive and direct pins
+ *                        sites(label, name, created, published, this home's own sites; published=0
+ *                          imported, floor)                     while a record waits for the daemon;
+ *                                                               floor: the sequence an imported key
+ *                                                               had reached
+ *                        site_records(name, record, sequence,   the best valid IPNS record known per
+ *                          value, validity, ttl, fetched, source) name (validity, fetched: ms epoch)
+ *                        site_versions(name, sequence, value,   every version seen; pinned=1 when a
+ *                          first_seen, fetched, pinned)         follow pinned it (and may unpin it)
+ *                        follows(name, keep, created)           followed sites, versions to keep
+ *                        site_equivocations(name, sequence,     two values signed under one sequence
+ *                          value_a, value_b, record_b, seen)
+ *                        site_rejections(name, reason, count,   records refused, by reason
+ *                          last_peer, last_seen)
+ *                        site_peers(name, peer, last_seen)      peers seen pushing or serving a site
  *   blocks/
  *     NNNNNNNN.pack    append-only files of raw block bytes, back to back, no framing.
  *                      A block is visible only once its row in `blocks` is committed, and
@@ -31,6 +46,7 @@ export function repoPaths (home: string) {
     lock: join(home, 'repo.lock'),
     keys: join(home, 'keys'),
     identityKey: join(home, 'keys', 'self.key'),
+    siteKey: (label: string) => join(home, 'keys', `site-${label}.key`),
     db: join(home, 'weft.db'),
     blocks: join(home, 'blocks')
   }

@@ -6,6 +6,7 @@
 import type { PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
+import { ipnsSelector } from 'ipns/selector'
 import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
@@ -43,7 +44,8 @@ export interface Routing extends Startable {
   provideSoon(cid: CID): void
   findProviders(cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
   putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
-  getRecord(key: Uint8Array, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /** The best valid record; with `quorum`, the walk stops once that many peers answered. */
+  getRecord(key: Uint8Array, options?: { signal?: AbortSignal, quorum?: number }): Promise<Uint8Array>
   /** Announces everything the strategy covers, in batches. */
   reprovide(options?: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<ReprovideReport>
 }
@@ -132,7 +134,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
     },
     async getRecord (key, options = {}) {
-      const value = await getRecordReliably(libp2p, key, { signal: options.signal })
+      const value = await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
       if (value === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', 'no peer holds a valid record under this key')
       return value
     },

@@ -2,6 +2,7 @@ import type { TestContext } from 'node:test'
 import { createNode, type WeftNode } from '../../src/node/index.ts'
 import { tmpHome } from './home.ts'
 import { joinNetwork } from '../../src/routing/index.ts'
+import type { SitesInit } from '../../src/sites/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -17,6 +18,22 @@ export interface TestnetOptions {
   topology?: 'mesh' | 'star' | 'dht'
   requestTimeout?: number
   banMs?: number
+  /** Sites' timers for every node (default: no republish or poll schedule; tests drive them). */
+  sites?: Partial<SitesInit>
+}
+
+/** Starts one more online node on the test network, without linking it to anyone. */
+export async function createTestNode (t: TestContext, options: TestnetOptions & { home?: string } = {}): Promise<OnlineNode> {
+  const node = await createNode({
+    home: options.home ?? await tmpHome(t),
+    online: true,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0, ...options.sites }
+  })
+  t.after(async () => { await node.stop() })
+  return node as OnlineNode
 }
 
 /**
@@ -25,17 +42,7 @@ export interface TestnetOptions {
  */
 export async function createTestnet (t: TestContext, n: number, options: TestnetOptions = {}): Promise<OnlineNode[]> {
   const nodes: OnlineNode[] = []
-  t.after(async () => { await Promise.all(nodes.map(async node => { await node.stop() })) })
-  for (let i = 0; i < n; i++) {
-    const node = await createNode({
-      home: await tmpHome(t),
-      online: true,
-      net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
-      exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
-      reprovideInterval: 0
-    })
-    nodes.push(node as OnlineNode)
-  }
+  for (let i = 0; i < n; i++) nodes.push(await createTestNode(t, options))
   const topology = options.topology ?? (n <= 8 ? 'mesh' : 'star')
   if (topology === 'dht') {
     await Promise.all(nodes.map(async (node, i) => {

@@ -1,0 +1,141 @@
+/**
+ * Sites: a site is a folder signed by its owner's key. Its address is an IPNS name, its
+ * versions are IPNS records (value `/ipfs/<root>`, rising sequence numbers), found in the
+ * DHT and pushed to followers over IPNS-over-PubSub. Followers verify, fetch, pin and
+ * provide each new version, so the site lives on while its owner is offline.
+ */
+import type { DatabaseSync } from 'node:sqlite'
+import type { PeerId, Startable } from '@libp2p/interface'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { CID } from 'multiformats/cid'
+import type { Blocks } from '../blocks/index.ts'
+import type { Routing } from '../routing/index.ts'
+import type { OwnSite, Equivocation, Rejection } from './store.ts'
+import type { RejectReason } from './records.ts'
+import { SiteService } from './sites.ts'
+
+export { parseSiteName, siteNameOf, topicRendezvous, type SiteName } from './names.ts'
+export { signRecord, checkRecord, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
+export type { OwnSite } from './store.ts'
+
+export interface SitesComponents {
+  /** Sites keep their records, versions and follows in the home's database. */
+  db: DatabaseSync
+  /** Where a site's key file lives (keys/site-<label>.key). */
+  keyPath: (label: string) => string
+  /** info reads weft.json from the store (followed versions are held by sites, not pinned: see heldRoots). */
+  blocks: Pick<Blocks, 'get' | 'put' | 'has' | 'flush'>
+  /** Present when online: what sites need from the network. */
+  net?: SitesNet
+}
+
+export interface SitesNet {
+  /** Records go to the DHT; roots and topic rendezvous are provided there. */
+  routing: Pick<Routing, 'putRecord' | 'getRecord' | 'provide' | 'provideSoon' | 'findProviders'>
+  /** Pushes and receives records on each site's topic. */
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Brings a version's DAG (or one block) into the store, verified. */
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean }) => Promise<unknown>
+  /** A peer that sent a forged or malformed record pays for it (the exchange's peer scores). */
+  penalise: (peer: string, detail: string) => void
+  isConnected: (peer: PeerId) => boolean
+  dial: (peer: PeerId, options: { signal: AbortSignal }) => Promise<unknown>
+}
+
+export interface SitesInit {
+  /** ms a new record stays valid. */
+  validity: number
+  /** ms resolvers may cache a record. */
+  ttl: number
+  /** ms between republishes (0: off). */
+  republishInterval: number
+  /** ms between DHT polls for followed sites (0: off). */
+  pollInterval: number
+  /** Versions kept pinned per followed site. */
+  keepVersions: number
+  /** The longest one version's fetch may take (ms). */
+  fetchTimeout: number
+  /** DHT answers gathered before picking the best record. */
+  quorum: number
+}
+
+export interface PublishResult {
+  name: string
+  root: string
+  sequence: bigint
+  /** False when the content was already the current version (no new record). */
+  changed: boolean
+  /** False when offline: the record goes out when the daemon next starts. */
+  announced: boolean
+}
+
+export interface ResolveResult {
+  name: string
+  value: string
+  root: string
+  sequence: bigint
+  validity: string
+  /** ms */
+  ttl: number
+  /** cache (within TTL), local (held, confirmed or offline), dht */
+  source: string
+}
+
+export interface FollowInfo {
+  name: string
+  following: boolean
+  keep: number
+  sequence?: bigint
+  root?: string
+  /** When the current version was first seen (ms epoch). */
+  updated?: number
+  /** Whether the current version's every block is held. */
+  fetched: boolean
+}
+
+export interface SiteInfo {
+  name: string
+  address: string
+  label?: string
+  following: boolean
+  current?: { sequence: bigint, value: string, root: string, validity: string, expired: boolean, firstSeen?: number, fetched?: number }
+  versions: Array<{ sequence: bigint, value: string, firstSeen: number, fetched?: number, pinned: boolean }>
+  /** Peers seen pushing its records or providing its root. */
+  peers: Array<{ peer: string, lastSeen: number }>
+  /** Cumulative DAG size of the current root, when its root block could be read. */
+  size?: number
+  /** The site's weft.json, when its root has one. */
+  site?: { title?: string, description?: string, author?: string, entry?: string }
+  equivocations: Equivocation[]
+  rejections: Rejection[]
+}
+
+export interface SiteEvents {
+  record: { name: string, sequence: bigint, value: string, source: string }
+  fetched: { name: string, sequence: bigint, root: string }
+  rejected: { name: string, reason: RejectReason, peer?: string }
+}
+
+export interface Sites extends Startable, EventTarget {
+  create(label: string): Promise<OwnSite>
+  list(): OwnSite[]
+  exportKey(label: string, passphrase: string): Promise<string>
+  importKey(text: string, passphrase: string, label?: string): Promise<OwnSite>
+  /** Signs `/ipfs/<root>` as the site's next version and announces it when online. */
+  publish(label: string, root: CID, options?: { validity?: number, ttl?: number, signal?: AbortSignal }): Promise<PublishResult>
+  resolve(name: string, options?: { offline?: boolean, fresh?: boolean, signal?: AbortSignal }): Promise<ResolveResult>
+  receive(name: string, bytes: Uint8Array, peer?: string): Promise<'new' | 'refresh' | 'same'>
+  follow(name: string, options?: { keep?: number, signal?: AbortSignal }): Promise<FollowInfo>
+  unfollow(name: string): Promise<void>
+  following(): FollowInfo[]
+  republish(): Promise<{ own: number, followed: number }>
+  info(name: string, options?: { signal?: AbortSignal }): Promise<SiteInfo>
+  /** Roots of the followed versions kept: gc keeps them and the reprovide schedule announces them. */
+  heldRoots(): CID[]
+}
+
+export const SITES_DEFAULTS = { fetchTimeout: 10 * 60_000, quorum: 4 }
+
+export function createSites (components: SitesComponents, init: SitesInit): Sites {
+  return new SiteService(components, init)
+}

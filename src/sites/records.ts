@@ -1,0 +1,100 @@
+/**
+ * Site versions are IPNS records (https://specs.ipfs.tech/ipns/ipns-record/): a V2
+ * signature over DAG-CBOR data holding the value (`/ipfs/<root>`), a sequence number, an
+ * end-of-life validity and a TTL. Nothing a peer sends is believed until checkRecord
+ * passes: size first (before any parsing), then the key, the signature and the expiry.
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord } from 'ipns'
+import { ipnsValidator } from 'ipns/validator'
+import type { CID } from 'multiformats/cid'
+import { WeftError } from '../errors.ts'
+import { parseContentPath } from '../content/index.ts'
+import type { SiteName } from './names.ts'
+
+/** The spec's limit, applied before a byte is parsed. */
+export const MAX_RECORD_BYTES = 10 * 1024
+
+/** Why a record was refused; counted per site and shown by `weft site info`. */
+export type RejectReason =
+  | 'too-large' | 'malformed' | 'wrong-key' | 'bad-signature' | 'expired' | 'bad-value'
+  | 'stale' | 'equivocation'
+
+export class RecordRejected extends Error {
+  readonly reason: RejectReason
+  constructor (reason: RejectReason, message: string) {
+    super(message)
+    this.name = 'RecordRejected'
+    this.reason = reason
+  }
+}
+
+export interface SiteRecord {
+  /** The record exactly as signed and sent. */
+  readonly bytes: Uint8Array
+  readonly sequence: bigint
+  /** `/ipfs/<root>[/path]` */
+  readonly value: string
+  readonly root: CID
+  /** End of life, ms since the epoch. */
+  readonly validity: number
+  /** How long a resolver may cache it, ms. */
+  readonly ttl: number
+}
+
+export interface SignOptions {
+  /** ms from now until the record expires. */
+  validity: number
+  /** ms a resolver may cache it. */
+  ttl: number
+}
+
+export async function signRecord (key: PrivateKey, value: string, sequence: bigint, options: SignOptions): Promise<SiteRecord> {
+  const record = await createIPNSRecord(key, value, sequence, options.validity, { v1Compatible: true, ttlNs: BigInt(options.ttl) * 1_000_000n })
+  return decode(marshalIPNSRecord(record))
+}
+
+/** Parses a record already known to be valid (signed here, or read back from the home). */
+export function decode (bytes: Uint8Array): SiteRecord {
+  const record = unmarshalIPNSRecord(bytes)
+  let root: CID
+  try {
+    if (!record.value.startsWith('/ipfs/')) throw new Error('not an /ipfs/ path')
+    root = parseContentPath(record.value).cid
+  } catch {
+    throw new RecordRejected('bad-value', `the record's value ${JSON.stringify(record.value.slice(0, 80))} is not an /ipfs/ path`)
+  }
+  return {
+    bytes,
+    sequence: record.sequence,
+    value: record.value,
+    root,
+    validity: Date.parse(record.validity),
+    ttl: Number((record.ttl ?? 0n) / 1_000_000n)
+  }
+}
+
+const REASONS: Record<string, RejectReason> = {
+  RecordTooLargeError: 'too-large',
+  InvalidEmbeddedPublicKeyError: 'wrong-key',
+  SignatureVerificationError: 'bad-signature',
+  RecordExpiredError: 'expired',
+  UnsupportedValidityError: 'malformed',
+  InvalidRecordDataError: 'malformed'
+}
+
+/** Checks `bytes` as a record for `site`; throws RecordRejected with the reason. */
+export async function checkRecord (site: SiteName, bytes: Uint8Array): Promise<SiteRecord> {
+  if (bytes.byteLength > MAX_RECORD_BYTES) throw new RecordRejected('too-large', `the record is ${bytes.byteLength} bytes; the limit is ${MAX_RECORD_BYTES}`)
+  try {
+    await ipnsValidator(site.routingKey, bytes)
+  } catch (err) {
+    const reason = REASONS[(err as Error).name] ?? 'malformed'
+    throw new RecordRejected(reason, `${reason}: ${(err as Error).message}`)
+  }
+  return decode(bytes)
+}
+
+export function rejectionError (err: RecordRejected): WeftError {
+  return new WeftError('ERR_RECORD_INVALID', err.message)
+}
