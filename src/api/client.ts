@@ -3,10 +3,13 @@ import { Readable } from 'node:stream'
 import { join } from 'node:path'
 import { WeftError, ERROR_CODES, type ErrorCode } from '../errors.ts'
 import type { PinType } from '../blocks/index.ts'
-import type { AddOptions, NetworkOptions, Operations, Progress } from './operations.ts'
+import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, ResolveOptions } from './operations.ts'
 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
-export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport'>
+export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
+'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following'>
+
+type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
 function toError (body: { code?: string, message?: string }, status: number): WeftError {
   const code = (body.code !== undefined && body.code in ERROR_CODES ? body.code : 'ERR_INTERNAL') as ErrorCode
@@ -111,4 +114,18 @@ export class ApiClient implements WeftApi {
     const body = Readable.toWeb(Readable.from(source)) as unknown as BodyInit
     return await (await this.request('car/import', undefined, { raw: body, query: `?pin=${pin}` })).json() as Awaited<ReturnType<Operations['carImport']>>
   }
+
+  async siteCreate (label: string) { return await this.json<Result<'siteCreate'>>('site/create', { label }) }
+  async siteList () { return await this.json<Result<'siteList'>>('site/list') }
+  async siteExportKey (label: string, passphrase: string) { return await this.json<Result<'siteExportKey'>>('site/export-key', { label, passphrase }) }
+  async siteImportKey (key: string, passphrase: string, label?: string) { return await this.json<Result<'siteImportKey'>>('site/import-key', { key, passphrase, label }) }
+  async siteInfo (name: string) { return await this.json<Result<'siteInfo'>>('site/info', { name }) }
+  async publish (path: string, options: PublishOptions, onProgress?: (e: Progress) => void) {
+    return await this.progress<Result<'publish'>>('publish', { path, site: options.site, options }, onProgress)
+  }
+
+  async resolve (name: string, options: ResolveOptions) { return await this.json<Result<'resolve'>>('resolve', { name, ...options }) }
+  async follow (name: string, keep?: number) { return await this.json<Result<'follow'>>('follow', { name, keep }) }
+  async unfollow (name: string) { return await this.json<Result<'unfollow'>>('unfollow', { name }) }
+  async following () { return await this.json<Result<'following'>>('following') }
 }

@@ -13,6 +13,8 @@ import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
+import { tcpHostPort } from '../net/index.ts'
+import { parseSiteName, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -32,6 +34,22 @@ export type Progress =
   | FetchProgress
 
 export interface PeerInfo { id: string, address: string, latencyMs?: number }
+export interface PublishOptions extends AddOptions {
+  site: string
+  /** ms the record stays valid (default: sites.validity). */
+  validity?: number
+  /** ms resolvers may cache it (default: sites.ttl). */
+  ttl?: number
+}
+export interface PublishReport { address: string, name: string, root: string, sequence: string, changed: boolean, announced: boolean, url: string }
+export interface ResolveOptions { offline?: boolean, timeout?: number, fresh?: boolean }
+
+/** `T` as it looks after JSON: JSON has no bigint, so sequences travel as decimal strings. */
+export type Wire<T> = T extends bigint ? string : T extends Array<infer U> ? Array<Wire<U>> : T extends object ? { [K in keyof T]: Wire<T[K]> } : T
+
+function withStringSequences<T> (value: T): Wire<T> {
+  return JSON.parse(JSON.stringify(value, (_k, v) => typeof v === 'bigint' ? v.toString() : v))
+}
 
 function jsonEntries (entries: ListedEntry[]) {
   return entries.map(e => ({ name: e.name, cid: e.cid.toString(), size: e.size, type: e.type }))
@@ -113,6 +131,14 @@ export class Operations {
     }
   }
 
+  /** `/ipns/<name>[/path]` becomes the `/ipfs/<root>[/path]` of the site's newest valid record; anything else is a content path. */
+  private async contentPath (arg: string, options: NetworkOptions): Promise<ContentPath> {
+    const m = /^(?:\/ipns\/|ipns:\/\/)([^/]+)(\/.*)?$/.exec(arg.trim())
+    if (m === null) return parseContentPath(arg)
+    const record = await this.node.sites.resolve(m[1], { offline: options.offline, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
+    return parseContentPath(`${record.value}${m[2] ?? ''}`)
+  }
+
   /** Resolves `path` and makes the DAG under it local, fetching what is missing. */
   private async ensureLocal (path: ContentPath, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<ContentPath> {
     const store = this.store(options, onProgress)
@@ -126,22 +152,22 @@ export class Operations {
 
   /** Makes the DAG under `arg` local (fetching what is missing), for a progress bar before `cat`. */
   async fetch (arg: string, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<{ cid: string }> {
-    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    const path = await this.ensureLocal(await this.contentPath(arg, options), options, onProgress)
     return { cid: path.cid.toString() }
   }
 
   async * cat (arg: string, options: NetworkOptions & { offset?: number, length?: number }, onProgress?: (e: Progress) => void): AsyncGenerator<Uint8Array> {
-    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    const path = await this.ensureLocal(await this.contentPath(arg, options), options, onProgress)
     yield * cat(this.node.blocks, path, options)
   }
 
   async get (arg: string, out: string, options: NetworkOptions, onProgress?: (e: Progress) => void): Promise<{ bytes: number }> {
-    const path = await this.ensureLocal(parseContentPath(arg), options, onProgress)
+    const path = await this.ensureLocal(await this.contentPath(arg, options), options, onProgress)
     return await get(this.node.blocks, path, out, { onProgress })
   }
 
   async ls (arg: string, options: NetworkOptions) {
-    return jsonEntries(await ls(this.store(options), parseContentPath(arg)))
+    return jsonEntries(await ls(this.store(options), await this.contentPath(arg, options)))
   }
 
   private async targetCid (arg: string): Promise<CID> {
@@ -207,7 +233,7 @@ export class Operations {
   }
 
   async * carExport (arg: string, options: NetworkOptions): AsyncGenerator<Uint8Array> {
-    const path = await this.ensureLocal(parseContentPath(arg), options)
+    const path = await this.ensureLocal(await this.contentPath(arg, options), options)
     yield * exportCar(this.node.blocks, path.cid)
   }
 
@@ -220,5 +246,63 @@ export class Operations {
       }
     }
     return { roots: result.roots.map(String), blocks: result.blocks, bytes: result.bytes }
+  }
+
+  // ---- sites ----
+
+  async siteCreate (label: string) {
+    const site = await this.node.sites.create(label)
+    return { label: site.label, name: site.name, address: `/ipns/${site.name}` }
+  }
+
+  async siteList () {
+    return this.node.sites.list().map(s => ({ label: s.label, name: s.name, address: `/ipns/${s.name}`, created: new Date(s.created).toISOString(), published: s.published }))
+  }
+
+  async siteExportKey (label: string, passphrase: string): Promise<{ key: string }> {
+    return { key: await this.node.sites.exportKey(label, passphrase) }
+  }
+
+  async siteImportKey (key: string, passphrase: string, label?: string) {
+    const site = await this.node.sites.importKey(key, passphrase, label)
+    return { label: site.label, name: site.name, address: `/ipns/${site.name}` }
+  }
+
+  async siteInfo (name: string): Promise<Wire<SiteInfo>> {
+    return withStringSequences(await this.node.sites.info(name))
+  }
+
+  /** The gateway URL of a site: its own origin, `<name>.ipns.localhost:<port>`. */
+  private gatewayUrl (name: string): string {
+    const port = tcpHostPort(this.node.repo.config.addresses.gateway)?.port ?? 8080
+    return `http://${name}.ipns.localhost:${port}/`
+  }
+
+  /** Adds the folder (pinned), then signs and announces it as the site's next version. */
+  async publish (dir: string, options: PublishOptions, onProgress?: (e: Progress) => void): Promise<PublishReport> {
+    // Fail on a wrong label before importing anything.
+    if (!this.node.sites.list().some(s => s.label === options.site)) throw new WeftError('ERR_SITE_NOT_FOUND', `no site "${options.site}" in this home (weft site create ${options.site})`)
+    const added = await this.add([dir], { ...options, pin: true }, onProgress)
+    const root = parseContentPath(added.roots[0].cid).cid
+    const result = await this.node.sites.publish(options.site, root, { validity: options.validity, ttl: options.ttl })
+    return { address: `/ipns/${result.name}`, name: result.name, root: result.root, sequence: result.sequence.toString(), changed: result.changed, announced: result.announced, url: this.gatewayUrl(result.name) }
+  }
+
+  async resolve (name: string, options: ResolveOptions) {
+    const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
+    return withStringSequences(await this.node.sites.resolve(name, { offline: options.offline, fresh: options.fresh, signal }))
+  }
+
+  async follow (name: string, keep?: number): Promise<Wire<FollowInfo>> {
+    return withStringSequences(await this.node.sites.follow(name, { keep, signal: AbortSignal.timeout(30_000) }))
+  }
+
+  async unfollow (name: string): Promise<{ name: string }> {
+    await this.node.sites.unfollow(name)
+    return { name: parseSiteName(name).name }
+  }
+
+  async following (): Promise<Array<Wire<FollowInfo>>> {
+    return withStringSequences(this.node.sites.following())
   }
 }

@@ -98,6 +98,16 @@ const ROUTES: Record<string, Route> = {
   'repo/verify': json(async ops => await ops.repoVerify()),
   'config/get': json(async (ops, b) => await ops.configGet(opt(b, 'key'))),
   'config/set': json(async (ops, b) => await ops.configSet(str(b, 'key'), str(b, 'json'))),
+  'site/create': json(async (ops, b) => await ops.siteCreate(str(b, 'label'))),
+  'site/list': json(async ops => await ops.siteList()),
+  'site/export-key': json(async (ops, b) => await ops.siteExportKey(str(b, 'label'), str(b, 'passphrase'))),
+  'site/import-key': json(async (ops, b) => await ops.siteImportKey(str(b, 'key'), str(b, 'passphrase'), opt(b, 'label'))),
+  'site/info': json(async (ops, b) => await ops.siteInfo(str(b, 'name'))),
+  publish: async (ops, b) => progressResponse(async p => await ops.publish(str(b, 'path'), { ...(opt<object>(b, 'options') ?? {}), site: str(b, 'site') }, p)),
+  resolve: json(async (ops, b) => await ops.resolve(str(b, 'name'), { ...net(b), fresh: opt(b, 'fresh') })),
+  follow: json(async (ops, b) => await ops.follow(str(b, 'name'), opt(b, 'keep'))),
+  unfollow: json(async (ops, b) => await ops.unfollow(str(b, 'name'))),
+  following: json(async ops => await ops.following()),
   'car/export': async (ops, b) => await bytesResponse(ops.carExport(str(b, 'path'), net(b))),
   'car/import': async (ops, _b, request) => {
     const pin = new URL(request.url).searchParams.get('pin') !== 'false'

@@ -5,6 +5,7 @@ import { registerPinCommands } from './commands/pin.ts'
 import { registerRepoCommands } from './commands/repo.ts'
 import { registerCarCommands } from './commands/car.ts'
 import { registerNetCommands } from './commands/net.ts'
+import { registerSiteCommands } from './commands/sites.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -19,6 +20,7 @@ export function buildProgram (): Command {
   registerPinCommands(program)
   registerCarCommands(program)
   registerNetCommands(program)
+  registerSiteCommands(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.configureOutput({ outputError: () => {} })

@@ -43,7 +43,8 @@ export interface Routing extends Startable {
   /** Queues an announcement that must not hold up the caller (after an add). */
   provideSoon(cid: CID): void
   findProviders(cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
-  putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  /** Stores a record on the peers closest to its key; returns how many took it. */
+  putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<number>
   /** The best valid record; with `quorum`, the walk stops once that many peers answered. */
   getRecord(key: Uint8Array, options?: { signal?: AbortSignal, quorum?: number }): Promise<Uint8Array>
   /** Announces everything the strategy covers, in batches. */
@@ -131,7 +132,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       }
     },
     async putRecord (key, value, options = {}) {
-      await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
+      return await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
     },
     async getRecord (key, options = {}) {
       const value = await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })

@@ -57,6 +57,8 @@ export interface SitesInit {
   fetchTimeout: number
   /** DHT answers gathered before picking the best record. */
   quorum: number
+  /** ms between tries to announce records no peer has taken yet. */
+  pendingInterval: number
 }
 
 export interface PublishResult {
@@ -65,7 +67,7 @@ export interface PublishResult {
   sequence: bigint
   /** False when the content was already the current version (no new record). */
   changed: boolean
-  /** False when offline: the record goes out when the daemon next starts. */
+  /** False when offline or no peer took the record: it goes out when the daemon has peers. */
   announced: boolean
 }
 
@@ -134,7 +136,7 @@ export interface Sites extends Startable, EventTarget {
   heldRoots(): CID[]
 }
 
-export const SITES_DEFAULTS = { fetchTimeout: 10 * 60_000, quorum: 4 }
+export const SITES_DEFAULTS = { fetchTimeout: 10 * 60_000, quorum: 4, pendingInterval: 15_000 }
 
 export function createSites (components: SitesComponents, init: SitesInit): Sites {
   return new SiteService(components, init)

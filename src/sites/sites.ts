@@ -53,6 +53,7 @@ export class SiteService extends EventTarget implements Sites {
     this.background(async () => { await this.republish() })
     for (const follow of this.store.follows()) this.background(async () => { await this.poll(follow.name) })
     if (this.init.republishInterval > 0) this.every(this.init.republishInterval, async () => { await this.republish() })
+    this.every(this.init.pendingInterval, async () => { await this.announcePending() })
     if (this.init.pollInterval > 0) {
       this.every(this.init.pollInterval, async () => {
         for (const follow of this.store.follows()) await this.poll(follow.name)
@@ -165,24 +166,31 @@ export class SiteService extends EventTarget implements Sites {
       this.store.setPublished(site.name, false)
     }
     let announced = false
-    if (this.online) {
-      await this.announce(name, record, options)
-      announced = true
-    }
+    if (this.online) announced = await this.announce(name, record, options) > 0
     return { name: site.name, root: record.root.toString(), sequence: record.sequence, changed, announced }
   }
 
   /** Puts the record to the DHT, provides its root, and pushes it to followers, all at once. */
-  private async announce (name: SiteName, record: SiteRecord, options: { signal?: AbortSignal } = {}): Promise<void> {
+  private async announce (name: SiteName, record: SiteRecord, options: { signal?: AbortSignal } = {}): Promise<number> {
     const net = this.components.net
-    if (net === undefined) return
+    if (net === undefined) return 0
     const signal = options.signal ?? this.controller.signal
-    await Promise.all([
+    const [took] = await Promise.all([
       net.routing.putRecord(name.routingKey, record.bytes, { signal }),
       net.routing.provide(record.root, { signal }),
       net.pubsub.publish(name.topic, record.bytes).catch(err => { log('pubsub publish for %s: %s', name.name, (err as Error).message) })
     ])
-    if (this.store.ownSite(name.name) !== undefined) this.store.setPublished(name.name, true)
+    // With no peer to take it (a lone node), it stays pending and goes out once peers appear.
+    if (took > 0 && this.store.ownSite(name.name) !== undefined) this.store.setPublished(name.name, true)
+    return took
+  }
+
+  /** Own records that no peer has taken yet. */
+  private async announcePending (): Promise<void> {
+    for (const site of this.store.ownSites().filter(s => !s.published)) {
+      const stored = this.store.record(site.name)
+      if (stored !== undefined && stored.record.validity > Date.now()) await this.announce(parseSiteName(site.name), stored.record).catch(() => 0)
+    }
   }
 
   /** Own sites: re-sign records past half their validity, then put them again. Followed sites: put the record held. */

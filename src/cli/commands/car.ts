@@ -3,7 +3,7 @@ import { rename, rm } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import type { Command } from 'commander'
-import { parseContentPath } from '../../content/index.ts'
+import { checkContentArg } from './content.ts'
 import { WeftError } from '../../errors.ts'
 import { formatBytes, printJson } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
@@ -29,7 +29,7 @@ export function registerCarCommands (program: Command): void {
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--offline', 'use only blocks already in the home')
     .action(async (arg: string, opts: { output?: string, offline?: boolean }, cmd: Command) => {
-      parseContentPath(arg)
+      checkContentArg(arg)
       if (opts.output === undefined && process.stdout.isTTY === true) {
         throw new WeftError('ERR_USAGE', 'refusing to write a binary CAR to a terminal; redirect stdout or use -o <file>')
       }

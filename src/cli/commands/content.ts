@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Progress } from '../../api/index.ts'
 import { parseContentPath } from '../../content/index.ts'
+import { parseSiteName } from '../../sites/index.ts'
 import { parseDuration } from '../../repo/index.ts'
 import { createProgressBar, type ProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
@@ -32,14 +33,26 @@ export function parseDurationArg (text: string): number {
   return ms
 }
 
-function networkFlags (cmd: Command): Command {
+/** Checks a content argument before anything runs: `/ipfs/…` and CIDs, or `/ipns/<name>[/path]`. Returns its last segment (or its CID or name). */
+export function checkContentArg (arg: string): string {
+  const m = /^(?:\/ipns\/|ipns:\/\/)([^/]+)(\/.*)?$/.exec(arg.trim())
+  if (m === null) {
+    const path = parseContentPath(arg)
+    return path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString()
+  }
+  const name = parseSiteName(m[1]).name
+  const segments = (m[2] ?? '').split('/').filter(s => s !== '')
+  return segments.length > 0 ? decodeURIComponent(segments[segments.length - 1]) : name
+}
+
+export function networkFlags (cmd: Command): Command {
   return cmd
     .option('--offline', 'use only blocks already in the home; never ask the network')
     .option('--timeout <duration>', 'give up on the network after this long (e.g. 30s, 2m)', parseDurationArg)
 }
 
 /** Draws import, fetch and export progress on one bar. */
-function showProgress (bar: ProgressBar): (e: Progress) => void {
+export function showProgress (bar: ProgressBar): (e: Progress) => void {
   return e => {
     if (e.type === 'content:import:bytes') bar.update(e.bytes, e.totalBytes, `${e.files}/${e.totalFiles} files`)
     else if (e.type === 'exchange:fetch:progress') bar.update(e.bytes, 0, `${e.blocks} blocks from ${e.peers} peer${e.peers === 1 ? '' : 's'}`)
@@ -82,12 +95,12 @@ export function registerContentCommands (program: Command): void {
 
   networkFlags(program.command('cat')
     .description('write a file\'s bytes to stdout, fetching missing blocks from peers when the daemon runs')
-    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
+    .argument('<path>', '<cid>[/path], /ipfs/<cid>[/path] or /ipns/<name>[/path]')
     .option('--offset <bytes>', 'start at this byte', parseNonNegative)
     .option('--length <bytes>', 'write at most this many bytes', parseNonNegative)
     .option('--no-progress', 'never draw a progress bar'))
     .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number, progress: boolean }, cmd: Command) => {
-      parseContentPath(arg)
+      checkContentArg(arg)
       await withApi(cmd, async (api, where) => {
         let offline = opts.offline
         if (where === 'daemon' && opts.offline !== true) {
@@ -107,12 +120,11 @@ export function registerContentCommands (program: Command): void {
 
   networkFlags(program.command('get')
     .description('write a file or folder to disk, byte-identical to what was added, fetching missing blocks from peers')
-    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
+    .argument('<path>', '<cid>[/path], /ipfs/<cid>[/path] or /ipns/<name>[/path]')
     .option('-o, --output <path>', 'where to write it (default: ./<last path segment or cid>)')
     .option('--no-progress', 'never draw a progress bar'))
     .action(async (arg: string, opts: NetworkFlags & { output?: string, progress: boolean }, cmd: Command) => {
-      const path = parseContentPath(arg)
-      const out = resolve(opts.output ?? (path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString()))
+      const out = resolve(opts.output ?? checkContentArg(arg))
       await withApi(cmd, async api => {
         const bar = createProgressBar({ label: 'getting', enabled: opts.progress })
         let bytes: number
@@ -127,10 +139,10 @@ export function registerContentCommands (program: Command): void {
 
   networkFlags(program.command('ls')
     .description('list a folder\'s entries')
-    .argument('<path>', '<cid>[/path], or /ipfs/<cid>[/path]')
+    .argument('<path>', '<cid>[/path], /ipfs/<cid>[/path] or /ipns/<name>[/path]')
     .option('--json', 'print the entries as a JSON array'))
     .action(async (arg: string, opts: NetworkFlags & { json?: boolean }, cmd: Command) => {
-      parseContentPath(arg)
+      checkContentArg(arg)
       await withApi(cmd, async api => {
         const entries = await api.ls(arg, opts)
         if (opts.json === true) printJson(entries)
