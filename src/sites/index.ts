@@ -127,6 +127,8 @@ export interface Sites extends Startable, EventTarget {
   publish(label: string, root: CID, options?: { validity?: number, ttl?: number, signal?: AbortSignal }): Promise<PublishResult>
   resolve(name: string, options?: { offline?: boolean, fresh?: boolean, signal?: AbortSignal }): Promise<ResolveResult>
   receive(name: string, bytes: Uint8Array, peer?: string): Promise<'new' | 'refresh' | 'same'>
+  /** The signed record held for a name, exactly as its owner signed it (for a gateway's ipns-record answers, or to pass on). */
+  record(name: string): Uint8Array | undefined
   follow(name: string, options?: { keep?: number, signal?: AbortSignal }): Promise<FollowInfo>
   unfollow(name: string): Promise<void>
   following(): FollowInfo[]

@@ -358,6 +358,10 @@ export class SiteService extends EventTarget implements Sites {
     }
   }
 
+  record (text: string): Uint8Array | undefined {
+    return this.store.record(parseSiteName(text).name)?.record.bytes
+  }
+
   // ---- following ----
 
   async follow (text: string, options: { keep?: number, signal?: AbortSignal } = {}): Promise<FollowInfo> {
