@@ -126,6 +126,10 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
         fetch: async (cid, o) => await exchange.fetch(cid, o),
         penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
         isConnected: peer => libp2p.getConnections(peer).length > 0,
+        onPeerConnected: fn => {
+          libp2p.addEventListener('peer:connect', fn)
+          return () => { libp2p.removeEventListener('peer:connect', fn) }
+        },
         dial: async (peer, o) => await libp2p.dial(peer, o)
       }
     }, sitesInit)

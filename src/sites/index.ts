@@ -39,6 +39,8 @@ export interface SitesNet {
   /** A peer that sent a forged or malformed record pays for it (the exchange's peer scores). */
   penalise: (peer: string, detail: string) => void
   isConnected: (peer: PeerId) => boolean
+  /** Calls back when a peer connects (records waiting for a peer go out then); returns an unsubscribe. */
+  onPeerConnected: (fn: () => void) => () => void
   dial: (peer: PeerId, options: { signal: AbortSignal }) => Promise<unknown>
 }
 

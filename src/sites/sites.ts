@@ -30,6 +30,7 @@ export class SiteService extends EventTarget implements Sites {
   private readonly subscribed = new Set<string>()
   private readonly syncing = new Map<string, Promise<void>>()
   private readonly timers: NodeJS.Timeout[] = []
+  private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
   private started = false
 
@@ -54,6 +55,14 @@ export class SiteService extends EventTarget implements Sites {
     for (const follow of this.store.follows()) this.background(async () => { await this.poll(follow.name) })
     if (this.init.republishInterval > 0) this.every(this.init.republishInterval, async () => { await this.republish() })
     this.every(this.init.pendingInterval, async () => { await this.announcePending() })
+    let pendingSoon: NodeJS.Timeout | undefined
+    const offPeer = this.components.net.onPeerConnected(() => {
+      if (pendingSoon !== undefined || this.store.ownSites().every(s => s.published)) return
+      // A second for identify to finish, so the new peer is in the routing table.
+      pendingSoon = setTimeout(() => { pendingSoon = undefined; this.background(async () => { await this.announcePending() }) }, 1_000)
+      pendingSoon.unref()
+    })
+    this.cleanups.push(() => { offPeer(); clearTimeout(pendingSoon) })
     if (this.init.pollInterval > 0) {
       this.every(this.init.pollInterval, async () => {
         for (const follow of this.store.follows()) await this.poll(follow.name)
@@ -65,6 +74,7 @@ export class SiteService extends EventTarget implements Sites {
     if (!this.started) return
     this.started = false
     for (const t of this.timers.splice(0)) clearInterval(t)
+    for (const fn of this.cleanups.splice(0)) fn()
     this.controller.abort()
     const pubsub = this.components.net?.pubsub
     for (const topic of this.subscribed) {

@@ -4,39 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { ChildProcess } from 'node:child_process'
-import type { TestContext } from 'node:test'
-import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, spawnWeft } from '../helpers/cli.ts'
-
-interface RunningDaemon { home: string, child: ChildProcess, id: string, address: string }
-
-/** `weft daemon` as a separate process on 127.0.0.1 with ephemeral ports. */
-async function startDaemon (t: TestContext): Promise<RunningDaemon> {
-  const home = await tmpHome(t)
-  for (const [key, value] of [['addresses.listen', '["/ip4/127.0.0.1/tcp/0"]'], ['addresses.api', '"/ip4/127.0.0.1/tcp/0"']]) {
-    assert.equal((await runWeft(['config', 'set', key, value], { home })).code, 0)
-  }
-  const child = spawnWeft(['daemon'], { home })
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await new Promise(resolve => child.once('exit', resolve))
-    }
-  })
-  let out = ''
-  child.stderr?.resume()
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`the daemon did not get ready: ${out}`)) }, 30_000)
-    child.stdout?.on('data', (b: Buffer) => {
-      out += b.toString()
-      if (out.includes('daemon is ready')) { clearTimeout(timer); resolve() }
-    })
-    child.once('exit', code => { clearTimeout(timer); reject(new Error(`the daemon exited with ${code}: ${out}`)) })
-  })
-  const id = JSON.parse((await runWeft(['id', '--json'], { home })).out)
-  return { home, child, id: id.id, address: id.addresses[0] }
-}
+import { tmpDir } from '../helpers/home.ts'
+import { runWeft, startDaemonProcess as startDaemon } from '../helpers/cli.ts'
 
 test('commands go through a running daemon; two daemons find and fetch each other\'s content', async t => {
   const a = await startDaemon(t)

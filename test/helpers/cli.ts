@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import assert from 'node:assert/strict'
+import type { TestContext } from 'node:test'
+import { tmpHome } from './home.ts'
 
 export const WEFT_BIN = fileURLToPath(new URL('../../bin/weft', import.meta.url))
 
@@ -42,4 +45,33 @@ export async function runWeft (args: string[], options: RunOptions): Promise<Cli
   })
   const stdout = Buffer.concat(out)
   return { code, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), out: stdout.toString('utf8') }
+}
+
+export interface RunningDaemon { home: string, child: ChildProcess, id: string, address: string }
+
+/** `weft daemon` as a separate process on 127.0.0.1 with ephemeral ports (in `existingHome`, or a new one). */
+export async function startDaemonProcess (t: TestContext, existingHome?: string): Promise<RunningDaemon> {
+  const home = existingHome ?? await tmpHome(t)
+  for (const [key, value] of [['addresses.listen', '["/ip4/127.0.0.1/tcp/0"]'], ['addresses.api', '"/ip4/127.0.0.1/tcp/0"']]) {
+    assert.equal((await runWeft(['config', 'set', key, value], { home })).code, 0)
+  }
+  const child = spawnWeft(['daemon'], { home })
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await new Promise(resolve => child.once('exit', resolve))
+    }
+  })
+  let out = ''
+  child.stderr?.resume()
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`the daemon did not get ready: ${out}`)) }, 30_000)
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString()
+      if (out.includes('daemon is ready')) { clearTimeout(timer); resolve() }
+    })
+    child.once('exit', code => { clearTimeout(timer); reject(new Error(`the daemon exited with ${code}: ${out}`)) })
+  })
+  const id = JSON.parse((await runWeft(['id', '--json'], { home })).out)
+  return { home, child, id: id.id, address: id.addresses[0] }
 }

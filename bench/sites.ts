@@ -1,0 +1,387 @@
+/**
+ * `npm run bench -- sites [--json]`: one 20 MiB site (20 files of 1 MiB and an entry page)
+ * on a private network on 127.0.0.1, every node in this process.
+ *
+ * - publish: the owner publishes it into a fresh network of 30 nodes and itself (the
+ *   record put and the root provide run together in `sites.publish`); beside it, a bare
+ *   DHT put and a bare provide from the same node.
+ * - update: 30 followers hold the first version; the owner changes one 1 MiB file and
+ *   publishes. Per follower, the time from just before `publish` until its `record` event
+ *   (the new record accepted) and until its `fetched` event (every block of the new
+ *   version held, flushed).
+ * - visit: 20 fresh nodes, one at a time, each joined to the network first (not timed):
+ *   `sites.resolve` of the name, then the entry page's bytes over the exchange; beside it,
+ *   a bare DHT provider lookup of the root from the same visitor.
+ *
+ * WEFT_BENCH_FOLLOWERS and WEFT_BENCH_VISITORS override the counts for a quicker look.
+ */
+import { randomFillSync } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance as perf } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { cat, importPath, parseContentPath, type ContentBlockstore, type ImportResult } from '../src/content/index.ts'
+import { createNode, type WeftNode } from '../src/node/index.ts'
+import { joinNetwork } from '../src/routing/index.ts'
+import { signRecord, siteNameOf, type SiteEvents } from '../src/sites/index.ts'
+import type { BenchOptions } from './index.ts'
+
+const FOLLOWERS = Number(process.env.WEFT_BENCH_FOLLOWERS ?? 30)
+const VISITORS = Number(process.env.WEFT_BENCH_VISITORS ?? 20)
+const MiB = 1024 * 1024
+const FILES = 20
+const CHANGED_FILE = 7
+const SITE_LABEL = 'bench'
+
+const TARGET_RECORD_P95_MS = 1_000
+const TARGET_CONTENT_P95_MS = 3_000
+const TARGET_PUBLISH_MS = 1_000
+const TARGET_VISIT_P50_MS = 200
+/** Trautwein et al., "Design and evaluation of IPFS", SIGCOMM 2022: public network medians. */
+const IPFS_PUBLISH_MEDIAN_S = 33.8
+const IPFS_RETRIEVE_MEDIAN_S = 2.9
+
+const JOIN_TIMEOUT = 120_000
+const FIRST_FETCH_TIMEOUT = 120_000
+const UPDATE_TIMEOUT = 30_000
+const VISIT_TIMEOUT = 15_000
+const LOOKUP_TIMEOUT = 10_000
+
+type Online = WeftNode & {
+  libp2p: NonNullable<WeftNode['libp2p']>
+  routing: NonNullable<WeftNode['routing']>
+  exchange: NonNullable<WeftNode['exchange']>
+}
+
+/** What one node saw of the site, per sequence: when (performance.now()) the record and the last block came in. */
+interface Seen { record?: number, source?: string, fetched?: number }
+
+/** Nearest-rank quantile; a miss counts as infinitely slow. */
+const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]
+const median = (xs: number[]): number => quantile(xs, 0.5)
+/** A figure for JSON: whole ms, null when it never happened. */
+const ms = (x: number): number | null => Number.isFinite(x) ? Math.round(x) : null
+const show = (x: number): string => Number.isFinite(x) ? `${x.toFixed(0)} ms` : 'never'
+const verdict = (ok: boolean): string => ok ? 'PASS' : 'MISS'
+
+function createBenchNode (home: string): Promise<WeftNode> {
+  return createNode({
+    home,
+    online: true,
+    reprovideInterval: 0,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'bench' }, bootstrap: [], mdns: false },
+    sites: { republishInterval: 0, pollInterval: 0 }
+  })
+}
+
+/** Records every `record` and `fetched` event of the site on `node`, stamped on arrival. */
+function watch (node: WeftNode, name: string): Map<bigint, Seen> {
+  const seen = new Map<bigint, Seen>()
+  const at = (sequence: bigint): Seen => {
+    let s = seen.get(sequence)
+    if (s === undefined) seen.set(sequence, s = {})
+    return s
+  }
+  node.sites.addEventListener('record', e => {
+    const now = performance.now()
+    const d = (e as CustomEvent<SiteEvents['record']>).detail
+    if (d.name === name && at(d.sequence).record === undefined) Object.assign(at(d.sequence), { record: now, source: d.source })
+  })
+  node.sites.addEventListener('fetched', e => {
+    const now = performance.now()
+    const d = (e as CustomEvent<SiteEvents['fetched']>).detail
+    if (d.name === name) at(d.sequence).fetched ??= now
+  })
+  return seen
+}
+
+/** Waits until `done()` or `timeout` ms; says which. */
+async function until (done: () => boolean, timeout: number): Promise<boolean> {
+  const deadline = performance.now() + timeout
+  while (!done()) {
+    if (performance.now() >= deadline) return false
+    await sleep(25)
+  }
+  return true
+}
+
+/**
+ * Waits (at most `maxMs`) for the process to go quiet: the event loop busy less than
+ * `threshold` of a 500 ms window. Background walks (provides after a fetch, a join's
+ * refresh) would otherwise share the two cores with what is timed next. Returns the last
+ * window's utilisation.
+ */
+async function settle (maxMs: number, threshold = 0.25): Promise<number> {
+  const deadline = performance.now() + maxMs
+  let last = perf.eventLoopUtilization()
+  for (;;) {
+    await sleep(500)
+    const now = perf.eventLoopUtilization()
+    const utilisation = perf.eventLoopUtilization(now, last).utilization
+    last = now
+    if (utilisation < threshold || performance.now() >= deadline) return utilisation
+  }
+}
+
+/** The node's store, fetching a missing block (that block alone) over the exchange, as the API's cat does. */
+function fetchingStore (node: Online, signal: AbortSignal): ContentBlockstore {
+  const { blocks, exchange } = node
+  return {
+    put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
+    has: cid => blocks.has(cid),
+    flush: async () => { await blocks.flush() },
+    get: async (cid: CID) => {
+      if (!blocks.has(cid)) await exchange.fetch(cid, { recursive: false, signal })
+      return await blocks.get(cid)
+    }
+  }
+}
+
+async function addSite (node: WeftNode, dir: string): Promise<ImportResult> {
+  const result = await importPath(node.blocks, dir, {})
+  await node.blocks.pin(result.root.cid, 'recursive')
+  return result
+}
+
+export async function run (options: BenchOptions): Promise<void> {
+  const say = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-sites-'))
+  const nodes: Online[] = []
+  const visitors = new Set<Online>()
+  let cleaned: Promise<void> | undefined
+  const cleanup = async (): Promise<void> => {
+    cleaned ??= (async () => {
+      await Promise.all([...nodes, ...visitors].map(async n => { await n.stop().catch(() => {}) }))
+      rmSync(dir, { recursive: true, force: true })
+    })()
+    await cleaned
+  }
+  const onSignal = (): void => {
+    // Stopping 30 nodes takes a moment; the homes go whatever happens.
+    const exit = (): never => { rmSync(dir, { recursive: true, force: true }); process.exit(130) }
+    setTimeout(exit, 10_000).unref()
+    void cleanup().then(exit, exit)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    // ---- the network: the followers, then the owner, all joined through nodes 0..2 ----
+    const total = FOLLOWERS + 1
+    for (let i = 0; i < total; i++) nodes.push(await createBenchNode(join(dir, `node-${i}`)) as Online)
+    const followers = nodes.slice(0, FOLLOWERS)
+    // Not one of the bootstrap nodes, so it is not linked to every node by construction.
+    const owner = nodes[FOLLOWERS]
+    const joinStart = performance.now()
+    await Promise.all(nodes.map(async (node, i) => {
+      const bootstrap = [0, 1, 2].filter(j => j !== i && j < total).map(j => nodes[j].libp2p.getMultiaddrs()[0])
+      await joinNetwork(node.libp2p, bootstrap, { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
+    }))
+    const joinS = (performance.now() - joinStart) / 1000
+    say(`${total} nodes (${FOLLOWERS} followers and the owner) joined in ${joinS.toFixed(1)} s`)
+
+    // ---- the site: 20 × 1 MiB of random bytes and an entry page ----
+    const siteDir = join(dir, 'site')
+    mkdirSync(siteDir)
+    const page = Buffer.from(`<!doctype html>\n<title>weft bench</title>\n<h1>bench site</h1>\n${Array.from({ length: FILES }, (_, i) => `<a href="part-${String(i).padStart(2, '0')}.bin">part ${i}</a>`).join('\n')}\n`)
+    writeFileSync(join(siteDir, 'index.html'), page)
+    const filePath = (i: number): string => join(siteDir, `part-${String(i).padStart(2, '0')}.bin`)
+    const piece = Buffer.allocUnsafe(MiB)
+    for (let i = 0; i < FILES; i++) writeFileSync(filePath(i), randomFillSync(piece))
+    const v0 = await addSite(owner, siteDir)
+    const siteMiB = v0.bytes / MiB
+    const site = await owner.sites.create(SITE_LABEL)
+    const name = site.name
+    say(`site ${name}: ${siteMiB.toFixed(2)} MiB in ${v0.files} files, root ${v0.root.cid}`)
+
+    // The quiet a network has between events: the joins' refresh walks end first.
+    await settle(10_000)
+    const publishStart = performance.now()
+    const first = await owner.sites.publish(SITE_LABEL, v0.root.cid, { signal: AbortSignal.timeout(30_000) })
+    const publishMs = performance.now() - publishStart
+    say(`publish (sequence ${first.sequence}, announced ${first.announced}): ${publishMs.toFixed(0)} ms`)
+
+    // Beside it: a bare DHT put (a record of a throwaway key) and a bare provide (a fresh CID), 3 of each.
+    const barePut: number[] = []
+    const bareProvide: number[] = []
+    for (let i = 0; i < 3; i++) {
+      await settle(5_000)
+      const key = await generateKeyPair('Ed25519')
+      const record = await signRecord(key, `/ipfs/${v0.root.cid}`, 0n, { validity: 3_600_000, ttl: 60_000 })
+      let start = performance.now()
+      await owner.routing.putRecord(siteNameOf(peerIdFromPrivateKey(key)).routingKey, record.bytes, { signal: AbortSignal.timeout(30_000) })
+      barePut.push(performance.now() - start)
+      const cid = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(`weft sites bench ${Date.now()} ${i} ${Math.random()}`)))
+      start = performance.now()
+      await owner.routing.provide(cid, { signal: AbortSignal.timeout(30_000) })
+      bareProvide.push(performance.now() - start)
+    }
+    say(`bare DHT put: ${barePut.map(x => x.toFixed(0)).join(', ')} ms; bare provide: ${bareProvide.map(x => x.toFixed(0)).join(', ')} ms`)
+
+    // ---- the followers take the first version ----
+    const seen = followers.map(f => watch(f, name))
+    const followStart = performance.now()
+    await Promise.all(followers.map(async f => { await f.sites.follow(name, { signal: AbortSignal.timeout(30_000) }) }))
+    const followCalledMs = performance.now() - followStart
+    const gotFirst = (): number => seen.filter(s => s.get(0n)?.fetched !== undefined).length
+    await until(() => gotFirst() === FOLLOWERS, FIRST_FETCH_TIMEOUT)
+    const firstFetch = seen.map(s => (s.get(0n)?.fetched ?? Infinity) - followStart)
+    const firstMissed = FOLLOWERS - gotFirst()
+    say(`follow: every follow() returned after ${followCalledMs.toFixed(0)} ms; the first version held by ${gotFirst()}/${FOLLOWERS}: p50 ${show(median(firstFetch))}, max ${show(Math.max(...firstFetch))} after follow`)
+    if (firstMissed > 0) say(`warning: ${firstMissed} followers did not hold the first version within ${FIRST_FETCH_TIMEOUT / 1000} s; the update is measured anyway`)
+
+    // ---- the update: one 1 MiB file changes ----
+    writeFileSync(filePath(CHANGED_FILE), randomFillSync(piece))
+    const v1 = await addSite(owner, siteDir)
+    const before = new Set(v0.entries.map(e => e.cid.toString()))
+    const newBlocks = v1.entries.filter(e => !before.has(e.cid.toString()))
+    const newBytes = newBlocks.filter(e => e.path !== v1.root.path).reduce((sum, e) => sum + e.size, 0)
+    const quietBeforeUpdate = await settle(20_000)
+    const updateStart = performance.now()
+    const second = await owner.sites.publish(SITE_LABEL, v1.root.cid, { signal: AbortSignal.timeout(30_000) })
+    const updatePublishMs = performance.now() - updateStart
+    const has = (s: Map<bigint, Seen>, k: keyof Seen): boolean => s.get(second.sequence)?.[k] !== undefined
+    await until(() => seen.every(s => has(s, 'fetched')), UPDATE_TIMEOUT)
+    const recordMs = seen.map(s => (s.get(second.sequence)?.record ?? Infinity) - updateStart)
+    const contentMs = seen.map(s => (s.get(second.sequence)?.fetched ?? Infinity) - updateStart)
+    const fetchAfterRecordMs = seen.map(s => (s.get(second.sequence)?.fetched ?? Infinity) - (s.get(second.sequence)?.record ?? Infinity))
+    const recordMissed = seen.filter(s => !has(s, 'record')).length
+    const contentMissed = seen.filter(s => !has(s, 'fetched')).length
+    const sources: Record<string, number> = {}
+    for (const s of seen) {
+      const source = s.get(second.sequence)?.source
+      if (source !== undefined) sources[source] = (sources[source] ?? 0) + 1
+    }
+    say(`update: sequence ${second.sequence}, ${newBlocks.length} new blocks (${(newBytes / MiB).toFixed(2)} MiB of file data and the root folder); event loop ${(100 * quietBeforeUpdate).toFixed(0)}% busy just before; publish returned after ${updatePublishMs.toFixed(0)} ms`)
+    say(`  record: ${FOLLOWERS - recordMissed}/${FOLLOWERS} (${Object.entries(sources).map(([k, v]) => `${k} ${v}`).join(', ')})  p50 ${show(median(recordMs))}  p95 ${show(quantile(recordMs, 0.95))}  max ${show(Math.max(...recordMs))}`)
+    say(`  content: ${FOLLOWERS - contentMissed}/${FOLLOWERS}  p50 ${show(median(contentMs))}  p95 ${show(quantile(contentMs, 0.95))}  max ${show(Math.max(...contentMs))}`)
+    say(`  sorted record ms: ${[...recordMs].sort((a, b) => a - b).map(x => Number.isFinite(x) ? x.toFixed(0) : '∞').join(' ')}`)
+    say(`  sorted content ms: ${[...contentMs].sort((a, b) => a - b).map(x => Number.isFinite(x) ? x.toFixed(0) : '∞').join(' ')}`)
+
+    // ---- visitors: fresh nodes, one at a time ----
+    const expectedRoot = v1.root.cid.toString()
+    const visitMs: number[] = []
+    const resolveMs: number[] = []
+    const pageMs: number[] = []
+    const lookupMs: number[] = []
+    const visitSources: Record<string, number> = {}
+    let visitFailures = 0
+    let staleVisits = 0
+    let lookupsFound = 0
+    for (let v = 0; v < VISITORS; v++) {
+      const home = join(dir, `visitor-${v}`)
+      let visitor: Online | undefined
+      try {
+        visitor = await createBenchNode(home) as Online
+        visitors.add(visitor)
+        const via = [...nodes].sort(() => Math.random() - 0.5).slice(0, 3)
+        await joinNetwork(visitor.libp2p, via.map(n => n.libp2p.getMultiaddrs()[0]), { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
+        await settle(5_000)
+        const signal = AbortSignal.timeout(VISIT_TIMEOUT)
+        const start = performance.now()
+        const resolved = await visitor.sites.resolve(name, { signal })
+        const resolvedAt = performance.now()
+        const chunks: Uint8Array[] = []
+        for await (const chunk of cat(fetchingStore(visitor, signal), parseContentPath(`${resolved.value}/index.html`))) chunks.push(chunk)
+        const end = performance.now()
+        if (!Buffer.concat(chunks).equals(page)) throw new Error('the entry page came back different')
+        if (resolved.root !== expectedRoot) staleVisits++
+        visitSources[resolved.source] = (visitSources[resolved.source] ?? 0) + 1
+        visitMs.push(end - start)
+        resolveMs.push(resolvedAt - start)
+        pageMs.push(end - resolvedAt)
+        // Beside it: a bare DHT provider lookup of the same root from the same visitor.
+        const lookupStart = performance.now()
+        let found = false
+        for await (const _ of visitor.routing.findProviders(v1.root.cid, { signal: AbortSignal.timeout(LOOKUP_TIMEOUT) })) { found = true; break }
+        lookupMs.push(found ? performance.now() - lookupStart : Infinity)
+        if (found) lookupsFound++
+        say(`visitor ${v + 1}/${VISITORS}: ${(end - start).toFixed(0)} ms (resolve ${(resolvedAt - start).toFixed(0)} ms via ${resolved.source}, sequence ${resolved.sequence}; entry page ${(end - resolvedAt).toFixed(0)} ms); DHT provider lookup ${found ? `${lookupMs.at(-1)?.toFixed(0)} ms` : 'found none'}`)
+      } catch (err) {
+        visitFailures++
+        visitMs.push(Infinity)
+        say(`visitor ${v + 1}/${VISITORS} failed: ${(err as Error).message}`)
+      } finally {
+        if (visitor !== undefined) {
+          await visitor.stop().catch(() => {})
+          visitors.delete(visitor)
+        }
+        rmSync(home, { recursive: true, force: true })
+      }
+    }
+
+    const maxRssMB = process.resourceUsage().maxRSS / 1024
+    const result = {
+      followers: FOLLOWERS,
+      nodes: total,
+      site_MiB: Number(siteMiB.toFixed(2)),
+      site_files: v0.files,
+      join_s: Number(joinS.toFixed(1)),
+      publish_ms: ms(publishMs),
+      publish_announced: first.announced,
+      bare_put_ms: ms(median(barePut)),
+      bare_provide_ms: ms(median(bareProvide)),
+      first_fetch_p50_ms: ms(median(firstFetch)),
+      first_fetch_max_ms: ms(Math.max(...firstFetch)),
+      first_fetch_missed: firstMissed,
+      update_new_blocks: newBlocks.length,
+      update_publish_ms: ms(updatePublishMs),
+      record_p50_ms: ms(median(recordMs)),
+      record_p95_ms: ms(quantile(recordMs, 0.95)),
+      record_max_ms: ms(Math.max(...recordMs)),
+      record_missed: recordMissed,
+      record_sources: sources,
+      content_p50_ms: ms(median(contentMs)),
+      content_p95_ms: ms(quantile(contentMs, 0.95)),
+      content_max_ms: ms(Math.max(...contentMs)),
+      content_missed: contentMissed,
+      fetch_after_record_p50_ms: ms(median(fetchAfterRecordMs)),
+      visitors: VISITORS,
+      visit_p50_ms: ms(median(visitMs)),
+      visit_p95_ms: ms(quantile(visitMs, 0.95)),
+      visit_failed: visitFailures,
+      visit_stale: staleVisits,
+      visit_sources: visitSources,
+      visit_resolve_p50_ms: resolveMs.length > 0 ? ms(median(resolveMs)) : null,
+      visit_page_p50_ms: pageMs.length > 0 ? ms(median(pageMs)) : null,
+      lookup_p50_ms: lookupMs.length > 0 ? ms(median(lookupMs)) : null,
+      lookup_p95_ms: lookupMs.length > 0 ? ms(quantile(lookupMs, 0.95)) : null,
+      lookups_found: lookupsFound,
+      max_rss_MB: Math.round(maxRssMB),
+      pass: {
+        record_p95: quantile(recordMs, 0.95) < TARGET_RECORD_P95_MS,
+        content_p95: quantile(contentMs, 0.95) < TARGET_CONTENT_P95_MS,
+        publish: publishMs < TARGET_PUBLISH_MS,
+        visit_p50: median(visitMs) < TARGET_VISIT_P50_MS
+      },
+      ipfs_public_publish_median_s: IPFS_PUBLISH_MEDIAN_S,
+      ipfs_public_retrieve_median_s: IPFS_RETRIEVE_MEDIAN_S
+    }
+
+    const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([30, 38, 52, 15][i] ?? 0)).join(' ').trimEnd()
+    const dist = (xs: number[]): string => `p50 ${show(median(xs))}  p95 ${show(quantile(xs, 0.95))}`
+    say('')
+    say(`sites — ${FOLLOWERS} followers and the owner on 127.0.0.1, one process; a ${siteMiB.toFixed(0)} MiB site, an update of one 1 MiB file; ${VISITORS} fresh visitors`)
+    say(row(['', 'weft', 'reference, same run', 'target', '']))
+    say(row(['update → record, per follower', `${dist(recordMs)}  max ${show(Math.max(...recordMs))}`, `${FOLLOWERS - recordMissed}/${FOLLOWERS} got it: ${Object.entries(sources).map(([k, v]) => `${k} ${v}`).join(', ')}`, `p95 < ${TARGET_RECORD_P95_MS} ms`, verdict(result.pass.record_p95)]))
+    say(row(['update → every new block', `${dist(contentMs)}  max ${show(Math.max(...contentMs))}`, `${FOLLOWERS - contentMissed}/${FOLLOWERS} got it; fetch after record p50 ${show(median(fetchAfterRecordMs))}`, `p95 < ${TARGET_CONTENT_P95_MS} ms`, verdict(result.pass.content_p95)]))
+    say(row([`publish ${siteMiB.toFixed(0)} MiB, fresh network`, show(publishMs), `bare DHT put ${show(median(barePut))}, provide ${show(median(bareProvide))}`, `< ${TARGET_PUBLISH_MS} ms`, verdict(result.pass.publish)]))
+    say(row(['visit: resolve + entry page', dist(visitMs), `resolve p50 ${show(resolveMs.length > 0 ? median(resolveMs) : NaN)}, page p50 ${show(pageMs.length > 0 ? median(pageMs) : NaN)}`, `p50 < ${TARGET_VISIT_P50_MS} ms`, verdict(result.pass.visit_p50)]))
+    say(row(['', '', `DHT provider lookup ${lookupMs.length > 0 ? dist(lookupMs) : 'none'}`, '', '']))
+    say(`for scale: IPFS's public network, median publish ${IPFS_PUBLISH_MEDIAN_S} s and retrieve ${IPFS_RETRIEVE_MEDIAN_S} s (Trautwein et al., SIGCOMM 2022)`)
+    say(`first version (${siteMiB.toFixed(0)} MiB to each of ${FOLLOWERS} followers at once): ${dist(firstFetch)}  max ${show(Math.max(...firstFetch))} after follow; join ${joinS.toFixed(1)} s; peak RSS ${maxRssMB.toFixed(0)} MB`)
+    if (recordMissed + contentMissed > 0) say(`warning: within ${UPDATE_TIMEOUT / 1000} s, ${recordMissed} followers never got the new record and ${contentMissed} never held the new version; they count as infinitely slow`)
+    if (visitFailures > 0) say(`warning: ${visitFailures} of ${VISITORS} visits failed; they count as infinitely slow`)
+    if (staleVisits > 0) say(`warning: ${staleVisits} visitors resolved an older version than the newest`)
+    if (options.json) process.stdout.write(JSON.stringify(result) + '\n')
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await cleanup()
+  }
+}
