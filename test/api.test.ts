@@ -7,7 +7,7 @@ import { tmpHome } from './helpers/home.ts'
 
 test('docs/api.md lists exactly the routes the API serves', async () => {
   const doc = await readFile(new URL('../docs/api.md', import.meta.url), 'utf8')
-  const documented = [...doc.matchAll(/^\| `([a-z/]+)` \|/gm)].map(m => m[1])
+  const documented = [...doc.matchAll(/^\| `([a-z/-]+)` \|/gm)].map(m => m[1])
   assert.deepEqual(documented.sort(), [...API_ROUTES].sort())
 })
 

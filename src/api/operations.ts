@@ -4,7 +4,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
-import { WeftError } from '../errors.ts'
+import { WeftError, isWeftError } from '../errors.ts'
 import {
   importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar,
   type ContentBlockstore, type ContentPath, type ListedEntry
@@ -144,8 +144,18 @@ export class Operations {
     const store = this.store(options, onProgress)
     const entry = path.segments.length === 0 ? undefined : await resolveEntry(store, path)
     const target = entry?.cid ?? path.cid
-    if (this.node.exchange !== undefined && options.offline !== true) {
-      await this.node.exchange.fetch(target, { signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined, onProgress })
+    const exchange = this.node.exchange
+    if (exchange !== undefined && options.offline !== true) {
+      const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
+      try {
+        await exchange.fetch(target, { signal, onProgress })
+      } catch (err) {
+        if (!isWeftError(err, 'ERR_QUOTA_EXCEEDED')) throw err
+        // Visited content is a cache: when the store is full, drop what no pin or follow
+        // holds and try once more (a DAG larger than the quota still fails).
+        await this.node.blocks.gc()
+        await exchange.fetch(target, { signal, onProgress })
+      }
     }
     return parseContentPath(target.toString())
   }

@@ -465,7 +465,14 @@ export class SiteService extends EventTarget implements Sites {
   }
 
   heldRoots (): CID[] {
-    return this.store.heldValues().map(v => parseContentPath(v).cid)
+    // A followed site's newest version is held while it is still being fetched, so a gc
+    // in the middle cannot take blocks the fetch already counted as stored.
+    const values = new Set(this.store.heldValues())
+    for (const follow of this.store.follows()) {
+      const current = this.store.record(follow.name)?.record.value
+      if (current !== undefined) values.add(current)
+    }
+    return [...values].map(v => parseContentPath(v).cid)
   }
 
   // ---- info ----

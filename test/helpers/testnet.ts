@@ -3,6 +3,7 @@ import { createNode, type WeftNode } from '../../src/node/index.ts'
 import { tmpHome } from './home.ts'
 import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
+import type { Config } from '../../src/repo/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -20,12 +21,15 @@ export interface TestnetOptions {
   banMs?: number
   /** Sites' timers for every node (default: no republish or poll schedule; tests drive them). */
   sites?: Partial<SitesInit>
+  /** Settings for each new home, over the defaults. */
+  config?: (config: Config) => Config
 }
 
 /** Starts one more online node on the test network, without linking it to anyone. */
 export async function createTestNode (t: TestContext, options: TestnetOptions & { home?: string } = {}): Promise<OnlineNode> {
   const node = await createNode({
     home: options.home ?? await tmpHome(t),
+    configOverrides: options.config,
     online: true,
     net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
