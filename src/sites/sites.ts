@@ -55,14 +55,25 @@ export class SiteService extends EventTarget implements Sites {
     for (const follow of this.store.follows()) this.background(async () => { await this.poll(follow.name) })
     if (this.init.republishInterval > 0) this.every(this.init.republishInterval, async () => { await this.republish() })
     this.every(this.init.pendingInterval, async () => { await this.announcePending() })
-    let pendingSoon: NodeJS.Timeout | undefined
+    // The first peer after start: followed sites catch up (the poll at start may have run
+    // before anyone was there), and records waiting for a peer go out.
+    let soon: NodeJS.Timeout | undefined
+    let caughtUp = false
     const offPeer = this.components.net.onPeerConnected(() => {
-      if (pendingSoon !== undefined || this.store.ownSites().every(s => s.published)) return
+      if (soon !== undefined || (caughtUp && this.store.ownSites().every(s => s.published))) return
       // A second for identify to finish, so the new peer is in the routing table.
-      pendingSoon = setTimeout(() => { pendingSoon = undefined; this.background(async () => { await this.announcePending() }) }, 1_000)
-      pendingSoon.unref()
+      soon = setTimeout(() => {
+        soon = undefined
+        this.background(async () => {
+          await this.announcePending()
+          if (caughtUp) return
+          caughtUp = true
+          for (const follow of this.store.follows()) await this.poll(follow.name)
+        })
+      }, 1_000)
+      soon.unref()
     })
-    this.cleanups.push(() => { offPeer(); clearTimeout(pendingSoon) })
+    this.cleanups.push(() => { offPeer(); clearTimeout(soon) })
     if (this.init.pollInterval > 0) {
       this.every(this.init.pollInterval, async () => {
         for (const follow of this.store.follows()) await this.poll(follow.name)

@@ -136,3 +136,37 @@ test('a follower keeps the configured number of versions and releases older ones
   assert.deepEqual(follower.sites.following(), [])
   await assert.rejects(follower.sites.unfollow(site.name), { code: 'ERR_NOT_FOLLOWING' })
 })
+
+test('a follower that was offline during an update catches up when it comes back; the owner re-signs records past half their validity', async t => {
+  const [owner, other] = await createTestnet(t, 2)
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), 'one')
+  const site = await owner.sites.create('away')
+  await owner.sites.publish('away', await addSite(owner, dir), { validity: 4_000 })
+  const home = await tmpDir(t)
+  let follower = await createTestNode(t, { home })
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  await follower.sites.follow(site.name)
+  await fetched(follower, site.name, 0n)
+  await follower.stop()
+
+  await writeFile(join(dir, 'index.html'), 'two')
+  const root2 = await addSite(owner, dir)
+  await owner.sites.publish('away', root2, { validity: 4_000 })
+  follower = await createTestNode(t, { home })
+  const caughtUp = fetched(follower, site.name, 1n)
+  await follower.libp2p.dial(other.libp2p.getMultiaddrs()[0])
+  await caughtUp
+  assert.equal(await readOffline(follower, `${root2}/index.html`), 'two')
+
+  // Past half its validity, the owner's republish signs the same version again, valid for longer.
+  const before = await owner.sites.resolve(site.name, { offline: true })
+  await new Promise(resolve => setTimeout(resolve, 2_100))
+  await owner.sites.republish()
+  const after = await owner.sites.resolve(site.name, { offline: true })
+  assert.equal(after.sequence, before.sequence)
+  assert.equal(after.value, before.value)
+  assert.ok(Date.parse(after.validity) > Date.parse(before.validity) + 30 * 60_000, `${before.validity} → ${after.validity}`)
+  // ... and the other node gets it from the DHT.
+  assert.equal((await other.sites.resolve(site.name, { fresh: true })).validity, after.validity)
+})
