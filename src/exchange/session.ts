@@ -169,6 +169,19 @@ export class FetchSession {
     this.pump()
   }
 
+  /**
+   * Asks for every child before anything may ask whether the fetch is done: a child that
+   * is already local must not settle the fetch while a later sibling is still unasked.
+   */
+  private wantChildren (links: ChildLink[]): void {
+    this.localWalks++
+    try {
+      for (const link of links) void this.want(link.cid, link.size)
+    } finally {
+      this.localWalks--
+    }
+  }
+
   private async want (cid: CID, size = ASSUMED_BLOCK): Promise<void> {
     const key = blockKey(cid)
     if (this.done.has(key) || this.wants.has(key)) return
@@ -177,7 +190,7 @@ export class FetchSession {
       if (this.options.recursive && cid.code !== raw.code) {
         this.localWalks++
         try {
-          for (const link of childLinks(cid, await this.components.store.get(cid))) void this.want(link.cid, link.size)
+          this.wantChildren(childLinks(cid, await this.components.store.get(cid)))
         } catch (err) {
           this.fail(err as Error)
         } finally {
@@ -343,7 +356,7 @@ export class FetchSession {
         this.fail(err as Error)
         return
       }
-      for (const link of links) void this.want(link.cid, link.size)
+      this.wantChildren(links)
     }
     this.pump()
     this.checkDone()

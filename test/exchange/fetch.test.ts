@@ -62,3 +62,16 @@ test('a busy but healthy seeder is never taken for a staller, even with a short 
   assert.deepEqual(Object.keys(result.fromPeers), [seeder.libp2p.peerId.toString()])
   assert.equal(leecher.exchange.peerRecord(seeder.libp2p.peerId), undefined, 'no penalty for a healthy seeder')
 })
+
+test('an update fetches only what is new: children already held do not end the fetch before their missing siblings arrive', async t => {
+  const [seeder, leecher] = await createTestnet(t, 2)
+  const dir = await tmpDir(t)
+  // "a" sorts before "b": the held child comes first in the folder's links.
+  await writeFile(join(dir, 'a.bin'), randomBytes(300_000))
+  await writeFile(join(dir, 'b.bin'), randomBytes(300_000))
+  await importPath(leecher.blocks, join(dir, 'a.bin'))
+  const { root } = await importPath(seeder.blocks, dir)
+  const result = await leecher.exchange.fetch(root.cid)
+  assert.equal(result.blocks, 2, 'the folder and b, not a')
+  assert.deepEqual(await readAll(cat(leecher.blocks, parseContentPath(`${root.cid}/b.bin`))), await readAll(cat(seeder.blocks, parseContentPath(`${root.cid}/b.bin`))))
+})
