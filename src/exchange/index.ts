@@ -1,3 +1,4 @@
+import { setTimeout } from 'node:timers/promises'
 import type { PeerId, Startable } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { assertHashSupported } from '../blocks/index.ts'
@@ -27,7 +28,12 @@ export interface ExchangeComponents {
   bitswap?: Pick<BitswapExchange, 'want'>
 }
 
+/** ms the connected peers have before the DHT is asked for providers too. */
+const PROVIDER_SEARCH_DELAY = 1_000
+
 export interface ExchangeInit {
+  /** ms before the DHT is asked for providers, unless the connected peers lack a block sooner. */
+  providerSearchDelay?: number
   requestTimeout?: number
   window?: number
   banMs?: number
@@ -93,19 +99,26 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
     penalise: (peer, offence, detail) => { scores.penalise(peer, offence, detail) },
     async fetch (cid, options = {}) {
       assertHashSupported(cid)
+      const starved = Promise.withResolvers<void>()
       const session = new FetchSession({
         store: components.blocks,
         scores,
-        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal })
+        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal }),
+        onStarved: () => { starved.resolve() }
       }, cid, { ...init, ...options })
       for (const peer of options.providers ?? []) session.addProvider(peer)
       for (const peer of libp2p.getPeers()) session.addProvider(peer)
       const lookup = new AbortController()
       const signals = options.signal !== undefined ? AbortSignal.any([options.signal, lookup.signal]) : lookup.signal
       const finding = (async () => {
-        if (components.findProviders !== undefined && !components.blocks.has(cid)) {
-          for await (const peer of components.findProviders(cid, { signal: signals })) session.addProvider(peer)
-        }
+        if (components.findProviders === undefined || components.blocks.has(cid)) return
+        // As Bitswap does (provSearchDelay): the connected peers are asked first, and the DHT
+        // only once they lack a block or have not delivered within the delay. A follower of
+        // an updated site is connected to peers holding it; a walk per fetch costs more.
+        const delay = setTimeout(init.providerSearchDelay ?? PROVIDER_SEARCH_DELAY, undefined, { signal: signals }).catch(() => {})
+        await Promise.race([starved.promise, delay])
+        if (signals.aborted) return
+        for await (const peer of components.findProviders(cid, { signal: signals })) session.addProvider(peer)
       })().catch(() => {}).finally(() => { session.noMoreProviders() })
       try {
         return await session.run()

@@ -38,6 +38,8 @@ export interface SessionComponents {
   store: SessionStore
   scores: PeerScores
   openStream(peer: PeerId, signal: AbortSignal): Promise<Stream>
+  /** Called (once) when some block has no peer left to ask: time to look further than the connected peers. */
+  onStarved?: () => void
 }
 
 export interface FetchResult {
@@ -248,6 +250,7 @@ export class FetchSession {
       const want = this.queue[i]
       const channel = this.pick(want)
       if (channel === undefined) {
+        if (!this.hasCandidate(want)) this.components.onStarved?.()
         if (!this.canStillServe(want)) {
           this.fail(new WeftError('ERR_BLOCK_NOT_FOUND', `no provider could supply block ${want.cid} (asked ${this.channels.size} peers)`))
           return
@@ -264,6 +267,14 @@ export class FetchSession {
     for (const [channel, cids] of batches) {
       channel.lp?.writeV(cids.map(cid => encodeCidMessage(WANT, cid))).catch(() => { this.dropChannel(channel) })
     }
+  }
+
+  /** Whether a peer already in the session (open or still opening) may yet be asked for `want`. */
+  private hasCandidate (want: Want): boolean {
+    for (const channel of this.channels.values()) {
+      if (!channel.dead && !channel.stalled && !want.excluded.has(channel.id)) return true
+    }
+    return false
   }
 
   /** Whether some peer, present or still to come, might yet supply `want`. */
