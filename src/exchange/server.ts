@@ -12,8 +12,8 @@ import {
 /** Blocks read from the store together and sent in one write. */
 const READ_AHEAD = 8
 
-/** Errors that mean the stream or connection ended, not that the peer misbehaved. */
-const STREAM_ENDED = new Set(['UnexpectedEOFError', 'StreamStateError', 'StreamResetError', 'StreamAbortedError', 'AbortError', 'ConnectionClosedError', 'ConnectionClosingError', 'MuxerClosedError'])
+/** Read errors that only bad bytes from the peer cause: a length prefix past the limit, or a broken one. */
+const BAD_FRAME = new Set(['InvalidDataLengthError', 'InvalidDataLengthLengthError'])
 
 export interface ServerStore {
   has(cid: CID): boolean
@@ -81,10 +81,12 @@ export async function serveStream (stream: Stream, connection: Connection, store
         frame = await lp.read()
       } catch (err) {
         const name = (err as Error).name
-        if (STREAM_ENDED.has(name)) break
         // More unread bytes than a stream may buffer: wants sent far faster than served.
         if (name === 'StreamBufferError') throw new ProtocolViolation((err as Error).message, 'flood')
-        throw new ProtocolViolation((err as Error).message)
+        if (BAD_FRAME.has(name)) throw new ProtocolViolation((err as Error).message)
+        // Anything else (a closed, reset, aborted or timed-out stream or connection, which
+        // a busy honest peer causes too) ends the stream without blame.
+        break
       }
       const msg = decodeMessage(frame.subarray())
       if (msg.type === WANT) {

@@ -75,3 +75,18 @@ test('an update fetches only what is new: children already held do not end the f
   assert.equal(result.blocks, 2, 'the folder and b, not a')
   assert.deepEqual(await readAll(cat(leecher.blocks, parseContentPath(`${root.cid}/b.bin`))), await readAll(cat(seeder.blocks, parseContentPath(`${root.cid}/b.bin`))))
 })
+
+test('a connection that times out on the serving side (a busy honest peer) costs the requester nothing', async t => {
+  const [seeder, leecher] = await createTestnet(t, 2)
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'big.bin'), randomBytes(8 * 1024 * 1024))
+  const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
+  const fetching = leecher.exchange.fetch(root.cid, { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+  // Abort the seeder's side of the connection mid-fetch, as libp2p's connection monitor does when a ping times out.
+  while (seeder.exchange.stats.blocksSent === 0) await new Promise(resolve => setTimeout(resolve, 5))
+  const timeout = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' })
+  for (const c of seeder.libp2p.getConnections(leecher.libp2p.peerId)) c.abort(timeout)
+  await fetching
+  assert.equal(seeder.exchange.peerRecord(leecher.libp2p.peerId), undefined, 'no offence recorded')
+  assert.equal(seeder.exchange.isBanned(leecher.libp2p.peerId.toString()), false)
+})
