@@ -72,9 +72,13 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
     }
   })
   let started = false
-  /** Whether a connected peer speaks Bitswap: asked directly, since identify may still be under way. */
+  /** Whether a connected peer that is not a weft peer speaks Bitswap: asked directly, since identify may still be under way. */
   const bitswapPeersConnected = async (): Promise<boolean> => {
     const probes = libp2p.getPeers().map(async peer => {
+      // Every weft node runs Bitswap too; asking a weft peer again over Bitswap would only
+      // wait out the caller's deadline for what it already said it lacks.
+      const known = await libp2p.peerStore.get(peer).catch(() => undefined)
+      if (known?.protocols.includes(PROTOCOL) === true) throw new Error('a weft peer')
       const stream = await libp2p.dialProtocol(peer, BITSWAP_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
       await stream.close().catch(() => {})
       return true

@@ -90,3 +90,10 @@ test('a connection that times out on the serving side (a busy honest peer) costs
   assert.equal(seeder.exchange.peerRecord(leecher.libp2p.peerId), undefined, 'no offence recorded')
   assert.equal(seeder.exchange.isBanned(leecher.libp2p.peerId.toString()), false)
 })
+
+test('a block no weft peer has fails as not found, not by waiting out the deadline on Bitswap (every weft peer speaks it too)', async t => {
+  const [a] = await createTestnet(t, 3)
+  const missing = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'
+  const { CID } = await import('multiformats/cid')
+  await assert.rejects(a.exchange.fetch(CID.parse(missing), { signal: AbortSignal.timeout(60_000) }), { code: 'ERR_BLOCK_NOT_FOUND' })
+})
