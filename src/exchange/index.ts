@@ -42,7 +42,7 @@ export interface ExchangeInit {
 
 export interface FetchOptions {
   recursive?: boolean
-  /** Peers to ask besides the connected ones and those routing finds. */
+  /** Peers likely to hold the DAG: asked before the connected ones and those routing finds. */
   providers?: PeerId[]
   onProgress?: (event: FetchProgress) => void
   signal?: AbortSignal
@@ -110,7 +110,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
         openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal }),
         onStarved: () => { starved.resolve() }
       }, cid, { ...init, ...options })
-      for (const peer of options.providers ?? []) session.addProvider(peer)
+      for (const peer of options.providers ?? []) session.addProvider(peer, true)
       for (const peer of libp2p.getPeers()) session.addProvider(peer)
       const lookup = new AbortController()
       const signals = options.signal !== undefined ? AbortSignal.any([options.signal, lookup.signal]) : lookup.signal

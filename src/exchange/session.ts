@@ -61,6 +61,8 @@ interface Want {
 interface Channel {
   peer: PeerId
   id: string
+  /** Named by the caller as likely to hold the DAG: asked before the rest. */
+  preferred: boolean
   lp?: LengthPrefixedStream
   stream?: Stream
   ready: Promise<void>
@@ -149,10 +151,10 @@ export class FetchSession {
   }
 
   /** A peer that may have the DAG; providers may arrive while the session runs. */
-  addProvider (peer: PeerId): void {
+  addProvider (peer: PeerId, preferred = false): void {
     const id = peer.toString()
     if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
-    const channel: Channel = { peer, id, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false }
+    const channel: Channel = { peer, id, preferred, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false }
     this.channels.set(id, channel)
     channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
       channel.stream = stream
@@ -219,7 +221,8 @@ export class FetchSession {
       const rate = (channel.bytes + 256 * 1024) / elapsed
       // A peer that has only ever said "don't have" is tried after every other.
       const lacking = channel.lacks > 0 && channel.delivered === 0 ? 1e9 : 1
-      const cost = lacking * (channel.inflight.size + 1) / rate
+      const named = channel.preferred ? 0.01 : 1
+      const cost = lacking * named * (channel.inflight.size + 1) / rate
       if (cost < bestCost) {
         best = channel
         bestCost = cost

@@ -35,7 +35,7 @@ export interface SitesNet {
   /** Pushes and receives records on each site's topic. */
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
   /** Brings a version's DAG (or one block) into the store, verified. */
-  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean }) => Promise<unknown>
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean, providers?: PeerId[] }) => Promise<unknown>
   /** A peer that sent a forged or malformed record pays for it (the exchange's peer scores). */
   penalise: (peer: string, detail: string) => void
   isConnected: (peer: PeerId) => boolean

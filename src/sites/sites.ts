@@ -1,6 +1,6 @@
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { TopicValidatorResult, type GossipSub } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { CID } from 'multiformats/cid'
 import * as dagPb from '@ipld/dag-pb'
 import { WeftError, isWeftError } from '../errors.ts'
@@ -14,7 +14,13 @@ import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSi
 const log = logger('weft:sites')
 
 /** Where a record came from, for counters, logs and `resolve`'s answer. */
-export interface RecordSource { kind: 'self' | 'pubsub' | 'dht' | 'local', peer?: string }
+export interface RecordSource {
+  kind: 'self' | 'pubsub' | 'dht' | 'local'
+  /** The peer that handed it over (a pubsub relay), charged for junk. */
+  peer?: string
+  /** The peer that signed the pubsub message carrying it: likely to hold the version. */
+  origin?: PeerId
+}
 
 type Outcome = 'new' | 'refresh' | 'same'
 
@@ -29,6 +35,10 @@ export class SiteService extends EventTarget implements Sites {
   private readonly store: SiteStore
   private readonly subscribed = new Set<string>()
   private readonly syncing = new Map<string, Promise<void>>()
+  /** The version each followed site is fetching, to give up on when a newer one arrives. */
+  private readonly fetching = new Map<string, { sequence: bigint, superseded: AbortController }>()
+  /** Per followed site, the peer that last pushed a new version to us first-hand. */
+  private readonly hints = new Map<string, PeerId>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
@@ -272,7 +282,11 @@ export class SiteService extends EventTarget implements Sites {
     const isNew = this.store.saveRecord(name.name, record, source.kind)
     log('%s: sequence %s (%s) from %s', name.name, record.sequence, record.value, source.peer ?? source.kind)
     this.dispatchEvent(new CustomEvent<SiteEvents['record']>('record', { detail: { name: name.name, sequence: record.sequence, value: record.value, source: source.kind } }))
-    if (isNew && this.store.follow(name.name) !== undefined) this.sync(name.name)
+    if (isNew && this.store.follow(name.name) !== undefined) {
+      const inFlight = this.fetching.get(name.name)
+      if (inFlight !== undefined && inFlight.sequence < record.sequence) inFlight.superseded.abort(new Error(`sequence ${record.sequence} arrived`))
+      this.sync(name.name, source.origin)
+    }
     return isNew ? 'new' : 'refresh'
   }
 
@@ -287,7 +301,7 @@ export class SiteService extends EventTarget implements Sites {
     const net = this.components.net
     if (net === undefined || this.subscribed.has(name.topic)) return
     this.subscribed.add(name.topic)
-    net.pubsub.topicValidators.set(name.topic, async (peer, message) => await this.validatePush(name, peer, message.data))
+    net.pubsub.topicValidators.set(name.topic, async (peer, message) => await this.validatePush(name, peer, message))
     net.pubsub.subscribe(name.topic)
     this.background(async () => { await this.meetSubscribers(name) })
   }
@@ -300,10 +314,10 @@ export class SiteService extends EventTarget implements Sites {
   }
 
   /** Gossipsub asks before it delivers or forwards: junk is rejected (and costs the sender), stale records go no further. */
-  private async validatePush (name: SiteName, peer: PeerId, data: Uint8Array): Promise<TopicValidatorResult> {
+  private async validatePush (name: SiteName, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
     try {
-      const outcome = await this.accept(name, data, { kind: 'pubsub', peer: from })
+      const outcome = await this.accept(name, message.data, { kind: 'pubsub', peer: from, origin: message.type === 'signed' ? message.from : undefined })
       this.store.sawPeer(name.name, from)
       return outcome === 'same' ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
     } catch (err) {
@@ -434,7 +448,8 @@ export class SiteService extends EventTarget implements Sites {
   }
 
   /** One fetch loop per followed site: fetch, pin, provide and prune until the newest record's version is held. */
-  private sync (name: string): void {
+  private sync (name: string, hint?: PeerId): void {
+    if (hint !== undefined) this.hints.set(name, hint)
     if (this.syncing.has(name) || !this.online) return
     const run = (async () => {
       for (let attempt = 0; attempt < 3 && !this.controller.signal.aborted;) {
@@ -443,25 +458,33 @@ export class SiteService extends EventTarget implements Sites {
         if (follow === undefined || current === undefined) return
         const version = this.store.versions(name).find(v => v.sequence === current.sequence)
         if (version?.fetched !== undefined) return
+        const superseded = new AbortController()
+        this.fetching.set(name, { sequence: current.sequence, superseded })
         try {
-          await this.fetchVersion(name, current, follow.keep)
+          await this.fetchVersion(name, current, follow.keep, superseded.signal)
           attempt = 0
         } catch (err) {
+          // A newer version arrived mid-fetch: go straight on to it.
+          if (superseded.signal.aborted) continue
           attempt++
           log.error('%s: fetching sequence %s failed (attempt %d): %s', name, current.sequence, attempt, (err as Error).message)
           await new Promise(resolve => setTimeout(resolve, 1_000 * attempt).unref())
+        } finally {
+          this.fetching.delete(name)
         }
       }
     })().finally(() => { this.syncing.delete(name) })
     this.syncing.set(name, run)
   }
 
-  private async fetchVersion (name: string, record: SiteRecord, keep: number): Promise<void> {
+  private async fetchVersion (name: string, record: SiteRecord, keep: number, superseded: AbortSignal): Promise<void> {
     const net = this.components.net
     if (net === undefined) return
     const { blocks } = this.components
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
-    await net.fetch(record.root, { signal })
+    const signal = AbortSignal.any([this.controller.signal, superseded, AbortSignal.timeout(this.init.fetchTimeout)])
+    // The peer that signed and sent the record (the owner, as a rule) holds the version: ask it first.
+    const hint = this.hints.get(name)
+    await net.fetch(record.root, { signal, providers: hint !== undefined ? [hint] : undefined })
     await blocks.flush()
     // Held by this follow (gc keeps it), apart from the user's own pins.
     this.store.markFetched(name, record.sequence, true)
