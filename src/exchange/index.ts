@@ -111,7 +111,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
         onStarved: () => { starved.resolve() }
       }, cid, { ...init, ...options })
       for (const peer of options.providers ?? []) session.addProvider(peer, true)
-      for (const peer of libp2p.getPeers()) session.addProvider(peer)
+      session.addReserve(libp2p.getPeers())
       const lookup = new AbortController()
       const signals = options.signal !== undefined ? AbortSignal.any([options.signal, lookup.signal]) : lookup.signal
       const finding = (async () => {

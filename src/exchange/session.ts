@@ -23,6 +23,9 @@ export interface FetchProgress {
   peers: number
 }
 
+/** Connected peers asked at the start of a fetch (named providers come on top). */
+const INITIAL_FANOUT = 4
+
 export interface SessionOptions {
   /** Fetch the whole DAG under the root (default), or the root block alone. */
   recursive?: boolean
@@ -114,6 +117,8 @@ export class FetchSession {
   private readonly controller = new AbortController()
   private localWalks = 0
   private providersPending = true
+  /** Connected peers not asked yet: opened a few at a time, as the ones open lack blocks or fill up. */
+  private readonly reserve: PeerId[] = []
   private blocks = 0
   private bytes = 0
   private settle!: { resolve: () => void, reject: (err: Error) => void }
@@ -148,6 +153,31 @@ export class FetchSession {
       this.controller.abort()
       for (const channel of this.channels.values()) this.closeChannel(channel)
     }
+  }
+
+  /**
+   * Connected peers that might have the DAG. Only INITIAL_FANOUT of them get a stream at
+   * once: a follower in a 30-peer network opening 30 streams per fetch cost more than the
+   * blocks did. More are opened when those lack a block or have no room.
+   */
+  addReserve (peers: PeerId[]): void {
+    for (const peer of peers) {
+      if (!this.channels.has(peer.toString())) this.reserve.splice(Math.floor(Math.random() * (this.reserve.length + 1)), 0, peer)
+    }
+    const open = [...this.channels.values()].filter(c => !c.preferred && !c.dead).length
+    this.growFromReserve(INITIAL_FANOUT - open)
+  }
+
+  /** Opens up to `n` more channels from the reserve; returns how many. */
+  private growFromReserve (n: number): number {
+    let opened = 0
+    while (opened < n && this.reserve.length > 0) {
+      const peer = this.reserve.shift() as PeerId
+      if (this.channels.has(peer.toString()) || this.components.scores.isBanned(peer.toString())) continue
+      this.addProvider(peer)
+      opened++
+    }
+    return opened
   }
 
   /** A peer that may have the DAG; providers may arrive while the session runs. */
@@ -246,6 +276,8 @@ export class FetchSession {
       // Every window full: nothing more to send until an answer comes (but a want nobody
       // can serve any more must still fail).
       if (![...this.channels.values()].some(c => !c.dead && !c.stalled && c.lp !== undefined && this.hasRoom(c))) {
+        // Every open window is full: bring in more peers, unless some are still connecting.
+        if (![...this.channels.values()].some(c => !c.dead && c.lp === undefined)) this.growFromReserve(2)
         const hopeless = this.queue.find(w => !this.canStillServe(w))
         if (hopeless !== undefined) this.fail(new WeftError('ERR_BLOCK_NOT_FOUND', `no provider could supply block ${hopeless.cid} (asked ${this.channels.size} peers)`))
         break
@@ -253,7 +285,8 @@ export class FetchSession {
       const want = this.queue[i]
       const channel = this.pick(want)
       if (channel === undefined) {
-        if (!this.hasCandidate(want)) this.components.onStarved?.()
+        // Everyone asked lacks it: ask more of the connected peers, then look further.
+        if (!this.hasCandidate(want) && this.growFromReserve(INITIAL_FANOUT) === 0) this.components.onStarved?.()
         if (!this.canStillServe(want)) {
           this.fail(new WeftError('ERR_BLOCK_NOT_FOUND', `no provider could supply block ${want.cid} (asked ${this.channels.size} peers)`))
           return
@@ -282,7 +315,7 @@ export class FetchSession {
 
   /** Whether some peer, present or still to come, might yet supply `want`. */
   private canStillServe (want: Want): boolean {
-    if (this.providersPending) return true
+    if (this.providersPending || this.reserve.length > 0) return true
     for (const channel of this.channels.values()) {
       if (channel.dead || channel.stalled || want.excluded.has(channel.id)) continue
       return true
