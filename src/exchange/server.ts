@@ -84,9 +84,11 @@ export async function serveStream (stream: Stream, connection: Connection, store
         // More unread bytes than a stream may buffer: wants sent far faster than served.
         if (name === 'StreamBufferError') throw new ProtocolViolation((err as Error).message, 'flood')
         if (BAD_FRAME.has(name)) throw new ProtocolViolation((err as Error).message)
-        // Anything else (a closed, reset, aborted or timed-out stream or connection, which
-        // a busy honest peer causes too) ends the stream without blame.
-        break
+        // The requester closed its side: answer what it asked for, then close ours.
+        if (name === 'UnexpectedEOFError') break
+        // Anything else (a reset, aborted or timed-out stream or connection, which a busy
+        // honest peer causes too) drops the stream without blame.
+        throw err
       }
       const msg = decodeMessage(frame.subarray())
       if (msg.type === WANT) {

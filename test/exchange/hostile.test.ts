@@ -4,6 +4,9 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { importPath } from '../../src/content/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 import { tmpDir } from '../helpers/home.ts'
@@ -87,8 +90,17 @@ test('a fetch that only hostile peers could serve fails cleanly instead of hangi
 test('a peer that floods wants is cut off and banned; the node keeps serving others', async t => {
   const [server, honestClient] = await createTestnet(t, 2)
   const { cid } = await seed(t, server, 2 * 1024 * 1024)
+  // 700 small blocks the server holds: 2.8 MB of answers the flooder never reads.
+  const present: CID[] = []
+  for (let i = 0; i < 700; i++) {
+    const bytes = randomBytes(4096)
+    const block = CID.createV1(raw.code, await sha256.digest(bytes))
+    await server.blocks.put(block, bytes)
+    present.push(block)
+  }
+  await server.blocks.flush()
   const flooder = await createHostilePeer(t, 'silent')
-  await floodWants(flooder, server.libp2p, 20_000)
+  await floodWants(flooder, server.libp2p, 20_000, present)
   const record = server.exchange.peerRecord(flooder.peerId)
   assert.ok((record?.offences.flood ?? 0) >= 1, JSON.stringify(record))
   assert.ok(record?.bannedUntil !== undefined)

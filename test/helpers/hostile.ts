@@ -71,9 +71,15 @@ export async function createHostilePeer (t: TestContext, behaviour: Misbehaviour
  * Opens the exchange protocol to `target` and sends `wants` WANT frames in one burst, as
  * fast as the connection takes them, then waits for the target to give up on it.
  */
-export async function floodWants (from: WeftLibp2p, target: WeftLibp2p, wants: number): Promise<{ sent: number, error?: string }> {
+export async function floodWants (from: WeftLibp2p, target: WeftLibp2p, wants: number, present: CID[] = []): Promise<{ sent: number, error?: string }> {
   const stream = await from.dialProtocol(target.getMultiaddrs()[0], PROTOCOL)
   const frames = new Uint8ArrayList()
+  // Blocks the target holds first: their answers fill the stream's window (this side reads
+  // nothing until the end), so the open wants pile up however fast or slow the target is.
+  for (const cid of present) {
+    const frame = encodeCidMessage(WANT, cid)
+    frames.append(Uint8Array.of(frame.byteLength), frame)
+  }
   for (let i = 0; i < wants; i++) {
     const digest = new Uint8Array(34)
     digest[0] = 0x12
