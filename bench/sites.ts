@@ -36,7 +36,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { blockLinks } from '../src/blocks/index.ts'
-import { cat, importPath, parseContentPath, type ContentBlockstore, type ImportResult } from '../src/content/index.ts'
+import { cat, fetchingBlockstore, importPath, parseContentPath, type ContentBlockstore, type ImportResult } from '../src/content/index.ts'
 import { createNode, type WeftNode } from '../src/node/index.ts'
 import { joinNetwork } from '../src/routing/index.ts'
 import { parseSiteName, signRecord, siteNameOf, type SiteEvents } from '../src/sites/index.ts'
@@ -148,16 +148,7 @@ async function settle (maxMs: number, threshold = 0.25): Promise<number> {
 
 /** The node's store, fetching a missing block (that block alone) over the exchange, as the API's cat does. */
 function fetchingStore (node: Online, signal: AbortSignal): ContentBlockstore {
-  const { blocks, exchange } = node
-  return {
-    put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
-    has: cid => blocks.has(cid),
-    flush: async () => { await blocks.flush() },
-    get: async (cid: CID) => {
-      if (!blocks.has(cid)) await exchange.fetch(cid, { recursive: false, signal })
-      return await blocks.get(cid)
-    }
-  }
+  return fetchingBlockstore(node.blocks, async cid => await node.exchange.fetch(cid, { recursive: false, signal }))
 }
 
 interface Health {

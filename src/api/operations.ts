@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { WeftError, isWeftError } from '../errors.ts'
 import {
-  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar,
+  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore,
   type ContentBlockstore, type ContentPath, type ListedEntry
 } from '../content/index.ts'
 import type { PinType } from '../blocks/index.ts'
@@ -14,7 +14,7 @@ import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
-import { parseSiteName, type FollowInfo, type SiteInfo } from '../sites/index.ts'
+import { parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -120,23 +120,15 @@ export class Operations {
     const { blocks, exchange } = this.node
     if (options.offline === true || exchange === undefined) return blocks
     const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
-    return {
-      put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
-      has: cid => blocks.has(cid),
-      flush: async () => { await blocks.flush() },
-      get: async (cid: CID) => {
-        if (!blocks.has(cid)) await exchange.fetch(cid, { recursive: false, signal, onProgress })
-        return await blocks.get(cid)
-      }
-    }
+    return fetchingBlockstore(blocks, async cid => await exchange.fetch(cid, { recursive: false, signal, onProgress }))
   }
 
   /** `/ipns/<name>[/path]` becomes the `/ipfs/<root>[/path]` of the site's newest valid record; anything else is a content path. */
   private async contentPath (arg: string, options: NetworkOptions): Promise<ContentPath> {
-    const m = /^(?:\/ipns\/|ipns:\/\/)([^/]+)(\/.*)?$/.exec(arg.trim())
-    if (m === null) return parseContentPath(arg)
-    const record = await this.node.sites.resolve(m[1], { offline: options.offline, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
-    return parseContentPath(`${record.value}${m[2] ?? ''}`)
+    const ipns = splitIpnsPath(arg)
+    if (ipns === undefined) return parseContentPath(arg)
+    const record = await this.node.sites.resolve(ipns.name, { offline: options.offline, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
+    return parseContentPath(`${record.value}${ipns.rest}`)
   }
 
   /** Resolves `path` and makes the DAG under it local, fetching what is missing. */

@@ -8,6 +8,22 @@ export interface ContentBlockstore {
   flush(): Promise<void>
 }
 
+/**
+ * `blocks`, asking `fetchBlock` for a block it lacks before reading it: path resolution
+ * and single reads that reach the network only for what is missing.
+ */
+export function fetchingBlockstore (blocks: ContentBlockstore, fetchBlock: (cid: CID) => Promise<unknown>): ContentBlockstore {
+  return {
+    put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
+    has: cid => blocks.has(cid),
+    flush: async () => { await blocks.flush() },
+    get: async cid => {
+      if (!blocks.has(cid)) await fetchBlock(cid)
+      return await blocks.get(cid)
+    }
+  }
+}
+
 export interface ImportProgress {
   type: 'content:import:bytes'
   bytes: number

@@ -14,7 +14,7 @@ import type { OwnSite, Equivocation, Rejection } from './store.ts'
 import type { RejectReason } from './records.ts'
 import { SiteService } from './sites.ts'
 
-export { parseSiteName, siteNameOf, topicRendezvous, type SiteName } from './names.ts'
+export { parseSiteName, siteNameOf, splitIpnsPath, topicRendezvous, type SiteName } from './names.ts'
 export { signRecord, checkRecord, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
 export type { OwnSite } from './store.ts'
 

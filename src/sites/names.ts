@@ -39,6 +39,12 @@ export function parseSiteName (text: string): SiteName {
   return siteNameOf(peerId)
 }
 
+/** `/ipns/<name>[/path]` (or `ipns://…`): the name and the rest of the path; undefined for anything else. */
+export function splitIpnsPath (text: string): { name: string, rest: string } | undefined {
+  const m = /^(?:\/ipns\/|ipns:\/\/)([^/]+)(\/.*)?$/.exec(text.trim())
+  return m === null ? undefined : { name: m[1], rest: m[2] ?? '' }
+}
+
 export function siteNameOf (peerId: PeerId): SiteName {
   const routingKey = multihashToIPNSRoutingKey(peerId.toMultihash())
   return {

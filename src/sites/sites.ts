@@ -4,7 +4,7 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { CID } from 'multiformats/cid'
 import * as dagPb from '@ipld/dag-pb'
 import { WeftError, isWeftError } from '../errors.ts'
-import { cat, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { cat, fetchingBlockstore, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
 import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, SiteInfo, FollowInfo, SiteEvents } from './index.ts'
 import { parseSiteName, topicRendezvous, type SiteName } from './names.ts'
 import { checkRecord, signRecord, RecordRejected, rejectionError, type SiteRecord } from './records.ts'
@@ -558,18 +558,9 @@ export class SiteService extends EventTarget implements Sites {
 
   /** The local store, fetching single missing blocks when online (info reads two blocks at most). */
   private contentStore (signal: AbortSignal): ContentBlockstore {
-    const { blocks } = this.components
     const net = this.components.net
-    if (!this.online || net === undefined) return blocks
-    return {
-      put: async (cid, bytes, o) => { await blocks.put(cid, bytes, o) },
-      has: cid => blocks.has(cid),
-      flush: async () => { await blocks.flush() },
-      get: async (cid: CID) => {
-        if (!blocks.has(cid)) await net.fetch(cid, { recursive: false, signal })
-        return await blocks.get(cid)
-      }
-    }
+    if (!this.online || net === undefined) return this.components.blocks
+    return fetchingBlockstore(this.components.blocks, async cid => await net.fetch(cid, { recursive: false, signal }))
   }
 
   /** The DAG's cumulative size from the root block's link sizes (kubo's CumulativeSize). */

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Progress } from '../../api/index.ts'
 import { parseContentPath } from '../../content/index.ts'
-import { parseSiteName } from '../../sites/index.ts'
+import { parseSiteName, splitIpnsPath } from '../../sites/index.ts'
 import { parseDuration } from '../../repo/index.ts'
 import { createProgressBar, type ProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
@@ -35,13 +35,13 @@ export function parseDurationArg (text: string): number {
 
 /** Checks a content argument before anything runs: `/ipfs/…` and CIDs, or `/ipns/<name>[/path]`. Returns its last segment (or its CID or name). */
 export function checkContentArg (arg: string): string {
-  const m = /^(?:\/ipns\/|ipns:\/\/)([^/]+)(\/.*)?$/.exec(arg.trim())
-  if (m === null) {
+  const ipns = splitIpnsPath(arg)
+  if (ipns === undefined) {
     const path = parseContentPath(arg)
     return path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString()
   }
-  const name = parseSiteName(m[1]).name
-  const segments = (m[2] ?? '').split('/').filter(s => s !== '')
+  const name = parseSiteName(ipns.name).name
+  const segments = ipns.rest.split('/').filter(s => s !== '')
   return segments.length > 0 ? decodeURIComponent(segments[segments.length - 1]) : name
 }
 
