@@ -97,12 +97,7 @@ export class SiteService extends EventTarget implements Sites {
     for (const t of this.timers.splice(0)) clearInterval(t)
     for (const fn of this.cleanups.splice(0)) fn()
     this.controller.abort()
-    const pubsub = this.components.net?.pubsub
-    for (const topic of this.subscribed) {
-      pubsub?.topicValidators.delete(topic)
-      try { pubsub?.unsubscribe(topic) } catch { /* the node is already stopping */ }
-    }
-    this.subscribed.clear()
+    for (const topic of [...this.subscribed]) this.unsubscribe(topic)
     await Promise.allSettled([...this.syncing.values()])
   }
 
@@ -306,11 +301,11 @@ export class SiteService extends EventTarget implements Sites {
     this.background(async () => { await this.meetSubscribers(name) })
   }
 
-  private unsubscribe (name: SiteName): void {
+  private unsubscribe (topic: string): void {
     const pubsub = this.components.net?.pubsub
-    if (pubsub === undefined || !this.subscribed.delete(name.topic)) return
-    pubsub.topicValidators.delete(name.topic)
-    pubsub.unsubscribe(name.topic)
+    if (pubsub === undefined || !this.subscribed.delete(topic)) return
+    pubsub.topicValidators.delete(topic)
+    try { pubsub.unsubscribe(topic) } catch { /* the node is already stopping */ }
   }
 
   /** Gossipsub asks before it delivers or forwards: junk is rejected (and costs the sender), stale records go no further. */
@@ -414,11 +409,9 @@ export class SiteService extends EventTarget implements Sites {
   async unfollow (text: string): Promise<void> {
     const name = parseSiteName(text)
     if (!this.store.removeFollow(name.name)) throw new WeftError('ERR_NOT_FOLLOWING', `${name.name} is not followed`)
-    if (this.store.ownSite(name.name) === undefined) this.unsubscribe(name)
-    // Versions this follow pinned are released for gc; pins the user made stay.
-    for (const version of this.store.versions(name.name)) {
-      if (version.pinned) this.store.markUnpinned(name.name, version.sequence)
-    }
+    if (this.store.ownSite(name.name) === undefined) this.unsubscribe(name.topic)
+    // Versions this follow held are released for gc; pins the user made stay.
+    this.store.releaseAll(name.name)
   }
 
   following (): FollowInfo[] {
@@ -428,7 +421,7 @@ export class SiteService extends EventTarget implements Sites {
   private followInfo (name: string): FollowInfo {
     const follow = this.store.follow(name)
     const current = this.store.record(name)?.record
-    const version = current === undefined ? undefined : this.store.versions(name).find(v => v.sequence === current.sequence)
+    const version = current === undefined ? undefined : this.store.version(name, current.sequence)
     return {
       name,
       keep: follow?.keep ?? 0,
@@ -447,7 +440,7 @@ export class SiteService extends EventTarget implements Sites {
     this.sync(name)
   }
 
-  /** One fetch loop per followed site: fetch, pin, provide and prune until the newest record's version is held. */
+  /** One fetch loop per followed site: fetch, hold, provide and prune until the newest record's version is held. */
   private sync (name: string, hint?: PeerId): void {
     if (hint !== undefined) this.hints.set(name, hint)
     if (this.syncing.has(name) || !this.online) return
@@ -456,8 +449,7 @@ export class SiteService extends EventTarget implements Sites {
         const follow = this.store.follow(name)
         const current = this.store.record(name)?.record
         if (follow === undefined || current === undefined) return
-        const version = this.store.versions(name).find(v => v.sequence === current.sequence)
-        if (version?.fetched !== undefined) return
+        if (this.store.version(name, current.sequence)?.fetched !== undefined) return
         const superseded = new AbortController()
         this.fetching.set(name, { sequence: current.sequence, superseded })
         try {
@@ -490,7 +482,7 @@ export class SiteService extends EventTarget implements Sites {
     this.store.markFetched(name, record.sequence, true)
     net.routing.provideSoon(record.root)
     this.dispatchEvent(new CustomEvent<SiteEvents['fetched']>('fetched', { detail: { name, sequence: record.sequence, root: record.root.toString() } }))
-    // Keep the newest `keep` fetched versions; release the pins this follow made on older ones.
+    // Keep the newest `keep` fetched versions; release the older ones this follow held.
     const fetched = this.store.versions(name).filter(v => v.fetched !== undefined)
     const kept = new Set(fetched.slice(0, keep).map(v => v.value))
     for (const old of fetched.slice(keep)) {
@@ -534,7 +526,7 @@ export class SiteService extends EventTarget implements Sites {
             firstSeen: current?.firstSeen,
             fetched: current?.fetched
           },
-      versions: versions.map(v => ({ sequence: v.sequence, value: v.value, firstSeen: v.firstSeen, fetched: v.fetched, pinned: v.pinned })),
+      versions,
       peers: [],
       equivocations: this.store.equivocations(name.name),
       rejections: this.store.rejections(name.name)

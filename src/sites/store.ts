@@ -12,6 +12,8 @@ export interface Rejection { reason: RejectReason, count: number, lastPeer?: str
 
 type Row = Record<string, any>
 
+const toVersion = (r: Row): SiteVersion => ({ sequence: BigInt(r.sequence), value: r.value, firstSeen: r.first_seen, fetched: r.fetched ?? undefined, pinned: r.pinned === 1 })
+
 export class SiteStore {
   private readonly db: DatabaseSync
 
@@ -64,7 +66,12 @@ export class SiteStore {
 
   versions (name: string): SiteVersion[] {
     return (this.db.prepare('SELECT sequence, value, first_seen, fetched, pinned FROM site_versions WHERE name = ? ORDER BY length(sequence) DESC, sequence DESC').all(name) as Row[])
-      .map(r => ({ sequence: BigInt(r.sequence), value: r.value, firstSeen: r.first_seen, fetched: r.fetched ?? undefined, pinned: r.pinned === 1 }))
+      .map(toVersion)
+  }
+
+  version (name: string, sequence: bigint): SiteVersion | undefined {
+    const row = this.db.prepare('SELECT sequence, value, first_seen, fetched, pinned FROM site_versions WHERE name = ? AND sequence = ?').get(name, sequence.toString()) as Row | undefined
+    return row === undefined ? undefined : toVersion(row)
   }
 
   markFetched (name: string, sequence: bigint, pinned: boolean): void {
@@ -73,6 +80,11 @@ export class SiteStore {
 
   markUnpinned (name: string, sequence: bigint): void {
     this.db.prepare('UPDATE site_versions SET pinned = 0 WHERE name = ? AND sequence = ?').run(name, sequence.toString())
+  }
+
+  /** Releases every version of `name` to gc (unfollow). */
+  releaseAll (name: string): void {
+    this.db.prepare('UPDATE site_versions SET pinned = 0 WHERE name = ?').run(name)
   }
 
   heldValues (): string[] {
