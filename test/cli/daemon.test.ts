@@ -24,7 +24,7 @@ test('commands go through a running daemon; two daemons find and fetch each othe
   assert.equal(connected.code, 0, connected.stderr)
   assert.equal(connected.out, `connected to ${a.id}\n`)
   const peers = JSON.parse((await runWeft(['peers', '--json'], { home: b.home })).out)
-  assert.equal(peers[0].id, a.id)
+  assert.equal(peers[0]?.id, a.id, `b's peers: ${JSON.stringify(peers)}; a: ${a.state()}; b: ${b.state()}`)
   assert.equal(typeof peers[0].latencyMs, 'number')
 
   const fetched = await runWeft(['cat', '--timeout', '30s', cid], { home: b.home })

@@ -47,7 +47,14 @@ export async function runWeft (args: string[], options: RunOptions): Promise<Cli
   return { code, signal, stdout, stderr: Buffer.concat(err).toString('utf8'), out: stdout.toString('utf8') }
 }
 
-export interface RunningDaemon { home: string, child: ChildProcess, id: string, address: string }
+export interface RunningDaemon {
+  home: string
+  child: ChildProcess
+  id: string
+  address: string
+  /** Whether it still runs, and the end of what it wrote to stderr: for a failing assertion's message. */
+  state(): string
+}
 
 /** `weft daemon` as a separate process on 127.0.0.1 with ephemeral ports (in `existingHome`, or a new one). */
 export async function startDaemonProcess (t: TestContext, existingHome?: string): Promise<RunningDaemon> {
@@ -63,7 +70,8 @@ export async function startDaemonProcess (t: TestContext, existingHome?: string)
     }
   })
   let out = ''
-  child.stderr?.resume()
+  let errors = ''
+  child.stderr?.on('data', (b: Buffer) => { errors = (errors + b.toString()).slice(-4096) })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`the daemon did not get ready: ${out}`)) }, 30_000)
     child.stdout?.on('data', (b: Buffer) => {
@@ -73,5 +81,6 @@ export async function startDaemonProcess (t: TestContext, existingHome?: string)
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`the daemon exited with ${code}: ${out}`)) })
   })
   const id = JSON.parse((await runWeft(['id', '--json'], { home })).out)
-  return { home, child, id: id.id, address: id.addresses[0] }
+  const state = (): string => `daemon ${child.exitCode === null && child.signalCode === null ? 'running' : `exited (${child.exitCode ?? child.signalCode})`}; stderr: ${errors}`
+  return { home, child, id: id.id, address: id.addresses[0], state }
 }

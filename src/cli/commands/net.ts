@@ -14,6 +14,11 @@ export function registerNetCommands (program: Command): void {
       await writeOut(`weft daemon: peer ${node.repo.peerId} on network ${network}\n`)
       for (const ma of libp2p.getMultiaddrs()) await writeOut(`listening on ${ma.toString()}\n`)
       await writeOut(`control API on ${daemon.apiUrl}\ndaemon is ready\n`)
+      // A stray rejection inside a library (a stream reset while a peer hangs up, say) is
+      // logged, not allowed to take the whole node and its peers' connections down.
+      process.on('unhandledRejection', err => {
+        process.stderr.write(`weft: unhandled rejection (kept running): ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+      })
       await new Promise<void>(resolve => {
         const shutdown = (signal: string): void => {
           process.stderr.write(`weft: ${signal}: shutting down\n`)
