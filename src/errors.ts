@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   ERR_DIAL_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a peer could not be reached' },
   ERR_API_UNAUTHORIZED: { kind: 'user', exit: 1, http: 401, summary: 'a control API request without the right token' },
   ERR_API_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'the daemon stopped answering in the middle of a request' },
+  ERR_API_FORBIDDEN: { kind: 'user', exit: 1, http: 403, summary: 'a control API request from another web origin, or with a method other than POST or PUT' },
   ERR_RECORD_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no peer holds a valid record under the key' },
   ERR_INVALID_NAME: { kind: 'user', exit: 2, http: 400, summary: 'the argument is not an IPNS name (k51…, a peer id, or /ipns/<name>)' },
   ERR_RECORD_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'an IPNS record failed validation (signature, key, expiry, size)' },
@@ -42,7 +43,13 @@ export const ERROR_CODES = {
   ERR_KEY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a key file is not a weft site key export, or the passphrase is wrong' },
   ERR_NOT_FOLLOWING: { kind: 'user', exit: 1, http: 404, summary: '`unfollow` of a site that is not followed' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
-  ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' }
+  ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' },
+  ERR_GATEWAY_HOST: { kind: 'user', exit: 2, http: 400, summary: 'the gateway does not serve the request\'s Host' },
+  ERR_INVALID_PATH: { kind: 'user', exit: 2, http: 400, summary: 'a URL path segment is malformed or not allowed (`..`, an encoded slash)' },
+  ERR_URL_TOO_LONG: { kind: 'user', exit: 2, http: 414, summary: 'a gateway request URL is longer than 8 KiB' },
+  ERR_RANGE_NOT_SATISFIABLE: { kind: 'user', exit: 2, http: 416, summary: 'a Range header lies outside the file' },
+  ERR_ADDRESS_IN_USE: { kind: 'user', exit: 1, http: 500, summary: 'an address the daemon listens on is taken by another program' },
+  ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

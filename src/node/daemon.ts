@@ -4,12 +4,17 @@ import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/index.ts'
 import { Operations, createApiHandler, listen } from '../api/index.ts'
+import { createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit } from '../gateway/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
 
 export interface Daemon {
   node: WeftNode
   apiUrl: string
+  /** `http://127.0.0.1:<port>`: the gateway and the web UI's origin. */
+  gatewayUrl: string
+  /** The web UI's address with the API token in its fragment (the page keeps it, the URL bar drops it). */
+  uiUrl: string
   stop(): Promise<void>
 }
 
@@ -24,32 +29,57 @@ async function apiToken (home: string): Promise<string> {
   return token
 }
 
+/** The gateway over a node: it reads the store, fetches what a visit lacks, and resolves names through sites. */
+export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui'], init?: GatewayInit } = {}): GatewayHandler {
+  return createGatewayHandler({
+    blocks: node.blocks,
+    exchange: node.exchange,
+    gc: async () => await node.blocks.gc(),
+    resolveName: async (name, o) => await node.sites.resolve(name, o),
+    record: name => node.sites.record(name),
+    ui: extra.ui
+  }, extra.init)
+}
+
 /**
  * The node online plus its control API. The API's address goes in `$WEFT_HOME/api` and its
  * token in `api.token`, which is how the CLI finds a running daemon.
  */
-export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string }): Promise<Daemon> {
+export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string, gatewayAddress?: string }): Promise<Daemon> {
   const node = await createNode({ ...options, online: true })
-  let server: Server | undefined
+  const servers: Server[] = []
   const apiFile = join(node.repo.paths.home, 'api')
   const stop = async (): Promise<void> => {
     await rm(apiFile, { force: true })
-    await new Promise<void>(resolve => {
-      if (server === undefined) { resolve(); return }
-      server.close(() => { resolve() })
-      server.closeAllConnections()
-    })
+    await Promise.all(servers.splice(0).map(async server => {
+      await new Promise<void>(resolve => {
+        server.close(() => { resolve() })
+        server.closeAllConnections()
+      })
+    }))
     await node.stop()
   }
+  const bind = async (handler: (request: Request) => Promise<Response>, key: 'api' | 'gateway', given?: string): Promise<string> => {
+    const text = given ?? node.repo.config.addresses[key]
+    const address = tcpHostPort(text)
+    if (address === undefined) throw new WeftError('ERR_CONFIG_INVALID', `addresses.${key} must be a TCP multiaddr, not ${text}`)
+    try {
+      const bound = await listen(handler, address.host, address.port)
+      servers.push(bound.server)
+      return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${bound.port}`
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err
+      throw new WeftError('ERR_ADDRESS_IN_USE', `addresses.${key} ${text} is in use by another program; choose another with \`weft config set addresses.${key} '"/ip4/127.0.0.1/tcp/<port>"'\``)
+    }
+  }
   try {
-    const address = tcpHostPort(options.apiAddress ?? node.repo.config.addresses.api)
-    if (address === undefined) throw new WeftError('ERR_CONFIG_INVALID', `addresses.api must be a TCP multiaddr, not ${options.apiAddress ?? node.repo.config.addresses.api}`)
     const token = await apiToken(node.repo.paths.home)
-    const bound = await listen(createApiHandler(new Operations(node), token), address.host, address.port)
-    server = bound.server
-    const apiUrl = `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${bound.port}`
+    const ops = new Operations(node)
+    const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
+    const gateway = nodeGateway(node)
+    const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })
-    return { node, apiUrl, stop }
+    return { node, apiUrl, gatewayUrl, uiUrl: `${gatewayUrl}/#token=${token}`, stop }
   } catch (err) {
     await stop()
     throw err

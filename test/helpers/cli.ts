@@ -59,7 +59,7 @@ export interface RunningDaemon {
 /** `weft daemon` as a separate process on 127.0.0.1 with ephemeral ports (in `existingHome`, or a new one). */
 export async function startDaemonProcess (t: TestContext, existingHome?: string): Promise<RunningDaemon> {
   const home = existingHome ?? await tmpHome(t)
-  for (const [key, value] of [['addresses.listen', '["/ip4/127.0.0.1/tcp/0"]'], ['addresses.api', '"/ip4/127.0.0.1/tcp/0"']]) {
+  for (const [key, value] of [['addresses.listen', '["/ip4/127.0.0.1/tcp/0"]'], ['addresses.api', '"/ip4/127.0.0.1/tcp/0"'], ['addresses.gateway', '"/ip4/127.0.0.1/tcp/0"']]) {
     assert.equal((await runWeft(['config', 'set', key, value], { home })).code, 0)
   }
   const child = spawnWeft(['daemon'], { home })

@@ -13,7 +13,7 @@ export function registerNetCommands (program: Command): void {
       const network = node.repo.config.network === 'ipfs' ? 'ipfs (public)' : `private "${node.repo.config.network.name}"`
       await writeOut(`weft daemon: peer ${node.repo.peerId} on network ${network}\n`)
       for (const ma of libp2p.getMultiaddrs()) await writeOut(`listening on ${ma.toString()}\n`)
-      await writeOut(`control API on ${daemon.apiUrl}\ndaemon is ready\n`)
+      await writeOut(`control API on ${daemon.apiUrl}\ngateway on ${daemon.gatewayUrl}\nweb UI: ${daemon.uiUrl}\ndaemon is ready\n`)
       // A stray rejection inside a library (a stream reset while a peer hangs up, say) is
       // logged, not allowed to take the whole node and its peers' connections down.
       process.on('unhandledRejection', err => {

@@ -1,0 +1,226 @@
+/**
+ * Serving what a content path names: a file (Range, ETag, Content-Type, streamed as its
+ * blocks verify), a folder (its index.html, or a listing), a path that does not exist
+ * (the site's `_redirects`, then its 404.html), or a trustless answer (one block, a CAR).
+ */
+import type { CID } from 'multiformats/cid'
+import { parse as parseRange } from 'range-parser'
+import { cat, ls, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { WeftError, isWeftError } from '../errors.ts'
+import { sniffType, typeFromName } from './mime.ts'
+import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
+import { errorResponse, notModified, redirect, streamBody } from './responses.ts'
+import { blockByBlock, prefetching, type StoreComponents } from './stores.ts'
+import { carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
+
+/** A request's content path, resolved to its root, with what its answers carry. */
+export interface Target {
+  root: CID
+  /** Decoded segments below the root. */
+  segments: string[]
+  /** The URL's path as requested on this host (folders redirect to it plus a slash). */
+  urlPath: string
+  search: string
+  /** `/ipfs/<cid>/…` or `/ipns/<name>/…`, for X-Ipfs-Path. */
+  contentPath: string
+  cacheControl: string
+  /** A site's own origin (subdomain): `_redirects` and 404.html apply. */
+  isolated: boolean
+  /** Extra headers every answer carries (the path gateway's sandbox). */
+  headers: Record<string, string>
+}
+
+export interface ServeContext {
+  stores: StoreComponents
+  request: Request
+  signal: AbortSignal
+}
+
+const SNIFF_BYTES = 4100
+
+function path (root: CID, segments: string[]) {
+  return { cid: root, segments, text: [root.toString(), ...segments].join('/') }
+}
+
+function baseHeaders (target: Target, etag: string): Headers {
+  return new Headers({ ...target.headers, etag, 'cache-control': target.cacheControl, 'x-ipfs-path': target.contentPath })
+}
+
+/** Resolves the target's path, keeping the blocks read on the way (a CAR proves the path with them). */
+async function resolveRecorded (ctx: ServeContext, target: Target, segments: string[]) {
+  const store = blockByBlock(ctx.stores, ctx.signal)
+  const read: Block[] = []
+  const recorder: ContentBlockstore = { ...store, get: async cid => { const bytes = await store.get(cid); read.push({ cid, bytes }); return bytes } }
+  const entry = await resolveEntry(recorder, path(target.root, segments))
+  return { entry, pathBlocks: read }
+}
+
+export async function serveTrustless (ctx: ServeContext, target: Target, format: Exclude<TrustlessFormat, 'ipns-record'>): Promise<Response> {
+  const url = new URL(ctx.request.url)
+  const params = format === 'car' ? carParams(url) : undefined
+  const { entry, pathBlocks } = await resolveRecorded(ctx, target, target.segments)
+  const cid = entry.cid
+  if (format === 'raw') {
+    const etag = `"${cid}.raw"`
+    const headers = baseHeaders(target, etag)
+    if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+    const bytes = await blockByBlock(ctx.stores, ctx.signal).get(cid)
+    headers.set('content-type', 'application/vnd.ipld.raw')
+    headers.set('content-length', String(bytes.byteLength))
+    headers.set('content-disposition', `attachment; filename="${cid}.bin"`)
+    headers.set('x-content-type-options', 'nosniff')
+    return new Response(ctx.request.method === 'HEAD' ? null : bytes as Uint8Array<ArrayBuffer>, { headers })
+  }
+  const p = params as NonNullable<typeof params>
+  const etag = `"${cid}.car.${p.scope}${p.from === undefined ? '' : `.${p.from}-${p.to ?? '*'}`}"`
+  const headers = baseHeaders(target, etag)
+  if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+  headers.set('content-type', 'application/vnd.ipld.car; version=1; order=dfs; dups=n')
+  headers.set('content-disposition', `attachment; filename="${cid}.car"`)
+  headers.set('x-content-type-options', 'nosniff')
+  if (ctx.request.method === 'HEAD') return new Response(null, { headers })
+  const store = p.scope === 'all' ? prefetching(ctx.stores, cid, ctx.signal) : blockByBlock(ctx.stores, ctx.signal)
+  return new Response(await streamBody(carStream(target.root, pathBlocks, scopeBlocks(store, cid, p))), { headers })
+}
+
+/** Serves the target: a file, a folder's index.html or listing, or the site's answer for a missing path. */
+export async function serveContent (ctx: ServeContext, target: Target): Promise<Response> {
+  let entry
+  try {
+    entry = await resolveEntry(blockByBlock(ctx.stores, ctx.signal), path(target.root, target.segments))
+  } catch (err) {
+    if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND') || !target.isolated) throw err
+    return await missing(ctx, target, err)
+  }
+  if (entry.type === 'directory') {
+    if (!target.urlPath.endsWith('/')) return redirect(`${target.urlPath}/${target.search}`)
+    try {
+      const index = await resolveEntry(blockByBlock(ctx.stores, ctx.signal), path(target.root, [...target.segments, 'index.html']))
+      return await serveFile(ctx, target, index.cid, Number(index.size), 'index.html', 200)
+    } catch (err) {
+      if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) throw err
+    }
+    return await listing(ctx, target, entry.cid)
+  }
+  if (entry.type === 'object') {
+    throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; ask for ?format=raw or ?format=car`)
+  }
+  return await serveFile(ctx, target, entry.cid, Number(entry.size), target.segments.at(-1) ?? '', 200)
+}
+
+/** A path the site does not have: its `_redirects` decide, then its 404.html, then a plain 404. */
+async function missing (ctx: ServeContext, target: Target, notFound: WeftError): Promise<Response> {
+  const store = blockByBlock(ctx.stores, ctx.signal)
+  const file = async (segments: string[]) => {
+    try {
+      const e = await resolveEntry(store, path(target.root, segments))
+      return e.type === 'file' || e.type === 'raw' || e.type === 'identity' ? e : undefined
+    } catch (err) {
+      if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return undefined
+      throw err
+    }
+  }
+  const rulesFile = await file(['_redirects'])
+  if (rulesFile !== undefined) {
+    if (Number(rulesFile.size) > MAX_REDIRECTS_BYTES) throw new WeftError('ERR_REDIRECTS_INVALID', `_redirects is larger than ${MAX_REDIRECTS_BYTES} bytes`)
+    const chunks: Uint8Array[] = []
+    for await (const chunk of cat(store, path(rulesFile.cid, []))) chunks.push(chunk)
+    const match = matchRedirect(parseRedirects(Buffer.concat(chunks).toString('utf8')), '/' + target.segments.join('/'))
+    if (match !== undefined) {
+      if (match.status >= 300 && match.status < 400) return redirect(match.to, match.status)
+      const to = new URL(match.to, 'http://site.invalid')
+      if (to.host !== 'site.invalid') return redirect(match.to, 302)
+      const segments = to.pathname.split('/').filter(s => s !== '').map(s => decodeURIComponent(s))
+      const page = await file(segments)
+      if (page === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `_redirects sends ${'/' + target.segments.join('/')} to ${match.to}, which the site does not have`)
+      return await serveFile(ctx, { ...target, cacheControl: match.status === 200 ? target.cacheControl : 'no-cache' }, page.cid, Number(page.size), segments.at(-1) ?? '', match.status)
+    }
+  }
+  const page = await file(['404.html'])
+  if (page === undefined) throw notFound
+  return await serveFile(ctx, { ...target, cacheControl: 'no-cache' }, page.cid, Number(page.size), '404.html', 404)
+}
+
+async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: number, name: string, status: number): Promise<Response> {
+  const etag = `"${cid}"`
+  const headers = baseHeaders(target, etag)
+  if (status === 200 && notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+  headers.set('accept-ranges', 'bytes')
+  let offset = 0
+  let length = size
+  const range = ctx.request.headers.get('range')
+  if (range !== null && status === 200) {
+    const parsed = parseRange(size, range)
+    if (parsed.type === 'bytes' && parsed.ranges.length === 0 && (parsed.code & 2) !== 0) {
+      const answer = errorResponse(new WeftError('ERR_RANGE_NOT_SATISFIABLE', `${range.slice(0, 80)} is outside the ${size} bytes of ${target.contentPath}`), ctx.request)
+      answer.headers.set('content-range', `bytes */${size}`)
+      return answer
+    }
+    // a malformed header, or several ranges, gets the whole file (RFC 9110 lets a server ignore Range)
+    if (parsed.code === 0 && parsed.type === 'bytes' && parsed.ranges.length === 1) {
+      const only = parsed.ranges[0]
+      offset = only.start
+      length = only.end - only.start + 1
+      status = 206
+      headers.set('content-range', `bytes ${offset}-${only.end}/${size}`)
+    }
+  }
+  // a whole file comes in one fetch, many blocks at once; a range asks for the blocks it needs
+  const store = status === 206 ? blockByBlock(ctx.stores, ctx.signal) : prefetching(ctx.stores, cid, ctx.signal)
+  let type = typeFromName(name)
+  let source: AsyncGenerator<Uint8Array> | undefined
+  let first: IteratorResult<Uint8Array> | undefined
+  if (type === undefined) {
+    if (offset === 0 && ctx.request.method !== 'HEAD') {
+      source = cat(store, path(cid, []), { offset, length })
+      first = await source.next()
+      type = await sniffType(first.done === true ? new Uint8Array() : first.value)
+    } else {
+      const head = []
+      for await (const chunk of cat(store, path(cid, []), { length: SNIFF_BYTES })) head.push(chunk)
+      type = await sniffType(Buffer.concat(head))
+    }
+  }
+  headers.set('content-type', type)
+  headers.set('content-length', String(length))
+  if (ctx.request.method === 'HEAD' || length === 0) {
+    await source?.return(undefined)
+    return new Response(null, { status, headers })
+  }
+  source ??= cat(store, path(cid, []), { offset, length })
+  return new Response(await streamBody(source, first), { status, headers })
+}
+
+function escapeHtml (text: string): string {
+  return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
+}
+
+function formatSize (n: number): string {
+  if (n < 1024) return `${n} B`
+  const units = ['KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let i = -1
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
+  return `${v.toFixed(1)} ${units[i]}`
+}
+
+/** A folder without index.html: its entries as links, with sizes and CIDs. */
+async function listing (ctx: ServeContext, target: Target, cid: CID): Promise<Response> {
+  const etag = `"DirIndex-weft1_CID-${cid}"`
+  const headers = baseHeaders(target, etag)
+  if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+  headers.set('content-type', 'text/html; charset=utf-8')
+  if (ctx.request.method === 'HEAD') return new Response(null, { headers })
+  const entries = await ls(blockByBlock(ctx.stores, ctx.signal), parseContentPath(cid.toString()))
+  entries.sort((a, b) => a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'directory' ? -1 : 1)
+  const title = escapeHtml(decodeURIComponent(target.contentPath))
+  const rows = entries.map(e => {
+    const href = encodeURIComponent(e.name) + (e.type === 'directory' ? '/' : '')
+    return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'directory' ? '/' : ''}</a></td><td>${e.type === 'directory' ? '' : formatSize(e.size)}</td><td><code>${e.cid}</code></td></tr>`
+  })
+  const up = target.segments.length > 0 ? '<tr><td><a href="../">../</a></td><td></td><td></td></tr>' : ''
+  const page = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>` +
+    '<style>body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}td{padding:.2em 1em .2em 0}code{font-size:12px;color:#666}</style></head>' +
+    `<body><h1>${title}</h1><p><code>${cid}</code></p><table>${up}${rows.join('')}</table></body></html>\n`
+  return new Response(page, { headers })
+}
