@@ -212,6 +212,12 @@ export class Operations {
     return { home: this.node.repo.paths.home, peerId: this.node.repo.peerId, blocks: s.blocks, bytes: s.bytes, diskBytes: s.packBytes, packs: s.packs, storageMax: s.storageMax, pins: this.node.blocks.pins().length }
   }
 
+  /** Bytes and blocks the block exchange sent to peers and received from them since the node started (zeros offline). */
+  async stats (): Promise<{ bytesSent: number, blocksSent: number, bytesReceived: number, blocksReceived: number }> {
+    const s = this.node.exchange?.stats
+    return { bytesSent: s?.bytesSent ?? 0, blocksSent: s?.blocksSent ?? 0, bytesReceived: s?.bytesReceived ?? 0, blocksReceived: s?.blocksReceived ?? 0 }
+  }
+
   async repoVerify () {
     const report = await this.node.blocks.verify()
     return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem })) }
@@ -257,8 +263,12 @@ export class Operations {
     return { label: site.label, name: site.name, address: `/ipns/${site.name}` }
   }
 
+  /** Own sites, with the sequence and root of the record held for each (none before the first publish). */
   async siteList () {
-    return this.node.sites.list().map(s => ({ label: s.label, name: s.name, address: `/ipns/${s.name}`, created: new Date(s.created).toISOString(), published: s.published }))
+    return await Promise.all(this.node.sites.list().map(async s => {
+      const held = await this.node.sites.resolve(s.name, { offline: true }).catch(() => undefined)
+      return { label: s.label, name: s.name, address: `/ipns/${s.name}`, created: new Date(s.created).toISOString(), published: s.published, sequence: held?.sequence.toString(), root: held?.root }
+    }))
   }
 
   async siteExportKey (label: string, passphrase: string): Promise<{ key: string }> {

@@ -12,7 +12,8 @@ import type { Operations, Progress } from './operations.ts'
 
 type Body = Record<string, unknown>
 
-function errorResponse (err: unknown): Response {
+/** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
+export function errorResponse (err: unknown): Response {
   const e = toWeftError(err)
   return Response.json({ code: e.code, message: e.message }, { status: errorToStatus(e) })
 }
@@ -40,7 +41,7 @@ async function bytesResponse (source: AsyncGenerator<Uint8Array>): Promise<Respo
 }
 
 /** NDJSON: `{"progress":…}` lines (at most ten a second), then `{"result":…}` or `{"error":…}`. */
-function progressResponse (run: (onProgress: (e: Progress) => void) => Promise<unknown>): Response {
+export function progressResponse (run: (onProgress: (e: Progress) => void) => Promise<unknown>): Response {
   const encoder = new TextEncoder()
   const body = new ReadableStream<Uint8Array>({
     async start (controller) {
@@ -95,6 +96,7 @@ const ROUTES: Record<string, Route> = {
   'pin/ls': json(async (ops, b) => await ops.pinLs(opt<PinType>(b, 'type'))),
   gc: json(async ops => await ops.gc()),
   'repo/stat': json(async ops => await ops.repoStat()),
+  stats: json(async ops => await ops.stats()),
   'repo/verify': json(async ops => await ops.repoVerify()),
   'config/get': json(async (ops, b) => await ops.configGet(opt(b, 'key'))),
   'config/set': json(async (ops, b) => await ops.configSet(str(b, 'key'), str(b, 'json'))),
@@ -118,14 +120,19 @@ const ROUTES: Record<string, Route> = {
 
 export const API_ROUTES = Object.keys(ROUTES)
 
-export function createApiHandler (ops: Operations, token: string): (request: Request) => Promise<Response> {
+/** Throws ERR_API_UNAUTHORIZED unless the request carries `Authorization: Bearer <token>`. */
+export function assertAuthorized (request: Request, token: string): void {
   const expected = Buffer.from(`Bearer ${token}`)
+  const given = Buffer.from(request.headers.get('authorization') ?? '')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new WeftError('ERR_API_UNAUTHORIZED', 'missing or wrong API token')
+  }
+}
+
+export function createApiHandler (ops: Operations, token: string): (request: Request) => Promise<Response> {
   return async request => {
     try {
-      const given = Buffer.from(request.headers.get('authorization') ?? '')
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        throw new WeftError('ERR_API_UNAUTHORIZED', 'missing or wrong API token')
-      }
+      assertAuthorized(request, token)
       const url = new URL(request.url)
       const name = url.pathname.replace(/^\/api\/v0\//, '')
       const route = ROUTES[name]

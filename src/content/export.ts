@@ -4,6 +4,7 @@ import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
 import { CID } from 'multiformats/cid'
 import { WeftError, isWeftError } from '../errors.ts'
 import type { ContentBlockstore } from './types.ts'
+import { readFile } from './read.ts'
 
 export interface ContentPath {
   cid: CID
@@ -71,7 +72,7 @@ export async function * cat (store: ContentBlockstore, path: ContentPath, option
   if (entry.type === 'directory') throw new WeftError('ERR_NOT_A_FILE', `${path.text} is a folder; try weft ls`)
   if (entry.type === 'object') throw new WeftError('ERR_NOT_A_FILE', `${path.text} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object, not a file`)
   try {
-    yield * entry.content(options)
+    yield * readFile(store, entry.cid, options)
   } catch (err) {
     throw exportError(err, path)
   }
@@ -120,7 +121,7 @@ async function writeEntry (store: ContentBlockstore, entry: UnixFSEntry, out: st
   } else {
     const fh = await open(out, 'wx')
     try {
-      for await (const chunk of entry.content()) {
+      for await (const chunk of readFile(store, entry.cid)) {
         await fh.write(chunk)
         onBytes(chunk.byteLength)
       }

@@ -57,12 +57,28 @@ export interface Exchange extends Startable {
   isBanned(peer: string): boolean
   /** Charges a peer for misbehaviour seen outside the exchange (a forged site record); enough of it bans. */
   penalise(peer: string, offence: Offence, detail: string): void
-  readonly stats: ServerStats
+  readonly stats: ExchangeStats
+}
+
+/** Blocks and bytes served to peers, and fetched from them (verified and stored), since start. */
+export interface ExchangeStats extends ServerStats {
+  blocksReceived: number
+  bytesReceived: number
 }
 
 export function createExchange (components: ExchangeComponents, init: ExchangeInit = {}): Exchange {
   const { libp2p } = components
-  const stats: ServerStats = { blocksSent: 0, bytesSent: 0 }
+  const stats: ExchangeStats = { blocksSent: 0, bytesSent: 0, blocksReceived: 0, bytesReceived: 0 }
+  // Sessions store through this, so a block counts as received once it verified and is stored.
+  const receivingStore: SessionStore = {
+    has: cid => components.blocks.has(cid),
+    get: async cid => await components.blocks.get(cid),
+    async put (cid, bytes) {
+      await components.blocks.put(cid, bytes)
+      stats.blocksReceived++
+      stats.bytesReceived += bytes.byteLength
+    }
+  }
   const scores = new PeerScores({
     banThreshold: init.banThreshold,
     banMs: init.banMs,
@@ -105,7 +121,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       assertHashSupported(cid)
       const starved = Promise.withResolvers<void>()
       const session = new FetchSession({
-        store: components.blocks,
+        store: receivingStore,
         scores,
         openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal }),
         onStarved: () => { starved.resolve() }
@@ -136,6 +152,8 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
             signal: options.signal,
             onBlock: n => {
               bytes += n
+              stats.blocksReceived++
+              stats.bytesReceived += n
               options.onProgress?.({ type: 'exchange:fetch:progress', blocks: 0, bytes, peers: 0 })
             }
           })

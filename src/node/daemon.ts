@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/index.ts'
 import { Operations, createApiHandler, listen } from '../api/index.ts'
+import { createUi } from '../gateway/ui.ts'
 import { createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit } from '../gateway/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
@@ -76,7 +77,8 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const token = await apiToken(node.repo.paths.home)
     const ops = new Operations(node)
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
-    const gateway = nodeGateway(node)
+    // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
+    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }) })
     const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })
     return { node, apiUrl, gatewayUrl, uiUrl: `${gatewayUrl}/#token=${token}`, stop }

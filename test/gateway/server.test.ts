@@ -1,0 +1,133 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { request as httpRequest, Agent, type IncomingMessage } from 'node:http'
+import { randomBytes } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
+import { UnixFS } from 'ipfs-unixfs'
+import { CID } from 'multiformats/cid'
+import { base32 } from 'multiformats/bases/base32'
+import { sha256 } from 'multiformats/hashes/sha2'
+import * as raw from 'multiformats/codecs/raw'
+import { listen } from '../../src/api/index.ts'
+import { importPath } from '../../src/content/index.ts'
+import { createNode, type WeftNode } from '../../src/node/index.ts'
+import { nodeGateway } from '../../src/node/daemon.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+
+interface Served { port: number, close: () => Promise<void>, connections: () => Promise<number> }
+
+async function serve (node: WeftNode): Promise<Served> {
+  const { server, port } = await listen(nodeGateway(node), '127.0.0.1', 0)
+  return {
+    port,
+    close: async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() }) },
+    connections: async () => await new Promise<number>((resolve, reject) => { server.getConnections((err, n) => { if (err !== null) reject(err); else resolve(n) }) })
+  }
+}
+
+function get (port: number, host: string, path: string, options: { agent?: Agent, headers?: Record<string, string> } = {}): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host, ...options.headers }, agent: options.agent ?? false }, resolve)
+    req.once('error', reject)
+    req.end()
+  })
+}
+
+async function body (res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const c of res) chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/** A 1 GiB UnixFS file made of one 1 MiB zero chunk linked 1024 times: small to store, 1 GiB to stream. */
+async function gibibyteFile (node: WeftNode): Promise<CID> {
+  const chunk = new Uint8Array(1024 * 1024)
+  const leaf = CID.createV1(raw.code, await sha256.digest(chunk))
+  await node.blocks.put(leaf, chunk)
+  const unixfs = new UnixFS({ type: 'file' })
+  for (let i = 0; i < 1024; i++) unixfs.addBlockSize(BigInt(chunk.byteLength))
+  const links = Array.from({ length: 1024 }, () => ({ Hash: leaf, Tsize: chunk.byteLength, Name: '' }))
+  const bytes = dagPb.encode(dagPb.prepare({ Data: unixfs.marshal(), Links: links }))
+  const root = CID.createV1(dagPb.code, await sha256.digest(bytes))
+  await node.blocks.put(root, bytes)
+  await node.blocks.flush()
+  return root
+}
+
+test('a 1 GiB file streams through the gateway in bounded memory; a client that leaves mid-stream leaves nothing behind', async t => {
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  const root = await gibibyteFile(node)
+  const gateway = await serve(node)
+  t.after(gateway.close)
+  const host = `${root.toString(base32)}.ipfs.localhost:${gateway.port}`
+
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  let peak = before
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
+  const res = await get(gateway.port, host, '/')
+  assert.equal(res.statusCode, 200)
+  assert.equal(res.headers['content-length'], String(1024 ** 3))
+  let bytes = 0
+  let nonZero = 0
+  const zeros = Buffer.alloc(1024 * 1024)
+  for await (const c of res) {
+    bytes += (c as Buffer).byteLength
+    if (!(c as Buffer).equals(zeros.subarray(0, (c as Buffer).byteLength))) nonZero++
+  }
+  clearInterval(sampler)
+  assert.equal(bytes, 1024 ** 3)
+  assert.equal(nonZero, 0)
+  const grew = (peak - before) / 1024 / 1024
+  assert.ok(grew < 200, `memory grew by ${grew.toFixed(0)} MiB while 1 GiB went through`)
+
+  // leave after 20 MiB: the server closes its side and goes on serving others
+  const resources = process.getActiveResourcesInfo().length
+  const partial = await get(gateway.port, host, '/')
+  let read = 0
+  await new Promise<void>(resolve => {
+    partial.on('data', (c: Buffer) => {
+      read += c.byteLength
+      if (read > 20 * 1024 * 1024) { partial.destroy(); resolve() }
+    })
+  })
+  for (let i = 0; i < 100 && await gateway.connections() > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  assert.equal(await gateway.connections(), 0, 'the abandoned response\'s connection is closed')
+  const after = await get(gateway.port, host, '/', { headers: { range: 'bytes=0-9' } })
+  assert.equal(after.statusCode, 206)
+  assert.equal((await body(after)).byteLength, 10)
+  for (let i = 0; i < 50 && process.getActiveResourcesInfo().length > resources; i++) await new Promise(resolve => setTimeout(resolve, 20))
+  assert.ok(process.getActiveResourcesInfo().length <= resources, `handles before ${resources}, after ${process.getActiveResourcesInfo().length}`)
+})
+
+test('1,000 concurrent requests are all answered correctly; oversized headers and URLs are refused', async t => {
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  await mkdir(join(dir, 'files'))
+  const files = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+    const data = randomBytes(1000 + i * 20_000)
+    await writeFile(join(dir, 'files', `f${i}.bin`), data)
+    return data
+  }))
+  const { root } = await importPath(node.blocks, join(dir, 'files'), {})
+  const gateway = await serve(node)
+  t.after(gateway.close)
+  const host = `${root.cid.toV1().toString(base32)}.ipfs.localhost:${gateway.port}`
+  const agent = new Agent({ maxSockets: 1000, keepAlive: true })
+  t.after(() => { agent.destroy() })
+  const results = await Promise.all(Array.from({ length: 1000 }, async (_, i) => {
+    const res = await get(gateway.port, host, `/f${i % 10}.bin`, { agent })
+    return { status: res.statusCode, same: (await body(res)).equals(files[i % 10]) }
+  }))
+  assert.equal(results.filter(r => r.status === 200 && r.same).length, 1000)
+
+  const big = await get(gateway.port, host, '/f1.bin', { headers: { 'x-padding': 'a'.repeat(20_000) } })
+  assert.equal(big.statusCode, 431, 'node:http refuses headers past 16 KiB')
+  const long = await get(gateway.port, host, `/${'a'.repeat(9_000)}`)
+  assert.equal(long.statusCode, 414)
+  assert.match((await body(long)).toString(), /ERR_URL_TOO_LONG/)
+})
