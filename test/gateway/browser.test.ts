@@ -1,0 +1,113 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { importPath } from '../../src/content/index.ts'
+import { launchBrowser, startTestDaemon } from '../helpers/browser.ts'
+import { tmpDir } from '../helpers/home.ts'
+
+const DOT_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="#c33"/></svg>'
+
+/** A small site: a page with a stylesheet, an image and a script that marks the page and uses localStorage. */
+async function writeSite (dir: string, marker: string): Promise<void> {
+  await mkdir(join(dir, 'img'), { recursive: true })
+  await writeFile(join(dir, 'index.html'), `<!doctype html><html><head><meta charset="utf-8"><title>${marker}</title><link rel="stylesheet" href="style.css"></head>
+<body><h1 id="title">${marker}</h1><img id="dot" src="img/dot.svg" alt="dot"><p id="script-status">script did not run</p>
+<p id="stored"></p><script src="app.js"></script></body></html>`)
+  await writeFile(join(dir, 'style.css'), 'h1 { color: rgb(200, 50, 50) }')
+  await writeFile(join(dir, 'img', 'dot.svg'), DOT_SVG)
+  await writeFile(join(dir, 'app.js'), `document.getElementById('script-status').textContent = 'script ran';
+document.getElementById('stored').textContent = String(localStorage.getItem('secret'));
+localStorage.setItem('secret', document.title);`)
+}
+
+test('in Chromium: a site renders on its own origin (text, style, image, script), and one site cannot read another\'s storage', async t => {
+  const daemon = await startTestDaemon(t)
+  const dir = await tmpDir(t)
+  const roots: string[] = []
+  for (const marker of ['site A', 'site B']) {
+    await writeSite(join(dir, marker), marker)
+    const { root } = await importPath(daemon.node.blocks, join(dir, marker), {})
+    await daemon.node.blocks.pin(root.cid, 'recursive')
+    roots.push(root.cid.toString())
+  }
+  const port = new URL(daemon.gatewayUrl).port
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+
+  // the path form redirects to the site's origin, where it renders
+  await page.goto(`http://localhost:${port}/ipfs/${roots[0]}/`)
+  assert.equal(new URL(page.url()).host, `${roots[0]}.ipfs.localhost:${port}`)
+  assert.equal(await page.textContent('#title'), 'site A')
+  assert.equal(await page.textContent('#script-status'), 'script ran')
+  assert.equal(await page.$eval('#title', e => getComputedStyle(e).color), 'rgb(200, 50, 50)')
+  assert.equal(await page.$eval('#dot', e => (e as HTMLImageElement).complete && (e as HTMLImageElement).naturalWidth), 40)
+  assert.equal(await page.textContent('#stored'), 'null', 'site A starts with empty storage')
+
+  // site A stored its title; site B, on its own origin, cannot see it
+  await page.goto(`http://${roots[1]}.ipfs.localhost:${port}/`)
+  assert.equal(await page.textContent('#title'), 'site B')
+  assert.equal(await page.textContent('#stored'), 'null', 'site B cannot read what site A stored')
+  assert.equal(await page.evaluate(() => localStorage.getItem('secret')), 'site B')
+  // and A still has its own
+  await page.goto(`http://${roots[0]}.ipfs.localhost:${port}/`)
+  assert.equal(await page.textContent('#stored'), 'site A')
+  // nor can a site read the web UI's storage, where the API token lives
+  await page.goto(daemon.uiUrl)
+  await page.waitForSelector('#app:not([hidden])')
+  assert.equal(await page.evaluate(() => sessionStorage.length > 0 || localStorage.length > 0), true, 'the UI keeps its token in its own storage')
+  await page.goto(`http://${roots[0]}.ipfs.localhost:${port}/`)
+  const seen = await page.evaluate(async (ui) => {
+    try {
+      const r = await fetch(`${ui}/api/v0/id`, { method: 'POST' })
+      return `answered ${r.status}`
+    } catch {
+      return 'blocked'
+    }
+  }, new URL(daemon.gatewayUrl).origin)
+  assert.notEqual(seen, 'answered 200', `a site's script reached the UI's API: ${seen}`)
+})
+
+test('in Chromium: publish a folder through the web UI, then see a followed site\'s update appear', async t => {
+  const owner = await startTestDaemon(t)
+  const visitor = await startTestDaemon(t)
+  await visitor.node.libp2p?.dial((owner.node.libp2p as NonNullable<typeof owner.node.libp2p>).getMultiaddrs()[0])
+  const browser = await launchBrowser(t)
+  const dir = await tmpDir(t)
+  await writeSite(join(dir, 'v1'), 'version one')
+  await writeSite(join(dir, 'v2'), 'version two')
+
+  // the owner creates a site and publishes a folder from its web UI
+  const ui = await browser.newPage()
+  await ui.goto(owner.uiUrl)
+  assert.equal(new URL(ui.url()).hash, '', 'the token leaves the address bar')
+  await ui.fill('[data-testid="create-label"]', 'blog')
+  await ui.click('[data-testid="create-button"]')
+  const row = ui.locator('[data-testid="site-row"]').first()
+  await row.waitFor()
+  await row.locator('[data-testid="folder-input"]').setInputFiles(join(dir, 'v1'))
+  await row.locator('[data-testid="publish-button"]').click()
+  await ui.waitForFunction(() => document.querySelector('[data-testid="publish-log"]')?.textContent?.includes('published version 0') === true, undefined, { timeout: 60_000 })
+  const name = owner.node.sites.list()[0].name
+  assert.equal(owner.node.sites.list()[0].name, name)
+
+  // the visitor follows it from its own UI and opens it on its gateway
+  const port = new URL(visitor.gatewayUrl).port
+  const vui = await browser.newPage()
+  await vui.goto(visitor.uiUrl)
+  await vui.fill('[data-testid="follow-name"]', name)
+  await vui.click('[data-testid="follow-button"]')
+  const followed = vui.locator('[data-testid="followed-row"]').first()
+  await followed.waitFor()
+  const site = await browser.newPage()
+  await site.goto(`http://${name}.ipns.localhost:${port}/`)
+  assert.equal(await site.textContent('#title'), 'version one')
+
+  // the owner publishes again from the UI; the visitor's UI shows version 1, and the site shows it
+  await row.locator('[data-testid="folder-input"]').setInputFiles(join(dir, 'v2'))
+  await row.locator('[data-testid="publish-button"]').click()
+  await ui.waitForFunction(() => document.querySelector('[data-testid="publish-log"]')?.textContent?.includes('published version 1') === true, undefined, { timeout: 60_000 })
+  await vui.waitForFunction(() => document.querySelector('[data-testid="followed-row"] .sequence')?.textContent === '1', undefined, { timeout: 30_000 })
+  await site.reload()
+  assert.equal(await site.textContent('#title'), 'version two')
+})
