@@ -284,9 +284,12 @@ export class Operations {
     return withStringSequences(await this.node.sites.info(name))
   }
 
+  /** The port the daemon's gateway listens on, once it does (config's until then). */
+  gatewayPort?: number
+
   /** The gateway URL of a site: its own origin, `<name>.ipns.localhost:<port>`. */
   private gatewayUrl (name: string): string {
-    const port = tcpHostPort(this.node.repo.config.addresses.gateway)?.port ?? 8080
+    const port = this.gatewayPort ?? tcpHostPort(this.node.repo.config.addresses.gateway)?.port ?? 8080
     return `http://${name}.ipns.localhost:${port}/`
   }
 
