@@ -6,6 +6,7 @@ import { registerRepoCommands } from './commands/repo.ts'
 import { registerCarCommands } from './commands/car.ts'
 import { registerNetCommands } from './commands/net.ts'
 import { registerSiteCommands } from './commands/sites.ts'
+import { registerDemoCommand } from './commands/demo.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -21,6 +22,7 @@ export function buildProgram (): Command {
   registerCarCommands(program)
   registerNetCommands(program)
   registerSiteCommands(program)
+  registerDemoCommand(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.configureOutput({ outputError: () => {} })
