@@ -18,13 +18,18 @@ export function errorResponse (err: unknown): Response {
   return Response.json({ code: e.code, message: e.message }, { status: errorToStatus(e) })
 }
 
-/** Starts a byte stream only once its first chunk exists, so an early failure is a proper error status. */
-async function bytesResponse (source: AsyncGenerator<Uint8Array>): Promise<Response> {
-  const first = await source.next()
-  const body = new ReadableStream<Uint8Array>({
+/**
+ * A streamed body from `source`: its first chunk is read before the response exists, so a
+ * failure there becomes an error status; a later failure cuts the stream short. When the
+ * client goes away the source is closed (and with it what it fetches). The gateway's
+ * bodies are made here too.
+ */
+export async function streamBody (source: AsyncGenerator<Uint8Array>, first?: IteratorResult<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+  const head = first ?? await source.next()
+  return new ReadableStream<Uint8Array>({
     start (controller) {
-      if (first.done === true) controller.close()
-      else controller.enqueue(first.value)
+      if (head.done === true) controller.close()
+      else controller.enqueue(head.value)
     },
     async pull (controller) {
       try {
@@ -36,8 +41,11 @@ async function bytesResponse (source: AsyncGenerator<Uint8Array>): Promise<Respo
       }
     },
     async cancel () { await source.return(undefined) }
-  })
-  return new Response(body, { headers: { 'content-type': 'application/octet-stream' } })
+  }, { highWaterMark: 0 })
+}
+
+async function bytesResponse (source: AsyncGenerator<Uint8Array>): Promise<Response> {
+  return new Response(await streamBody(source), { headers: { 'content-type': 'application/octet-stream' } })
 }
 
 /** NDJSON: `{"progress":…}` lines (at most ten a second), then `{"result":…}` or `{"error":…}`. */

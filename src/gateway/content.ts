@@ -9,7 +9,8 @@ import { cat, ls, parseContentPath, resolveEntry, type ContentBlockstore } from 
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
-import { errorResponse, notModified, redirect, streamBody } from './responses.ts'
+import { streamBody } from '../api/index.ts'
+import { errorResponse, notModified, redirect } from './responses.ts'
 import { blockByBlock, prefetching, type StoreComponents } from './stores.ts'
 import { carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
 

@@ -1,6 +1,5 @@
 /**
- * Building gateway responses: byte streams that start only once their first chunk exists
- * (so an early failure is a proper status), error pages (HTML for browsers, one line of
+ * Building gateway responses: error pages (HTML for browsers, one line of
  * text for tools), redirects and conditional answers.
  */
 import { ERROR_CODES, toWeftError, type WeftError } from '../errors.ts'
@@ -49,29 +48,4 @@ export function notModified (request: Request, etag: string): boolean {
     const tag = t.trim().replace(/^W\//, '')
     return tag === '*' || tag === etag
   })
-}
-
-/**
- * A streamed body from `source`: its first chunk is read before the response exists, so a
- * failure there becomes an error status; a later failure cuts the stream short. When the
- * client goes away the source is closed (and with it what it fetches).
- */
-export async function streamBody (source: AsyncGenerator<Uint8Array>, first?: IteratorResult<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
-  const head = first ?? await source.next()
-  return new ReadableStream<Uint8Array>({
-    start (controller) {
-      if (head.done === true) controller.close()
-      else controller.enqueue(head.value)
-    },
-    async pull (controller) {
-      try {
-        const next = await source.next()
-        if (next.done === true) controller.close()
-        else controller.enqueue(next.value)
-      } catch (err) {
-        controller.error(err)
-      }
-    },
-    async cancel () { await source.return(undefined) }
-  }, { highWaterMark: 0 })
 }
