@@ -1,0 +1,110 @@
+/**
+ * `weft demo` (and `npm start`): a private network of six nodes in this process on
+ * 127.0.0.1. Node 1 publishes the sample site, nodes 2 to 6 follow it, node 6's gateway
+ * is the one a browser visits; then two live drills (an update, the owner going
+ * offline), and the network runs until Ctrl-C. Nothing dials beyond 127.0.0.1.
+ */
+import { once } from 'node:events'
+import { rm } from 'node:fs/promises'
+import { performance } from 'node:perf_hooks'
+import { Operations } from '../api/index.ts'
+import { startNetwork, DEMO_NETWORK, type DemoNetwork } from './network.ts'
+import { drillOwnerOffline, drillUpdate, siteFiles, type DrillContext } from './drills.ts'
+import { bySource, duration, holdsVersion, trackRecords, waitUntil, within } from './steps.ts'
+import { siteHost } from './http.ts'
+
+export { gatewayGet, siteHost, type GatewayAnswer } from './http.ts'
+
+export const DEMO_NODES = 6
+const SITE_LABEL = 'sample'
+
+export interface DemoOptions {
+  /** The folder published as the site's first version (examples/sample-site). */
+  siteDir: string
+  /** Node 6's gateway port; undefined: 8080 when free, else any. */
+  port?: number
+  /** Leave the homes on disk at the end. */
+  keep: boolean
+  /** End after the drills instead of running until interrupted. */
+  exitAfterDrills: boolean
+  /** Before the drills, wait for `waitForEnter`. */
+  hold: boolean
+}
+
+export interface DemoIo {
+  say: (text: string) => Promise<void>
+  /** Resolves on Enter (or the end of input); used by `hold`. */
+  waitForEnter: (signal: AbortSignal) => Promise<void>
+  /** Aborted by Ctrl-C (SIGINT) or SIGTERM. */
+  interrupted: AbortSignal
+}
+
+export async function runDemo (options: DemoOptions, io: DemoIo): Promise<void> {
+  const { say, interrupted } = io
+  await say(`weft demo: ${DEMO_NODES} nodes on a private network "${DEMO_NETWORK}" in this process, on 127.0.0.1 only (no bootstrap peers, no mDNS)`)
+  let t = performance.now()
+  const net = await startNetwork({ size: DEMO_NODES, gatewayPort: options.port, signal: interrupted })
+  try {
+    await say(`temporary homes in ${net.root}`)
+    await say(`started and connected each to each in ${duration(performance.now() - t)}`)
+    const ctx = await publishAndFollow(net, options, io)
+    const { visitor, name } = ctx
+    const siteUrl = `http://${siteHost(name, visitor.daemon.gatewayUrl)}/`
+    await say('')
+    await say('Open these in a browser (served by node 6, which follows the site and never had its key):')
+    await say(`  site:   ${siteUrl}`)
+    await say(`  web UI: ${visitor.daemon.uiUrl}`)
+    await say('A visitor sees the sample site: four linked pages with a stylesheet, an SVG logo and a script that writes "script ran" on the page, every byte checked against its hash by node 6.')
+    await say(`(*.localhost resolves to 127.0.0.1 in browsers; with curl: curl -H 'Host: ${siteHost(name, visitor.daemon.gatewayUrl)}' ${visitor.daemon.gatewayUrl}/)`)
+    if (options.hold) {
+      await say('')
+      await say('Press Enter to run the drills.')
+      await io.waitForEnter(interrupted)
+    }
+    await say('')
+    await say('Drills:')
+    const version = await drillUpdate(ctx)
+    await drillOwnerOffline(ctx, version)
+    await say('')
+    await say('Drills done: the update reached node 6\'s gateway, and the site kept loading from the followers with node 1 stopped.')
+    if (!options.exitAfterDrills) {
+      await say(`Nodes 2 to ${DEMO_NODES} keep running, and the site is still at ${siteUrl}`)
+      await say(`Press Ctrl-C to stop them and ${options.keep ? 'keep' : 'remove'} the temporary homes.`)
+      if (!interrupted.aborted) await once(interrupted, 'abort')
+    }
+  } finally {
+    t = performance.now()
+    const stopped = await net.stop(15_000).then(() => undefined, (err: Error) => err)
+    if (options.keep) {
+      await say(`Stopped the nodes (${duration(performance.now() - t)}). Kept the homes: ${net.root}/node-1 … node-${DEMO_NODES} (e.g. ./bin/weft --home ${net.root}/node-1 site list)`)
+    } else {
+      await rm(net.root, { recursive: true, force: true })
+      await say(`Stopped the nodes and removed the temporary homes (${duration(performance.now() - t)}).`)
+    }
+    if (stopped !== undefined) throw stopped
+  }
+}
+
+/** Node 1 creates the site and publishes the folder; nodes 2 to 6 follow it and fetch it. */
+async function publishAndFollow (net: DemoNetwork, options: DemoOptions, io: DemoIo): Promise<DrillContext> {
+  const { say, interrupted } = io
+  const [owner, ...followers] = net.nodes
+  const visitor = followers[followers.length - 1]
+  const site = await owner.node.sites.create(SITE_LABEL)
+  let t = performance.now()
+  const report = await new Operations(owner.node).publish(options.siteDir, { site: SITE_LABEL })
+  const files = await siteFiles(options.siteDir)
+  await say(`node 1 created the site /ipns/${site.name} and published ${options.siteDir} (${files.length} files, root ${report.root}, record sequence ${report.sequence}) in ${duration(performance.now() - t)}`)
+  t = performance.now()
+  const records = trackRecords(followers, site.name, 0n, t)
+  try {
+    await Promise.all(followers.map(async f => { await f.node.sites.follow(site.name, { signal: within(30_000, interrupted) }) }))
+    await Promise.all(followers.map(async f => {
+      await waitUntil(`node ${f.number} did not fetch the site`, 30_000, interrupted, () => holdsVersion(f, site.name, 0n) ? true : undefined)
+    }))
+  } finally {
+    records.stop()
+  }
+  await say(`nodes 2 to ${net.nodes.length} follow it: each got the record (${bySource([...records.arrivals.values()])}), checked its signature and fetched every block, in ${duration(performance.now() - t)}`)
+  return { net, owner, visitor, followers, label: SITE_LABEL, name: site.name, siteDir: options.siteDir, say, interrupted }
+}

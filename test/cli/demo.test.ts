@@ -1,0 +1,124 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { ChildProcess } from 'node:child_process'
+import { spawnWeft } from '../helpers/cli.ts'
+import { tmpHome } from '../helpers/home.ts'
+import { gatewayGet } from '../../src/demo/index.ts'
+
+interface Demo {
+  child: ChildProcess
+  /** Everything it printed so far. */
+  out: () => string
+  err: () => string
+  /** Resolves once stdout matches, fails if the demo exits first or `ms` pass. */
+  waitFor: (pattern: RegExp, ms: number) => Promise<RegExpMatchArray>
+  exited: Promise<number | null>
+}
+
+/** `weft demo <args>` as a separate process, killed if the test ends while it still runs. */
+async function startDemo (t: TestContext, args: string[]): Promise<Demo> {
+  // --hold waits for Enter before the drills: the test fetches the printed URLs first, then
+  // lets the drills run, so no request races the drills or the demo's exit.
+  const child = spawnWeft(['demo', '--port', '0', '--hold', ...args], { home: await tmpHome(t) })
+  let out = ''
+  let err = ''
+  child.stdout?.on('data', (b: Buffer) => { out += b.toString() })
+  child.stderr?.on('data', (b: Buffer) => { err += b.toString() })
+  const exited = new Promise<number | null>(resolve => { child.once('exit', code => { resolve(code) }) })
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const waitFor = async (pattern: RegExp, ms: number): Promise<RegExpMatchArray> => {
+    const deadline = Date.now() + ms
+    while (true) {
+      const m = pattern.exec(out)
+      if (m !== null) return m
+      if (child.exitCode !== null || child.signalCode !== null) assert.fail(`the demo exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}:\n${out}\n${err}`)
+      if (Date.now() > deadline) assert.fail(`the demo did not print ${pattern} within ${ms / 1000} s:\n${out}\n${err}`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  }
+  return { child, out: () => out, err: () => err, waitFor, exited }
+}
+
+async function exitCode (demo: Demo, ms: number): Promise<number | null> {
+  const timer = setTimeout(() => { demo.child.kill('SIGKILL') }, ms)
+  try {
+    return await demo.exited
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+test('weft demo: the site and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped, and no homes left', async t => {
+  const demo = await startDemo(t, ['--exit-after-drills'])
+  await demo.waitFor(/Press Enter to run the drills/, 45_000)
+  const root = demo.out().match(/temporary homes in (\S+)/)?.[1]
+  assert.ok(root !== undefined && existsSync(join(root, 'node-6')), demo.out())
+  const site = demo.out().match(/site: +http:\/\/(k51[a-z0-9]+)\.ipns\.localhost:(\d+)\/\n/)
+  const ui = demo.out().match(/web UI: +http:\/\/127\.0\.0\.1:(\d+)\/#token=[0-9a-f]{64}\n/)
+  assert.ok(site !== null && ui !== null, demo.out())
+  const port = site[2]
+  assert.equal(ui[1], port, 'the site and the UI are on node 6\'s one gateway')
+  assert.notEqual(port, '8080', '--port 0 takes any free port')
+  const gateway = `http://127.0.0.1:${port}`
+  const signal = AbortSignal.timeout(20_000)
+
+  const index = await gatewayGet(gateway, `${site[1]}.ipns.localhost:${port}`, '/', { signal })
+  assert.equal(index.status, 200, index.body.toString())
+  assert.match(index.contentType, /^text\/html/)
+  const page = index.body.toString()
+  assert.match(page, /<h1>Hello from weft<\/h1>/)
+  assert.match(page, />Version 1</)
+  assert.match(page, /id="script-status"/)
+  assert.match(page, /href="about\.html"/)
+  const script = await gatewayGet(gateway, `${site[1]}.ipns.localhost:${port}`, '/js/main.js', { signal })
+  assert.equal(script.status, 200)
+  assert.match(script.body.toString(), /script ran/)
+
+  const uiPage = await gatewayGet(gateway, `127.0.0.1:${port}`, '/', { signal })
+  assert.equal(uiPage.status, 200, `the web UI: ${uiPage.body.toString().slice(0, 200)}`)
+  assert.match(uiPage.contentType, /^text\/html/)
+  assert.match(uiPage.body.toString(), /<!doctype html>/i)
+
+  demo.child.stdin?.end('\n')
+  const code = await exitCode(demo, 50_000)
+  const out = demo.out()
+  assert.equal(code, 0, `${out}\n${demo.err()}`)
+  assert.match(out, /Node 1 published it as record sequence 1 in [\d.]+ m?s/)
+  assert.match(out, /The signed record reached the 5 followers/)
+  assert.match(out, /All 5 followers held every block of version 2 after [\d.]+ m?s/)
+  assert.match(out, /Node 6's gateway answered with version 2 [\d.]+ m?s after the publish began/)
+  assert.match(out, /Node 1, the only node with the site's key, stopped/)
+  assert.match(out, /Node 6's gateway still serves version 2 \(HTTP 200/)
+  assert.match(out, /Node 6 unfollowed the site and ran gc: \d+ blocks dropped, 0 left/)
+  assert.match(out, /the DHT returned the site's record from node [2-5]/)
+  assert.match(out, /fetched all 9 files again, byte-identical to version 2/)
+  assert.match(out, /Blocks sent by the other followers: \d+ by node [2-5]/)
+  assert.match(out, /Drills done/)
+  assert.match(out, /removed the temporary homes/)
+  assert.equal(existsSync(root), false, `${root} is still there`)
+})
+
+test('weft demo: Ctrl-C stops every node; --keep leaves the homes and says where', async t => {
+  const demo = await startDemo(t, ['--keep'])
+  await demo.waitFor(/Press Enter to run the drills/, 45_000)
+  const root = demo.out().match(/temporary homes in (\S+)/)?.[1]
+  assert.ok(root !== undefined, demo.out())
+  t.after(async () => { await rm(root, { recursive: true, force: true }) })
+  demo.child.kill('SIGINT')
+  const code = await exitCode(demo, 20_000)
+  assert.equal(code, 130, `${demo.out()}\n${demo.err()}`)
+  assert.match(demo.err(), /SIGINT: stopping the nodes/)
+  assert.match(demo.out(), new RegExp(`Kept the homes: ${root}/node-1`))
+  for (let i = 1; i <= 6; i++) {
+    assert.ok(existsSync(join(root, `node-${i}`, 'config.json')), `node-${i} kept`)
+    assert.equal(existsSync(join(root, `node-${i}`, 'repo.lock')), false, `node-${i} was stopped (its lock released)`)
+  }
+})
