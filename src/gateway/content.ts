@@ -11,7 +11,7 @@ import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
 import { streamBody } from '../api/index.ts'
 import { errorResponse, notModified, redirect } from './responses.ts'
-import { blockByBlock, prefetching, type StoreComponents } from './stores.ts'
+import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
 import { carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
 
 /** A request's content path, resolved to its root, with what its answers carry. */
@@ -32,7 +32,7 @@ export interface Target {
 }
 
 export interface ServeContext {
-  stores: StoreComponents
+  stores: RequestStores
   request: Request
   signal: AbortSignal
 }

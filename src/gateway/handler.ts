@@ -17,7 +17,7 @@ import { WeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
 import { serveContent, serveTrustless, type Target } from './content.ts'
 import { errorResponse, redirect } from './responses.ts'
-import type { StoreComponents } from './stores.ts'
+import { SharedFetches, type StoreComponents } from './stores.ts'
 import { requestedFormat } from './trustless.ts'
 
 /** The longest request URL served (414 beyond). */
@@ -79,6 +79,7 @@ function splitContentPath (pathname: string): { namespace: Namespace, id: string
 
 export function createGatewayHandler (components: GatewayComponents, init: GatewayInit = {}): GatewayHandler {
   const fetchTimeout = init.fetchTimeout ?? 120_000
+  const stores = { blocks: components.blocks, fetches: components.exchange === undefined ? undefined : new SharedFetches(components, components.exchange) }
 
   async function serve (request: Request, host: GatewayHost, url: URL): Promise<Response> {
     let namespace: Namespace
@@ -151,7 +152,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       isolated,
       headers
     }
-    const ctx = { stores: components, request, signal }
+    const ctx = { stores, request, signal }
     if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
     return await serveContent(ctx, target)
   }

@@ -270,3 +270,28 @@ test('IPNS names: subdomains per site, the record\'s TTL as Cache-Control, the s
   assert.equal(r.status, 400)
   assert.match(await r.text(), /ERR_INVALID_NAME/)
 })
+
+test('a visit from a peer: pages asked at once share their fetches, each block comes once, bytes match', async t => {
+  const [seeder, visitor] = [await createTestNode(t), await createTestNode(t)]
+  await visitor.libp2p.dial(seeder.libp2p.getMultiaddrs()[0])
+  const dir = await tmpDir(t)
+  const files = new Map<string, Buffer>()
+  for (let i = 0; i < 8; i++) files.set(`page${i}.html`, Buffer.from(`<p>page ${i}</p>`.repeat(100 + i)))
+  files.set('video.bin', randomBytes(5 * 1024 * 1024))
+  for (const [name, data] of files) await writeFile(join(dir, name), data)
+  const { root } = await importPath(seeder.blocks, dir, {})
+  await seeder.blocks.pin(root.cid, 'recursive')
+  const gateway = nodeGateway(visitor)
+  const site = `http://${root.cid.toV1().toString(base32)}.ipfs.localhost:8080`
+  const answers = await Promise.all([...files.keys()].map(async name => {
+    const r = await get(gateway, `${site}/${name}`)
+    return { name, status: r.status, body: Buffer.from(await r.arrayBuffer()) }
+  }))
+  for (const a of answers) {
+    assert.equal(a.status, 200, `${a.name}: ${a.body.toString().slice(0, 300)}`)
+    assert.ok(a.body.equals(files.get(a.name) as Buffer), a.name)
+  }
+  // 1 folder + 8 pages + the video's node and 5 chunks, each received once
+  assert.equal(visitor.blocks.stat().blocks, 15)
+  assert.equal(visitor.exchange.stats.blocksReceived, 15, `${visitor.exchange.stats.blocksReceived} blocks received for 15 distinct ones`)
+})
