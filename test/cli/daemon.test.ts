@@ -27,6 +27,10 @@ test('commands go through a running daemon; two daemons find and fetch each othe
   assert.equal(peers[0]?.id, a.id, `b's peers: ${JSON.stringify(peers)}; a: ${a.state()}; b: ${b.state()}`)
   assert.equal(typeof peers[0].latencyMs, 'number')
 
+  // a tool (no browser headers) gets the bytes from b's gateway on the path form
+  const viaGateway = await fetch(`${b.gatewayUrl}/ipfs/${cid}`)
+  assert.equal(viaGateway.status, 200)
+  assert.deepEqual(Buffer.from(await viaGateway.arrayBuffer()), data)
   const fetched = await runWeft(['cat', '--timeout', '30s', cid], { home: b.home })
   assert.equal(fetched.code, 0, fetched.stderr)
   assert.deepEqual(fetched.stdout, data)

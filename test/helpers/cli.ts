@@ -52,6 +52,8 @@ export interface RunningDaemon {
   child: ChildProcess
   id: string
   address: string
+  /** `http://127.0.0.1:<port>`, as the daemon printed it. */
+  gatewayUrl: string
   /** Whether it still runs, and the end of what it wrote to stderr: for a failing assertion's message. */
   state(): string
 }
@@ -82,5 +84,6 @@ export async function startDaemonProcess (t: TestContext, existingHome?: string)
   })
   const id = JSON.parse((await runWeft(['id', '--json'], { home })).out)
   const state = (): string => `daemon ${child.exitCode === null && child.signalCode === null ? 'running' : `exited (${child.exitCode ?? child.signalCode})`}; stderr: ${errors}`
-  return { home, child, id: id.id, address: id.addresses[0], state }
+  const gatewayUrl = /gateway on (http:\/\/\S+)/.exec(out)?.[1] ?? ''
+  return { home, child, id: id.id, address: id.addresses[0], gatewayUrl, state }
 }
