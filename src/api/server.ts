@@ -167,7 +167,8 @@ export function createApiHandler (ops: Operations, token: string): (request: Req
 export async function listen (handler: (request: Request) => Promise<Response>, host: string, port: number): Promise<{ server: Server, port: number }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const controller = new AbortController()
-    res.once('close', () => { controller.abort() })
+    // only a response cut short aborts (building an abort reason for every finished one costs)
+    res.once('close', () => { if (!res.writableFinished) controller.abort() })
     const request = new Request(`http://${host}${req.url ?? '/'}`, {
       method: req.method,
       headers: req.headers as Record<string, string>,

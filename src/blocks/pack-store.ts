@@ -20,6 +20,8 @@ const FLUSH_BYTES = 64 * 1024 * 1024
 const FLUSH_BLOCKS = 4096
 /** A put waits for its own write once this many bytes are being written. */
 const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+/** Recently read blocks kept in memory (a gateway serves the same pages again and again). */
+const READ_CACHE_BYTES = 32 * 1024 * 1024
 
 interface Location { pack: number, off: number, len: number }
 
@@ -62,6 +64,9 @@ export class PackStore {
   private readonly options: PackStoreOptions
   private readonly fds = new Map<number, number>()
   private readonly pending = new Map<string, Pending>()
+  /** Least recently read first; blocks are immutable, so only deletion invalidates. */
+  private readonly readCache = new Map<string, Uint8Array>()
+  private readCacheBytes = 0
   private pendingBytes = 0
   private inflightBytes = 0
   /** The first write that failed (a full disk, say); the store refuses work after it. */
@@ -200,9 +205,35 @@ export class PackStore {
     const key = multihashKey(cid.multihash.bytes)
     const pending = this.pending.get(key)
     if (pending?.bytes !== undefined) return pending.bytes
+    const cached = this.readCache.get(key)
+    if (cached !== undefined) {
+      this.readCache.delete(key)
+      this.readCache.set(key, cached)
+      return cached
+    }
     const loc = pending ?? this.stmt.get.get(cid.multihash.bytes) as Location | undefined
     if (loc === undefined) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} is not in the local store`)
-    return await this.readAt(loc)
+    const bytes = await this.readAt(loc)
+    this.remember(key, bytes)
+    return bytes
+  }
+
+  private remember (key: string, bytes: Uint8Array): void {
+    if (bytes.byteLength > READ_CACHE_BYTES / 8 || this.readCache.has(key)) return
+    this.readCache.set(key, bytes)
+    this.readCacheBytes += bytes.byteLength
+    for (const [old, b] of this.readCache) {
+      if (this.readCacheBytes <= READ_CACHE_BYTES) break
+      this.readCache.delete(old)
+      this.readCacheBytes -= b.byteLength
+    }
+  }
+
+  private forget (key: string): void {
+    const b = this.readCache.get(key)
+    if (b === undefined) return
+    this.readCache.delete(key)
+    this.readCacheBytes -= b.byteLength
   }
 
   private async readAt (loc: Location): Promise<Uint8Array> {
@@ -253,6 +284,7 @@ export class PackStore {
         const loc = this.stmt.get.get(mh) as Location | undefined
         if (loc === undefined) continue
         this.stmt.del.run(mh)
+        this.forget(multihashKey(mh))
         blocks++
         bytes += loc.len
       }

@@ -5,7 +5,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { parse as parseRange } from 'range-parser'
-import { cat, ls, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { ls, parseContentPath, readFile, resolvePath, type ContentBlockstore } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
@@ -39,10 +39,6 @@ export interface ServeContext {
 
 const SNIFF_BYTES = 4100
 
-function path (root: CID, segments: string[]) {
-  return { cid: root, segments, text: [root.toString(), ...segments].join('/') }
-}
-
 function baseHeaders (target: Target, etag: string): Headers {
   return new Headers({ ...target.headers, etag, 'cache-control': target.cacheControl, 'x-ipfs-path': target.contentPath })
 }
@@ -52,7 +48,7 @@ async function resolveRecorded (ctx: ServeContext, target: Target, segments: str
   const store = blockByBlock(ctx.stores, ctx.signal)
   const read: Block[] = []
   const recorder: ContentBlockstore = { ...store, get: async cid => { const bytes = await store.get(cid); read.push({ cid, bytes }); return bytes } }
-  const entry = await resolveEntry(recorder, path(target.root, segments))
+  const entry = await resolvePath(recorder, target.root, segments)
   return { entry, pathBlocks: read }
 }
 
@@ -86,9 +82,10 @@ export async function serveTrustless (ctx: ServeContext, target: Target, format:
 
 /** Serves the target: a file, a folder's index.html or listing, or the site's answer for a missing path. */
 export async function serveContent (ctx: ServeContext, target: Target): Promise<Response> {
+  const store = blockByBlock(ctx.stores, ctx.signal)
   let entry
   try {
-    entry = await resolveEntry(blockByBlock(ctx.stores, ctx.signal), path(target.root, target.segments))
+    entry = await resolvePath(store, target.root, target.segments)
   } catch (err) {
     if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND') || !target.isolated) throw err
     return await missing(ctx, target, err)
@@ -96,8 +93,8 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
   if (entry.type === 'directory') {
     if (!target.urlPath.endsWith('/')) return redirect(`${target.urlPath}/${target.search}`)
     try {
-      const index = await resolveEntry(blockByBlock(ctx.stores, ctx.signal), path(target.root, [...target.segments, 'index.html']))
-      return await serveFile(ctx, target, index.cid, Number(index.size), 'index.html', 200)
+      const index = await resolvePath(store, target.root, [...target.segments, 'index.html'])
+      if (index.type === 'file') return await serveFile(ctx, target, index.cid, index.size, 'index.html', 200)
     } catch (err) {
       if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) throw err
     }
@@ -106,7 +103,7 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
   if (entry.type === 'object') {
     throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; ask for ?format=raw or ?format=car`)
   }
-  return await serveFile(ctx, target, entry.cid, Number(entry.size), target.segments.at(-1) ?? '', 200)
+  return await serveFile(ctx, target, entry.cid, entry.size, target.segments.at(-1) ?? '', 200)
 }
 
 /** A path the site does not have: its `_redirects` decide, then its 404.html, then a plain 404. */
@@ -114,8 +111,8 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
   const store = blockByBlock(ctx.stores, ctx.signal)
   const file = async (segments: string[]) => {
     try {
-      const e = await resolveEntry(store, path(target.root, segments))
-      return e.type === 'file' || e.type === 'raw' || e.type === 'identity' ? e : undefined
+      const e = await resolvePath(store, target.root, segments)
+      return e.type === 'file' ? e : undefined
     } catch (err) {
       if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return undefined
       throw err
@@ -125,7 +122,7 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
   if (rulesFile !== undefined) {
     if (Number(rulesFile.size) > MAX_REDIRECTS_BYTES) throw new WeftError('ERR_REDIRECTS_INVALID', `_redirects is larger than ${MAX_REDIRECTS_BYTES} bytes`)
     const chunks: Uint8Array[] = []
-    for await (const chunk of cat(store, path(rulesFile.cid, []))) chunks.push(chunk)
+    for await (const chunk of readFile(store, rulesFile.cid)) chunks.push(chunk)
     const match = matchRedirect(parseRedirects(Buffer.concat(chunks).toString('utf8')), '/' + target.segments.join('/'))
     if (match !== undefined) {
       if (match.status >= 300 && match.status < 400) return redirect(match.to, match.status)
@@ -134,12 +131,12 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
       const segments = to.pathname.split('/').filter(s => s !== '').map(s => decodeURIComponent(s))
       const page = await file(segments)
       if (page === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `_redirects sends ${'/' + target.segments.join('/')} to ${match.to}, which the site does not have`)
-      return await serveFile(ctx, { ...target, cacheControl: match.status === 200 ? target.cacheControl : 'no-cache' }, page.cid, Number(page.size), segments.at(-1) ?? '', match.status)
+      return await serveFile(ctx, { ...target, cacheControl: match.status === 200 ? target.cacheControl : 'no-cache' }, page.cid, page.size, segments.at(-1) ?? '', match.status)
     }
   }
   const page = await file(['404.html'])
   if (page === undefined) throw notFound
-  return await serveFile(ctx, { ...target, cacheControl: 'no-cache' }, page.cid, Number(page.size), '404.html', 404)
+  return await serveFile(ctx, { ...target, cacheControl: 'no-cache' }, page.cid, page.size, '404.html', 404)
 }
 
 async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: number, name: string, status: number): Promise<Response> {
@@ -173,12 +170,12 @@ async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: num
   let first: IteratorResult<Uint8Array> | undefined
   if (type === undefined) {
     if (offset === 0 && ctx.request.method !== 'HEAD') {
-      source = cat(store, path(cid, []), { offset, length })
+      source = exactly(readFile(store, cid, { offset, length }), length, cid)
       first = await source.next()
       type = await sniffType(first.done === true ? new Uint8Array() : first.value)
     } else {
       const head = []
-      for await (const chunk of cat(store, path(cid, []), { length: SNIFF_BYTES })) head.push(chunk)
+      for await (const chunk of readFile(store, cid, { length: SNIFF_BYTES })) head.push(chunk)
       type = await sniffType(Buffer.concat(head))
     }
   }
@@ -188,8 +185,18 @@ async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: num
     await source?.return(undefined)
     return new Response(null, { status, headers })
   }
-  source ??= cat(store, path(cid, []), { offset, length })
+  source ??= exactly(readFile(store, cid, { offset, length }), length, cid)
   return new Response(await streamBody(source, first), { status, headers })
+}
+
+/** The bytes the headers promised, or a failure that cuts the response (a DAG whose sizes lie). */
+async function * exactly (source: AsyncGenerator<Uint8Array>, length: number, cid: CID): AsyncGenerator<Uint8Array> {
+  let sent = 0
+  for await (const chunk of source) {
+    sent += chunk.byteLength
+    yield chunk
+  }
+  if (sent !== length) throw new WeftError('ERR_NOT_A_FILE', `${cid} gave ${sent} bytes where its DAG says ${length}`)
 }
 
 function escapeHtml (text: string): string {

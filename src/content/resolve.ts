@@ -1,0 +1,69 @@
+/**
+ * Path resolution for serving: each folder on the way is read once and its link looked up
+ * by name; the terminal is described from its own block (a raw leaf's size from its
+ * parent's link). ipfs-unixfs-exporter does the same walk with more work per step (it
+ * reads a raw leaf whole, twice, to learn its size), so it is kept for what needs it:
+ * sharded (HAMT) folders.
+ */
+import * as dagPb from '@ipld/dag-pb'
+import { exporter } from 'ipfs-unixfs-exporter'
+import { UnixFS } from 'ipfs-unixfs'
+import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
+import { WeftError } from '../errors.ts'
+import type { ContentBlockstore } from './types.ts'
+
+export interface PathEntry {
+  cid: CID
+  type: 'file' | 'directory' | 'object'
+  /** A file's bytes; 0 for folders and objects. */
+  size: number
+}
+
+type Store = Pick<ContentBlockstore, 'get'>
+
+interface Described extends PathEntry {
+  node?: dagPb.PBNode
+  sharded?: boolean
+}
+
+async function describe (store: Store, cid: CID, linkSize?: number): Promise<Described> {
+  if (cid.code === raw.code) {
+    const size = linkSize ?? (cid.multihash.code === identity.code ? cid.multihash.digest : await store.get(cid)).byteLength
+    return { cid, type: 'file', size }
+  }
+  if (cid.code !== dagPb.code) return { cid, type: 'object', size: 0 }
+  const node = dagPb.decode(await store.get(cid))
+  if (node.Data === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${cid} is a dag-pb node without UnixFS data`)
+  const unixfs = UnixFS.unmarshal(node.Data)
+  if (unixfs.type === 'directory' || unixfs.type === 'hamt-sharded-directory') {
+    return { cid, type: 'directory', size: 0, node, sharded: unixfs.type === 'hamt-sharded-directory' }
+  }
+  if (unixfs.type === 'file' || unixfs.type === 'raw') return { cid, type: 'file', size: Number(unixfs.fileSize()) }
+  // symlinks and metadata nodes are not served
+  return { cid, type: 'object', size: 0 }
+}
+
+/** The entry at `segments` below `root`: ERR_DAG_PATH_NOT_FOUND when a name is missing or a file is in the way. */
+export async function resolvePath (store: Store, root: CID, segments: string[]): Promise<PathEntry> {
+  let entry = await describe(store, root)
+  for (let i = 0; i < segments.length; i++) {
+    if (entry.type !== 'directory') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments.slice(0, i)].join('/')} is not a folder`)
+    if (entry.sharded === true) {
+      const rest = segments.slice(i)
+      let found
+      try {
+        found = await exporter(`${entry.cid}/${rest.join('/')}`, { async * get (cid: CID) { yield await store.get(cid) } })
+      } catch (err) {
+        if ((err as Error).name === 'NotFoundError') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments].join('/')}: no such path in the DAG`)
+        throw err
+      }
+      return await describe(store, found.cid)
+    }
+    const link = entry.node?.Links.find(l => l.Name === segments[i])
+    if (link === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments.slice(0, i + 1)].join('/')}: no such path in the DAG`)
+    entry = await describe(store, link.Hash, link.Hash.code === raw.code ? link.Tsize : undefined)
+  }
+  return { cid: entry.cid, type: entry.type, size: entry.size }
+}
