@@ -163,9 +163,19 @@ export function createApiHandler (ops: Operations, token: string): (request: Req
   }
 }
 
+/** A cache of finished answers in front of a handler (the gateway's, for immutable content). */
+export interface AnswerHooks {
+  /** Sends a kept answer and returns true, or returns false to let the handler answer. */
+  serve(req: IncomingMessage, res: ServerResponse): boolean
+  /** Whether a handler's answer to `req` may be kept; then `keep` gets it when complete. */
+  wants(req: IncomingMessage, status: number, headers: Headers): boolean
+  keep(req: IncomingMessage, headers: Headers, body: Buffer): void
+}
+
 /** Serves `handler` on host:port (0 picks a free port); resolves with the bound port. */
-export async function listen (handler: (request: Request) => Promise<Response>, host: string, port: number): Promise<{ server: Server, port: number }> {
+export async function listen (handler: (request: Request) => Promise<Response>, host: string, port: number, answers?: AnswerHooks): Promise<{ server: Server, port: number }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (answers?.serve(req, res) === true) return
     const controller = new AbortController()
     // only a response cut short aborts (building an abort reason for every finished one costs)
     res.once('close', () => { if (!res.writableFinished) controller.abort() })
@@ -178,12 +188,15 @@ export async function listen (handler: (request: Request) => Promise<Response>, 
     } as RequestInit)
     handler(request).then(async response => {
       res.writeHead(response.status, Object.fromEntries(response.headers))
+      const kept: Uint8Array[] | undefined = answers?.wants(req, response.status, response.headers) === true ? [] : undefined
       if (response.body !== null) {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+          kept?.push(chunk)
           if (!res.write(chunk)) await new Promise(resolve => res.once('drain', resolve))
         }
       }
       res.end()
+      if (kept !== undefined) answers?.keep(req, response.headers, Buffer.concat(kept))
     }).catch(() => { res.destroy() })
   })
   await new Promise<void>((resolve, reject) => {

@@ -157,6 +157,7 @@ export class PackStore {
 
   has (cid: CID): boolean {
     if (cid.multihash.code === IDENTITY_HASH) return true
+    if (this.readCache.has(multihashKey(cid.multihash.bytes))) return true
     return this.locate(cid.multihash.bytes) !== undefined
   }
 

@@ -34,7 +34,8 @@ export interface Target {
 export interface ServeContext {
   stores: RequestStores
   request: Request
-  signal: AbortSignal
+  /** The request's fetch budget, made when a fetch first needs it. */
+  signal: () => AbortSignal
 }
 
 const SNIFF_BYTES = 4100

@@ -110,12 +110,13 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     }
     const segments = pathSegments(rest)
     const format = requestedFormat(url, request.headers.get('accept'))
-    const signal = AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)])
+    let budget: AbortSignal | undefined
+    const signal = (): AbortSignal => (budget ??= AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
     let root: CID
     let cacheControl = IMMUTABLE
     let prefix: string[] = []
     if (namespace === 'ipns') {
-      const resolved = await components.resolveName(id, { signal })
+      const resolved = await components.resolveName(id, { signal: signal() })
       if (format === 'ipns-record') {
         const record = components.record(id)
         if (record === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', `no signed record is held for ${id}`)

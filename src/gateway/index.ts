@@ -7,3 +7,4 @@ export { createGatewayHandler, pathSegments, MAX_URL_LENGTH, type GatewayCompone
 export { parseHost, subdomainUrl, subdomainCid, subdomainName, inlineDnsName, uninlineDnsName, type GatewayHost } from './hosts.ts'
 export { parseRedirects, matchRedirect, type RedirectRule } from './redirects.ts'
 export { typeFromName, sniffType } from './mime.ts'
+export { AnswerCache } from './answers.ts'

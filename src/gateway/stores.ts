@@ -115,12 +115,15 @@ function wrap (blocks: ContentBlockstore, get: (cid: CID) => Promise<Uint8Array>
   }
 }
 
+/** The request's abort signal, made only when a fetch needs it (most reads are local). */
+export type SignalSource = () => AbortSignal
+
 /** Reads the local store, fetching a missing block on its own. */
-export function blockByBlock (s: RequestStores, signal: AbortSignal): ContentBlockstore {
+export function blockByBlock (s: RequestStores, signal: SignalSource): ContentBlockstore {
   const { blocks, fetches } = s
   if (fetches === undefined) return blocks
   return wrap(blocks, async cid => {
-    if (!blocks.has(cid)) await settled(fetches.join(cid, false, signal), signal)
+    if (!blocks.has(cid)) await settled(fetches.join(cid, false, signal()), signal())
     return await blocks.get(cid)
   })
 }
@@ -129,9 +132,10 @@ export function blockByBlock (s: RequestStores, signal: AbortSignal): ContentBlo
  * Reads the DAG under `root` while one fetch brings it in: a read waits until its block
  * has arrived, and fails with the fetch's error if the fetch ends without it.
  */
-export function prefetching (s: RequestStores, root: CID, signal: AbortSignal): ContentBlockstore {
+export function prefetching (s: RequestStores, root: CID, signalSource: SignalSource): ContentBlockstore {
   const { blocks, fetches } = s
   if (fetches === undefined || (blocks.has(root) && root.code === 0x55)) return blocks
+  const signal = signalSource()
   const shared = fetches.join(root, true, signal)
   return wrap(blocks, async cid => {
     while (!blocks.has(cid)) {

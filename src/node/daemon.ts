@@ -5,7 +5,7 @@ import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/index.ts'
 import { Operations, createApiHandler, listen } from '../api/index.ts'
 import { createUi } from '../gateway/ui.ts'
-import { createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit } from '../gateway/index.ts'
+import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit } from '../gateway/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
 
@@ -60,12 +60,12 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     }))
     await node.stop()
   }
-  const bind = async (handler: (request: Request) => Promise<Response>, key: 'api' | 'gateway', given?: string): Promise<string> => {
+  const bind = async (handler: (request: Request) => Promise<Response>, key: 'api' | 'gateway', given?: string, answers?: AnswerCache): Promise<string> => {
     const text = given ?? node.repo.config.addresses[key]
     const address = tcpHostPort(text)
     if (address === undefined) throw new WeftError('ERR_CONFIG_INVALID', `addresses.${key} must be a TCP multiaddr, not ${text}`)
     try {
-      const bound = await listen(handler, address.host, address.port)
+      const bound = await listen(handler, address.host, address.port, answers)
       servers.push(bound.server)
       return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${bound.port}`
     } catch (err) {
@@ -79,7 +79,7 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
     const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }) })
-    const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress)
+    const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache())
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })
     return { node, apiUrl, gatewayUrl, uiUrl: `${gatewayUrl}/#token=${token}`, stop }

@@ -14,6 +14,7 @@ import { listen } from '../../src/api/index.ts'
 import { importPath } from '../../src/content/index.ts'
 import { createNode, type WeftNode } from '../../src/node/index.ts'
 import { nodeGateway } from '../../src/node/daemon.ts'
+import { AnswerCache } from '../../src/gateway/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 
 interface Served { port: number, close: () => Promise<void>, connections: () => Promise<number> }
@@ -27,9 +28,9 @@ async function serve (node: WeftNode): Promise<Served> {
   }
 }
 
-function get (port: number, host: string, path: string, options: { agent?: Agent, headers?: Record<string, string> } = {}): Promise<IncomingMessage> {
+function get (port: number, host: string, path: string, options: { agent?: Agent, headers?: Record<string, string>, method?: string } = {}): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host, ...options.headers }, agent: options.agent ?? false }, resolve)
+    const req = httpRequest({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: { host, ...options.headers }, agent: options.agent ?? false }, resolve)
     req.once('error', reject)
     req.end()
   })
@@ -130,4 +131,43 @@ test('1,000 concurrent requests are all answered correctly; oversized headers an
   const long = await get(gateway.port, host, `/${'a'.repeat(9_000)}`)
   assert.equal(long.statusCode, 414)
   assert.match((await body(long)).toString(), /ERR_URL_TOO_LONG/)
+})
+
+test('immutable answers are kept and sent again without the gateway; HEAD, If-None-Match and Range stay right', async t => {
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  const data = randomBytes(5000)
+  await mkdir(join(dir, 'site'))
+  await writeFile(join(dir, 'site', 'a.bin'), data)
+  const { root } = await importPath(node.blocks, join(dir, 'site'), {})
+  const gateway = nodeGateway(node)
+  let calls = 0
+  const { server, port } = await listen(async request => { calls++; return await gateway(request) }, '127.0.0.1', 0, new AnswerCache())
+  t.after(() => { server.close(); server.closeAllConnections() })
+  const host = `${root.cid.toV1().toString(base32)}.ipfs.localhost:${port}`
+  const first = await get(port, host, '/a.bin')
+  assert.ok((await body(first)).equals(data))
+  assert.equal(calls, 1)
+  const again = await get(port, host, '/a.bin')
+  assert.ok((await body(again)).equals(data))
+  assert.equal(again.headers.etag, first.headers.etag)
+  assert.equal(again.headers['content-type'], first.headers['content-type'])
+  assert.equal(calls, 1, 'the second answer came from the cache')
+  const head = await get(port, host, '/a.bin', { method: 'HEAD' })
+  assert.equal(head.statusCode, 200)
+  assert.equal(head.headers['content-length'], String(data.byteLength))
+  assert.equal((await body(head)).byteLength, 0)
+  const notModified = await get(port, host, '/a.bin', { headers: { 'if-none-match': first.headers.etag as string } })
+  assert.equal(notModified.statusCode, 304)
+  assert.equal((await body(notModified)).byteLength, 0)
+  const range = await get(port, host, '/a.bin', { headers: { range: 'bytes=0-9' } })
+  assert.equal(range.statusCode, 206)
+  assert.ok((await body(range)).equals(data.subarray(0, 10)))
+  assert.equal(calls, 2, 'only the Range request reached the gateway')
+  // another Accept is another answer (here a raw block), never the cached file
+  const raw = await get(port, host, '/a.bin', { headers: { accept: 'application/vnd.ipld.raw' } })
+  assert.equal(raw.headers['content-type'], 'application/vnd.ipld.raw')
+  await body(raw)
+  assert.equal(calls, 3)
 })

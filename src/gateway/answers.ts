@@ -1,0 +1,65 @@
+/**
+ * Finished answers for immutable content, kept in memory and sent again without running
+ * the gateway: `/ipfs/` answers never change, so the same request gets the same bytes.
+ * Only 200s whose Cache-Control says `immutable`, with a body of at most 1 MiB, are kept,
+ * up to 64 MiB in all, least recently used out first. The key is everything the answer
+ * depends on: Host, URL, Accept and the browser's Sec-Fetch-Mode/-Dest. Range requests
+ * always go to the gateway; If-None-Match is answered 304 from the kept ETag.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AnswerHooks } from '../api/index.ts'
+
+const MAX_BODY = 1024 * 1024
+const MAX_BYTES = 64 * 1024 * 1024
+
+interface Answer {
+  headers: Record<string, string>
+  etag: string
+  body: Buffer
+}
+
+function keyOf (req: IncomingMessage): string | undefined {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || req.headers.range !== undefined) return undefined
+  const h = req.headers
+  return `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${String(h['sec-fetch-mode'] ?? '')}\n${String(h['sec-fetch-dest'] ?? '')}`
+}
+
+export class AnswerCache implements AnswerHooks {
+  private readonly answers = new Map<string, Answer>()
+  private bytes = 0
+
+  serve (req: IncomingMessage, res: ServerResponse): boolean {
+    const key = keyOf(req)
+    const answer = key === undefined ? undefined : this.answers.get(key)
+    if (key === undefined || answer === undefined) return false
+    this.answers.delete(key)
+    this.answers.set(key, answer)
+    const match = req.headers['if-none-match']?.split(',').some(t => t.trim().replace(/^W\//, '') === answer.etag || t.trim() === '*') === true
+    if (match) {
+      res.writeHead(304, { etag: answer.etag, 'cache-control': answer.headers['cache-control'] })
+      res.end()
+    } else {
+      res.writeHead(200, answer.headers)
+      res.end(req.method === 'HEAD' ? undefined : answer.body)
+    }
+    return true
+  }
+
+  wants (req: IncomingMessage, status: number, headers: Headers): boolean {
+    if (req.method !== 'GET' || status !== 200 || keyOf(req) === undefined) return false
+    const length = Number(headers.get('content-length') ?? NaN)
+    return (headers.get('cache-control') ?? '').includes('immutable') && headers.get('etag') !== null && length <= MAX_BODY
+  }
+
+  keep (req: IncomingMessage, headers: Headers, body: Buffer): void {
+    const key = keyOf(req)
+    if (key === undefined || body.byteLength !== Number(headers.get('content-length')) || this.answers.has(key)) return
+    this.answers.set(key, { headers: Object.fromEntries(headers), etag: headers.get('etag') as string, body })
+    this.bytes += body.byteLength
+    for (const [old, a] of this.answers) {
+      if (this.bytes <= MAX_BYTES) break
+      this.answers.delete(old)
+      this.bytes -= a.body.byteLength
+    }
+  }
+}
