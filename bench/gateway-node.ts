@@ -5,6 +5,9 @@
  *   gateway-node.ts visitor <home> <folder>   `startDaemon` (gateway and API on 127.0.0.1,
  *                                             free ports), <folder> added and pinned
  *   gateway-node.ts publisher <home>          an online node that publishes sites on request
+ *   gateway-node.ts bare <folder>             no weft at all: node:http answering the folder's
+ *                                             files from memory with the gateway's headers, the
+ *                                             ceiling for any server in one Node process
  *
  * Both are on a private network of their own on 127.0.0.1, with no bootstrap peers, mDNS,
  * republish, poll or reprovide schedule. When ready the process prints one JSON line
@@ -62,10 +65,43 @@ async function addPinned (node: WeftNode, folder: string): Promise<CID> {
   return result.root.cid
 }
 
+/** node:http alone: each file from memory with the headers weft's gateway sends; nothing looked up. */
+async function bare (folder: string): Promise<void> {
+  const { createServer } = await import('node:http')
+  const { readdirSync, readFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const files = new Map<string, { body: Buffer, headers: string[] }>()
+  for (const name of readdirSync(folder)) {
+    const body = readFileSync(join(folder, name))
+    files.set(`/${name}`, {
+      body,
+      headers: ['etag', `"${name}"`, 'cache-control', 'public, max-age=29030400, immutable', 'x-ipfs-path', `/ipfs/x/${name}`, 'accept-ranges', 'bytes', 'content-type', 'application/octet-stream', 'content-length', String(body.byteLength)]
+    })
+  }
+  const server = createServer((req, res) => {
+    const file = files.get(req.url ?? '')
+    if (file === undefined) { res.writeHead(404); res.end(); return }
+    res.writeHead(200, file.headers)
+    res.end(file.body)
+  })
+  await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  process.once('SIGTERM', () => { process.exit(0) })
+  process.once('SIGINT', () => { process.exit(0) })
+  createInterface({ input: process.stdin }).on('close', () => { process.exit(0) })
+  const ready: Ready = { address: '', gatewayUrl: `http://127.0.0.1:${port}`, pid: process.pid }
+  process.stdout.write(JSON.stringify(ready) + '\n')
+}
+
 async function main (): Promise<void> {
   const [role, home, folder] = process.argv.slice(2)
+  if (role === 'bare' && home !== undefined) {
+    await bare(home)
+    return
+  }
   if ((role !== 'visitor' && role !== 'publisher') || home === undefined || (role === 'visitor' && folder === undefined)) {
-    process.stderr.write('usage: gateway-node.ts visitor <home> <folder> | publisher <home>\n')
+    process.stderr.write('usage: gateway-node.ts visitor <home> <folder> | publisher <home> | bare <folder>\n')
     process.exit(2)
   }
   const print = (value: unknown): void => { process.stdout.write(JSON.stringify(value) + '\n') }

@@ -7,9 +7,11 @@
  *   node in gateway-node.ts), asked for by their subdomain URL
  *   (`<cid>.ipfs.localhost:<port>/4k.bin`, the Host header set, the address 127.0.0.1);
  *   beside it nginx (Debian's, `worker_processes 1`, sendfile, keep-alive, no access log)
- *   serving the same two files from disk. wrk drives both the same way (1 thread, 50
- *   connections): per file a warm-up of each, then weft, nginx, weft, nginx; a figure is
- *   the mean of the two timed runs. Both servers are first checked to return the exact bytes.
+ *   serving the same two files from disk, and, as the ceiling for any server in one Node
+ *   process, node:http alone answering the same files from memory with the same headers.
+ *   wrk drives all three the same way (1 thread, 50 connections): per file a warm-up of
+ *   each, then weft, nginx, node, twice; a figure is the mean of the two timed runs. Every
+ *   server is first checked to return the exact bytes.
  *   Beside each run, the CPU time the server used per request (user + system from /proc:
  *   the weft process with all its threads, nginx's master and worker), which shows
  *   which side is bound by its own CPU.
@@ -43,6 +45,9 @@ const FILES = [
   { key: '1m', name: '1m.bin', bytes: MiB, label: '1 MiB' }
 ] as const
 type FileKey = typeof FILES[number]['key']
+/** weft; the peer (nginx); the ceiling (node:http alone, answering from memory). */
+const SERVERS = ['weft', 'nginx', 'node'] as const
+type Server = typeof SERVERS[number]
 const CONNECTIONS = 50
 const RUNS = 2
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? 10)
@@ -256,6 +261,9 @@ export async function run (options: BenchOptions): Promise<void> {
     const gatewayUrl = visitor.ready.gatewayUrl as string
     const port = new URL(gatewayUrl).port
     const folderHost = `${visitor.ready.root}.ipfs.localhost:${port}`
+    const bareNode = await startNodeProcess(['bare', www])
+    nodes.push(bareNode)
+    const bareUrl = bareNode.ready.gatewayUrl as string
     nginx = await startNginx(nginxBinary, join(root, 'nginx'), www)
     wrk = createWrk(wrkBinary, root)
     say(`weft gateway ${gatewayUrl} (pid ${visitor.ready.pid}${PROFILE_DIR === undefined ? '' : `, profiled into ${resolve(PROFILE_DIR)}`}), Host ${folderHost}; nginx ${nginx.version} ${nginx.url}`)
@@ -263,7 +271,8 @@ export async function run (options: BenchOptions): Promise<void> {
     // ---- the same bytes from both, before anything is timed ----
     const servers = {
       weft: (f: typeof FILES[number]) => ({ url: `${gatewayUrl}/${f.name}`, host: folderHost as string | undefined }),
-      nginx: (f: typeof FILES[number]) => ({ url: `${(nginx as Nginx).url}/${f.name}`, host: undefined as string | undefined })
+      nginx: (f: typeof FILES[number]) => ({ url: `${(nginx as Nginx).url}/${f.name}`, host: undefined as string | undefined }),
+      node: (f: typeof FILES[number]) => ({ url: `${bareUrl}/${f.name}`, host: undefined as string | undefined })
     }
     for (const f of FILES) {
       for (const [server, target] of Object.entries(servers)) {
@@ -274,13 +283,13 @@ export async function run (options: BenchOptions): Promise<void> {
         }
       }
     }
-    say(`both servers return the exact bytes of ${FILES.map(f => f.name).join(' and ')}`)
+    say(`all three servers (weft, nginx, node:http alone) return the exact bytes of ${FILES.map(f => f.name).join(' and ')}`)
 
     // ---- throughput: per file a warm-up of each, then weft, nginx, weft, nginx ----
-    const results: Record<FileKey, Record<'weft' | 'nginx', Run[]>> = { '4k': { weft: [], nginx: [] }, '1m': { weft: [], nginx: [] } }
-    const pids = { weft: [visitor.ready.pid], nginx: [nginx.pid] }
+    const results: Record<FileKey, Record<Server, Run[]>> = { '4k': { weft: [], nginx: [], node: [] }, '1m': { weft: [], nginx: [], node: [] } }
+    const pids = { weft: [visitor.ready.pid], nginx: [nginx.pid], node: [bareNode.ready.pid] }
     /** One wrk run against `server`, with the CPU time the server (nginx: master and worker) used meanwhile. */
-    const load = async (server: 'weft' | 'nginx', f: typeof FILES[number], seconds: number): Promise<Run> => {
+    const load = async (server: Server, f: typeof FILES[number], seconds: number): Promise<Run> => {
       const { url, host } = servers[server](f)
       const before = cpuMs(pids[server])
       const r = await (wrk as Wrk).run(url, { seconds, connections: CONNECTIONS, host })
@@ -294,12 +303,12 @@ export async function run (options: BenchOptions): Promise<void> {
         (Object.values(r.errors).some(n => n > 0) ? `  errors ${JSON.stringify(r.errors)}` : '')
     }
     for (const f of FILES) {
-      for (const server of ['weft', 'nginx'] as const) {
+      for (const server of SERVERS) {
         const r = await load(server, f, WARMUP_SECONDS)
         say(`  ${f.label} ${server.padEnd(5)} warm-up ${describe(r, f.bytes)}`)
       }
       for (let i = 0; i < RUNS; i++) {
-        for (const server of ['weft', 'nginx'] as const) {
+        for (const server of SERVERS) {
           const r = await load(server, f, SECONDS)
           results[f.key][server].push(r)
           say(`  ${f.label} ${server.padEnd(5)} run ${i + 1}/${RUNS} ${describe(r, f.bytes)}`)
@@ -310,6 +319,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const nginx4k = figures(results['4k'].nginx, 4096)
     const weft1m = figures(results['1m'].weft, MiB)
     const nginx1m = figures(results['1m'].nginx, MiB)
+    const node4k = figures(results['4k'].node, 4096)
+    const node1m = figures(results['1m'].node, MiB)
     const rpsPct = 100 * weft4k.requestsPerS / nginx4k.requestsPerS
     const MBpsPct = 100 * weft1m.MBps / nginx1m.MBps
     const errors = weft4k.errors + nginx4k.errors + weft1m.errors + nginx1m.errors
@@ -364,6 +375,7 @@ export async function run (options: BenchOptions): Promise<void> {
     say(row(['  (4 KiB MB/s; 1 MiB req/s)', `${weft4k.MBps.toFixed(1)} MB/s; ${thousands(weft1m.requestsPerS)} req/s`, `${nginx4k.MBps.toFixed(1)} MB/s; ${thousands(nginx1m.requestsPerS)} req/s`, '', '', '']))
     say(row(['  latency p99', `${weft4k.latency.p99.toFixed(1)} / ${weft1m.latency.p99.toFixed(1)} ms`, `${nginx4k.latency.p99.toFixed(1)} / ${nginx1m.latency.p99.toFixed(1)} ms`, '', '', '']))
     const us = (x: number | undefined): string => x === undefined ? '?' : (1000 * x).toFixed(0)
+    say(row(['  node:http alone, same run', `${thousands(node4k.requestsPerS)} req/s; ${node1m.MBps.toFixed(0)} MB/s`, `weft is ${(100 * weft4k.requestsPerS / node4k.requestsPerS).toFixed(0)}% / ${(100 * weft1m.MBps / node1m.MBps).toFixed(0)}% of it`, `${(100 * node4k.requestsPerS / nginx4k.requestsPerS).toFixed(0)}%`, 'ceiling', '']))
     if (weft4k.cpuPerRequest !== undefined) say(row(['  server CPU per request', `${us(weft4k.cpuPerRequest)} / ${us(weft1m.cpuPerRequest)} µs`, `${us(nginx4k.cpuPerRequest)} / ${us(nginx1m.cpuPerRequest)} µs`, '', '', '']))
     if (TRIALS > 0) {
       say(row(['TTFB, new site from a peer', `p50 ${showMs(quantile(coldMs, 0.5))}  p95 ${showMs(quantile(coldMs, 0.95))}`, `cached: p50 ${showMs(quantile(cachedMs, 0.5))}  p95 ${showMs(quantile(cachedMs, 0.95))}`, '', 'none', '']))
@@ -389,6 +401,10 @@ export async function run (options: BenchOptions): Promise<void> {
         publish_p50_ms: publishMs.length > 0 ? msOrNull(quantile(publishMs, 0.5)) : null,
         ttfb_trials: TRIALS,
         ttfb_failed: visitFailures,
+        node_rps_4k: round(node4k.requestsPerS, 0),
+        node_MBps_1m: round(node1m.MBps),
+        weft_pct_of_node_rps_4k: round(100 * weft4k.requestsPerS / node4k.requestsPerS),
+        node_pct_of_nginx_rps_4k: round(100 * node4k.requestsPerS / nginx4k.requestsPerS),
         weft_pct_of_nginx_rps_4k: round(rpsPct),
         weft_pct_of_nginx_MBps_1m: round(MBpsPct),
         weft_MBps_4k: round(weft4k.MBps),
@@ -400,7 +416,7 @@ export async function run (options: BenchOptions): Promise<void> {
         cpu_us_per_request: Object.fromEntries(([['weft_4k', weft4k], ['nginx_4k', nginx4k], ['weft_1m', weft1m], ['nginx_1m', nginx1m]] as const).map(([k, f]) => [k, f.cpuPerRequest === undefined ? null : round(1000 * f.cpuPerRequest, 0)])),
         pass,
         targets: { rps_4k_pct: TARGET_RPS_4K_PCT, MBps_1m_pct: TARGET_MBPS_1M_PCT },
-        runs: Object.fromEntries(FILES.flatMap(f => (['weft', 'nginx'] as const).map(s => [`${s}_${f.key}`, results[f.key][s].map(r => ({ rps: round(r.requestsPerS, 0), p50_ms: round(r.latency.p50, 2), p99_ms: round(r.latency.p99, 2), cpu_ms: r.cpuMs ?? null }))]))),
+        runs: Object.fromEntries(FILES.flatMap(f => SERVERS.map(s => [`${s}_${f.key}`, results[f.key][s].map(r => ({ rps: round(r.requestsPerS, 0), p50_ms: round(r.latency.p50, 2), p99_ms: round(r.latency.p99, 2), cpu_ms: r.cpuMs ?? null }))]))),
         ttfb_ms: coldMs.map(msOrNull),
         cached_ttfb_ms: cachedMs.map(msOrNull),
         connections: CONNECTIONS,
