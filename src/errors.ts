@@ -49,6 +49,11 @@ export const ERROR_CODES = {
   ERR_URL_TOO_LONG: { kind: 'user', exit: 2, http: 414, summary: 'a gateway request URL is longer than 8 KiB' },
   ERR_RANGE_NOT_SATISFIABLE: { kind: 'user', exit: 2, http: 416, summary: 'a Range header lies outside the file' },
   ERR_ADDRESS_IN_USE: { kind: 'user', exit: 1, http: 500, summary: 'an address the daemon listens on is taken by another program' },
+  ERR_NAME_INVALID: { kind: 'user', exit: 2, http: 400, summary: 'a name has invalid characters, an empty label or a label over 63 bytes' },
+  ERR_NAME_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no resolver has a content record for the name' },
+  ERR_NAME_LOOP: { kind: 'user', exit: 1, http: 508, summary: 'a name points to names that point back, or past depth 32' },
+  ERR_NAME_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint (Ethereum RPC, hsd, DNS) did not answer' },
+  ERR_CONTENTHASH_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a name\'s contenthash or dnslink value is malformed' },
   ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 

@@ -7,7 +7,8 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
-'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following'>
+'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
+'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
@@ -128,4 +129,8 @@ export class ApiClient implements WeftApi {
   async follow (name: string, keep?: number) { return await this.json<Result<'follow'>>('follow', { name, keep }) }
   async unfollow (name: string) { return await this.json<Result<'unfollow'>>('unfollow', { name }) }
   async following () { return await this.json<Result<'following'>>('following') }
+  async nameSet (name: string, value: string) { return await this.json<Result<'nameSet'>>('name/set', { name, value }) }
+  async nameRm (name: string) { await this.json<null>('name/rm', { name }) }
+  async nameLs () { return await this.json<Result<'nameLs'>>('name/ls') }
+  async nameResolve (name: string, options: { timeout?: number, fresh?: boolean } = {}) { return await this.json<Result<'nameResolve'>>('name/resolve', { name, ...options }) }
 }

@@ -4,6 +4,7 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
+import type { NameResolution, Petname } from '../naming/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import {
   importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore,
@@ -127,8 +128,8 @@ export class Operations {
   private async contentPath (arg: string, options: NetworkOptions): Promise<ContentPath> {
     const ipns = splitIpnsPath(arg)
     if (ipns === undefined) return parseContentPath(arg)
-    const record = await this.node.sites.resolve(ipns.name, { offline: options.offline, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
-    return parseContentPath(`${record.value}${ipns.rest}`)
+    const resolved = await this.node.resolvePath(ipns.name, { offline: options.offline, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
+    return parseContentPath(`${resolved.value}${ipns.rest}`)
   }
 
   /** Resolves `path` and makes the DAG under it local, fetching what is missing. */
@@ -315,6 +316,26 @@ export class Operations {
   async unfollow (name: string): Promise<{ name: string }> {
     await this.node.sites.unfollow(name)
     return { name: parseSiteName(name).name }
+  }
+
+  async nameSet (name: string, value: string): Promise<Petname> {
+    const set = this.node.petnames.set(name, value)
+    this.node.naming.forget(set.name)
+    return set
+  }
+
+  async nameRm (name: string): Promise<void> {
+    this.node.petnames.remove(name)
+    this.node.naming.forget(name)
+  }
+
+  async nameLs (): Promise<Petname[]> {
+    return this.node.petnames.list()
+  }
+
+  /** What a name points at, which resolver said so, whether it was proven, and for how long it holds. */
+  async nameResolve (name: string, options: { timeout?: number, fresh?: boolean } = {}): Promise<NameResolution> {
+    return await this.node.naming.resolve(name, { fresh: options.fresh, signal: options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined })
   }
 
   async following (): Promise<Array<Wire<FollowInfo>>> {

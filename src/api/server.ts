@@ -118,6 +118,10 @@ const ROUTES: Record<string, Route> = {
   follow: json(async (ops, b) => await ops.follow(str(b, 'name'), opt(b, 'keep'))),
   unfollow: json(async (ops, b) => await ops.unfollow(str(b, 'name'))),
   following: json(async ops => await ops.following()),
+  'name/set': json(async (ops, b) => await ops.nameSet(str(b, 'name'), str(b, 'value'))),
+  'name/rm': json(async (ops, b) => { await ops.nameRm(str(b, 'name')) }),
+  'name/ls': json(async ops => await ops.nameLs()),
+  'name/resolve': json(async (ops, b) => await ops.nameResolve(str(b, 'name'), { timeout: opt(b, 'timeout'), fresh: opt(b, 'fresh') })),
   'car/export': async (ops, b) => await bytesResponse(ops.carExport(str(b, 'path'), net(b))),
   'car/import': async (ops, _b, request) => {
     const pin = new URL(request.url).searchParams.get('pin') !== 'false'

@@ -7,6 +7,7 @@ import { registerCarCommands } from './commands/car.ts'
 import { registerNetCommands } from './commands/net.ts'
 import { registerSiteCommands } from './commands/sites.ts'
 import { registerDemoCommand } from './commands/demo.ts'
+import { registerNameCommands } from './commands/names.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -22,6 +23,7 @@ export function buildProgram (): Command {
   registerCarCommands(program)
   registerNetCommands(program)
   registerSiteCommands(program)
+  registerNameCommands(program)
   registerDemoCommand(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()

@@ -9,6 +9,7 @@ import { base32 } from 'multiformats/bases/base32'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { base36 } from 'multiformats/bases/base36'
 import { WeftError } from '../errors.ts'
+import { normalizeName } from '../naming/index.ts'
 
 export type Namespace = 'ipfs' | 'ipns'
 
@@ -62,18 +63,14 @@ export function subdomainCid (text: string): string {
   return label
 }
 
-/** An IPNS name's label: a key becomes `k51…` (base36, case-insensitive), a DNS name is inlined. */
+/** An IPNS name's label: a key becomes `k51…` (base36, case-insensitive), a name is checked and inlined. */
 export function subdomainName (text: string): string {
-  if (text.includes('.')) {
-    const label = inlineDnsName(text.toLowerCase())
-    if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_INVALID_NAME', `"${text.slice(0, 120)}" is too long for a DNS label`)
-    return label
-  }
   try {
     return peerIdFromString(text).toCID().toString(base36)
-  } catch {
-    throw new WeftError('ERR_INVALID_NAME', `"${text.slice(0, 120)}" is not an IPNS name (expected k51… or a DNS name)`)
-  }
+  } catch { /* not a key: a name */ }
+  const label = inlineDnsName(normalizeName(text))
+  if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_NAME_INVALID', `"${text.slice(0, 120)}" is too long for one DNS label; use the path form /ipns/${text.slice(0, 120)}`)
+  return label
 }
 
 /** What a subdomain label names: a key stays as it is, an inlined DNS name is spelled out again. */

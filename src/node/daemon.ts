@@ -36,7 +36,7 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     blocks: node.blocks,
     exchange: node.exchange,
     gc: async () => await node.blocks.gc(),
-    resolveName: async (name, o) => await node.sites.resolve(name, o),
+    resolveName: async (name, o) => await node.resolvePath(name, o),
     record: name => node.sites.record(name),
     ui: extra.ui
   }, extra.init)

@@ -5,6 +5,7 @@ import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
+import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming } from '../naming/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -16,6 +17,14 @@ export interface WeftNode {
   readonly routing?: Routing
   /** Own sites, resolving, following; online parts only when the node is. */
   readonly sites: Sites
+  /** Human-readable names: petnames, DNSLink (and the chains configured). */
+  readonly naming: Naming
+  readonly petnames: Petnames
+  /**
+   * Any name a visitor types, to `/ipfs/<root>[/path]`: a key through sites (the newest
+   * valid record), anything else through naming first. `ttl` is the shortest on the way.
+   */
+  resolvePath(name: string, options?: { signal?: AbortSignal, offline?: boolean }): Promise<{ value: string, ttl: number }>
   stop(): Promise<void>
 }
 
@@ -66,12 +75,26 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       ...SITES_DEFAULTS,
       ...options.sites
     }
+    // naming needs the db for petnames and the DNS servers from config (the chains come with their endpoints).
+    const petnames = new Petnames(repo.db)
+    const naming = createNaming([petnames, createDnslinkResolver({ servers: repo.config.naming.dns })], {
+      timeout: parseDuration(repo.config.naming.timeout) as number,
+      negativeTtl: parseDuration(repo.config.naming.negativeTtl) as number
+    })
+    const resolvePathWith = (sites: Sites) => async (name: string, o: { signal?: AbortSignal, offline?: boolean } = {}): Promise<{ value: string, ttl: number }> => {
+      if (isKeyName(name)) return await sites.resolve(name, o)
+      const named = await naming.resolve(name, o)
+      const m = /^\/ipns\/([^/]+)(.*)$/.exec(named.value)
+      if (m === null) return named
+      const record = await sites.resolve(m[1], o)
+      return { value: record.value + m[2], ttl: Math.min(named.ttl, record.ttl) }
+    }
     // sites needs the db for its records and the key files; offline it signs and resolves from the home.
     const keyPath = (label: string): string => repo.paths.siteKey(label)
     if (options.online !== true) {
       const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
       sitesForGc = sites
-      return { repo, blocks, sites, stop }
+      return { repo, blocks, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key and the network settings, and asks the exchange (built
@@ -136,7 +159,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     sitesForGc = sites
     await sites.start()
     stops.push(async () => { await sites.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, sites, stop }
+    return { repo, blocks, libp2p, exchange, bitswap, routing, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -83,6 +83,17 @@ export const configSchema = z.strictObject({
     /** Versions of each followed site kept pinned: the current one and this many minus one before it. */
     keepVersions: z.number().int().min(1).max(1000).default(2)
   }).prefault({}),
+  naming: z.strictObject({
+    /** The longest one resolver may take for one name. */
+    timeout: duration.default('10s'),
+    /**
+     * DNS servers for DNSLink (`_dnslink.<name>` TXT), as "ip" or "ip:port"; empty uses the
+     * system's resolvers. An https URL uses DNS-over-HTTPS (RFC 8484) instead.
+     */
+    dns: z.array(z.string().regex(/^(https:\/\/\S+|[0-9a-fA-F.:[\]]+)$/, { message: 'expected "ip", "ip:port" or an https DNS-over-HTTPS URL' })).default([]),
+    /** How long a "no such name" answer is remembered. */
+    negativeTtl: duration.default('1m')
+  }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */
     storageMax: size.default('10GB'),

@@ -17,7 +17,8 @@ const MIGRATIONS: string[] = [
      record_b BLOB NOT NULL, seen INTEGER NOT NULL, PRIMARY KEY (name, sequence, value_b));
    CREATE TABLE site_rejections (name TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
      PRIMARY KEY (name, reason));
-   CREATE TABLE site_peers (name TEXT NOT NULL, peer TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (name, peer));`
+   CREATE TABLE site_peers (name TEXT NOT NULL, peer TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (name, peer));`,
+  `CREATE TABLE petnames (name TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -25,6 +25,8 @@
  *                        site_rejections(name, reason, count,   records refused, by reason
  *                          last_peer, last_seen)
  *                        site_peers(name, peer, last_seen)      peers seen pushing or serving a site
+ *                        petnames(name, value, created)         local names (`weft name set`): value is
+ *                                                               /ipns/…, /ipfs/… or another name
  *   api, api.token     while a daemon runs: its control API URL; the API token (0600, kept)
  *   tmp/               0700, folders the web UI uploads into before publishing (upload-<id>/);
  *                      removed after the publish, or at the next start when older than an hour

@@ -1,0 +1,35 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { runWeft } from '../helpers/cli.ts'
+import { tmpHome } from '../helpers/home.ts'
+
+const KEY = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
+
+test('weft name set, ls, resolve and rm: petnames from the command line, with clear errors', async t => {
+  const home = await tmpHome(t)
+  const set = await runWeft(['name', 'set', 'Blog', KEY], { home })
+  assert.equal(set.code, 0, set.stderr)
+  assert.equal(set.out, `blog → /ipns/${KEY}\n`)
+  assert.equal((await runWeft(['name', 'set', 'docs', 'blog'], { home })).code, 0)
+  const ls = JSON.parse((await runWeft(['name', 'ls', '--json'], { home })).out)
+  assert.deepEqual(ls.map((n: { name: string, value: string }) => [n.name, n.value]), [['blog', `/ipns/${KEY}`], ['docs', '/ipns/blog']])
+  const resolved = JSON.parse((await runWeft(['name', 'resolve', 'docs', '--json'], { home })).out)
+  assert.equal(resolved.value, `/ipns/${KEY}`)
+  assert.equal(resolved.resolver, 'petname')
+  assert.equal(resolved.proven, false)
+  assert.deepEqual(resolved.via, ['docs', 'blog'])
+  const text = await runWeft(['name', 'resolve', 'blog'], { home })
+  assert.match(text.out, /^\/ipns\/k51.*\nresolver petname\nyour own petname\n/)
+
+  const bad = await runWeft(['name', 'set', 'no spaces', KEY], { home })
+  assert.equal(bad.code, 2)
+  assert.match(bad.stderr, /\(ERR_NAME_INVALID\)\n$/)
+  const notAddress = await runWeft(['name', 'set', 'x', '!!'], { home })
+  assert.match(notAddress.stderr, /\(ERR_USAGE\)\n$/)
+  assert.equal((await runWeft(['name', 'rm', 'docs'], { home })).code, 0)
+  const gone = await runWeft(['name', 'resolve', 'docs'], { home })
+  assert.equal(gone.code, 1)
+  assert.match(gone.stderr, /\(ERR_NAME_NOT_FOUND\)\n$/)
+  const missing = await runWeft(['name', 'rm', 'docs'], { home })
+  assert.match(missing.stderr, /\(ERR_NAME_NOT_FOUND\)\n$/)
+})

@@ -1,0 +1,126 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { isWeftError } from '../../src/errors.ts'
+import { importPath } from '../../src/content/index.ts'
+import { createNode } from '../../src/node/index.ts'
+import { nodeGateway } from '../../src/node/daemon.ts'
+import { createDnslinkResolver, createNaming, normalizeName, Petnames, MAX_NAME_DEPTH } from '../../src/naming/index.ts'
+import { inlineDnsName } from '../../src/gateway/index.ts'
+import { startDnsServer } from '../helpers/dns-server.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { resolverCompliance } from './compliance.ts'
+
+const KEY = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
+const CID = 'bafybeic4tzktyng5dirw6tkmci3bpfisjfmkahwp65jlrlsc7oqu7ylghq'
+const code = (c: string) => (err: unknown) => isWeftError(err) && err.code === c
+
+test('petnames keep the resolver contract', async t => {
+  await resolverCompliance(t, async t => {
+    const node = await createNode({ home: await tmpHome(t) })
+    t.after(async () => { await node.stop() })
+    node.petnames.set('blog', KEY)
+    return { resolver: node.petnames, known: { name: 'blog', value: `/ipns/${KEY}` }, unknown: 'nope', proven: false }
+  })
+})
+
+test('DNSLink keeps the resolver contract, against a DNS server on 127.0.0.1', async t => {
+  await resolverCompliance(t, async t => {
+    const dns = await startDnsServer(t)
+    dns.records.set('_dnslink.docs.example.org', [{ text: `dnslink=/ipns/${KEY}`, ttl: 120 }])
+    return { resolver: createDnslinkResolver({ servers: [dns.address] }), known: { name: 'docs.example.org', value: `/ipns/${KEY}` }, unknown: 'nothing.example.org', proven: false }
+  })
+})
+
+test('the chain: petnames first, DNSLink for DNS names, TTL and negative caches, loops, bad names, silent servers', async t => {
+  const dns = await startDnsServer(t)
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  const dnslink = createDnslinkResolver({ servers: [dns.address] })
+  const naming = createNaming([node.petnames, dnslink], { timeout: 2_000, negativeTtl: 60_000 })
+  dns.records.set('_dnslink.a.example.org', [{ text: `dnslink=/ipfs/${CID}/docs`, ttl: 300 }, { text: 'unrelated=1', ttl: 300 }])
+  dns.records.set('_dnslink.alias.example.org', [{ text: 'dnslink=/ipns/a.example.org/v2', ttl: 30 }])
+
+  // a DNS name through DNSLink; a name pointing at a name is followed, paths joined, TTL the shortest
+  let r = await naming.resolve('A.Example.org.')
+  assert.deepEqual({ value: r.value, resolver: r.resolver, proven: r.proven, ttl: r.ttl }, { value: `/ipfs/${CID}/docs`, resolver: 'dnslink', proven: false, ttl: 300_000 })
+  r = await naming.resolve('alias.example.org')
+  assert.equal(r.value, `/ipfs/${CID}/docs/v2`)
+  assert.deepEqual(r.via, ['alias.example.org', 'a.example.org'])
+  assert.equal(r.ttl, 30_000)
+  // cached within the TTL: no second question
+  const asked = dns.queries.get('_dnslink.a.example.org')
+  await naming.resolve('a.example.org')
+  assert.equal(dns.queries.get('_dnslink.a.example.org'), asked)
+  await naming.resolve('a.example.org', { fresh: true })
+  assert.equal(dns.queries.get('_dnslink.a.example.org'), (asked ?? 0) + 1)
+  // "no such name" is remembered too
+  await assert.rejects(naming.resolve('missing.example.org'), code('ERR_NAME_NOT_FOUND'))
+  await assert.rejects(naming.resolve('missing.example.org'), code('ERR_NAME_NOT_FOUND'))
+  assert.equal(dns.queries.get('_dnslink.missing.example.org'), 1)
+
+  // a petname wins over DNS, and naming forgets when told to
+  node.petnames.set('a.example.org', KEY)
+  naming.forget('a.example.org')
+  assert.equal((await naming.resolve('a.example.org')).value, `/ipns/${KEY}`)
+  assert.equal((await naming.resolve('a.example.org')).resolver, 'petname')
+  node.petnames.set('home', 'alias.example.org')
+  r = await naming.resolve('home')
+  assert.equal(r.value, `/ipns/${KEY}/v2`, 'petname → DNSLink → petname')
+
+  // loops: a circle, and a chain past depth 32
+  dns.records.set('_dnslink.x.example.org', [{ text: 'dnslink=/ipns/y.example.org', ttl: 60 }])
+  dns.records.set('_dnslink.y.example.org', [{ text: 'dnslink=/ipns/x.example.org', ttl: 60 }])
+  await assert.rejects(naming.resolve('x.example.org'), code('ERR_NAME_LOOP'))
+  for (let i = 0; i <= MAX_NAME_DEPTH; i++) dns.records.set(`_dnslink.n${i}.example.org`, [{ text: `dnslink=/ipns/n${i + 1}.example.org`, ttl: 60 }])
+  await assert.rejects(naming.resolve('n0.example.org'), code('ERR_NAME_LOOP'))
+
+  // malformed values and names
+  dns.records.set('_dnslink.bad.example.org', [{ text: 'dnslink=/ipfs/not-a-cid', ttl: 60 }])
+  await assert.rejects(naming.resolve('bad.example.org'), code('ERR_CONTENTHASH_INVALID'))
+  dns.records.set('_dnslink.worse.example.org', [{ text: 'dnslink=https://example.org/', ttl: 60 }])
+  await assert.rejects(naming.resolve('worse.example.org'), code('ERR_CONTENTHASH_INVALID'))
+  for (const bad of ['', 'a..b', 'sp ace.org', 'ünïcode.org', `${'a'.repeat(64)}.org`, `${'a.'.repeat(127)}org`, '-a.org']) {
+    await assert.rejects(naming.resolve(bad), code('ERR_NAME_INVALID'), JSON.stringify(bad))
+  }
+  assert.equal(normalizeName('Docs.Example.ORG.'), 'docs.example.org')
+  assert.throws(() => node.petnames.set('loop', 'loop'), code('ERR_NAME_LOOP'))
+  assert.throws(() => node.petnames.set('x', 'not an address!'), code('ERR_USAGE'))
+
+  // a DNS server that does not answer
+  const silent = createNaming([createDnslinkResolver({ servers: ['127.0.0.1:9'] })], { timeout: 1_500, negativeTtl: 0 })
+  await assert.rejects(silent.resolve('a.example.org'), code('ERR_NAME_UNREACHABLE'))
+  // a name no resolver handles
+  await assert.rejects(createNaming([new Petnames(node.repo.db)], { timeout: 1_000, negativeTtl: 0 }).resolve('nobody.example.org'), code('ERR_NAME_NOT_FOUND'))
+})
+
+test('the gateway serves named sites: a petname and a DNSLink name, by subdomain and by path', async t => {
+  const dns = await startDnsServer(t)
+  const node = await createNode({ home: await tmpHome(t), configOverrides: c => ({ ...c, naming: { ...c.naming, dns: [dns.address] } }) })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<p>named site</p>')
+  const { root } = await importPath(node.blocks, dir, {})
+  await node.blocks.pin(root.cid, 'recursive')
+  await node.sites.create('blog')
+  const published = await node.sites.publish('blog', root.cid)
+  node.petnames.set('blog', published.name)
+  dns.records.set('_dnslink.my-site.example.org', [{ text: `dnslink=/ipns/${published.name}`, ttl: 60 }])
+  const gateway = nodeGateway(node)
+  const get = async (url: string): Promise<Response> => await gateway(new Request(url, { headers: { host: new URL(url).host } }))
+
+  let r = await get('http://blog.ipns.localhost:8080/')
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), '<p>named site</p>')
+  r = await get('http://localhost:8080/ipns/my-site.example.org/')
+  assert.equal(r.headers.get('location'), `http://${inlineDnsName('my-site.example.org')}.ipns.localhost:8080/`)
+  r = await get(`http://${inlineDnsName('my-site.example.org')}.ipns.localhost:8080/`)
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), '<p>named site</p>')
+  r = await get('http://127.0.0.1:8080/ipns/blog/index.html')
+  assert.equal(await r.text(), '<p>named site</p>')
+  r = await get('http://nobody.ipns.localhost:8080/')
+  assert.equal(r.status, 404)
+  assert.match(await r.text(), /ERR_NAME_NOT_FOUND/)
+})
