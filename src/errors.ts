@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   ERR_NAME_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no resolver has a content record for the name' },
   ERR_NAME_LOOP: { kind: 'user', exit: 1, http: 508, summary: 'a name points to names that point back, or past depth 32' },
   ERR_NAME_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint (Ethereum RPC, hsd, DNS) did not answer' },
+  ERR_NAME_PROOF_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a naming answer came with a proof that does not verify' },
+  ERR_NAME_WRONG_CHAIN: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint serves another chain than the one configured' },
   ERR_CONTENTHASH_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a name\'s contenthash or dnslink value is malformed' },
   ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>

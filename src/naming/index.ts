@@ -14,6 +14,9 @@ import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 
 export { Petnames, petnameValue, type Petname } from './petnames.ts'
 export { createDnslinkResolver, type DnslinkInit } from './dnslink.ts'
+export { createHnsResolver, type HnsInit } from './hns.ts'
+export { createEnsResolver, type EnsInit } from './ens.ts'
+export { encodeContenthash, decodeContenthash } from './ens-contenthash.ts'
 export { normalizeName, parseValue } from './names.ts'
 export type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 

@@ -5,7 +5,7 @@ import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
-import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming } from '../naming/index.ts'
+import { createDnslinkResolver, createEnsResolver, createHnsResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -77,7 +77,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }
     // naming needs the db for petnames and the DNS servers from config (the chains come with their endpoints).
     const petnames = new Petnames(repo.db)
-    const naming = createNaming([petnames, createDnslinkResolver({ servers: repo.config.naming.dns })], {
+    const namingConfig = repo.config.naming
+    const resolvers: NameResolver[] = [petnames]
+    if (namingConfig.ens.rpc !== undefined) resolvers.push(createEnsResolver({ ...namingConfig.ens, rpc: namingConfig.ens.rpc }))
+    if (namingConfig.hns.rpc !== undefined) resolvers.push(createHnsResolver({ ...namingConfig.hns, rpc: namingConfig.hns.rpc }))
+    resolvers.push(createDnslinkResolver({ servers: namingConfig.dns }))
+    const naming = createNaming(resolvers, {
       timeout: parseDuration(repo.config.naming.timeout) as number,
       negativeTtl: parseDuration(repo.config.naming.negativeTtl) as number
     })

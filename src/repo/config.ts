@@ -92,7 +92,31 @@ export const configSchema = z.strictObject({
      */
     dns: z.array(z.string().regex(/^(https:\/\/\S+|[0-9a-fA-F.:[\]]+)$/, { message: 'expected "ip", "ip:port" or an https DNS-over-HTTPS URL' })).default([]),
     /** How long a "no such name" answer is remembered. */
-    negativeTtl: duration.default('1m')
+    negativeTtl: duration.default('1m'),
+    /** ENS (`*.eth`) through an Ethereum JSON-RPC endpoint; off until `rpc` is set. */
+    ens: z.strictObject({
+      rpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected an http(s) JSON-RPC URL' }).optional(),
+      /** A second, independent endpoint whose block headers the proofs are checked against. */
+      headerRpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected an http(s) JSON-RPC URL' }).optional(),
+      /** Or a block the user trusts: its number and state root. */
+      pinnedHeader: z.strictObject({ number: z.number().int().min(0), stateRoot: z.string().regex(/^0x[0-9a-fA-F]{64}$/) }).optional(),
+      /** The ENS registry; mainnet's unless set. */
+      registry: z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional(),
+      /** An endpoint on another chain is refused (1: Ethereum mainnet). */
+      chainId: z.number().int().min(1).default(1),
+      verify: z.enum(['proof', 'none']).default('proof'),
+      tlds: z.array(z.string()).default([])
+    }).prefault({}),
+    /** Handshake names through an hsd node (its HTTP RPC); off until `rpc` is set. */
+    hns: z.strictObject({
+      rpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected the hsd node\'s http(s) RPC URL, e.g. "http://127.0.0.1:12037"' }).optional(),
+      apiKey: z.string().optional(),
+      network: z.enum(['main', 'testnet', 'regtest', 'simnet']).default('main'),
+      /** "proof" checks every answer with an urkel proof against a block header; "none" trusts the node. */
+      verify: z.enum(['proof', 'none']).default('proof'),
+      /** TLDs that are surely Handshake's; other single-label names are asked of hsd beside the other resolvers. */
+      tlds: z.array(z.string()).default([])
+    }).prefault({})
   }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */

@@ -124,3 +124,26 @@ test('the gateway serves named sites: a petname and a DNSLink name, by subdomain
   assert.equal(r.status, 404)
   assert.match(await r.text(), /ERR_NAME_NOT_FOUND/)
 })
+
+test('a Handshake name on a real regtest hsd: the node resolves it with a proof and the gateway serves the site', async t => {
+  const { startHsd } = await import('../helpers/hsd.ts')
+  const hsd = await startHsd(t)
+  const node = await createNode({
+    home: await tmpHome(t),
+    configOverrides: c => ({ ...c, naming: { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' as const } } })
+  })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<p>on handshake</p>')
+  const { root } = await importPath(node.blocks, dir, {})
+  await node.blocks.pin(root.cid, 'recursive')
+  await node.sites.create('hns-site')
+  const published = await node.sites.publish('hns-site', root.cid)
+  await hsd.register({ weftgateway: [`dnslink=/ipns/${published.name}`] })
+
+  const named = await node.naming.resolve('weftgateway')
+  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${published.name}`, resolver: 'hns', proven: true })
+  const r = await nodeGateway(node)(new Request('http://weftgateway.ipns.localhost:8080/', { headers: { host: 'weftgateway.ipns.localhost:8080' } }))
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), '<p>on handshake</p>')
+})
