@@ -17,6 +17,7 @@ export { createDnslinkResolver, type DnslinkInit } from './dnslink.ts'
 export { createHnsResolver, type HnsInit } from './hns.ts'
 export { createEnsResolver, type EnsInit } from './ens.ts'
 export { encodeContenthash, decodeContenthash } from './ens-contenthash.ts'
+export { recordsFor, type NameRecords } from './records.ts'
 export { normalizeName, parseValue } from './names.ts'
 export type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 
