@@ -147,3 +147,29 @@ test('a Handshake name on a real regtest hsd: the node resolves it with a proof 
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>on handshake</p>')
 })
+
+test('an ENS name on a local chain with the real contracts: the node resolves it with eth_getProof and the gateway serves the site', async t => {
+  const { startEnsChain, CHAIN_ID } = await import('../helpers/ens-chain.ts')
+  const { encodeContenthash } = await import('../../src/naming/index.ts')
+  const chain = await startEnsChain()
+  t.after(async () => { await chain.stop() })
+  const node = await createNode({
+    home: await tmpHome(t),
+    configOverrides: c => ({ ...c, naming: { ...c.naming, ens: { ...c.naming.ens, rpc: chain.url, headerRpc: chain.url, registry: chain.registry, chainId: CHAIN_ID } } })
+  })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<p>on ens</p>')
+  const { root } = await importPath(node.blocks, dir, {})
+  await node.blocks.pin(root.cid, 'recursive')
+  await node.sites.create('ens-site')
+  const published = await node.sites.publish('ens-site', root.cid)
+  await chain.register('weftsite')
+  await chain.setContenthash('weftsite.eth', encodeContenthash(`/ipns/${published.name}`))
+
+  const named = await node.naming.resolve('weftsite.eth')
+  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${published.name}`, resolver: 'ens', proven: true })
+  const r = await nodeGateway(node)(new Request('http://weftsite-eth.ipns.localhost:8080/', { headers: { host: 'weftsite-eth.ipns.localhost:8080' } }))
+  assert.equal(r.status, 200)
+  assert.equal(await r.text(), '<p>on ens</p>')
+})
