@@ -334,7 +334,11 @@ test('the page opens CIDs, paths and names on their subdomain origins', async ()
     [`/ipns/${name}/about`, `http://${name}.ipns.localhost:8080/about`],
     [`ipns://${name}`, `http://${name}.ipns.localhost:8080/`],
     ['QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG/readme', 'http://localhost:8080/ipfs/QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG/readme'],
-    ['/ipns/example.eth/page', 'http://localhost:8080/ipns/example.eth/page']
+    ['/ipns/example.eth/page', 'http://localhost:8080/ipns/example.eth/page'],
+    // names typed bare: a petname, an ENS name, a DNS name; the gateway resolves them
+    ['blog', 'http://localhost:8080/ipns/blog/'],
+    ['mysite.eth/about', 'http://localhost:8080/ipns/mysite.eth/about'],
+    ['docs.example.org', 'http://localhost:8080/ipns/docs.example.org/']
   ]
   for (const [input, url] of cases) assert.equal(openUrl(input, '8080'), url, input)
   assert.equal(openUrl(cid, ''), `http://${cid}.ipfs.localhost/`)

@@ -23,7 +23,8 @@ function splitId (text) {
 
 /**
  * The URL to open for what a person typed: a CID (`bafy…`, `Qm…`), `/ipfs/<cid>/…`,
- * `/ipns/<name>/…`, `ipfs://…`, `ipns://…` or a `k51…` name. Throws an Error with a
+ * `/ipns/<name>/…`, `ipfs://…`, `ipns://…`, a `k51…` key, or a name (a petname, `site.eth`,
+ * a Handshake name, a DNS name), which the gateway resolves. Throws an Error with a
  * message for a person when the text is none of these.
  */
 export function openUrl (input, port) {
@@ -38,13 +39,14 @@ export function openUrl (input, port) {
     parts = splitId(prefixed[2])
   } else {
     parts = splitId(text)
-    namespace = /^k51/i.test(parts.id) ? 'ipns' : 'ipfs'
+    // CIDs are long and dotless; anything else is a site's name (k51…, a petname, example.eth, a DNS name)
+    namespace = /^k51/i.test(parts.id) || parts.id.includes('.') || parts.id.length < 40 ? 'ipns' : 'ipfs'
   }
   const { id } = parts
   let rest = parts.rest
   if (rest === '' || !rest.startsWith('/')) rest = '/' + rest
-  const valid = namespace === 'ipfs' ? /^[A-Za-z0-9]{8,}$/.test(id) : /^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(id)
-  if (!valid) throw new Error('not a CID, /ipfs/ path, /ipns/ path or k51… name')
+  const valid = namespace === 'ipfs' ? /^[A-Za-z0-9]{8,}$/.test(id) : /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)
+  if (!valid) throw new Error('not a CID, /ipfs/ path, /ipns/ path, k51… key or name')
   const host = portPart(port)
   // base32 CIDv1 (b…) and base36 IPNS names (k51…) are DNS-safe as they are, once lowercased.
   const dnsSafe = namespace === 'ipfs' ? /^b[a-z2-7]+$/i.test(id) : /^k51[a-z0-9]+$/i.test(id)
