@@ -1,8 +1,10 @@
 /**
  * `weft demo` (and `npm start`): a private network of six nodes in this process on
  * 127.0.0.1. Node 1 publishes the sample site, nodes 2 to 6 follow it, node 6's gateway
- * is the one a browser visits; then two live drills (an update, the owner going
- * offline), and the network runs until Ctrl-C. Nothing dials beyond 127.0.0.1.
+ * is the one a browser visits, by the site's key, by node 6's petname and (where hsd is
+ * installed) by a Handshake name on a regtest hsd the demo starts; then two live drills
+ * (an update, the owner going offline), and the network runs until Ctrl-C. Nothing dials
+ * beyond 127.0.0.1.
  */
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
@@ -12,11 +14,16 @@ import { startNetwork, DEMO_NETWORK, type DemoNetwork } from './network.ts'
 import { drillOwnerOffline, drillUpdate, siteFiles, type DrillContext } from './drills.ts'
 import { bySource, duration, holdsVersion, trackRecords, waitUntil, within } from './steps.ts'
 import { siteHost } from './http.ts'
+import { startHsd, type DemoHsd } from './hsd.ts'
+import { nameOnHandshake, namePetname, siteIndex } from './names.ts'
 
 export { gatewayGet, siteHost, type GatewayAnswer } from './http.ts'
+export { findHsd } from './hsd.ts'
 
 export const DEMO_NODES = 6
 const SITE_LABEL = 'sample'
+/** hsd starts in one to three seconds; past this the demo goes on without it. */
+const HSD_START_MS = 20_000
 
 export interface DemoOptions {
   /** The folder published as the site's first version (examples/sample-site). */
@@ -39,21 +46,57 @@ export interface DemoIo {
   interrupted: AbortSignal
 }
 
+/** A regtest hsd for the Handshake name, or undefined (and one line saying why) when it cannot run here. */
+async function startHandshake (io: DemoIo): Promise<DemoHsd | undefined> {
+  const t = performance.now()
+  try {
+    const hsd = await startHsd({ ms: HSD_START_MS, signal: io.interrupted })
+    await io.say(`Handshake: started hsd (regtest, in memory, RPC on ${new URL(hsd.rpc).host}) and mined to the height where names open, in ${duration(performance.now() - t)}`)
+    return hsd
+  } catch (err) {
+    if (io.interrupted.aborted) throw err
+    await io.say(`Handshake: skipped, the demo goes on without a Handshake name: ${(err as Error).message}`)
+    return undefined
+  }
+}
+
 export async function runDemo (options: DemoOptions, io: DemoIo): Promise<void> {
   const { say, interrupted } = io
   await say(`weft demo: ${DEMO_NODES} nodes on a private network "${DEMO_NETWORK}" in this process, on 127.0.0.1 only (no bootstrap peers, no mDNS)`)
+  // Node 6 is made with the chain's endpoint in its config, so the chain comes first.
+  const hsd = await startHandshake(io)
+  try {
+    await runNetwork(options, io, hsd)
+  } finally {
+    await hsd?.stop()
+  }
+}
+
+async function runNetwork (options: DemoOptions, io: DemoIo, hsd: DemoHsd | undefined): Promise<void> {
+  const { say, interrupted } = io
   let t = performance.now()
-  const net = await startNetwork({ size: DEMO_NODES, gatewayPort: options.port, signal: interrupted })
+  const net = await startNetwork({
+    size: DEMO_NODES,
+    gatewayPort: options.port,
+    // Node 6 alone asks the chain, and checks every answer's proof (the default).
+    gatewayNodeConfig: hsd === undefined ? undefined : c => ({ ...c, naming: { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' } } }),
+    signal: interrupted
+  })
   try {
     await say(`temporary homes in ${net.root}`)
     await say(`started and connected each to each in ${duration(performance.now() - t)}`)
     const ctx = await publishAndFollow(net, options, io)
     const { visitor, name } = ctx
     const siteUrl = `http://${siteHost(name, visitor.daemon.gatewayUrl)}/`
+    const index = await siteIndex(ctx)
+    const petnameUrl = await namePetname(ctx, index)
+    const handshakeUrl = hsd === undefined ? undefined : await nameOnHandshake(ctx, hsd, index)
     await say('')
     await say('Open these in a browser (served by node 6, which follows the site and never had its key):')
-    await say(`  site:   ${siteUrl}`)
-    await say(`  web UI: ${visitor.daemon.uiUrl}`)
+    await say(`  site:      ${siteUrl}`)
+    await say(`  petname:   ${petnameUrl}`)
+    if (handshakeUrl !== undefined) await say(`  Handshake: ${handshakeUrl}`)
+    await say(`  web UI:    ${visitor.daemon.uiUrl}`)
     await say('A visitor sees the sample site: four linked pages with a stylesheet, an SVG logo and a script that writes "script ran" on the page, every byte checked against its hash by node 6.')
     await say(`(*.localhost resolves to 127.0.0.1 in browsers; with curl: curl -H 'Host: ${siteHost(name, visitor.daemon.gatewayUrl)}' ${visitor.daemon.gatewayUrl}/)`)
     if (options.hold) {

@@ -45,11 +45,13 @@ export interface NetworkOptions {
   size: number
   /** The last node's gateway port: undefined tries 8080 and falls back to any free port. */
   gatewayPort?: number
+  /** More config for the last node only (the demo's Handshake endpoint). */
+  gatewayNodeConfig?: (config: Config) => Config
   signal: AbortSignal
 }
 
-function demoConfig (gateway: string): (config: Config) => Config {
-  return config => ({
+function demoConfig (gateway: string, more: (config: Config) => Config): (config: Config) => Config {
+  return config => more({
     ...config,
     network: { name: DEMO_NETWORK },
     bootstrap: [],
@@ -58,10 +60,10 @@ function demoConfig (gateway: string): (config: Config) => Config {
   })
 }
 
-async function startDemoDaemon (home: string, gateway: string): Promise<Daemon> {
+async function startDemoDaemon (home: string, gateway: string, more: (config: Config) => Config = c => c): Promise<Daemon> {
   return await startDaemon({
     home,
-    configOverrides: demoConfig(gateway),
+    configOverrides: demoConfig(gateway, more),
     apiAddress: LOOPBACK_ANY_PORT,
     gatewayAddress: gateway,
     net: { listen: [LOOPBACK_ANY_PORT], network: { name: DEMO_NETWORK }, bootstrap: [], mdns: false }
@@ -69,20 +71,20 @@ async function startDemoDaemon (home: string, gateway: string): Promise<Daemon> 
 }
 
 /** The last node's gateway: the port asked for, else 8080 when it is free, else any free port. */
-async function startGatewayNode (home: string, port: number | undefined): Promise<Daemon> {
+async function startGatewayNode (home: string, port: number | undefined, more?: (config: Config) => Config): Promise<Daemon> {
   if (port !== undefined) {
     try {
-      return await startDemoDaemon(home, `/ip4/127.0.0.1/tcp/${port}`)
+      return await startDemoDaemon(home, `/ip4/127.0.0.1/tcp/${port}`, more)
     } catch (err) {
       if (!isWeftError(err, 'ERR_ADDRESS_IN_USE')) throw err
       throw new WeftError('ERR_ADDRESS_IN_USE', `demo: 127.0.0.1:${port} is in use by another program; pass another --port (0: any free port)`)
     }
   }
   try {
-    return await startDemoDaemon(home, `/ip4/127.0.0.1/tcp/${PREFERRED_GATEWAY_PORT}`)
+    return await startDemoDaemon(home, `/ip4/127.0.0.1/tcp/${PREFERRED_GATEWAY_PORT}`, more)
   } catch (err) {
     if (!isWeftError(err, 'ERR_ADDRESS_IN_USE')) throw err
-    return await startDemoDaemon(home, LOOPBACK_ANY_PORT)
+    return await startDemoDaemon(home, LOOPBACK_ANY_PORT, more)
   }
 }
 
@@ -119,7 +121,7 @@ export async function startNetwork (options: NetworkOptions): Promise<DemoNetwor
   try {
     const started = await Promise.allSettled(Array.from({ length: options.size }, async (_, i) => {
       const home = join(root, `node-${i + 1}`)
-      const daemon = i === options.size - 1 ? await startGatewayNode(home, options.gatewayPort) : await startDemoDaemon(home, LOOPBACK_ANY_PORT)
+      const daemon = i === options.size - 1 ? await startGatewayNode(home, options.gatewayPort, options.gatewayNodeConfig) : await startDemoDaemon(home, LOOPBACK_ANY_PORT)
       return { number: i + 1, home, daemon, node: daemon.node, libp2p: daemon.node.libp2p as WeftLibp2p, running: true }
     }))
     for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { spawnWeft } from '../helpers/cli.ts'
 import { tmpHome } from '../helpers/home.ts'
-import { gatewayGet } from '../../src/demo/index.ts'
+import { findHsd, gatewayGet } from '../../src/demo/index.ts'
 
 interface Demo {
   child: ChildProcess
@@ -56,7 +56,12 @@ async function exitCode (demo: Demo, ms: number): Promise<number | null> {
   }
 }
 
-test('weft demo: the site and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped, and no homes left', async t => {
+/** Whether anything still answers on 127.0.0.1:`port` (hsd's RPC after the demo). */
+async function listening (port: string): Promise<boolean> {
+  return await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2_000) }).then(() => true, () => false)
+}
+
+test('weft demo: the site by its key, a petname and a Handshake name, and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped, and no homes or hsd left', async t => {
   const demo = await startDemo(t, ['--exit-after-drills'])
   await demo.waitFor(/Press Enter to run the drills/, 45_000)
   const root = demo.out().match(/temporary homes in (\S+)/)?.[1]
@@ -82,6 +87,26 @@ test('weft demo: the site and the web UI on node 6\'s gateway, an update served 
   assert.equal(script.status, 200)
   assert.match(script.body.toString(), /script ran/)
 
+  // The same page under node 6's petname and, with hsd installed (a devDependency), a Handshake name.
+  const names = ['sample']
+  assert.match(demo.out(), new RegExp(`petname: +http://sample\\.ipns\\.localhost:${port}/\n`))
+  assert.match(demo.out(), /node 6 calls the site "sample" \(resolver petname, proven: false/)
+  const hsdPort = demo.out().match(/Handshake: started hsd \(regtest, in memory, RPC on 127\.0\.0\.1:(\d+)\)/)?.[1]
+  if (findHsd() !== undefined) {
+    assert.ok(hsdPort !== undefined, demo.out())
+    assert.match(demo.out(), new RegExp(`Handshake: +http://weftdemo\\.ipns\\.localhost:${port}/\n`))
+    assert.match(demo.out(), new RegExp(`registered "weftdemo" with the TXT record dnslink=/ipns/${site[1]} in [\\d.]+ m?s \\(an auction`))
+    assert.match(demo.out(), new RegExp(`node 6 resolved weftdemo through hsd's RPC in [\\d.]+ m?s: /ipns/${site[1]} \\(resolver hns, proven: true: urkel proof against tree root [0-9a-f]{64} of block \\d+`))
+    names.push('weftdemo')
+  } else {
+    assert.match(demo.out(), /Handshake: skipped, the demo goes on without a Handshake name: hsd is not installed/)
+  }
+  for (const name of names) {
+    const named = await gatewayGet(gateway, `${name}.ipns.localhost:${port}`, '/', { signal })
+    assert.equal(named.status, 200, `${name}: ${named.body.toString().slice(0, 200)}`)
+    assert.equal(named.body.toString(), page, `${name} serves the site's index page`)
+  }
+
   const uiPage = await gatewayGet(gateway, `127.0.0.1:${port}`, '/', { signal })
   assert.equal(uiPage.status, 200, `the web UI: ${uiPage.body.toString().slice(0, 200)}`)
   assert.match(uiPage.contentType, /^text\/html/)
@@ -104,6 +129,7 @@ test('weft demo: the site and the web UI on node 6\'s gateway, an update served 
   assert.match(out, /Drills done/)
   assert.match(out, /removed the temporary homes/)
   assert.equal(existsSync(root), false, `${root} is still there`)
+  if (hsdPort !== undefined) assert.equal(await listening(hsdPort), false, 'hsd was stopped')
 })
 
 test('weft demo: Ctrl-C stops every node; --keep leaves the homes and says where', async t => {
@@ -117,6 +143,8 @@ test('weft demo: Ctrl-C stops every node; --keep leaves the homes and says where
   assert.equal(code, 130, `${demo.out()}\n${demo.err()}`)
   assert.match(demo.err(), /SIGINT: stopping the nodes/)
   assert.match(demo.out(), new RegExp(`Kept the homes: ${root}/node-1`))
+  const hsdPort = demo.out().match(/RPC on 127\.0\.0\.1:(\d+)\)/)?.[1]
+  if (hsdPort !== undefined) assert.equal(await listening(hsdPort), false, 'hsd was stopped')
   for (let i = 1; i <= 6; i++) {
     assert.ok(existsSync(join(root, `node-${i}`, 'config.json')), `node-${i} kept`)
     assert.equal(existsSync(join(root, `node-${i}`, 'repo.lock')), false, `node-${i} was stopped (its lock released)`)
