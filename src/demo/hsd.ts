@@ -1,6 +1,7 @@
 /**
- * The demo's Handshake chain: a real hsd (npm `hsd`, a devDependency) in regtest, in memory,
- * with its wallet, every port on 127.0.0.1 and no peers or DNS servers. It is killed when
+ * A Handshake chain for the demo, the tests and the naming benchmark: a real hsd (npm
+ * `hsd`, a devDependency) in regtest, in memory, with its wallet, every port on 127.0.0.1
+ * and no peers or DNS servers. It is killed when
  * the demo stops it, when the demo process exits, and (through a watch on its parent) even
  * when the demo is killed outright.
  *
@@ -24,15 +25,27 @@ const REGTEST = { rollout: 104, openPeriod: 6, biddingPeriod: 5, revealPeriod: 1
  */
 const PARENT_WATCH = `data:text/javascript,const p=process.ppid;setInterval(()=>{if(process.ppid!==p)process.kill(process.pid,'SIGKILL')},500).unref()`
 
-export interface DemoHsd {
+export const REGTEST_PERIODS = REGTEST
+
+export interface RegtestHsd {
   /** The node's JSON-RPC URL and API key (what weft's `naming.hns` takes). */
   readonly rpc: string
+  readonly walletRpc: string
   readonly apiKey: string
+  /** Node RPC and wallet RPC calls (a refusal is ERR_NAME_UNREACHABLE with hsd's message). */
+  call<T = unknown>(method: string, params?: unknown[], signal?: AbortSignal): Promise<T>
+  wallet<T = unknown>(method: string, params?: unknown[], signal?: AbortSignal): Promise<T>
+  height(signal?: AbortSignal): Promise<number>
+  /** Mines `blocks` and waits until the wallet has seen them. */
+  mine(blocks: number, signal?: AbortSignal): Promise<void>
+  /** Mines past the name tree's next commit, so everything mined so far is provable. */
+  mineToTreeCommit(signal?: AbortSignal): Promise<void>
   /**
-   * Registers `name` with one TXT record: open, bid, reveal, register with the record, and
-   * mine to the tree commit that makes it provable. Returns the blocks mined for it.
+   * Registers every name in one auction, each with one TXT record per string: open, bid,
+   * reveal, register with the records, and mine to the tree commit that makes them
+   * provable. Returns the blocks mined.
    */
-  register(name: string, txt: string, signal: AbortSignal): Promise<number>
+  register(names: Record<string, string[]>, signal?: AbortSignal): Promise<number>
   stop(): Promise<void>
 }
 
@@ -55,7 +68,7 @@ async function freePort (): Promise<number> {
   return port
 }
 
-async function rpcCall<T> (url: string, apiKey: string, method: string, params: unknown[], signal: AbortSignal): Promise<T> {
+async function rpcCall<T> (url: string, apiKey: string, method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: 'Basic ' + Buffer.from(`x:${apiKey}`).toString('base64') },
@@ -72,7 +85,7 @@ async function rpcCall<T> (url: string, apiKey: string, method: string, params: 
  * Fails with one line (ERR_PATH_NOT_FOUND: not installed; ERR_NAME_UNREACHABLE: it did not
  * come up), and leaves nothing running when it fails.
  */
-export async function startHsd (options: { ms: number, signal: AbortSignal }): Promise<DemoHsd> {
+export async function startHsd (options: { ms: number, signal?: AbortSignal }): Promise<RegtestHsd> {
   const script = findHsd()
   if (script === undefined) throw new WeftError('ERR_PATH_NOT_FOUND', 'hsd is not installed (npm install hsd)')
   const [httpPort, port, brontidePort, walletPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
@@ -108,18 +121,18 @@ export async function startHsd (options: { ms: number, signal: AbortSignal }): P
 
   const rpc = `http://127.0.0.1:${httpPort}/`
   const walletRpc = `http://127.0.0.1:${walletPort}/`
-  const call = async <T>(method: string, params: unknown[], signal: AbortSignal): Promise<T> => await rpcCall<T>(rpc, apiKey, method, params, signal)
-  const wallet = async <T>(method: string, params: unknown[], signal: AbortSignal): Promise<T> => await rpcCall<T>(walletRpc, apiKey, method, params, signal)
-  const height = async (signal: AbortSignal): Promise<number> => (await call<{ blocks: number }>('getblockchaininfo', [], signal)).blocks
+  const call = async <T>(method: string, params: unknown[] = [], signal?: AbortSignal): Promise<T> => await rpcCall<T>(rpc, apiKey, method, params, signal)
+  const wallet = async <T>(method: string, params: unknown[] = [], signal?: AbortSignal): Promise<T> => await rpcCall<T>(walletRpc, apiKey, method, params, signal)
+  const height = async (signal?: AbortSignal): Promise<number> => (await call<{ blocks: number }>('getblockchaininfo', [], signal)).blocks
   let address = ''
-  const mine = async (blocks: number, signal: AbortSignal): Promise<void> => {
+  const mine = async (blocks: number, signal?: AbortSignal): Promise<void> => {
     await call('generatetoaddress', [blocks, address], signal)
     // The wallet follows the chain on its own: the next spend needs it at the new tip.
     const tip = await height(signal)
     while ((await wallet<{ height: number }>('getwalletinfo', [], signal)).height < tip) await sleep(10, undefined, { signal })
   }
 
-  const deadline = AbortSignal.any([options.signal, AbortSignal.timeout(options.ms)])
+  const deadline = options.signal === undefined ? AbortSignal.timeout(options.ms) : AbortSignal.any([options.signal, AbortSignal.timeout(options.ms)])
   try {
     // Ready when both the node's and the wallet's RPC answer.
     for (;;) {
@@ -137,28 +150,40 @@ export async function startHsd (options: { ms: number, signal: AbortSignal }): P
     await mine(REGTEST.rollout + 2, deadline)
   } catch (err) {
     await stop()
-    if (options.signal.aborted) throw err
+    if (options.signal?.aborted === true) throw err
     if (deadline.aborted) throw new WeftError('ERR_NAME_UNREACHABLE', `hsd did not start within ${options.ms / 1000} s`)
     throw err
   }
 
+  const mineToTreeCommit = async (signal?: AbortSignal): Promise<void> => {
+    const h = await height(signal)
+    await mine(REGTEST.treeInterval - (h % REGTEST.treeInterval) + 1, signal)
+  }
   return {
     rpc,
+    walletRpc,
     apiKey,
-    async register (name, txt, signal) {
+    call,
+    wallet,
+    height,
+    mine,
+    mineToTreeCommit,
+    async register (names, signal) {
       const start = await height(signal)
-      await wallet('sendopen', [name], signal)
+      const all = Object.keys(names)
+      for (const name of all) await wallet('sendopen', [name], signal)
       await mine(REGTEST.openPeriod, signal)
-      await wallet('sendbid', [name, 1, 2], signal)
+      for (const name of all) await wallet('sendbid', [name, 1, 2], signal)
       await mine(REGTEST.biddingPeriod, signal)
-      await wallet('sendreveal', [name], signal)
+      for (const name of all) await wallet('sendreveal', [name], signal)
       await mine(REGTEST.revealPeriod, signal)
-      // The winner's first update is the REGISTER, and it carries the record.
-      await wallet('sendupdate', [name, { records: [{ type: 'TXT', txt: [txt] }] }], signal)
+      // The winner's first update is the REGISTER, and it carries the records.
+      for (const [name, txt] of Object.entries(names)) {
+        await wallet('sendupdate', [name, { records: txt.map(text => ({ type: 'TXT', txt: [text] })) }], signal)
+      }
       await mine(1, signal)
       // The proof covers the tree as of the last commit: mine past the next one.
-      const h = await height(signal)
-      await mine(REGTEST.treeInterval - (h % REGTEST.treeInterval) + 1, signal)
+      await mineToTreeCommit(signal)
       return await height(signal) - start
     },
     stop

@@ -14,7 +14,7 @@ import { startNetwork, DEMO_NETWORK, type DemoNetwork } from './network.ts'
 import { drillOwnerOffline, drillUpdate, siteFiles, type DrillContext } from './drills.ts'
 import { bySource, duration, holdsVersion, trackRecords, waitUntil, within } from './steps.ts'
 import { siteHost } from './http.ts'
-import { startHsd, type DemoHsd } from './hsd.ts'
+import { startHsd, type RegtestHsd } from './hsd.ts'
 import { nameOnHandshake, namePetname, siteIndex } from './names.ts'
 
 export { gatewayGet, siteHost, type GatewayAnswer } from './http.ts'
@@ -47,7 +47,7 @@ export interface DemoIo {
 }
 
 /** A regtest hsd for the Handshake name, or undefined (and one line saying why) when it cannot run here. */
-async function startHandshake (io: DemoIo): Promise<DemoHsd | undefined> {
+async function startHandshake (io: DemoIo): Promise<RegtestHsd | undefined> {
   const t = performance.now()
   try {
     const hsd = await startHsd({ ms: HSD_START_MS, signal: io.interrupted })
@@ -72,7 +72,7 @@ export async function runDemo (options: DemoOptions, io: DemoIo): Promise<void> 
   }
 }
 
-async function runNetwork (options: DemoOptions, io: DemoIo, hsd: DemoHsd | undefined): Promise<void> {
+async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | undefined): Promise<void> {
   const { say, interrupted } = io
   let t = performance.now()
   const net = await startNetwork({

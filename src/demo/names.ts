@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks'
 import { WeftError } from '../errors.ts'
 import { gatewayGet, siteHost } from './http.ts'
-import type { DemoHsd } from './hsd.ts'
+import type { RegtestHsd } from './hsd.ts'
 import type { DrillContext } from './drills.ts'
 import { duration, within } from './steps.ts'
 
@@ -45,11 +45,11 @@ export async function namePetname (ctx: NameContext, index: Buffer): Promise<str
 }
 
 /** Registers the Handshake name with `dnslink=/ipns/<site>`; node 6 resolves it with a proof. Returns the URL. */
-export async function nameOnHandshake (ctx: NameContext, hsd: DemoHsd, index: Buffer): Promise<string> {
+export async function nameOnHandshake (ctx: NameContext, hsd: RegtestHsd, index: Buffer): Promise<string> {
   const { say, interrupted } = ctx
   const txt = `dnslink=/ipns/${ctx.name}`
   let t = performance.now()
-  const blocks = await hsd.register(HANDSHAKE_NAME, txt, within(30_000, interrupted))
+  const blocks = await hsd.register({ [HANDSHAKE_NAME]: [txt] }, within(30_000, interrupted))
   await say(`Handshake: registered "${HANDSHAKE_NAME}" with the TXT record ${txt} in ${duration(performance.now() - t)} (an auction: open, bid, reveal, register with the record; ${blocks} blocks mined, up to the name tree's next commit)`)
   t = performance.now()
   const resolved = await ctx.visitor.node.naming.resolve(HANDSHAKE_NAME, { fresh: true, signal: within(15_000, interrupted) })
