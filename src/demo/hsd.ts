@@ -17,6 +17,8 @@ import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { WeftError } from '../errors.ts'
 
+/** The longest the wallet may take to see a block just mined. */
+const WALLET_SYNC_MS = 20_000
 const REGTEST = { rollout: 104, openPeriod: 6, biddingPeriod: 5, revealPeriod: 10, treeInterval: 5 }
 
 /**
@@ -127,9 +129,11 @@ export async function startHsd (options: { ms: number, signal?: AbortSignal }): 
   let address = ''
   const mine = async (blocks: number, signal?: AbortSignal): Promise<void> => {
     await call('generatetoaddress', [blocks, address], signal)
-    // The wallet follows the chain on its own: the next spend needs it at the new tip.
+    // The wallet follows the chain on its own: the next spend needs it at the new tip
+    // (a block with a hundred names' transactions takes it a while, never this long).
     const tip = await height(signal)
-    while ((await wallet<{ height: number }>('getwalletinfo', [], signal)).height < tip) await sleep(10, undefined, { signal })
+    const synced = signal === undefined ? AbortSignal.timeout(WALLET_SYNC_MS) : AbortSignal.any([signal, AbortSignal.timeout(WALLET_SYNC_MS)])
+    while ((await wallet<{ height: number }>('getwalletinfo', [], synced)).height < tip) await sleep(10, undefined, { signal: synced })
   }
 
   const deadline = options.signal === undefined ? AbortSignal.timeout(options.ms) : AbortSignal.any([options.signal, AbortSignal.timeout(options.ms)])

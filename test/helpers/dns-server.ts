@@ -5,16 +5,29 @@ import dnsPacket from 'dns-packet'
 export interface TestDnsServer {
   /** "127.0.0.1:<port>", for naming.dns. */
   address: string
+  port: number
   /** TXT records by name (lower case); a name without records is NXDOMAIN. */
   records: Map<string, Array<{ text: string, ttl: number }>>
   /** Questions asked so far, by name. */
   queries: Map<string, number>
+  stop(): void
 }
 
-/** A DNS server on 127.0.0.1 answering TXT questions from `records`, closed with the test. */
-export async function startDnsServer (t: TestContext): Promise<TestDnsServer> {
+/** A DNS server on 127.0.0.1 answering TXT questions from `records` (the tests' and the naming benchmark's). */
+export async function createDnsServer (): Promise<TestDnsServer> {
   const socket = createSocket('udp4')
-  const server: TestDnsServer = { address: '', records: new Map(), queries: new Map() }
+  let closed = false
+  const server: TestDnsServer = {
+    address: '',
+    port: 0,
+    records: new Map(),
+    queries: new Map(),
+    stop () {
+      if (closed) return
+      closed = true
+      socket.close()
+    }
+  }
   socket.on('message', (message, from) => {
     let query: dnsPacket.Packet
     try {
@@ -36,8 +49,18 @@ export async function startDnsServer (t: TestContext): Promise<TestDnsServer> {
     })
     socket.send(answer, from.port, from.address)
   })
-  await new Promise<void>(resolve => { socket.bind(0, '127.0.0.1', () => { resolve() }) })
-  server.address = `127.0.0.1:${socket.address().port}`
-  t.after(() => { socket.close() })
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.bind(0, '127.0.0.1', () => { socket.off('error', reject); resolve() })
+  })
+  server.port = socket.address().port
+  server.address = `127.0.0.1:${server.port}`
+  return server
+}
+
+/** createDnsServer, closed with the test. */
+export async function startDnsServer (t: TestContext): Promise<TestDnsServer> {
+  const server = await createDnsServer()
+  t.after(() => { server.stop() })
   return server
 }
