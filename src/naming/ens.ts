@@ -177,31 +177,11 @@ async function resolveProven (rpc: Rpc, registry: Hex, node: Hex, name: string, 
   const slots = new Map<bigint, bigint>()
   let codeHash: Hex | undefined
 
-  // two pipelines side by side: what eth_call says, and what the proofs say
-  const calling = (async () => {
+  // what eth_call says: asked only when the proofs cannot decide between the storage layouts
+  const calling = async (): Promise<{ resolver: Hex, contenthash: Uint8Array }> => {
     const resolver = await callResolver(rpc, registry, node, blockTag, options)
     return { resolver, contenthash: resolver === ZERO_ADDRESS ? new Uint8Array(0) : await callContenthash(rpc, resolver, node, blockTag, options) }
-  })()
-  const proving = (async () => {
-    const json = await getProof(rpc, registry, [reg.owner, reg.resolver], blockTag, options)
-    if (json === undefined) return undefined
-    const proven = await verifyAccountProof(at.stateRoot, registry, [reg.owner, reg.resolver], json)
-    if (!proven.exists) throw new WeftError('ERR_NAME_NOT_FOUND', `no ENS registry at ${registry} at block ${at.number}`)
-    const word = proven.slots.get(reg.resolver) ?? 0n
-    const resolver = numberToHex(word & ((1n << 160n) - 1n), { size: 20 })
-    const ttlSeconds = Number((word >> 160n) & ((1n << 64n) - 1n))
-    if (resolver !== ZERO_ADDRESS) {
-      const wanted = new Set<bigint>()
-      for (const layout of RESOLVER_LAYOUTS) {
-        if (layout.versionsSlot !== undefined) wanted.add(versionSlot(node, layout.versionsSlot))
-        const head = contenthashHeadSlot(node, layout, 0n)
-        wanted.add(head)
-        for (const s of bytesDataSlots(head, GUESSED_LENGTH)) wanted.add(s)
-      }
-      await prove(resolver, [...wanted])
-    }
-    return { resolver, owner: proven.slots.get(reg.owner) ?? 0n, ttlSeconds }
-  })()
+  }
   async function prove (resolver: Hex, list: bigint[]): Promise<void> {
     const json = await getProof(rpc, resolver, list, blockTag, options)
     if (json === undefined) throw new WeftError('ERR_NAME_UNREACHABLE', 'the endpoint stopped supporting eth_getProof')
@@ -209,14 +189,27 @@ async function resolveProven (rpc: Rpc, registry: Hex, node: Hex, name: string, 
     codeHash = proven.codeHash
     for (const [k, v] of proven.slots) slots.set(k, v)
   }
-  const [called, proven] = await Promise.all([calling, proving])
-
-  if (proven === undefined) return answer(name, called.resolver, called.contenthash, defaultTtl, false, `not proven: the endpoint does not support eth_getProof (block ${at.number})`)
-  const { resolver } = proven
-  const ttl = proven.ttlSeconds > 0 ? Math.min(proven.ttlSeconds * 1000, defaultTtl) : defaultTtl
-  // an owner of 0 means "no record" (ENSRegistryWithFallback would then ask the old registry: not followed)
-  if (called.resolver !== resolver && !(proven.owner === 0n && resolver === ZERO_ADDRESS)) throw lie(`registry.resolver (${called.resolver}, proven ${resolver})`)
+  const json = await getProof(rpc, registry, [reg.owner, reg.resolver], blockTag, options)
+  if (json === undefined) {
+    const called = await calling()
+    return answer(name, called.resolver, called.contenthash, defaultTtl, false, `not proven: the endpoint does not support eth_getProof (block ${at.number})`)
+  }
+  const registryProof = await verifyAccountProof(at.stateRoot, registry, [reg.owner, reg.resolver], json)
+  if (!registryProof.exists) throw new WeftError('ERR_NAME_NOT_FOUND', `no ENS registry at ${registry} at block ${at.number}`)
+  const word = registryProof.slots.get(reg.resolver) ?? 0n
+  const resolver = numberToHex(word & ((1n << 160n) - 1n), { size: 20 })
+  const ttlSeconds = Number((word >> 160n) & ((1n << 64n) - 1n))
+  const ttl = ttlSeconds > 0 ? Math.min(ttlSeconds * 1000, defaultTtl) : defaultTtl
+  // an owner of 0 or no resolver means "no record" (ENSRegistryWithFallback would then ask the old registry: not followed)
   if (resolver === ZERO_ADDRESS) throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no resolver in the ENS registry (proven at block ${at.number})`)
+  const wanted = new Set<bigint>()
+  for (const layout of RESOLVER_LAYOUTS) {
+    if (layout.versionsSlot !== undefined) wanted.add(versionSlot(node, layout.versionsSlot))
+    const head = contenthashHeadSlot(node, layout, 0n)
+    wanted.add(head)
+    for (const s of bytesDataSlots(head, GUESSED_LENGTH)) wanted.add(s)
+  }
+  await prove(resolver, [...wanted])
 
   // what each known layout says the contenthash is; another round when the first fell short
   const candidates: Array<{ layout: string, value: Uint8Array }> = []
@@ -232,10 +225,18 @@ async function resolveProven (rpc: Rpc, registry: Hex, node: Hex, name: string, 
     const value = readBytes(headSlot, head, slots)
     if (value !== undefined) candidates.push({ layout: layout.name, value })
   }
-  const match = candidates.find(c => c.value.length > 0 && same(c.value, called.contenthash))
   const proof = `eth_getProof at ${where}; registry ${registry}, resolver ${resolver} (code ${codeHash?.slice(0, 10)}…)`
+  const found = candidates.filter(c => c.value.length > 0)
+  // one layout holds a value: the proofs alone answer, and whatever eth_call would say cannot change it
+  if (found.length === 1 || (found.length > 1 && found.every(c => same(c.value, found[0].value)))) {
+    return answer(name, resolver, found[0].value, ttl, at.independent, `${proof}, ${found[0].layout} layout`)
+  }
+  // none, or several that differ: the resolver's own answer tells which layout it uses, and must match a proven value
+  const called = await calling()
+  if (called.resolver !== resolver) throw lie(`registry.resolver (${called.resolver}, proven ${resolver})`)
+  const match = found.find(c => same(c.value, called.contenthash))
   if (match !== undefined) return answer(name, resolver, match.value, ttl, at.independent, `${proof}, ${match.layout} layout`)
-  if (candidates.some(c => c.value.length > 0)) throw lie(`contenthash (0x${toHex(called.contenthash).slice(2, 40)}…)`)
+  if (found.length > 0) throw lie(`contenthash (0x${toHex(called.contenthash).slice(2, 40)}…)`)
   if (called.contenthash.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no contenthash (proven at block ${at.number})`)
   // a resolver whose storage is not laid out like a PublicResolver: its answer cannot be proven
   return answer(name, resolver, called.contenthash, ttl, false, `not proven: resolver ${resolver} keeps contenthash in an unknown storage layout (registry proven at ${where})`)
