@@ -85,7 +85,7 @@ export function createDnslinkResolver (init: DnslinkInit): NameResolver {
         for (let attempt = 0; attempt < 2 && answer === undefined; attempt++) {
           const each = AbortSignal.any([signal, AbortSignal.timeout(2_000)])
           try {
-            answer = server.startsWith('https://') ? await queryDoh(server, question, each) : await queryUdp(server, question, each)
+            answer = /^https?:\/\//.test(server) ? await queryDoh(server, question, each) : await queryUdp(server, question, each)
           } catch (err) {
             if (signal.aborted) throw new WeftError('ERR_NAME_UNREACHABLE', `DNS did not answer for ${question} in time`)
             failures.push(`${server}: ${(err as Error).message}`)

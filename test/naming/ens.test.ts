@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { resolverCompliance } from './compliance.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { base36 } from 'multiformats/bases/base36'
@@ -53,6 +54,10 @@ describe('ENS resolver against a local chain', () => {
   after(async () => {
     for (const p of proxies) await p.stop()
     await chain?.stop()
+  })
+
+  it('keeps the resolver contract', async t => {
+    await resolverCompliance(t, async () => ({ resolver: verified(), known: { name: 'mysite.eth', value: ipnsPath }, unknown: 'nobody-here.eth', proven: true }))
   })
 
   it('keeps the registry and resolver storage where ens-proof.ts says', async () => {

@@ -33,6 +33,32 @@ test('DNSLink keeps the resolver contract, against a DNS server on 127.0.0.1', a
   })
 })
 
+test('DNSLink over DNS-over-HTTPS (RFC 8484 POST), against a server on 127.0.0.1', async t => {
+  const { createServer } = await import('node:http')
+  const dnsPacket = (await import('dns-packet')).default
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const query = dnsPacket.decode(Buffer.concat(chunks))
+      const question = query.questions?.[0]
+      const known = question?.name === '_dnslink.doh.example.org'
+      res.writeHead(req.headers['content-type'] === 'application/dns-message' ? 200 : 415, { 'content-type': 'application/dns-message' })
+      res.end(dnsPacket.encode({
+        type: 'response', id: query.id, flags: known ? 0 : 3, questions: query.questions,
+        answers: known ? [{ type: 'TXT', name: question.name, ttl: 42, data: [`dnslink=/ipfs/${CID}`] }] : []
+      }))
+    })
+  })
+  await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
+  t.after(() => { server.close() })
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/dns-query`
+  const doh = createDnslinkResolver({ servers: [url] })
+  const answer = await doh.resolve('doh.example.org')
+  assert.deepEqual({ value: answer.value, ttl: answer.ttl, proven: answer.proven }, { value: `/ipfs/${CID}`, ttl: 42_000, proven: false })
+  await assert.rejects(doh.resolve('other.example.org'), code('ERR_NAME_NOT_FOUND'))
+})
+
 test('the chain: petnames first, DNSLink for DNS names, TTL and negative caches, loops, bad names, silent servers', async t => {
   const dns = await startDnsServer(t)
   const node = await createNode({ home: await tmpHome(t) })
