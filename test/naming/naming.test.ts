@@ -1,10 +1,11 @@
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { isWeftError } from '../../src/errors.ts'
 import { importPath } from '../../src/content/index.ts'
-import { createNode } from '../../src/node/index.ts'
+import { createNode, type WeftNode } from '../../src/node/index.ts'
+import type { Config } from '../../src/repo/index.ts'
 import { nodeGateway } from '../../src/node/daemon.ts'
 import { createDnslinkResolver, createNaming, normalizeName, Petnames, MAX_NAME_DEPTH } from '../../src/naming/index.ts'
 import { inlineDnsName } from '../../src/gateway/index.ts'
@@ -15,6 +16,23 @@ import { resolverCompliance } from './compliance.ts'
 const KEY = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
 const CID = 'bafybeic4tzktyng5dirw6tkmci3bpfisjfmkahwp65jlrlsc7oqu7ylghq'
 const code = (c: string) => (err: unknown) => isWeftError(err) && err.code === c
+
+/** A node on a new home (with `config` over the defaults) that has published a one-page site; its IPNS name. */
+async function nodeWithSite (t: TestContext, page: string, config: (c: Config) => Config = c => c): Promise<{ node: WeftNode, name: string }> {
+  const node = await createNode({ home: await tmpHome(t), configOverrides: config })
+  t.after(async () => { await node.stop() })
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), page)
+  const { root } = await importPath(node.blocks, dir, {})
+  await node.blocks.pin(root.cid, 'recursive')
+  await node.sites.create('site')
+  return { node, name: (await node.sites.publish('site', root.cid)).name }
+}
+
+/** The node's gateway answering a GET for `url` (its Host taken from the URL). */
+async function visit (node: WeftNode, url: string): Promise<Response> {
+  return await nodeGateway(node)(new Request(url, { headers: { host: new URL(url).host } }))
+}
 
 test('petnames keep the resolver contract', async t => {
   await resolverCompliance(t, async t => {
@@ -123,30 +141,21 @@ test('the chain: petnames first, DNSLink for DNS names, TTL and negative caches,
 
 test('the gateway serves named sites: a petname and a DNSLink name, by subdomain and by path', async t => {
   const dns = await startDnsServer(t)
-  const node = await createNode({ home: await tmpHome(t), configOverrides: c => ({ ...c, naming: { ...c.naming, dns: [dns.address] } }) })
-  t.after(async () => { await node.stop() })
-  const dir = await tmpDir(t)
-  await writeFile(join(dir, 'index.html'), '<p>named site</p>')
-  const { root } = await importPath(node.blocks, dir, {})
-  await node.blocks.pin(root.cid, 'recursive')
-  await node.sites.create('blog')
-  const published = await node.sites.publish('blog', root.cid)
-  node.petnames.set('blog', published.name)
-  dns.records.set('_dnslink.my-site.example.org', [{ text: `dnslink=/ipns/${published.name}`, ttl: 60 }])
-  const gateway = nodeGateway(node)
-  const get = async (url: string): Promise<Response> => await gateway(new Request(url, { headers: { host: new URL(url).host } }))
+  const { node, name } = await nodeWithSite(t, '<p>named site</p>', c => ({ ...c, naming: { ...c.naming, dns: [dns.address] } }))
+  node.petnames.set('blog', name)
+  dns.records.set('_dnslink.my-site.example.org', [{ text: `dnslink=/ipns/${name}`, ttl: 60 }])
 
-  let r = await get('http://blog.ipns.localhost:8080/')
+  let r = await visit(node, 'http://blog.ipns.localhost:8080/')
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>named site</p>')
-  r = await get('http://localhost:8080/ipns/my-site.example.org/')
+  r = await visit(node, 'http://localhost:8080/ipns/my-site.example.org/')
   assert.equal(r.headers.get('location'), `http://${inlineDnsName('my-site.example.org')}.ipns.localhost:8080/`)
-  r = await get(`http://${inlineDnsName('my-site.example.org')}.ipns.localhost:8080/`)
+  r = await visit(node, `http://${inlineDnsName('my-site.example.org')}.ipns.localhost:8080/`)
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>named site</p>')
-  r = await get('http://127.0.0.1:8080/ipns/blog/index.html')
+  r = await visit(node, 'http://127.0.0.1:8080/ipns/blog/index.html')
   assert.equal(await r.text(), '<p>named site</p>')
-  r = await get('http://nobody.ipns.localhost:8080/')
+  r = await visit(node, 'http://nobody.ipns.localhost:8080/')
   assert.equal(r.status, 404)
   assert.match(await r.text(), /ERR_NAME_NOT_FOUND/)
 })
@@ -154,22 +163,12 @@ test('the gateway serves named sites: a petname and a DNSLink name, by subdomain
 test('a Handshake name on a real regtest hsd: the node resolves it with a proof and the gateway serves the site', async t => {
   const { startHsd } = await import('../helpers/hsd.ts')
   const hsd = await startHsd(t)
-  const node = await createNode({
-    home: await tmpHome(t),
-    configOverrides: c => ({ ...c, naming: { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' as const } } })
-  })
-  t.after(async () => { await node.stop() })
-  const dir = await tmpDir(t)
-  await writeFile(join(dir, 'index.html'), '<p>on handshake</p>')
-  const { root } = await importPath(node.blocks, dir, {})
-  await node.blocks.pin(root.cid, 'recursive')
-  await node.sites.create('hns-site')
-  const published = await node.sites.publish('hns-site', root.cid)
-  await hsd.register({ weftgateway: [`dnslink=/ipns/${published.name}`] })
+  const { node, name } = await nodeWithSite(t, '<p>on handshake</p>', c => ({ ...c, naming: { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' as const } } }))
+  await hsd.register({ weftgateway: [`dnslink=/ipns/${name}`] })
 
   const named = await node.naming.resolve('weftgateway')
-  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${published.name}`, resolver: 'hns', proven: true })
-  const r = await nodeGateway(node)(new Request('http://weftgateway.ipns.localhost:8080/', { headers: { host: 'weftgateway.ipns.localhost:8080' } }))
+  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${name}`, resolver: 'hns', proven: true })
+  const r = await visit(node, 'http://weftgateway.ipns.localhost:8080/')
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>on handshake</p>')
 })
@@ -179,23 +178,13 @@ test('an ENS name on a local chain with the real contracts: the node resolves it
   const { encodeContenthash } = await import('../../src/naming/index.ts')
   const chain = await startEnsChain()
   t.after(async () => { await chain.stop() })
-  const node = await createNode({
-    home: await tmpHome(t),
-    configOverrides: c => ({ ...c, naming: { ...c.naming, ens: { ...c.naming.ens, rpc: chain.url, headerRpc: chain.url, registry: chain.registry, chainId: CHAIN_ID } } })
-  })
-  t.after(async () => { await node.stop() })
-  const dir = await tmpDir(t)
-  await writeFile(join(dir, 'index.html'), '<p>on ens</p>')
-  const { root } = await importPath(node.blocks, dir, {})
-  await node.blocks.pin(root.cid, 'recursive')
-  await node.sites.create('ens-site')
-  const published = await node.sites.publish('ens-site', root.cid)
+  const { node, name } = await nodeWithSite(t, '<p>on ens</p>', c => ({ ...c, naming: { ...c.naming, ens: { ...c.naming.ens, rpc: chain.url, headerRpc: chain.url, registry: chain.registry, chainId: CHAIN_ID } } }))
   await chain.register('weftsite')
-  await chain.setContenthash('weftsite.eth', encodeContenthash(`/ipns/${published.name}`))
+  await chain.setContenthash('weftsite.eth', encodeContenthash(`/ipns/${name}`))
 
   const named = await node.naming.resolve('weftsite.eth')
-  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${published.name}`, resolver: 'ens', proven: true })
-  const r = await nodeGateway(node)(new Request('http://weftsite-eth.ipns.localhost:8080/', { headers: { host: 'weftsite-eth.ipns.localhost:8080' } }))
+  assert.deepEqual({ value: named.value, resolver: named.resolver, proven: named.proven }, { value: `/ipns/${name}`, resolver: 'ens', proven: true })
+  const r = await visit(node, 'http://weftsite-eth.ipns.localhost:8080/')
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>on ens</p>')
 })
