@@ -72,8 +72,8 @@ async function queryDoh (url: string, name: string, signal: AbortSignal): Promis
 export function createDnslinkResolver (init: DnslinkInit): NameResolver {
   return {
     kind: 'dnslink',
-    // any dotted name may have a DNSLink, except where a chain decides (.eth is ENS's)
-    handles: name => name.includes('.') && !name.endsWith('.eth') ? undefined : false,
+    // any dotted name may have a DNSLink, except where a chain decides (.eth is ENS's, .bit Namecoin's)
+    handles: name => name.includes('.') && !name.endsWith('.eth') && !name.endsWith('.bit') ? undefined : false,
     async resolve (name: string, options: ResolveOptions = {}): Promise<NameAnswer> {
       const signal = options.signal ?? AbortSignal.timeout(10_000)
       const servers = init.servers.length > 0 ? init.servers : getServers()
