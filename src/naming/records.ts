@@ -12,6 +12,8 @@ export interface NameRecords {
   name: string
   /** `*.eth`: the resolver's contenthash (EIP-1577), as 0x-hex. */
   ens?: { contenthash: string }
+  /** `*.bit`: the Namecoin name and the value for `name_update` (domain-name JSON). */
+  namecoin?: { name: string, value: string, update: string }
   /** A single-label name: a Handshake TLD's TXT record. */
   hns?: { txt: string, update: string }
   /** Any other DNS name: a TXT record at `_dnslink.<name>`. */
@@ -23,6 +25,15 @@ export function recordsFor (nameText: string, value: string): NameRecords {
   const name = normalizeName(nameText)
   const txt = `dnslink=${value}`
   if (name.endsWith('.eth')) return { name, ens: { contenthash: toHex(encodeContenthash(value)) } }
+  if (name.endsWith('.bit')) {
+    // d/<label> holds the name; a subdomain's link goes under map.<sub> (map.<a>.map.<b> for a.b.label.bit)
+    const labels = name.slice(0, -'.bit'.length).split('.')
+    const label = labels.pop() as string
+    let json: Record<string, unknown> = { txt: txt }
+    for (const sub of labels) json = { map: { [sub]: json } }
+    const valueJson = JSON.stringify(json)
+    return { name, namecoin: { name: `d/${label}`, value: valueJson, update: `namecoin-cli name_update d/${label} '${valueJson}'` } }
+  }
   if (!name.includes('.')) {
     return { name, hns: { txt, update: `hsw-rpc sendupdate ${name} '${JSON.stringify({ records: [{ type: 'TXT', txt: [txt] }] })}'` } }
   }

@@ -53,6 +53,8 @@ test('weft publish --name prints the record each naming system needs, and a bad 
   assert.equal(decodeContenthash(Buffer.from(ens.records.ens.contenthash.slice(2), 'hex'), 'mysite.eth'), ens.address)
   const hns = JSON.parse((await runWeft(['publish', dir, '--site', 'blog', '--name', 'weftsite', '--json'], { home })).out)
   assert.equal(hns.records.hns.txt, `dnslink=${ens.address}`)
+  const bit = JSON.parse((await runWeft(['publish', dir, '--site', 'blog', '--name', 'blog.weft.bit', '--json'], { home })).out)
+  assert.deepEqual(bit.records.namecoin, { name: 'd/weft', value: JSON.stringify({ map: { blog: { txt: `dnslink=${ens.address}` } } }), update: `namecoin-cli name_update d/weft '${JSON.stringify({ map: { blog: { txt: `dnslink=${ens.address}` } } })}'` })
   const dns = await runWeft(['publish', dir, '--site', 'blog', '--name', 'docs.example.org'], { home })
   assert.match(dns.out, new RegExp(`_dnslink\\.docs\\.example\\.org  TXT  "dnslink=${ens.address}"`))
   assert.match(dns.out, /DNS is not decentralized/)

@@ -163,7 +163,7 @@ export function registerSiteCommands (program: Command): void {
     .option('--validity <duration>', 'how long the record stays valid (default: sites.validity, 48h)', parseDurationArg)
     .option('--ttl <duration>', 'how long resolvers may cache it (default: sites.ttl, 5m)', parseDurationArg)
     .option('-H, --hidden', 'include files and folders whose names start with a dot')
-    .option('--name <name>', 'also print the record to set so that this name (ENS .eth, a Handshake TLD, or a DNS name) points at the site')
+    .option('--name <name>', 'also print the record to set so that this name (ENS .eth, Namecoin .bit, a Handshake TLD, or a DNS name) points at the site')
     .option('--no-progress', 'never draw a progress bar')
     .option('--json', 'print { "address", "root", "sequence", … } as JSON')
     .action(async (dir: string, opts: { site: string, validity?: number, ttl?: number, hidden?: boolean, name?: string, progress: boolean, json?: boolean }, cmd: Command) => {
@@ -186,6 +186,7 @@ export function registerSiteCommands (program: Command): void {
         const where = report.announced ? 'announced to the network' : 'saved; it goes out when `weft daemon` starts'
         await writeOut(`${what} of ${report.address} (${where})\nroot    /ipfs/${report.root}\ngateway ${report.url}\n`)
         if (records?.ens !== undefined) await writeOut(`\nto point ${records.name} at it, set its contenthash (ENS, EIP-1577) to\n  ${records.ens.contenthash}\n(in the ENS app, or setContenthash on its resolver, from the account that owns the name)\n`)
+        if (records?.namecoin !== undefined) await writeOut(`\nto point ${records.name} at it, set the Namecoin name ${records.namecoin.name} to this value (keeping any other fields it holds)\n  ${records.namecoin.value}\ne.g. ${records.namecoin.update}\n`)
         if (records?.hns !== undefined) await writeOut(`\nto point the Handshake name ${records.name} at it, add this TXT record to its resource\n  ${records.hns.txt}\ne.g. with your hsd wallet: ${records.hns.update}\n`)
         if (records?.dnslink !== undefined) await writeOut(`\nto point ${records.name} at it, add this DNS TXT record (DNSLink; DNS is not decentralized: the domain's operators can change it)\n  ${records.dnslink.host}  TXT  "${records.dnslink.txt}"\n`)
       })
