@@ -9,7 +9,7 @@ export interface NameAnswer {
   value: string
   /** ms the answer may be cached. */
   ttl: number
-  /** Which resolver answered: `petname`, `ens`, `hns`, `dnslink`. */
+  /** Which resolver answered: `petname`, `ens`, `hns`, `namecoin`, `dnslink`. */
   resolver: string
   /** True only when the answer was checked against a chain's state (never for petnames or DNSLink). */
   proven: boolean
@@ -22,7 +22,7 @@ export interface ResolveOptions {
 }
 
 export interface NameResolver {
-  /** `petname`, `ens`, `hns`, `dnslink`. */
+  /** `petname`, `ens`, `hns`, `namecoin`, `dnslink`. */
   readonly kind: string
   /**
    * Whether this resolver is the one for `name`: `true` (its suffix decides, e.g. `.eth`),

@@ -5,7 +5,7 @@ import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
-import { createDnslinkResolver, createEnsResolver, createHnsResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
+import { createDnslinkResolver, createEnsResolver, createHnsResolver, createNamecoinResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -80,6 +80,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const namingConfig = repo.config.naming
     const resolvers: NameResolver[] = [petnames]
     if (namingConfig.ens.rpc !== undefined) resolvers.push(createEnsResolver({ ...namingConfig.ens, rpc: namingConfig.ens.rpc }))
+    if (namingConfig.namecoin.rpc !== undefined) resolvers.push(createNamecoinResolver({ ...namingConfig.namecoin, rpc: namingConfig.namecoin.rpc }))
     if (namingConfig.hns.rpc !== undefined) resolvers.push(createHnsResolver({ ...namingConfig.hns, rpc: namingConfig.hns.rpc }))
     resolvers.push(createDnslinkResolver({ servers: namingConfig.dns }))
     const naming = createNaming(resolvers, {

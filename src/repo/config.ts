@@ -107,6 +107,16 @@ export const configSchema = z.strictObject({
       verify: z.enum(['proof', 'none']).default('proof'),
       tlds: z.array(z.string()).default([])
     }).prefault({}),
+    /** Namecoin names (`*.bit`) through a Namecoin Core node's JSON-RPC; off until `rpc` is set. */
+    namecoin: z.strictObject({
+      rpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected the Namecoin Core RPC URL, e.g. "http://127.0.0.1:8336"' }).optional(),
+      user: z.string().optional(),
+      password: z.string().optional(),
+      /** Namecoin Core's .cookie ("user:password"), used when user/password are unset. */
+      cookieFile: z.string().optional(),
+      /** "proof" checks each answer's transaction with a Merkle proof against its block header; "none" trusts the node. */
+      verify: z.enum(['proof', 'none']).default('proof')
+    }).prefault({}),
     /** Handshake names through an hsd node (its HTTP RPC); off until `rpc` is set. */
     hns: z.strictObject({
       rpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected the hsd node\'s http(s) RPC URL, e.g. "http://127.0.0.1:12037"' }).optional(),

@@ -188,3 +188,23 @@ test('an ENS name on a local chain with the real contracts: the node resolves it
   assert.equal(r.status, 200)
   assert.equal(await r.text(), '<p>on ens</p>')
 })
+
+test('a Namecoin name: the node resolves .bit through its Namecoin Core node, and the gateway serves the site at its inlined subdomain (weft--gw-bit)', async t => {
+  const { startReplayNode, nameShowAnswer } = await import('../helpers/namecoin-fixtures.ts')
+  let site = ''
+  // the recorded chain, plus one name (not in the recording, so not provable) that points at this test's site
+  const replay = await startReplayNode(t, (method, params) => method === 'name_show' && (params[0] as string) === 'd/weft-gw' ? nameShowAnswer('d/weft-gw', JSON.stringify({ txt: `dnslink=/ipns/${site}` })) : undefined)
+  const { node, name } = await nodeWithSite(t, '<p>on namecoin</p>', c => ({ ...c, naming: { ...c.naming, namecoin: { ...c.naming.namecoin, rpc: replay.rpc, user: replay.user, password: replay.password } } }))
+  site = name
+  // a recorded name: proven by the Merkle proof of its transaction
+  const recorded = await node.naming.resolve('weft-txt.bit')
+  assert.equal(recorded.resolver, 'namecoin')
+  assert.equal(recorded.proven, true)
+  assert.match(recorded.value, /^\/ipns\/k51/)
+  // the synthetic one has no recorded transaction: the node cannot prove it, and it is never called proven
+  const synthetic = await node.naming.resolve('weft-gw.bit')
+  assert.deepEqual({ value: synthetic.value, proven: synthetic.proven }, { value: `/ipns/${name}`, proven: false })
+  const ok = await visit(node, `http://${inlineDnsName('weft-gw.bit')}.ipns.localhost:8080/`)
+  assert.equal(ok.status, 200)
+  assert.equal(await ok.text(), '<p>on namecoin</p>')
+})

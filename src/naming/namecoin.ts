@@ -1,0 +1,257 @@
+/**
+ * Namecoin `.bit` names through a Namecoin Core node's JSON-RPC (POST `/`, JSON-RPC 1.0
+ * `{ method, params, id }`, HTTP basic auth from rpcuser/rpcpassword or the `.cookie` file).
+ *
+ * `<sub>.<label>.bit` is `name_show d/<label>`; its value is Namecoin's domain JSON (ifa-0001):
+ * subdomains under `map`, a DNSLink in `map._dnslink.txt` or in `txt` at the name (a string
+ * or an array of strings), `alias` to another name; every other field is ignored.
+ *
+ * Verified mode (the default), per name_show answer: `getblockhash <height>`, then
+ * `getrawtransaction <txid> true <block>`: the raw tx must hash to the txid and its output
+ * `vout` must be a name_firstupdate/name_update of this very name and value (parsed from the
+ * script, not the node's decoding); `gettxoutproof [txid] <block>`: the partial Merkle tree
+ * must match the txid and the header's merkle root; the header must hash to the block and equal
+ * `getblockheader <block> false`; `getblockheader <block>` must report confirmations ≥ 1.
+ * What this shows: the value is the one a transaction in a block on the node's chain wrote.
+ * What it does not: that this update is the name's newest (a node can show an old one), that
+ * the name has not expired since, or that the node's chain has the most work (its word, as with
+ * any full node you run). A node without gettxoutproof/getblockheader gives unproven answers.
+ */
+import { readFile } from 'node:fs/promises'
+import { WeftError } from '../errors.ts'
+import { normalizeName, parseValue } from './names.ts'
+import { extractMatches, parseMerkleBlock, parseNameScript, parseTx, ProofError } from './namecoin-proof.ts'
+import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
+
+export interface NamecoinInit {
+  /** Namecoin Core RPC URL, e.g. http://127.0.0.1:8336 */
+  rpc: string
+  user?: string
+  password?: string
+  /** Namecoin Core's `.cookie` ("user:password"), read at each resolve (the node rewrites it when it restarts). */
+  cookieFile?: string
+  /** Default proof. */
+  verify?: 'proof' | 'none'
+  /** ms one RPC call may take when the caller's signal does not end it sooner; default 10 s. */
+  timeout?: number
+}
+
+/** Namecoin's consensus limit on a name's value. */
+const MAX_VALUE = 520
+/** Alias hops before ERR_NAME_LOOP. */
+const MAX_ALIASES = 16
+/** One block is about 10 minutes; answers are cached at most an hour. */
+const BLOCK_MS = 10 * 60_000
+const MAX_TTL = 60 * 60_000
+/** Domain labels Namecoin's d/ namespace allows. */
+const DOMAIN = /^[a-z0-9]+(-[a-z0-9]+)*$/
+const HASH = /^[0-9a-f]{64}$/
+
+interface NameShow { name: string, value: string, value_encoding?: string, txid: string, vout: number, height: number, expires_in: number, expired?: boolean }
+type Json = Record<string, unknown>
+
+/** An error the node itself returned (the call reached it). */
+class RpcError extends Error {
+  readonly rpcCode: number
+  constructor (method: string, code: number, message: string) {
+    super(`Namecoin Core refused ${method}: ${message}`)
+    this.rpcCode = code
+  }
+}
+
+export function createNamecoinResolver (init: NamecoinInit): NameResolver {
+  const verify = init.verify ?? 'proof'
+  const url = new URL(init.rpc)
+
+  async function authorization (): Promise<string | undefined> {
+    let pair: string | undefined
+    if (init.user !== undefined || init.password !== undefined) pair = `${init.user ?? ''}:${init.password ?? ''}`
+    else if (init.cookieFile !== undefined) {
+      try {
+        pair = (await readFile(init.cookieFile, 'utf8')).trim()
+      } catch (err) {
+        throw new WeftError('ERR_NAME_UNREACHABLE', `cannot read Namecoin Core's cookie file ${init.cookieFile}: ${(err as Error).message}`, { cause: err })
+      }
+    }
+    return pair === undefined ? undefined : 'Basic ' + Buffer.from(pair).toString('base64')
+  }
+
+  async function call<T> (method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
+    const budget = AbortSignal.timeout(init.timeout ?? 10_000)
+    const auth = await authorization()
+    let res: Response
+    let body: { result?: T, error?: { message?: string, code?: number } | null }
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(auth === undefined ? {} : { authorization: auth }) },
+        body: JSON.stringify({ jsonrpc: '1.0', method, params, id: 1 }),
+        signal: signal === undefined ? budget : AbortSignal.any([signal, budget])
+      })
+      if (res.status === 401 || res.status === 403) throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host}: wrong credentials (HTTP ${res.status}); check naming.namecoin.user/password or cookieFile`)
+      body = await res.json() as typeof body
+    } catch (err) {
+      if (err instanceof WeftError) throw err
+      throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} did not answer ${method}: ${(err as Error).message}`, { cause: err })
+    }
+    if (body.error != null) throw new RpcError(method, body.error.code ?? 0, body.error.message ?? `HTTP ${res.status}`)
+    if (!res.ok || !('result' in body)) throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} gave HTTP ${res.status} to ${method}`)
+    return body.result as T
+  }
+
+  async function nameShow (label: string, signal?: AbortSignal): Promise<NameShow> {
+    const name = `d/${label}`
+    let shown: NameShow | null
+    try {
+      shown = await call<NameShow | null>('name_show', [name], signal)
+    } catch (err) {
+      if (err instanceof RpcError && err.rpcCode === -4) {
+        if (/expired/i.test(err.message)) throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit has expired on Namecoin`)
+        throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit is not registered on Namecoin`)
+      }
+      if (err instanceof RpcError) throw new WeftError('ERR_NAME_UNREACHABLE', `${err.message} (is ${url.host} a Namecoin Core node?)`)
+      throw err
+    }
+    if (shown === null || typeof shown !== 'object' || shown.name !== name || typeof shown.value !== 'string') {
+      throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} gave a malformed name_show answer for ${name}`)
+    }
+    if (shown.expired === true || !(shown.expires_in > 0)) throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit has expired on Namecoin`)
+    return shown
+  }
+
+  /** The proof line for one name_show answer, undefined when the node cannot prove, ERR_NAME_PROOF_INVALID when the proof fails. */
+  async function prove (shown: NameShow, value: Buffer, signal?: AbortSignal): Promise<string | undefined> {
+    const bad = (why: string): WeftError => new WeftError('ERR_NAME_PROOF_INVALID', `${shown.name}: ${why}`)
+    if (typeof shown.txid !== 'string' || !HASH.test(shown.txid) || !Number.isInteger(shown.height) || !Number.isInteger(shown.vout)) throw bad('name_show gave no txid, vout and height to prove')
+    try {
+      const block = await call<string>('getblockhash', [shown.height], signal)
+      if (typeof block !== 'string' || !HASH.test(block)) throw bad(`getblockhash ${shown.height} is not a block hash`)
+      const tx = await call<{ hex?: unknown, blockhash?: unknown }>('getrawtransaction', [shown.txid, true, block], signal)
+      const proof = await call<string>('gettxoutproof', [[shown.txid], block], signal)
+      const rawHeader = await call<string>('getblockheader', [block, false], signal)
+      const header = await call<{ hash?: unknown, height?: unknown, confirmations?: unknown, merkleroot?: unknown }>('getblockheader', [block], signal)
+
+      if (typeof tx?.hex !== 'string') throw bad('getrawtransaction gave no hex')
+      const parsed = parseTx(tx.hex)
+      if (parsed.txid !== shown.txid) throw bad(`the raw transaction hashes to ${parsed.txid.slice(0, 16)}…, not ${shown.txid.slice(0, 16)}…`)
+      const script = parsed.outputs[shown.vout]
+      const op = script === undefined ? undefined : parseNameScript(script)
+      if (op === undefined) throw bad(`output ${shown.vout} of ${shown.txid.slice(0, 16)}… is not a name update`)
+      if (!op.name.equals(Buffer.from(shown.name, 'latin1'))) throw bad(`the transaction updates ${op.name.toString('latin1').slice(0, 80)}, not ${shown.name}`)
+      if (!op.value.equals(value)) throw bad('the transaction wrote another value than name_show reports')
+
+      if (typeof proof !== 'string') throw bad('gettxoutproof gave no proof')
+      const mb = parseMerkleBlock(proof)
+      if (mb.blockHash !== block) throw bad(`the proof's header hashes to ${mb.blockHash.slice(0, 16)}…, not block ${block.slice(0, 16)}…`)
+      if (typeof rawHeader !== 'string' || rawHeader.toLowerCase() !== mb.fullHeader.toString('hex')) throw bad('the proof\'s header differs from getblockheader\'s')
+      const { root, matched } = extractMatches(mb)
+      if (!root.equals(mb.merkleRoot)) throw bad(`the Merkle proof does not reach block ${shown.height}'s merkle root`)
+      if (matched.length !== 1 || matched[0] !== shown.txid) throw bad(`the Merkle proof does not match transaction ${shown.txid.slice(0, 16)}…`)
+      if (header?.hash !== block || header.height !== shown.height) throw bad(`getblockheader describes another block than ${block.slice(0, 16)}…`)
+      const confirmations = header.confirmations
+      if (typeof confirmations !== 'number' || confirmations < 1) throw bad(`block ${shown.height} is not on the node's main chain`)
+      return `tx ${shown.txid} in block ${shown.height} (${block}, ${confirmations} confirmation${confirmations === 1 ? '' : 's'}), Merkle proof against its header`
+    } catch (err) {
+      if (err instanceof ProofError) throw bad(err.message)
+      // a node without the calls (-32601) or whose block data is pruned cannot prove: unproven, not wrong
+      if (err instanceof RpcError && (err.rpcCode === -32601 || /pruned|not available/i.test(err.message))) return undefined
+      if (err instanceof RpcError) throw bad(err.message)
+      throw err
+    }
+  }
+
+  function decodeValue (shown: NameShow, label: string): { bytes: Buffer, json: Json } {
+    const bytes = shown.value_encoding === 'hex' ? Buffer.from(shown.value, 'hex') : Buffer.from(shown.value, 'utf8')
+    if (bytes.length > MAX_VALUE) throw new WeftError('ERR_CONTENTHASH_INVALID', `${label}.bit's value is ${bytes.length} bytes, over Namecoin's ${MAX_VALUE}`)
+    let json: unknown
+    try {
+      json = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      throw new WeftError('ERR_CONTENTHASH_INVALID', `${label}.bit's value is not JSON`)
+    }
+    if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new WeftError('ERR_CONTENTHASH_INVALID', `${label}.bit's value is not a JSON object`)
+    return { bytes, json: json as Json }
+  }
+
+  function txtOf (node: Json): string[] {
+    const txt = node.txt
+    const list = typeof txt === 'string' ? [txt] : Array.isArray(txt) ? txt : []
+    // a TXT record given as an array of strings is their concatenation (ifa-0001)
+    return list.flatMap(t => typeof t === 'string' ? [t] : Array.isArray(t) && t.every(s => typeof s === 'string') ? [t.join('')] : [])
+  }
+
+  function child (node: Json, label: string): Json | undefined {
+    const map = node.map
+    if (map === null || typeof map !== 'object' || Array.isArray(map)) return undefined
+    const next = (map as Json)[label]
+    return next !== null && typeof next === 'object' && !Array.isArray(next) ? next as Json : undefined
+  }
+
+  async function lookup (name: string, signal: AbortSignal | undefined, seen: string[]): Promise<NameAnswer> {
+    if (seen.includes(name)) throw new WeftError('ERR_NAME_LOOP', `${[...seen, name].join(' → ')} loops`)
+    if (seen.length > MAX_ALIASES) throw new WeftError('ERR_NAME_LOOP', `${seen[0]} goes through more than ${MAX_ALIASES} aliases`)
+    seen = [...seen, name]
+    const labels = name.split('.')
+    const domain = labels[labels.length - 2]
+    if (!DOMAIN.test(domain)) throw new WeftError('ERR_NAME_INVALID', `${domain}.bit is not a Namecoin domain (a-z, 0-9 and inner -)`)
+    const shown = await nameShow(domain, signal)
+    const { bytes, json } = decodeValue(shown, domain)
+    const ttl = Math.min(MAX_TTL, shown.expires_in * BLOCK_MS)
+    const finish = async (answer: NameAnswer): Promise<NameAnswer> => {
+      const own = verify === 'proof' ? await prove(shown, bytes, signal) : undefined
+      const proven = answer.proven && own !== undefined
+      const proof = [own, answer.proof].filter(p => p !== undefined).join('; then ')
+      return proven ? { ...answer, ttl: Math.min(ttl, answer.ttl), proven, proof } : { value: answer.value, ttl: Math.min(ttl, answer.ttl), resolver: 'namecoin', proven: false }
+    }
+
+    let node = json
+    const subs = labels.slice(0, -2)
+    for (let i = subs.length - 1; i >= 0; i--) {
+      const next = child(node, subs[i])
+      if (next === undefined) {
+        if (typeof node.alias === 'string') return await finish(await lookup(aliasTarget(node.alias, [...subs.slice(0, i + 1)], domain), signal, seen))
+        throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no entry for ${subs[i]} in its Namecoin value`)
+      }
+      node = next
+    }
+    const dnslinkNode = child(node, '_dnslink')
+    const links = [...(dnslinkNode === undefined ? [] : txtOf(dnslinkNode)), ...txtOf(node)].filter(t => t.startsWith('dnslink='))
+    if (links.length === 0) {
+      if (typeof node.alias === 'string') return await finish(await lookup(aliasTarget(node.alias, [], domain), signal, seen))
+      throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no dnslink= TXT record on Namecoin`)
+    }
+    const value = links[0].slice('dnslink='.length).trim()
+    parseValue(value, `the Namecoin TXT of ${name}`)
+    return await finish({ value, ttl, resolver: 'namecoin', proven: true })
+  }
+
+  /** An alias ending in a dot is absolute; otherwise it is relative to `<domain>.bit` ("" or "@" is the domain itself). */
+  function aliasTarget (alias: string, subs: string[], domain: string): string {
+    const base = alias.endsWith('.') ? alias.slice(0, -1) : alias === '' || alias === '@' ? `${domain}.bit` : `${alias}.${domain}.bit`
+    let target: string
+    try {
+      target = normalizeName([...subs, base].join('.'))
+    } catch {
+      throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit aliases "${alias.slice(0, 80)}", which is not a name`)
+    }
+    if (!target.endsWith('.bit')) throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit aliases ${target}, which is not a .bit name`)
+    return target
+  }
+
+  return {
+    kind: 'namecoin',
+    handles (text: string): boolean {
+      try {
+        const name = normalizeName(text)
+        return name.endsWith('.bit') && name.length > 4
+      } catch {
+        return false
+      }
+    },
+    async resolve (text: string, options: ResolveOptions = {}): Promise<NameAnswer> {
+      const name = normalizeName(text)
+      if (!name.endsWith('.bit') || name === 'bit') throw new WeftError('ERR_NAME_INVALID', `${name} is not a Namecoin name (<label>.bit)`)
+      return await lookup(name, options.signal, [])
+    }
+  }
+}
