@@ -18,6 +18,7 @@
  * treeInterval (36 blocks on main, 5 on regtest), so a fresh update shows up after that.
  */
 import { WeftError } from '../errors.ts'
+import { basicAuth, createJsonRpc, NodeRpcError } from './json-rpc.ts'
 import { normalizeName, parseValue } from './names.ts'
 import { checkHeader, decodeNameState, hashName, resourceTxt, verifyNameProof, type HeaderJson } from './hns-proof.ts'
 import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
@@ -60,30 +61,15 @@ export function createHnsResolver (init: HnsInit): NameResolver {
   const ttl = init.ttl ?? 5 * 60_000
   const tlds = new Set((init.tlds ?? []).map(t => t.toLowerCase().replace(/^\./, '')))
   const url = new URL(init.rpc)
-  const auth = init.apiKey === undefined ? undefined : 'Basic ' + Buffer.from(`x:${init.apiKey}`).toString('base64')
   let chainChecked: Promise<void> | undefined
 
-  async function call<T> (method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
-    const budget = AbortSignal.timeout(init.timeout ?? 10_000)
-    let res: Response
-    let body: { result?: T, error?: { message?: string, code?: number } | null }
-    try {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(auth === undefined ? {} : { authorization: auth }) },
-        body: JSON.stringify({ method, params, id: 1 }),
-        signal: signal === undefined ? budget : AbortSignal.any([signal, budget])
-      })
-      if (res.status === 401 || res.status === 403) throw new WeftError('ERR_NAME_UNREACHABLE', `hsd at ${url.host} refused the API key (HTTP ${res.status})`)
-      body = await res.json() as typeof body
-    } catch (err) {
-      if (err instanceof WeftError) throw err
-      throw new WeftError('ERR_NAME_UNREACHABLE', `hsd at ${url.host} did not answer ${method}: ${(err as Error).message}`, { cause: err })
-    }
-    if (body.error != null) throw new RpcError(method, body.error.message ?? `HTTP ${res.status}`)
-    if (!res.ok || !('result' in body)) throw new WeftError('ERR_NAME_UNREACHABLE', `hsd at ${url.host} gave HTTP ${res.status} to ${method}`)
-    return body.result as T
-  }
+  const call = createJsonRpc({
+    url: init.rpc,
+    node: 'hsd',
+    timeout: init.timeout,
+    authorization: () => init.apiKey === undefined ? undefined : basicAuth('x', init.apiKey),
+    credentialsHint: 'check naming.hns.apiKey'
+  })
 
   // Asked once and shared by concurrent resolves, so it does not take one caller's signal;
   // each caller still stops waiting when its own signal ends. A failed check is asked again.
@@ -130,7 +116,7 @@ export function createHnsResolver (init: HnsInit): NameResolver {
     try {
       header = await call<HeaderJson | null>('getblockheader', [np.hash, true], signal)
     } catch (err) {
-      if (err instanceof RpcError) throw new WeftError('ERR_NAME_PROOF_INVALID', `the block ${np.hash.slice(0, 16)}… that ${name}'s proof names is unknown to hsd`)
+      if (err instanceof NodeRpcError) throw new WeftError('ERR_NAME_PROOF_INVALID', `the block ${np.hash.slice(0, 16)}… that ${name}'s proof names is unknown to hsd`)
       throw err
     }
     if (header === null || typeof header !== 'object') throw new WeftError('ERR_NAME_PROOF_INVALID', `no header for block ${np.hash.slice(0, 16)}…`)
@@ -190,12 +176,5 @@ export function createHnsResolver (init: HnsInit): NameResolver {
       }
       return verify === 'proof' ? await resolveProven(name, options.signal) : await resolveReported(name, options.signal)
     }
-  }
-}
-
-/** An error hsd itself returned (the call reached it). */
-class RpcError extends WeftError {
-  constructor (method: string, message: string) {
-    super('ERR_NAME_UNREACHABLE', `hsd refused ${method}: ${message}`)
   }
 }

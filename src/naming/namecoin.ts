@@ -19,6 +19,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { WeftError } from '../errors.ts'
+import { basicAuth, createJsonRpc, NodeRpcError } from './json-rpc.ts'
 import { normalizeName, parseValue } from './names.ts'
 import { extractMatches, parseMerkleBlock, parseNameScript, parseTx, ProofError } from './namecoin-proof.ts'
 import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
@@ -50,54 +51,28 @@ const HASH = /^[0-9a-f]{64}$/
 interface NameShow { name: string, value: string, value_encoding?: string, txid: string, vout: number, height: number, expires_in: number, expired?: boolean }
 type Json = Record<string, unknown>
 
-/** An error the node itself returned (the call reached it). */
-class RpcError extends Error {
-  readonly rpcCode: number
-  constructor (method: string, code: number, message: string) {
-    super(`Namecoin Core refused ${method}: ${message}`)
-    this.rpcCode = code
-  }
-}
 
 export function createNamecoinResolver (init: NamecoinInit): NameResolver {
   const verify = init.verify ?? 'proof'
   const url = new URL(init.rpc)
 
   async function authorization (): Promise<string | undefined> {
-    let pair: string | undefined
-    if (init.user !== undefined || init.password !== undefined) pair = `${init.user ?? ''}:${init.password ?? ''}`
-    else if (init.cookieFile !== undefined) {
-      try {
-        pair = (await readFile(init.cookieFile, 'utf8')).trim()
-      } catch (err) {
-        throw new WeftError('ERR_NAME_UNREACHABLE', `cannot read Namecoin Core's cookie file ${init.cookieFile}: ${(err as Error).message}`, { cause: err })
-      }
-    }
-    return pair === undefined ? undefined : 'Basic ' + Buffer.from(pair).toString('base64')
-  }
-
-  async function call<T> (method: string, params: unknown[], signal?: AbortSignal): Promise<T> {
-    const budget = AbortSignal.timeout(init.timeout ?? 10_000)
-    const auth = await authorization()
-    let res: Response
-    let body: { result?: T, error?: { message?: string, code?: number } | null }
+    if (init.user !== undefined || init.password !== undefined) return basicAuth(init.user ?? '', init.password ?? '')
+    if (init.cookieFile === undefined) return undefined
     try {
-      res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(auth === undefined ? {} : { authorization: auth }) },
-        body: JSON.stringify({ jsonrpc: '1.0', method, params, id: 1 }),
-        signal: signal === undefined ? budget : AbortSignal.any([signal, budget])
-      })
-      if (res.status === 401 || res.status === 403) throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host}: wrong credentials (HTTP ${res.status}); check naming.namecoin.user/password or cookieFile`)
-      body = await res.json() as typeof body
+      const [user, ...rest] = (await readFile(init.cookieFile, 'utf8')).trim().split(':')
+      return basicAuth(user, rest.join(':'))
     } catch (err) {
-      if (err instanceof WeftError) throw err
-      throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} did not answer ${method}: ${(err as Error).message}`, { cause: err })
+      throw new WeftError('ERR_NAME_UNREACHABLE', `cannot read Namecoin Core's cookie file ${init.cookieFile}: ${(err as Error).message}`, { cause: err })
     }
-    if (body.error != null) throw new RpcError(method, body.error.code ?? 0, body.error.message ?? `HTTP ${res.status}`)
-    if (!res.ok || !('result' in body)) throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} gave HTTP ${res.status} to ${method}`)
-    return body.result as T
   }
+  const call = createJsonRpc({
+    url: init.rpc,
+    node: 'Namecoin Core',
+    timeout: init.timeout,
+    authorization,
+    credentialsHint: 'check naming.namecoin.user/password or cookieFile'
+  })
 
   async function nameShow (label: string, signal?: AbortSignal): Promise<NameShow> {
     const name = `d/${label}`
@@ -105,11 +80,11 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     try {
       shown = await call<NameShow | null>('name_show', [name], signal)
     } catch (err) {
-      if (err instanceof RpcError && err.rpcCode === -4) {
+      if (err instanceof NodeRpcError && err.rpcCode === -4) {
         if (/expired/i.test(err.message)) throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit has expired on Namecoin`)
         throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit is not registered on Namecoin`)
       }
-      if (err instanceof RpcError) throw new WeftError('ERR_NAME_UNREACHABLE', `${err.message} (is ${url.host} a Namecoin Core node?)`)
+      if (err instanceof NodeRpcError) throw new WeftError('ERR_NAME_UNREACHABLE', `${err.message} (is ${url.host} a Namecoin Core node?)`)
       throw err
     }
     if (shown === null || typeof shown !== 'object' || shown.name !== name || typeof shown.value !== 'string') {
@@ -154,8 +129,8 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     } catch (err) {
       if (err instanceof ProofError) throw bad(err.message)
       // a node without the calls (-32601) or whose block data is pruned cannot prove: unproven, not wrong
-      if (err instanceof RpcError && (err.rpcCode === -32601 || /pruned|not available/i.test(err.message))) return undefined
-      if (err instanceof RpcError) throw bad(err.message)
+      if (err instanceof NodeRpcError && (err.rpcCode === -32601 || /pruned|not available/i.test(err.message))) return undefined
+      if (err instanceof NodeRpcError) throw bad(err.message)
       throw err
     }
   }
