@@ -18,7 +18,7 @@ import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type
 import { serveContent, serveTrustless, type Target } from './content.ts'
 import { errorResponse, redirect } from './responses.ts'
 import { SharedFetches, type StoreComponents } from './stores.ts'
-import { requestedFormat } from './trustless.ts'
+import { requestedFormat, type TrustlessFormat } from './trustless.ts'
 
 /** The longest request URL served (414 beyond). */
 export const MAX_URL_LENGTH = 8 * 1024
@@ -87,29 +87,33 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     let rest: string
     let isolated = false
     const headers: Record<string, string> = {}
+    const port = host.port === '' ? '' : `:${host.port}`
+    // read once the request is for this origin (a canonical redirect comes first, whatever the query says)
+    const formatOf = (): TrustlessFormat | undefined => requestedFormat(url, request.headers.get('accept'))
+    let format: TrustlessFormat | undefined
     if (host.kind === 'subdomain') {
       namespace = host.namespace
       rest = url.pathname
-      // one canonical origin per site: other spellings redirect to it
-      const canonical = namespace === 'ipfs' ? subdomainCid(host.id) : subdomainName(nameOfLabel(host.id))
-      if (canonical !== host.id) return redirect(`http://${canonical}.${namespace}.localhost${host.port === '' ? '' : `:${host.port}`}${url.pathname}${url.search}`)
       id = namespace === 'ipfs' ? host.id : nameOfLabel(host.id)
+      // one canonical origin per site: other spellings redirect to it
+      const canonical = namespace === 'ipfs' ? subdomainCid(id) : subdomainName(id)
+      if (canonical !== host.id) return redirect(`http://${canonical}.${namespace}.localhost${port}${url.pathname}${url.search}`)
+      format = formatOf()
       isolated = true
     } else {
       const split = splitContentPath(url.pathname)
       if (split === undefined) {
-        if (host.kind === 'path' && url.pathname === '/') return redirect(`http://127.0.0.1${host.port === '' ? '' : `:${host.port}`}/`, 302)
+        if (host.kind === 'path' && url.pathname === '/') return redirect(`http://127.0.0.1${port}/`, 302)
         throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `nothing is served at ${url.pathname.slice(0, 200)}; try /ipfs/<cid> or /ipns/<name>`)
       }
       ;({ namespace, id, rest } = split)
-      const trustless = requestedFormat(url, request.headers.get('accept')) !== undefined
-      if (!trustless && (host.kind === 'path' || isBrowserNavigation(request))) {
+      format = formatOf()
+      if (format === undefined && (host.kind === 'path' || isBrowserNavigation(request))) {
         return redirect(subdomainUrl(namespace, id, rest === '' ? '/' : rest, host.port) + url.search)
       }
       headers['content-security-policy'] = 'sandbox'
     }
     const segments = pathSegments(rest)
-    const format = requestedFormat(url, request.headers.get('accept'))
     let budget: AbortSignal | undefined
     const signal = (): AbortSignal => (budget ??= AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
     let root: CID
