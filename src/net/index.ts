@@ -18,6 +18,10 @@ import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 
+export { SqliteDatastore } from './datastore.ts'
+export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
+export type { KnownPeer } from './known-peers.ts'
+
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type NetServices = {
   identify: Identify

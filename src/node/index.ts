@@ -1,6 +1,6 @@
 import { createBlocks, type Blocks } from '../blocks/index.ts'
 import { createExchange, createBitswapExchange, type Exchange, type BitswapExchange } from '../exchange/index.ts'
-import { createNet, type NetInit, type WeftLibp2p } from '../net/index.ts'
+import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconnect, type ReconnectInit, type WeftLibp2p } from '../net/index.ts'
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -15,6 +15,8 @@ export interface WeftNode {
   readonly exchange?: Exchange
   readonly bitswap?: BitswapExchange
   readonly routing?: Routing
+  /** Remembers the peers met and redials them after a restart. */
+  readonly reconnect?: Reconnect
   /** Own sites, resolving, following; online parts only when the node is. */
   readonly sites: Sites
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
@@ -39,6 +41,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   reprovideInterval?: number
   /** Override sites' timers and limits (tests, benchmarks). */
   sites?: Partial<SitesInit>
+  /** Override how remembered peers are redialled at start (tests). */
+  reconnect?: Partial<ReconnectInit>
 }
 
 
@@ -103,11 +107,14 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       return { repo, blocks, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
-    // net needs the identity key and the network settings, and asks the exchange (built
-    // later, so looked up late) which peers are banned.
+    // net needs the identity key, the network settings and the db (its peer store and DHT
+    // records outlive a restart), and asks the exchange (built later, so looked up late)
+    // which peers are banned.
     let exchangeForGater: Exchange | undefined
+    const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
     const libp2p = await createNet({
-      isBanned: peer => exchangeForGater?.isBanned(peer) ?? false,
+      isBanned,
+      datastore: new SqliteDatastore(repo.db),
       privateKey: repo.identity,
       network: repo.config.network,
       bootstrap: repo.config.bootstrap,
@@ -116,6 +123,10 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       ...options.net
     })
     stops.push(async () => { await libp2p.stop() })
+    // reconnect needs libp2p to redial, the db where the peers it met are kept, and the bans.
+    const reconnect = createReconnect({ libp2p, db: repo.db, isBanned }, options.reconnect)
+    await reconnect.start()
+    stops.push(async () => { await reconnect.stop() })
     // routing needs libp2p's DHT, and the pins and blocks it announces.
     const routing = createRouting({
       libp2p,
@@ -165,7 +176,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     sitesForGc = sites
     await sites.start()
     stops.push(async () => { await sites.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -18,7 +18,12 @@ const MIGRATIONS: string[] = [
    CREATE TABLE site_rejections (name TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
      PRIMARY KEY (name, reason));
    CREATE TABLE site_peers (name TEXT NOT NULL, peer TEXT NOT NULL, last_seen INTEGER NOT NULL, PRIMARY KEY (name, peer));`,
-  `CREATE TABLE petnames (name TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL);`
+  `CREATE TABLE petnames (name TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL);`,
+  // libp2p's datastore (peer store, DHT records and provider records) and the peers this
+  // node talked to, so a restart finds its network again (net/datastore.ts, net/known-peers.ts).
+  `CREATE TABLE datastore (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+   CREATE TABLE peers (peer TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL);
+   CREATE INDEX peers_by_last_seen ON peers (last_seen);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -1,0 +1,191 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { importPath } from '../../src/content/index.ts'
+import { createNode } from '../../src/node/index.ts'
+import { createTestNode, type OnlineNode } from '../helpers/testnet.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+
+/** Polls `condition` until it holds; fails after `ms`. */
+async function until (condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<number> {
+  const started = performance.now()
+  while (!(await condition())) {
+    if (performance.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`)
+    await sleep(25)
+  }
+  return performance.now() - started
+}
+
+const connected = (a: OnlineNode, b: OnlineNode): boolean => a.libp2p.getConnections(b.libp2p.peerId).length > 0
+
+/** Rows and bytes of libp2p's datastore in the node's home db. */
+function datastoreSize (node: OnlineNode): { rows: number, bytes: number } {
+  // (a home from before the datastore was kept on disk has no table: nothing kept)
+  if (node.repo.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'datastore'").get() === undefined) return { rows: 0, bytes: 0 }
+  const row = node.repo.db.prepare('SELECT COUNT(*) AS rows, COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) AS bytes FROM datastore').get() as { rows: number, bytes: number }
+  return { rows: Number(row.rows), bytes: Number(row.bytes) }
+}
+
+test('a restarted node redials the peer it met, with no bootstrap list', async t => {
+  const a = await createTestNode(t)
+  const home = await tmpHome(t)
+  let b = await createTestNode(t, { home })
+  await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
+  // identify tells each side where the other listens (and puts it in the DHT's table)
+  const table = (n: OnlineNode): number => (n.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+  await until(() => table(a) > 0 && table(b) > 0, 5_000, 'identify done both ways')
+  const seenBefore = a.reconnect?.known.get(b.libp2p.peerId.toString())?.lastSeen ?? 0
+  await b.stop()
+  await until(() => !connected(a, b), 5_000, 'a sees b go')
+
+  const started = performance.now()
+  b = await createTestNode(t, { home })
+  await until(() => connected(b, a), 10_000, 'the restarted b is connected to a')
+  t.diagnostic(`reconnected ${(performance.now() - started).toFixed(0)} ms after createNode began`)
+  // both remember the other, and a saw b again: its last-seen moved on
+  assert.ok(seenBefore > 0)
+  assert.ok(b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined)
+  await until(() => (a.reconnect?.known.get(b.libp2p.peerId.toString())?.lastSeen ?? 0) > seenBefore, 5_000, 'a updates last seen')
+  const size = datastoreSize(b)
+  t.diagnostic(`b's datastore: ${size.rows} rows, ${size.bytes} bytes`)
+  assert.ok(size.rows > 0)
+})
+
+test('DHT records and provider records a node holds for others survive its restart', async t => {
+  const publisher = await createTestNode(t)
+  const home = await tmpHome(t)
+  let holder = await createTestNode(t, { home })
+  await publisher.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
+  await until(() => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the publisher\'s routing table')
+
+  const key = await generateKeyPair('Ed25519')
+  const value = `/ipfs/${CID.createV1(raw.code, await sha256.digest(randomBytes(32)))}`
+  const recordKey = multihashToIPNSRoutingKey(key.publicKey.toMultihash())
+  const took = await publisher.routing.putRecord(recordKey, marshalIPNSRecord(await createIPNSRecord(key, value, 1n, 600_000)), { signal: AbortSignal.timeout(10_000) })
+  assert.ok(took >= 1, 'the holder took the record')
+  const cid = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+  await publisher.routing.provide(cid, { signal: AbortSignal.timeout(10_000) })
+  const before = datastoreSize(holder)
+
+  // the publisher leaves for good; the holder restarts on its home
+  await publisher.stop()
+  await holder.stop()
+  holder = await createTestNode(t, { home })
+  const after = datastoreSize(holder)
+  t.diagnostic(`holder's datastore before restart ${before.rows} rows / ${before.bytes} bytes, after ${after.rows} rows / ${after.bytes} bytes`)
+
+  // a newcomer that knows only the holder finds both
+  const newcomer = await createTestNode(t)
+  await newcomer.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
+  await until(() => (newcomer.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the newcomer\'s routing table')
+  const got = unmarshalIPNSRecord(await newcomer.routing.getRecord(recordKey, { signal: AbortSignal.timeout(10_000) }))
+  assert.equal(got.value, value)
+  const providers: string[] = []
+  for await (const p of newcomer.routing.findProviders(cid, { signal: AbortSignal.timeout(10_000) })) providers.push(p.toString())
+  assert.deepEqual(providers, [publisher.libp2p.peerId.toString()])
+})
+
+test('a followed site catches up by itself after its follower restarts while the owner published a new version', async t => {
+  const owner = await createTestNode(t)
+  const home = await tmpHome(t)
+  let follower = await createTestNode(t, { home })
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  await until(() => (owner.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'follower in the owner\'s routing table')
+
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<h1>one</h1>')
+  const site = await owner.sites.create('blog')
+  const root1 = (await importPath(owner.blocks, dir, {})).root.cid
+  await owner.blocks.pin(root1, 'recursive')
+  await owner.sites.publish('blog', root1)
+  await follower.sites.follow(site.name)
+  const held = (n: OnlineNode, seq: bigint): boolean => n.sites.following().some(f => f.name === site.name && f.fetched && (f.sequence ?? -1n) >= seq)
+  await until(() => held(follower, 0n), 20_000, 'follower fetched version 0')
+
+  await follower.stop()
+  await writeFile(join(dir, 'index.html'), '<h1>two</h1>')
+  const root2 = (await importPath(owner.blocks, dir, {})).root.cid
+  await owner.blocks.pin(root2, 'recursive')
+  const second = await owner.sites.publish('blog', root2)
+  assert.equal(second.sequence, 1n)
+
+  // nobody dials anybody: the follower finds the owner again and catches up
+  const started = performance.now()
+  follower = await createTestNode(t, { home })
+  await until(() => held(follower, 1n), 30_000, 'the restarted follower fetched version 1')
+  t.diagnostic(`caught up ${(performance.now() - started).toFixed(0)} ms after createNode began`)
+  assert.ok(await follower.blocks.has(root2))
+})
+
+test('a node whose remembered peers are all gone starts, gives up after its tries, and stops at once; restarts leak no handles', async t => {
+  const a = await createTestNode(t)
+  const home = await tmpHome(t)
+  const b = await createTestNode(t, { home })
+  await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
+  await until(() => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await a.stop()
+  await b.stop()
+
+  const options = {
+    home,
+    online: true,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 }
+  }
+  // a short schedule: three tries, then the round ends by itself
+  let started = performance.now()
+  const bounded = await createNode({ ...options, reconnect: { attempts: 3, retryDelay: 20 } })
+  t.diagnostic(`started in ${(performance.now() - started).toFixed(0)} ms with every remembered peer gone`)
+  const report = await bounded.reconnect?.settled()
+  assert.deepEqual(report, { tried: 1, connected: 0 })
+  assert.equal(bounded.libp2p?.getConnections().length, 0)
+  await bounded.stop()
+
+  // the default schedule runs for minutes; stop() ends it at once
+  const resources = (): number => process.getActiveResourcesInfo().filter(r => r !== 'TTYWrap').length
+  const baseline = resources()
+  for (let i = 0; i < 15; i++) {
+    const node = await createNode(options)
+    // the round is still in its back-off (8 tries over minutes) when stop() comes
+    const round = node.reconnect?.settled()
+    started = performance.now()
+    await node.stop()
+    assert.deepEqual(await round, { tried: 1, connected: 0 })
+    const stopMs = performance.now() - started
+    assert.ok(stopMs < 2_000, `stop took ${stopMs.toFixed(0)} ms`)
+  }
+  // sockets and timers close a moment after stop() returns; none may stay
+  const settledMs = await until(() => resources() <= baseline, 10_000, `resources back to ${baseline} (${process.getActiveResourcesInfo().join(', ')})`)
+  t.diagnostic(`15 restarts: active resources back to ${resources()} (before: ${baseline}) ${settledMs.toFixed(0)} ms after the last stop`)
+})
+
+test('a banned peer is not redialled after a restart', async t => {
+  const a = await createTestNode(t)
+  const home = await tmpHome(t)
+  const b = await createTestNode(t, { home })
+  await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
+  await until(() => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await b.stop()
+  const banned = a.libp2p.peerId.toString()
+  const again = await createNode({
+    home,
+    online: true,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: peer => peer === banned },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 }
+  })
+  t.after(async () => { await again.stop() })
+  assert.deepEqual(await again.reconnect?.settled(), { tried: 0, connected: 0 })
+  // and the gater still refuses a dial by hand
+  await assert.rejects(again.libp2p!.dial(a.libp2p.getMultiaddrs()[0]))
+  assert.equal(again.libp2p?.getConnections().length, 0)
+})
