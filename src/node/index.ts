@@ -112,9 +112,10 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
+    const datastore = new SqliteDatastore(repo.db)
     const libp2p = await createNet({
       isBanned,
-      datastore: new SqliteDatastore(repo.db),
+      datastore,
       privateKey: repo.identity,
       network: repo.config.network,
       bootstrap: repo.config.bootstrap,
@@ -127,11 +128,14 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const reconnect = createReconnect({ libp2p, db: repo.db, isBanned }, options.reconnect)
     await reconnect.start()
     stops.push(async () => { await reconnect.stop() })
-    // routing needs libp2p's DHT, and the pins and blocks it announces.
+    // routing needs libp2p's DHT, the pins and blocks it announces, and the datastore
+    // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
       roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? [])],
-      allBlocks: () => blocks.cids()
+      allBlocks: () => blocks.cids(),
+      has: cid => blocks.has(cid),
+      datastore
     }, {
       strategy: repo.config.routing.strategy,
       reprovideInterval: options.reprovideInterval ?? parseDuration(repo.config.routing.reprovideInterval) as number,

@@ -6,12 +6,16 @@
 import type { PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
+import type { Datastore } from 'interface-datastore'
 import { ipnsSelector } from 'ipns/selector'
+import { logger } from '@libp2p/logger'
 import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
+import { pruneDhtStore } from './dht-store.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
+export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
 
 export interface RoutingComponents {
   /** routing needs libp2p's DHT service and its peer store. */
@@ -20,6 +24,10 @@ export interface RoutingComponents {
   roots: () => CID[]
   /** What `strategy: "all"` announces: every stored block. */
   allBlocks: () => Iterable<CID>
+  /** Whether a block is stored: our provider records for anything else are dropped at start. */
+  has: (cid: CID) => boolean
+  /** libp2p's datastore, where kad-dht keeps records and provider records across restarts. */
+  datastore: Datastore
 }
 
 export interface RoutingInit {
@@ -34,6 +42,8 @@ export interface RoutingInit {
 
 /** The longest one announcement may take during a reprovide (ms). */
 const PROVIDE_TIMEOUT = 30_000
+
+const log = logger('weft:routing')
 
 export interface ReprovideReport { provided: number, failed: number, ms: number }
 
@@ -101,8 +111,20 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     return { provided, failed, ms: Date.now() - started }
   }
 
+  // Drops what kad-dht would never serve again (expired records, others' expired provider
+  // records) and our provider records for blocks no longer stored. (Not "no longer a
+  // root": sites' held roots are not known this early, and gc removes what nothing holds.)
+  const pruneStore = async (): Promise<void> => {
+    const report = await pruneDhtStore({ datastore: components.datastore, self: libp2p.peerId, holds: components.has }, { signal: controller.signal })
+    log('pruned the DHT store: %o', report)
+    // the peer store drops the peers it would not dial again (unseen for 6 h) as it reads them
+    await libp2p.peerStore.all({ signal: controller.signal })
+  }
+
   return {
     async start () {
+      // before sites and the exchange announce anything anew, so nothing fresh is dropped
+      await pruneStore().catch(err => { log.error('pruning the DHT store failed: %s', (err as Error).message) })
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) {
         // Joining goes on in the background: a node with unreachable bootstrap peers still starts.
         joinNetwork(libp2p, init.bootstrap, { signal: controller.signal }).catch(() => {})

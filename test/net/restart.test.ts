@@ -10,7 +10,10 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { importPath } from '../../src/content/index.ts'
+import { base32 } from 'multiformats/bases/base32'
 import { createNode } from '../../src/node/index.ts'
+import { SqliteDatastore } from '../../src/net/index.ts'
+import { pruneDhtStore } from '../../src/routing/index.ts'
 import { createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 
@@ -188,4 +191,51 @@ test('a banned peer is not redialled after a restart', async t => {
   // and the gater still refuses a dial by hand
   await assert.rejects(again.libp2p!.dial(a.libp2p.getMultiaddrs()[0]))
   assert.equal(again.libp2p?.getConnections().length, 0)
+})
+
+test('what the DHT keeps on disk stays bounded: stale records go, and our provider records for blocks we no longer hold', async t => {
+  const publisher = await createTestNode(t)
+  const home = await tmpHome(t)
+  let holder = await createTestNode(t, { home })
+  await publisher.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
+  await until(() => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the publisher\'s routing table')
+  await until(() => (holder.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'publisher in the holder\'s routing table')
+
+  // for others: a record and a provider record; our own: one for a block held, one for a block gone
+  const key = await generateKeyPair('Ed25519')
+  const recordKey = multihashToIPNSRoutingKey(key.publicKey.toMultihash())
+  await publisher.routing.putRecord(recordKey, marshalIPNSRecord(await createIPNSRecord(key, '/ipfs/bafkqaaa', 1n, 600_000)), { signal: AbortSignal.timeout(10_000) })
+  const theirs = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+  await publisher.routing.provide(theirs, { signal: AbortSignal.timeout(10_000) })
+  const bytes = randomBytes(64)
+  const held = CID.createV1(raw.code, await sha256.digest(bytes))
+  await holder.blocks.put(held, bytes)
+  await holder.blocks.flush()
+  const gone = CID.createV1(raw.code, await sha256.digest(randomBytes(32)))
+  await holder.routing.provide(held, { signal: AbortSignal.timeout(10_000) })
+  await holder.routing.provide(gone, { signal: AbortSignal.timeout(10_000) })
+
+  const providerKey = (cid: CID, peer: OnlineNode): string => `/dht/provider/${base32.baseEncode(cid.multihash.bytes)}/${peer.libp2p.peerId.toString()}`
+  const keys = (node: OnlineNode): Set<string> => new Set((node.repo.db.prepare('SELECT key FROM datastore').all() as Array<{ key: string }>).map(r => r.key))
+  const before = keys(holder)
+  for (const k of [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)]) assert.ok(before.has(k), k)
+  const records = (ks: Set<string>): number => [...ks].filter(k => k.startsWith('/dht/record/')).length
+  assert.equal(records(before), 1)
+
+  await publisher.stop()
+  await holder.stop()
+  holder = await createTestNode(t, { home })
+  const after = keys(holder)
+  assert.ok(!after.has(providerKey(gone, holder)), 'our provider record for a block we no longer hold is dropped at start')
+  assert.ok(after.has(providerKey(held, holder)))
+  assert.ok(after.has(providerKey(theirs, publisher)))
+  assert.equal(records(after), 1)
+
+  // two days on (kad-dht serves neither after 48 h), what others gave us goes; ours for what we hold stays
+  const report = await pruneDhtStore({ datastore: new SqliteDatastore(holder.repo.db), self: holder.libp2p.peerId, holds: cid => holder.blocks.has(cid) }, { now: Date.now() + 49 * 60 * 60_000 })
+  assert.deepEqual(report, { records: 1, providers: 1, own: 0, kept: 1 })
+  const later = keys(holder)
+  assert.equal(records(later), 0)
+  assert.ok(!later.has(providerKey(theirs, publisher)))
+  assert.ok(later.has(providerKey(held, holder)))
 })
