@@ -27,6 +27,11 @@
  *                        site_peers(name, peer, last_seen)      peers seen pushing or serving a site
  *                        petnames(name, value, created)         local names (`weft name set`): value is
  *                                                               /ipns/…, /ipfs/… or another name
+ *                        datastore(key, value)                  libp2p's datastore: the peer store
+ *                                                               (/peers/…), DHT records (/dht/record/…)
+ *                                                               and provider records (/dht/provider/…)
+ *                        peers(peer, addrs, last_seen)          peers talked to: their addresses (JSON),
+ *                                                               last seen (ms epoch); redialled at start
  *   api, api.token     while a daemon runs: its control API URL; the API token (0600, kept)
  *   tmp/               0700, folders the web UI uploads into before publishing (upload-<id>/);
  *                      removed after the publish, or at the next start when older than an hour

@@ -96,6 +96,28 @@ test('DHT records and provider records a node holds for others survive its resta
   assert.deepEqual(providers, [publisher.libp2p.peerId.toString()])
 })
 
+test('the DHT routing table comes back from disk: its peers that still answer are in it again after a restart', async t => {
+  const a = await createTestNode(t)
+  const home = await tmpHome(t)
+  const b = await createTestNode(t, { home })
+  await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
+  const table = (n: { libp2p?: OnlineNode['libp2p'] }): { size: number, find: (p: unknown) => Promise<unknown> } => (n.libp2p?.services.dht as unknown as { routingTable: { size: number, find: (p: unknown) => Promise<unknown> } }).routingTable
+  await until(async () => (await table(b).find(a.libp2p.peerId)) != null, 5_000, 'a in b\'s routing table')
+  await b.stop()
+  // no redial: only kad-dht's own refill (it pings each peer from the peer store before adding it)
+  const again = await createNode({
+    home,
+    online: true,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 },
+    reconnect: { redialPeers: 0 }
+  })
+  t.after(async () => { await again.stop() })
+  await until(async () => (await table(again).find(a.libp2p.peerId)) != null, 10_000, 'a back in b\'s routing table')
+  assert.equal(table(again).size, 1)
+})
+
 test('a followed site catches up by itself after its follower restarts while the owner published a new version', async t => {
   const owner = await createTestNode(t)
   const home = await tmpHome(t)
