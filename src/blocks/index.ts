@@ -29,8 +29,9 @@ export interface VerifyReport {
 
 export interface GetOptions {
   /**
-   * When the stored copy is damaged, fetch a good one from peers (default true when the
-   * node can). Off when serving peers: asking them for what they asked us only delays the answer.
+   * When the stored copy is damaged, wait for a good one from peers (default true when the
+   * node is online). Off when serving peers: the read fails at once and the repair goes on
+   * in the background, since asking peers for what they asked us only delays the answer.
    */
   repair?: boolean
   /** Trust the stored bytes without hashing them (default: the verifyReads init option). Benchmarks only. */
@@ -124,7 +125,12 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
       return await store.get(cid, options)
     } catch (err) {
       // Quarantined by now: a good copy from a peer takes its place.
-      if (!isWeftError(err, 'ERR_BLOCK_CORRUPT') || options.repair === false || components.repair === undefined) throw err
+      if (!isWeftError(err, 'ERR_BLOCK_CORRUPT') || components.repair === undefined) throw err
+      if (options.repair === false) {
+        // The caller cannot wait (serving a peer); the node still heals itself meanwhile.
+        repair(cid).catch(() => { /* a later read or verify --repair tries again */ })
+        throw err
+      }
       try {
         await repair(cid, options.signal)
       } catch (repairErr) {
