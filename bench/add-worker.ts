@@ -10,10 +10,10 @@ import { basename, dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { unixfs, globSource } from '@helia/unixfs'
 import { FsBlockstore } from 'blockstore-fs'
-import { importPath } from '../src/content/index.ts'
+import { cat, importPath, parseContentPath } from '../src/content/index.ts'
 import { createNode } from '../src/node/index.ts'
 
-export const CASES = ['sha256', 'weft-file', 'weft-file-nosync', 'weft-dir', 'helia-file', 'helia-dir'] as const
+export const CASES = ['sha256', 'weft-file', 'weft-file-nosync', 'weft-file-noverify', 'weft-read', 'weft-read-noverify', 'weft-dir', 'helia-file', 'helia-dir'] as const
 export type AddCase = typeof CASES[number]
 
 export interface AddCaseResult {
@@ -43,15 +43,45 @@ async function sha256 (file: string): Promise<Timed> {
   return { ms: performance.now() - start }
 }
 
-/** What `weft add` does: import into the home, then pin the root. */
-async function weft (input: string, home: string, sync = true): Promise<Timed> {
-  const node = await createNode({ home, configOverrides: c => ({ ...c, datastore: { ...c.datastore, sync } }) })
+/** What `weft add` does: import into the home, then pin the root (pin reads the DAG's nodes back). */
+async function weft (input: string, home: string, sync = true, verifyReads = true): Promise<Timed> {
+  const node = await createNode({ home, verifyReads, configOverrides: c => ({ ...c, datastore: { ...c.datastore, sync } }) })
   try {
     const start = performance.now()
     const result = await importPath(node.blocks, input)
     await node.blocks.pin(result.root.cid)
     const ms = performance.now() - start
     return { ms, root: result.root.cid.toString(), blocks: node.blocks.stat().blocks }
+  } finally {
+    await node.stop()
+  }
+}
+
+/**
+ * What `weft cat` does on a node that holds the file: every block read from the store
+ * (hashed against its CID unless verifyReads is off) and the file's bytes put together.
+ * The file is added first (untimed), and read by a node opened afresh, so its read cache
+ * is empty; the pack is still in the page cache, so the read costs little besides the
+ * hashing: the worst case for what verifying adds.
+ */
+async function weftRead (input: string, home: string, verifyReads: boolean): Promise<Timed> {
+  const adder = await createNode({ home, configOverrides: c => ({ ...c, datastore: { ...c.datastore, sync: false } }) })
+  let root: string
+  try {
+    const result = await importPath(adder.blocks, input)
+    await adder.blocks.pin(result.root.cid)
+    root = result.root.cid.toString()
+  } finally {
+    await adder.stop()
+  }
+  const node = await createNode({ home, verifyReads })
+  try {
+    const start = performance.now()
+    let bytes = 0
+    for await (const chunk of cat(node.blocks, parseContentPath(root))) bytes += chunk.byteLength
+    const ms = performance.now() - start
+    if (bytes === 0) throw new Error('read nothing back')
+    return { ms, root, blocks: node.blocks.stat().blocks }
   } finally {
     await node.stop()
   }
@@ -102,6 +132,9 @@ async function runCase (name: AddCase, input: string, store: string): Promise<Ti
     case 'weft-file':
     case 'weft-dir': return await weft(input, store)
     case 'weft-file-nosync': return await weft(input, store, false)
+    case 'weft-file-noverify': return await weft(input, store, true, false)
+    case 'weft-read': return await weftRead(input, store, true)
+    case 'weft-read-noverify': return await weftRead(input, store, false)
     case 'helia-file': return await helia(input, store, 'file')
     case 'helia-dir': return await helia(input, store, 'dir')
   }

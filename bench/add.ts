@@ -22,6 +22,8 @@ const SMALL_FILE_BYTES = 4096
 const TARGET_PCT_OF_SHA256 = 50
 const TARGET_X_HELIA = 2
 const TARGET_RSS_MB = 300
+/** Issue 11: hashing every block read may cost at most this much throughput. */
+const TARGET_VERIFY_COST_PCT = 10
 
 const WORKER = fileURLToPath(new URL('./add-worker.ts', import.meta.url))
 
@@ -79,7 +81,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const results = new Map<AddCase, AddCaseResult[]>()
     // Runs interleave (weft, Helia, weft, …) so slow patches of a noisy disk hit both.
     const order: Array<[AddCase, string]> = [
-      ['sha256', largeFile], ['weft-file', largeFile], ['weft-file-nosync', largeFile], ['helia-file', largeFile],
+      ['sha256', largeFile], ['weft-file', largeFile], ['weft-file-noverify', largeFile], ['weft-file-nosync', largeFile], ['helia-file', largeFile],
+      ['weft-read', largeFile], ['weft-read-noverify', largeFile],
       ['weft-dir', smallDir], ['helia-dir', smallDir]
     ]
     for (let i = 0; i < RUNS; i++) {
@@ -88,7 +91,7 @@ export async function run (options: BenchOptions): Promise<void> {
         const result = await runWorker(name, input, store)
         rmSync(store, { recursive: true, force: true })
         results.set(name, [...(results.get(name) ?? []), result])
-        say(`  run ${i + 1}/${RUNS} ${name.padEnd(10)} ${result.ms.toFixed(0).padStart(6)} ms  rss ${result.maxRssMB.toFixed(0)} MB${result.root !== undefined ? `  ${result.root} (${result.blocks} blocks)` : ''}`)
+        say(`  run ${i + 1}/${RUNS} ${name.padEnd(18)} ${result.ms.toFixed(0).padStart(6)} ms  rss ${result.maxRssMB.toFixed(0)} MB${result.root !== undefined ? `  ${result.root} (${result.blocks} blocks)` : ''}`)
       }
     }
 
@@ -106,6 +109,13 @@ export async function run (options: BenchOptions): Promise<void> {
     const sha256MBps = perSecond(largeMB, medianMs('sha256'))
     const weftAddMBps = perSecond(largeMB, medianMs('weft-file'))
     const weftAddNoSyncMBps = perSecond(largeMB, medianMs('weft-file-nosync'))
+    const weftAddNoVerifyMBps = perSecond(largeMB, medianMs('weft-file-noverify'))
+    const weftReadMBps = perSecond(largeMB, medianMs('weft-read'))
+    const weftReadNoVerifyMBps = perSecond(largeMB, medianMs('weft-read-noverify'))
+    /** Throughput lost to hashing what is read, % of the unverified figure. */
+    const verifyCostPct = (verified: number, unverified: number): number => 100 * (1 - verified / unverified)
+    const addVerifyCost = verifyCostPct(weftAddMBps, weftAddNoVerifyMBps)
+    const readVerifyCost = verifyCostPct(weftReadMBps, weftReadNoVerifyMBps)
     const heliaAddMBps = perSecond(largeMB, medianMs('helia-file'))
     const weftSmall = perSecond(SMALL_FILES, medianMs('weft-dir'))
     const heliaSmall = perSecond(SMALL_FILES, medianMs('helia-dir'))
@@ -123,7 +133,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const pass = {
       large_file: pctOfSha >= TARGET_PCT_OF_SHA256,
       small_files: xHelia >= TARGET_X_HELIA,
-      peak_rss: peakRss < TARGET_RSS_MB
+      peak_rss: peakRss < TARGET_RSS_MB,
+      verify_cost_add: addVerifyCost < TARGET_VERIFY_COST_PCT
     }
 
     const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([20, 18, 24, 10, 10, 4][i])).join(' ').trimEnd()
@@ -133,12 +144,15 @@ export async function run (options: BenchOptions): Promise<void> {
     say(row([`${largeMB} MiB file`, `${weftAddMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${pctOfSha.toFixed(0)}%`, `≥ ${TARGET_PCT_OF_SHA256}%`, verdict(pass.large_file)]))
     say(row(['', '', `Helia ${heliaAddMBps.toFixed(0)} MB/s`, `${(weftAddMBps / heliaAddMBps).toFixed(2)}x`, '', '']))
     say(row(['  without fsync', `${weftAddNoSyncMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${(100 * weftAddNoSyncMBps / sha256MBps).toFixed(0)}%`, '', '(datastore.sync off, as blockstore-fs)']))
+    say(row(['  verified reads off', `${weftAddNoVerifyMBps.toFixed(0)} MB/s`, `verifying costs ${addVerifyCost.toFixed(1)}%`, '', `< ${TARGET_VERIFY_COST_PCT}%`, verdict(pass.verify_cost_add)]))
+    say(row([`read ${largeMB} MiB (cat)`, `${weftReadMBps.toFixed(0)} MB/s`, `unverified ${weftReadNoVerifyMBps.toFixed(0)} MB/s`, `${readVerifyCost.toFixed(1)}%`, '', '(worst case: hashing is all a cached read does)']))
     say(row([`${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files`, `${weftSmall.toFixed(0)} files/s`, `Helia ${heliaSmall.toFixed(0)} files/s`, `${xHelia.toFixed(2)}x`, `≥ ${TARGET_X_HELIA}x`, verdict(pass.small_files)]))
     say(row(['peak RSS', `${peakRss.toFixed(0)} MB`, `Helia ${maxRss('helia-file', 'helia-dir').toFixed(0)} MB`, '', `< ${TARGET_RSS_MB} MB`, verdict(pass.peak_rss)]))
     say('')
     say(`large file root: ${largeRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.large_file_root_weft}  Helia ${roots.large_file_root_helia}  (${blocksOf('weft-file')} / ${blocksOf('helia-file')} blocks)`)
     say(`folder root:     ${smallRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.small_files_root_weft}  Helia ${roots.small_files_root_helia}  (${blocksOf('weft-dir')} / ${blocksOf('helia-dir')} blocks)`)
     say('weft times import + pin, with fsync (datastore.sync, the default) and without; Helia times unixfs add into blockstore-fs (no pin, no fsync).')
+    say('Verified reads (every block read from the store hashed against its CID) on and off in the same run: add reads back only the DAG\'s nodes as it pins; cat reads every block from the page cache, so there the cost is SHA-256\'s speed against a memory copy.')
 
     if (options.json) {
       const runsMs = (name: AddCase): number[] => get(name).map(r => round(r.ms))
@@ -146,6 +160,11 @@ export async function run (options: BenchOptions): Promise<void> {
         sha256_MBps: round(sha256MBps),
         weft_add_MBps: round(weftAddMBps),
         weft_add_nosync_MBps: round(weftAddNoSyncMBps),
+        weft_add_noverify_MBps: round(weftAddNoVerifyMBps),
+        weft_read_MBps: round(weftReadMBps),
+        weft_read_noverify_MBps: round(weftReadNoVerifyMBps),
+        verify_cost_add_pct: round(addVerifyCost),
+        verify_cost_read_pct: round(readVerifyCost),
         helia_add_MBps: round(heliaAddMBps),
         weft_small_files_per_s: round(weftSmall),
         helia_small_files_per_s: round(heliaSmall),

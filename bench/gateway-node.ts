@@ -2,8 +2,10 @@
  * One weft node of the `gateway` benchmark, in a process of its own, so the load
  * generator, nginx and weft never share a JavaScript thread:
  *
- *   gateway-node.ts visitor <home> <folder>   `startDaemon` (gateway and API on 127.0.0.1,
- *                                             free ports), <folder> added and pinned
+ *   gateway-node.ts visitor <home> <folder> [noverify]
+ *                                             `startDaemon` (gateway and API on 127.0.0.1,
+ *                                             free ports), <folder> added and pinned;
+ *                                             `noverify`: blocks read unhashed (verifyReads off)
  *   gateway-node.ts publisher <home>          an online node that publishes sites on request
  *   gateway-node.ts bare <folder>             no weft at all: node:http answering the folder's
  *                                             files from memory with the gateway's headers, the
@@ -95,13 +97,13 @@ async function bare (folder: string): Promise<void> {
 }
 
 async function main (): Promise<void> {
-  const [role, home, folder] = process.argv.slice(2)
+  const [role, home, folder, verify] = process.argv.slice(2)
   if (role === 'bare' && home !== undefined) {
     await bare(home)
     return
   }
   if ((role !== 'visitor' && role !== 'publisher') || home === undefined || (role === 'visitor' && folder === undefined)) {
-    process.stderr.write('usage: gateway-node.ts visitor <home> <folder> | publisher <home> | bare <folder>\n')
+    process.stderr.write('usage: gateway-node.ts visitor <home> <folder> [noverify] | publisher <home> | bare <folder>\n')
     process.exit(2)
   }
   const print = (value: unknown): void => { process.stdout.write(JSON.stringify(value) + '\n') }
@@ -109,7 +111,7 @@ async function main (): Promise<void> {
   let node: WeftNode
   let ready: Ready
   if (role === 'visitor') {
-    daemon = await startDaemon({ ...NODE_OPTIONS(home), apiAddress: '/ip4/127.0.0.1/tcp/0', gatewayAddress: '/ip4/127.0.0.1/tcp/0' })
+    daemon = await startDaemon({ ...NODE_OPTIONS(home), verifyReads: verify !== 'noverify', apiAddress: '/ip4/127.0.0.1/tcp/0', gatewayAddress: '/ip4/127.0.0.1/tcp/0' })
     node = daemon.node
     const root = await addPinned(node, folder)
     ready = { address: '', gatewayUrl: daemon.gatewayUrl, root: subdomainCid(root.toString()), pid: process.pid }

@@ -12,6 +12,9 @@
  *   wrk drives all three the same way (1 thread, 50 connections): per file a warm-up of
  *   each, then weft, nginx, node, twice; a figure is the mean of the two timed runs. Every
  *   server is first checked to return the exact bytes.
+ *   A second visitor with verified reads off (blocks served without hashing them against
+ *   their CIDs) runs in the same loop, for what verifying costs; both keep finished
+ *   answers (AnswerCache), so repeated requests for one file mostly skip the store.
  *   Beside each run, the CPU time the server used per request (user + system from /proc:
  *   the weft process with all its threads, nginx's master and worker), which shows
  *   which side is bound by its own CPU.
@@ -45,8 +48,11 @@ const FILES = [
   { key: '1m', name: '1m.bin', bytes: MiB, label: '1 MiB' }
 ] as const
 type FileKey = typeof FILES[number]['key']
-/** weft; the peer (nginx); the ceiling (node:http alone, answering from memory). */
-const SERVERS = ['weft', 'nginx', 'node'] as const
+/**
+ * weft; weft with verified reads off (blocks served unhashed, to measure what hashing
+ * costs); the peer (nginx); the ceiling (node:http alone, answering from memory).
+ */
+const SERVERS = ['weft', 'weft-noverify', 'nginx', 'node'] as const
 type Server = typeof SERVERS[number]
 const CONNECTIONS = 50
 const RUNS = 2
@@ -57,6 +63,8 @@ const PROFILE_DIR = process.env.WEFT_BENCH_PROFILE
 
 const TARGET_RPS_4K_PCT = 50
 const TARGET_MBPS_1M_PCT = 60
+/** Issue 11: hashing every block read may cost at most this much throughput. */
+const TARGET_VERIFY_COST_PCT = 10
 
 /** The longest one visit may take before it counts as never answered. */
 const VISIT_TIMEOUT = 30_000
@@ -261,6 +269,10 @@ export async function run (options: BenchOptions): Promise<void> {
     const gatewayUrl = visitor.ready.gatewayUrl as string
     const port = new URL(gatewayUrl).port
     const folderHost = `${visitor.ready.root}.ipfs.localhost:${port}`
+    const unverified = await startNodeProcess(['visitor', join(root, 'visitor-noverify'), www, 'noverify'])
+    nodes.push(unverified)
+    const unverifiedUrl = unverified.ready.gatewayUrl as string
+    const unverifiedHost = `${unverified.ready.root}.ipfs.localhost:${new URL(unverifiedUrl).port}`
     const bareNode = await startNodeProcess(['bare', www])
     nodes.push(bareNode)
     const bareUrl = bareNode.ready.gatewayUrl as string
@@ -271,6 +283,7 @@ export async function run (options: BenchOptions): Promise<void> {
     // ---- the same bytes from both, before anything is timed ----
     const servers = {
       weft: (f: typeof FILES[number]) => ({ url: `${gatewayUrl}/${f.name}`, host: folderHost as string | undefined }),
+      'weft-noverify': (f: typeof FILES[number]) => ({ url: `${unverifiedUrl}/${f.name}`, host: unverifiedHost as string | undefined }),
       nginx: (f: typeof FILES[number]) => ({ url: `${(nginx as Nginx).url}/${f.name}`, host: undefined as string | undefined }),
       node: (f: typeof FILES[number]) => ({ url: `${bareUrl}/${f.name}`, host: undefined as string | undefined })
     }
@@ -283,11 +296,11 @@ export async function run (options: BenchOptions): Promise<void> {
         }
       }
     }
-    say(`all three servers (weft, nginx, node:http alone) return the exact bytes of ${FILES.map(f => f.name).join(' and ')}`)
+    say(`all four servers (weft, weft with verified reads off, nginx, node:http alone) return the exact bytes of ${FILES.map(f => f.name).join(' and ')}`)
 
     // ---- throughput: per file a warm-up of each, then weft, nginx, weft, nginx ----
-    const results: Record<FileKey, Record<Server, Run[]>> = { '4k': { weft: [], nginx: [], node: [] }, '1m': { weft: [], nginx: [], node: [] } }
-    const pids = { weft: [visitor.ready.pid], nginx: [nginx.pid], node: [bareNode.ready.pid] }
+    const results: Record<FileKey, Record<Server, Run[]>> = { '4k': { weft: [], 'weft-noverify': [], nginx: [], node: [] }, '1m': { weft: [], 'weft-noverify': [], nginx: [], node: [] } }
+    const pids = { weft: [visitor.ready.pid], 'weft-noverify': [unverified.ready.pid], nginx: [nginx.pid], node: [bareNode.ready.pid] }
     /** One wrk run against `server`, with the CPU time the server (nginx: master and worker) used meanwhile. */
     const load = async (server: Server, f: typeof FILES[number], seconds: number): Promise<Run> => {
       const { url, host } = servers[server](f)
@@ -305,13 +318,13 @@ export async function run (options: BenchOptions): Promise<void> {
     for (const f of FILES) {
       for (const server of SERVERS) {
         const r = await load(server, f, WARMUP_SECONDS)
-        say(`  ${f.label} ${server.padEnd(5)} warm-up ${describe(r, f.bytes)}`)
+        say(`  ${f.label} ${server.padEnd(13)} warm-up ${describe(r, f.bytes)}`)
       }
       for (let i = 0; i < RUNS; i++) {
         for (const server of SERVERS) {
           const r = await load(server, f, SECONDS)
           results[f.key][server].push(r)
-          say(`  ${f.label} ${server.padEnd(5)} run ${i + 1}/${RUNS} ${describe(r, f.bytes)}`)
+          say(`  ${f.label} ${server.padEnd(13)} run ${i + 1}/${RUNS} ${describe(r, f.bytes)}`)
         }
       }
     }
@@ -321,6 +334,11 @@ export async function run (options: BenchOptions): Promise<void> {
     const nginx1m = figures(results['1m'].nginx, MiB)
     const node4k = figures(results['4k'].node, 4096)
     const node1m = figures(results['1m'].node, MiB)
+    const unverified4k = figures(results['4k']['weft-noverify'], 4096)
+    const unverified1m = figures(results['1m']['weft-noverify'], MiB)
+    /** Throughput lost to hashing blocks as they are read, % of the unverified figure. */
+    const verifyCost4k = 100 * (1 - weft4k.requestsPerS / unverified4k.requestsPerS)
+    const verifyCost1m = 100 * (1 - weft1m.MBps / unverified1m.MBps)
     const rpsPct = 100 * weft4k.requestsPerS / nginx4k.requestsPerS
     const MBpsPct = 100 * weft1m.MBps / nginx1m.MBps
     const errors = weft4k.errors + nginx4k.errors + weft1m.errors + nginx1m.errors
@@ -362,7 +380,8 @@ export async function run (options: BenchOptions): Promise<void> {
 
     const pass = {
       rps_4k: rpsPct >= TARGET_RPS_4K_PCT && weft4k.errors === 0,
-      MBps_1m: MBpsPct >= TARGET_MBPS_1M_PCT && weft1m.errors === 0
+      MBps_1m: MBpsPct >= TARGET_MBPS_1M_PCT && weft1m.errors === 0,
+      verify_cost: Math.max(verifyCost4k, verifyCost1m) < TARGET_VERIFY_COST_PCT
     }
     const cores = availableParallelism()
     const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([30, 26, 30, 7, 9, 4][i] ?? 0)).join(' ').trimEnd()
@@ -374,6 +393,7 @@ export async function run (options: BenchOptions): Promise<void> {
     say(row([`${FILES[1].label} file, MB/s`, `${weft1m.MBps.toFixed(0)} (p50 ${weft1m.latency.p50.toFixed(1)} ms)`, `${nginx1m.MBps.toFixed(0)} (p50 ${nginx1m.latency.p50.toFixed(1)} ms)`, `${MBpsPct.toFixed(0)}%`, `≥ ${TARGET_MBPS_1M_PCT}%`, verdict(pass.MBps_1m)]))
     say(row(['  (4 KiB MB/s; 1 MiB req/s)', `${weft4k.MBps.toFixed(1)} MB/s; ${thousands(weft1m.requestsPerS)} req/s`, `${nginx4k.MBps.toFixed(1)} MB/s; ${thousands(nginx1m.requestsPerS)} req/s`, '', '', '']))
     say(row(['  latency p99', `${weft4k.latency.p99.toFixed(1)} / ${weft1m.latency.p99.toFixed(1)} ms`, `${nginx4k.latency.p99.toFixed(1)} / ${nginx1m.latency.p99.toFixed(1)} ms`, '', '', '']))
+    say(row(['  verified reads off, same run', `${thousands(unverified4k.requestsPerS)} req/s; ${unverified1m.MBps.toFixed(0)} MB/s`, `verifying costs ${verifyCost4k.toFixed(1)}% / ${verifyCost1m.toFixed(1)}%`, '', `< ${TARGET_VERIFY_COST_PCT}%`, verdict(pass.verify_cost)]))
     const us = (x: number | undefined): string => x === undefined ? '?' : (1000 * x).toFixed(0)
     say(row(['  node:http alone, same run', `${thousands(node4k.requestsPerS)} req/s; ${node1m.MBps.toFixed(0)} MB/s`, `weft is ${(100 * weft4k.requestsPerS / node4k.requestsPerS).toFixed(0)}% / ${(100 * weft1m.MBps / node1m.MBps).toFixed(0)}% of it`, `${(100 * node4k.requestsPerS / nginx4k.requestsPerS).toFixed(0)}%`, 'ceiling', '']))
     if (weft4k.cpuPerRequest !== undefined) say(row(['  server CPU per request', `${us(weft4k.cpuPerRequest)} / ${us(weft1m.cpuPerRequest)} µs`, `${us(nginx4k.cpuPerRequest)} / ${us(nginx1m.cpuPerRequest)} µs`, '', '', '']))
@@ -390,6 +410,10 @@ export async function run (options: BenchOptions): Promise<void> {
       const latency = (f: Figures): { p50: number, p90: number, p99: number } => ({ p50: round(f.latency.p50, 2), p90: round(f.latency.p90, 2), p99: round(f.latency.p99, 2) })
       process.stdout.write(JSON.stringify({
         weft_rps_4k: round(weft4k.requestsPerS, 0),
+        weft_noverify_rps_4k: round(unverified4k.requestsPerS, 0),
+        weft_noverify_MBps_1m: round(unverified1m.MBps),
+        verify_cost_4k_pct: round(verifyCost4k),
+        verify_cost_1m_pct: round(verifyCost1m),
         nginx_rps_4k: round(nginx4k.requestsPerS, 0),
         weft_MBps_1m: round(weft1m.MBps),
         nginx_MBps_1m: round(nginx1m.MBps),
@@ -415,7 +439,7 @@ export async function run (options: BenchOptions): Promise<void> {
         errors: { weft_4k: weft4k.errors, nginx_4k: nginx4k.errors, weft_1m: weft1m.errors, nginx_1m: nginx1m.errors },
         cpu_us_per_request: Object.fromEntries(([['weft_4k', weft4k], ['nginx_4k', nginx4k], ['weft_1m', weft1m], ['nginx_1m', nginx1m]] as const).map(([k, f]) => [k, f.cpuPerRequest === undefined ? null : round(1000 * f.cpuPerRequest, 0)])),
         pass,
-        targets: { rps_4k_pct: TARGET_RPS_4K_PCT, MBps_1m_pct: TARGET_MBPS_1M_PCT },
+        targets: { rps_4k_pct: TARGET_RPS_4K_PCT, MBps_1m_pct: TARGET_MBPS_1M_PCT, verify_cost_pct: TARGET_VERIFY_COST_PCT },
         runs: Object.fromEntries(FILES.flatMap(f => SERVERS.map(s => [`${s}_${f.key}`, results[f.key][s].map(r => ({ rps: round(r.requestsPerS, 0), p50_ms: round(r.latency.p50, 2), p99_ms: round(r.latency.p99, 2), cpu_ms: r.cpuMs ?? null }))]))),
         ttfb_ms: coldMs.map(msOrNull),
         cached_ttfb_ms: cachedMs.map(msOrNull),

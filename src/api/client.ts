@@ -107,7 +107,7 @@ export class ApiClient implements WeftApi {
   async pinLs (type?: PinType) { return await this.json<Awaited<ReturnType<Operations['pinLs']>>>('pin/ls', { type }) }
   async gc () { return await this.json<Awaited<ReturnType<Operations['gc']>>>('gc') }
   async repoStat () { return await this.json<Awaited<ReturnType<Operations['repoStat']>>>('repo/stat') }
-  async repoVerify () { return await this.json<Awaited<ReturnType<Operations['repoVerify']>>>('repo/verify') }
+  async repoVerify (options: { repair?: boolean } = {}) { return await this.json<Awaited<ReturnType<Operations['repoVerify']>>>('repo/verify', options) }
   async configGet (key?: string) { return await this.json<unknown>('config/get', { key }) }
   async configSet (key: string, json: string) { return await this.json<{ value: unknown, note?: string }>('config/set', { key, json }) }
   carExport (path: string, options: NetworkOptions) { return this.bytes('car/export', { path, ...options }) }

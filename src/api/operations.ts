@@ -219,9 +219,13 @@ export class Operations {
     return { bytesSent: s?.bytesSent ?? 0, blocksSent: s?.blocksSent ?? 0, bytesReceived: s?.bytesReceived ?? 0, blocksReceived: s?.blocksReceived ?? 0 }
   }
 
-  async repoVerify () {
-    const report = await this.node.blocks.verify()
-    return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem })) }
+  /** With `repair`, damaged blocks are quarantined and fetched again from peers (only a running daemon can). */
+  async repoVerify (options: { repair?: boolean } = {}) {
+    if (options.repair === true && this.node.exchange === undefined) {
+      throw new WeftError('ERR_OFFLINE', 'repairing fetches good copies from peers: start `weft daemon`, then run `weft repo verify --repair` again')
+    }
+    const report = await this.node.blocks.verify({ repair: options.repair })
+    return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem, ...(p.repaired !== undefined ? { repaired: p.repaired } : {}) })) }
   }
 
   async configGet (key?: string): Promise<unknown> {

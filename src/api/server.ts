@@ -105,7 +105,7 @@ const ROUTES: Record<string, Route> = {
   gc: json(async ops => await ops.gc()),
   'repo/stat': json(async ops => await ops.repoStat()),
   stats: json(async ops => await ops.stats()),
-  'repo/verify': json(async ops => await ops.repoVerify()),
+  'repo/verify': json(async (ops, b) => await ops.repoVerify({ repair: opt<boolean>(b, 'repair') === true })),
   'config/get': json(async (ops, b) => await ops.configGet(opt(b, 'key'))),
   'config/set': json(async (ops, b) => await ops.configSet(str(b, 'key'), str(b, 'json'))),
   'site/create': json(async (ops, b) => await ops.siteCreate(str(b, 'label'))),

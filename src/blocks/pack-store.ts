@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import type { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
-import { WeftError } from '../errors.ts'
+import { WeftError, isWeftError } from '../errors.ts'
 import { transaction } from '../repo/db.ts'
 import { multihashKey } from './links.ts'
 import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
@@ -29,12 +29,23 @@ interface Pending extends Location {
   mh: Uint8Array
   /** The bytes until the write lands, so a get in the meantime can answer. */
   bytes?: Uint8Array
+  /** Settles when the write has landed or failed (never rejects: the failure is in `error`). */
   written: Promise<void>
+  error?: unknown
+  /** Undone after a failed write: never indexed, its bytes cut from the pack. */
+  dropped?: boolean
 }
 
 export interface PackStoreOptions {
   sync: boolean
   storageMax: number
+  /** Hash every block read from disk or the read cache against its CID (default true; benchmarks turn it off to measure it). */
+  verifyReads?: boolean
+}
+
+export interface GetOptions {
+  /** Trust the stored bytes without hashing them (overrides verifyReads; nothing uses it but benchmarks). */
+  verify?: boolean
 }
 
 export interface PutOptions {
@@ -69,8 +80,18 @@ export class PackStore {
   private readCacheBytes = 0
   private pendingBytes = 0
   private inflightBytes = 0
-  /** The first write that failed (a full disk, say); the store refuses work after it. */
-  private failure: unknown
+  /** The last write that failed and was undone (for the message of those who hear of it later). */
+  private lastFailure: unknown
+  /** Bumped by each undo: a flush() that began before one may have lost its caller's blocks. */
+  private undoEpoch = 0
+  /** An undo that no flush() has reported yet (it happened in an automatic flush). */
+  private undoUnreported = false
+  /** Set while a failed write is undone or compact() rewrites packs; puts wait for it before taking a place in a pack. */
+  private putsHeld: Promise<void> | undefined
+  private holders = 0
+  private releasePuts: (() => void) | undefined
+  /** Counts removals (gc, quarantine): whatever was built from stored blocks is stale once it moves. */
+  deletions = 0
   private activePack = 0
   private activeSize = 0
   private usedBytes = 0
@@ -162,16 +183,22 @@ export class PackStore {
   }
 
   async put (cid: CID, bytes: Uint8Array, options: PutOptions = {}): Promise<void> {
-    this.throwIfFailed()
     if (options.hashed !== true) verifyBlock(cid, bytes)
     if (cid.multihash.code === IDENTITY_HASH) return
+    while (this.putsHeld !== undefined) await this.putsHeld
     const mh = cid.multihash.bytes
     const key = multihashKey(mh)
     if (this.pending.has(key) || this.stmt.get.get(mh) !== undefined) return
     if (this.usedBytes + bytes.byteLength > this.options.storageMax) {
       throw new WeftError('ERR_QUOTA_EXCEEDED', `storing ${bytes.byteLength} more bytes would pass datastore.storageMax (${this.options.storageMax} bytes; ${this.usedBytes} used)`)
     }
-    if (this.activeSize > 0 && this.activeSize + bytes.byteLength > PACK_TARGET_SIZE) this.rollPack(this.activePack + 1)
+    if (this.activeSize > 0 && this.activeSize + bytes.byteLength > PACK_TARGET_SIZE) {
+      try {
+        this.rollPack(this.activePack + 1)
+      } catch (err) {
+        throw storeWriteError(err, this.dir)
+      }
+    }
     const entry: Pending = { mh, pack: this.activePack, off: this.activeSize, len: bytes.byteLength, bytes, written: Promise.resolve() }
     this.activeSize += bytes.byteLength
     this.usedBytes += bytes.byteLength
@@ -182,41 +209,74 @@ export class PackStore {
     entry.written = writeAll(this.fd(entry.pack), bytes, entry.off).then(() => {
       entry.bytes = undefined
     }, (err: unknown) => {
-      this.failure ??= err
+      entry.error = err
     }).finally(() => {
       this.inflightBytes -= entry.len
     })
     this.pending.set(key, entry)
     if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) {
-      this.flush().catch(() => { /* kept in this.failure, thrown by the next put or flush */ })
+      this.flush().catch(() => { /* undone and kept in undoneFailure for the next flush() */ })
     }
     if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
     if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
-    this.throwIfFailed()
-  }
-
-  private throwIfFailed (): void {
-    if (this.failure !== undefined) {
-      throw new WeftError('ERR_INTERNAL', `writing to the block store failed: ${(this.failure as Error).message}`, { cause: this.failure })
+    if (entry.error !== undefined || entry.dropped === true) {
+      // This block's write failed, or was undone with one that did: undo now (cutting the
+      // tail at once) unless that already happened, then tell the caller.
+      await this.flush().catch(() => {})
+      throw storeWriteError(entry.error ?? this.lastFailure, this.dir)
     }
   }
 
-  async get (cid: CID): Promise<Uint8Array> {
+  /**
+   * The block's bytes, hashed against its CID first (unless verifyReads is off). A block
+   * that no longer matches, or whose bytes the pack no longer holds, is quarantined (out
+   * of the index and the read cache; compact() reclaims its bytes) and the read fails
+   * with ERR_BLOCK_CORRUPT. Bytes still waiting for their write were hashed by put().
+   */
+  async get (cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
     if (cid.multihash.code === IDENTITY_HASH) return cid.multihash.digest
     const key = multihashKey(cid.multihash.bytes)
     const pending = this.pending.get(key)
     if (pending?.bytes !== undefined) return pending.bytes
+    const verify = options.verify ?? this.options.verifyReads ?? true
     const cached = this.readCache.get(key)
     if (cached !== undefined) {
+      if (verify && !hashMatches(cid.multihash.code, cid.multihash.digest, cached)) {
+        await this.quarantine(cid.multihash.bytes)
+        throw corruptError(cid, 'its copy in memory does not match its hash')
+      }
       this.readCache.delete(key)
       this.readCache.set(key, cached)
       return cached
     }
     const loc = pending ?? this.stmt.get.get(cid.multihash.bytes) as Location | undefined
     if (loc === undefined) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} is not in the local store`)
-    const bytes = await this.readAt(loc)
+    let bytes: Uint8Array
+    try {
+      bytes = await this.readAt(loc)
+    } catch (err) {
+      if (!isWeftError(err, 'ERR_REPO_CORRUPT')) throw err
+      await this.quarantine(cid.multihash.bytes)
+      throw corruptError(cid, `its pack ${packName(loc.pack)} ends before the block does`)
+    }
+    if (verify && !hashMatches(cid.multihash.code, cid.multihash.digest, bytes)) {
+      await this.quarantine(cid.multihash.bytes)
+      throw corruptError(cid, `its bytes in ${packName(loc.pack)} do not match its hash`)
+    }
     this.remember(key, bytes)
     return bytes
+  }
+
+  /**
+   * Takes a damaged block out of the store: out of the index (in a transaction), out of the
+   * read cache, out of usedBytes; compact() reclaims its bytes. has() says false after it.
+   */
+  async quarantine (mh: Uint8Array): Promise<boolean> {
+    // A block written but not yet indexed is indexed first, so one transaction removes it either way.
+    if (this.pending.has(multihashKey(mh))) await this.flush()
+    this.forget(multihashKey(mh))
+    const { blocks } = this.removeIndexed([mh])
+    return blocks > 0
   }
 
   private remember (key: string, bytes: Uint8Array): void {
@@ -249,20 +309,33 @@ export class PackStore {
     return buf
   }
 
-  /** Makes every written block durable (per datastore.sync) and visible in the index. */
+  /**
+   * Makes every written block durable (per datastore.sync) and visible in the index. When a
+   * write, the fsync or the index commit fails (a full disk), every block not yet indexed
+   * is undone at once (see undoPending) and the failure is thrown: ERR_DISK_FULL for
+   * ENOSPC/EDQUOT. The store takes new work straight away.
+   */
   async flush (): Promise<void> {
+    const epoch = this.undoEpoch
     const run = this.flushing.then(async () => {
       const batch = [...this.pending.entries()]
       if (batch.length === 0) return
       await Promise.all(batch.map(([, e]) => e.written))
-      this.throwIfFailed()
-      if (this.options.sync) {
-        // In the thread pool, so hashing and writing go on meanwhile.
-        await Promise.all([...new Set(batch.map(([, e]) => e.pack))].map(async pack => { await fdatasyncAsync(this.fd(pack)) }))
+      try {
+        const failed = batch.find(([, e]) => e.error !== undefined)
+        if (failed !== undefined) throw failed[1].error
+        if (this.options.sync) {
+          // In the thread pool, so hashing and writing go on meanwhile.
+          await Promise.all([...new Set(batch.map(([, e]) => e.pack))].map(async pack => { await fdatasyncAsync(this.fd(pack)) }))
+        }
+        transaction(this.db, () => {
+          for (const [, e] of batch) this.stmt.insert.run(e.mh, e.pack, e.off, e.len)
+        })
+      } catch (err) {
+        this.lastFailure = err
+        await this.undoPending()
+        throw err
       }
-      transaction(this.db, () => {
-        for (const [, e] of batch) this.stmt.insert.run(e.mh, e.pack, e.off, e.len)
-      })
       for (const [key, e] of batch) {
         if (this.pending.get(key) === e) {
           this.pending.delete(key)
@@ -271,71 +344,168 @@ export class PackStore {
       }
     })
     this.flushing = run.catch(() => {})
-    await run
-    this.throwIfFailed()
+    try {
+      await run
+    } catch (err) {
+      this.undoUnreported = false
+      throw storeWriteError(err, this.dir)
+    }
+    if (this.undoEpoch !== epoch || this.undoUnreported) {
+      // Blocks this caller may have put were undone by another flush (an automatic one).
+      this.undoUnreported = false
+      throw storeWriteError(this.lastFailure, this.dir)
+    }
+  }
+
+  /**
+   * After a failed write: waits for every write still under way, drops every block that
+   * was never indexed (from pending, the read cache and usedBytes) and cuts each pack back
+   * to the end of what the index holds, so the failed write's tail frees its space now
+   * instead of at the next open. Puts wait meanwhile.
+   */
+  private async undoPending (): Promise<void> {
+    await this.holdingPuts(async () => {
+      const packs = new Set<number>([this.activePack])
+      while (this.pending.size > 0) {
+        const entries = [...this.pending.values()]
+        await Promise.all(entries.map(e => e.written))
+        for (const e of entries) {
+          e.dropped = true
+          e.bytes = undefined
+          packs.add(e.pack)
+          const key = multihashKey(e.mh)
+          if (this.pending.get(key) === e) this.pending.delete(key)
+          this.forget(key)
+        }
+      }
+      this.pendingBytes = 0
+      for (const pack of packs) {
+        const end = this.indexedEnd(pack)
+        if (fstatSync(this.fd(pack)).size > end) ftruncateSync(this.fd(pack), end)
+        if (pack === this.activePack) this.activeSize = end
+      }
+      this.usedBytes = this.indexedBytes()
+      this.undoEpoch++
+      this.undoUnreported = true
+    })
+  }
+
+  /** Runs fn while puts wait (nested holds are fine: puts resume when the last ends). */
+  private async holdingPuts<T> (fn: () => Promise<T>): Promise<T> {
+    if (this.holders++ === 0) {
+      const held = Promise.withResolvers<void>()
+      this.putsHeld = held.promise
+      this.releasePuts = held.resolve
+    }
+    try {
+      return await fn()
+    } finally {
+      if (--this.holders === 0) {
+        this.putsHeld = undefined
+        this.releasePuts?.()
+      }
+    }
+  }
+
+  private indexedEnd (pack: number): number {
+    return Number((this.db.prepare('SELECT COALESCE(MAX(off + len), 0) AS n FROM blocks WHERE pack = ?').get(pack) as { n: number }).n)
+  }
+
+  private indexedBytes (): number {
+    return Number((this.db.prepare('SELECT COALESCE(SUM(len), 0) AS n FROM blocks').get() as { n: number }).n)
   }
 
   /** Drops blocks from the index; their bytes go at the next compact(). */
   async deleteMany (mhs: Iterable<Uint8Array>): Promise<{ blocks: number, bytes: number }> {
     await this.flush()
+    return this.removeIndexed(mhs)
+  }
+
+  private removeIndexed (given: Iterable<Uint8Array>): { blocks: number, bytes: number } {
+    const mhs = [...given]
     let blocks = 0
     let bytes = 0
-    transaction(this.db, () => {
-      for (const mh of mhs) {
-        const loc = this.stmt.get.get(mh) as Location | undefined
-        if (loc === undefined) continue
-        this.stmt.del.run(mh)
-        this.forget(multihashKey(mh))
-        blocks++
-        bytes += loc.len
-      }
-    })
+    try {
+      transaction(this.db, () => {
+        for (const mh of mhs) {
+          const loc = this.stmt.get.get(mh) as Location | undefined
+          if (loc === undefined) continue
+          this.stmt.del.run(mh)
+          blocks++
+          bytes += loc.len
+        }
+      })
+    } catch (err) {
+      throw storeWriteError(err, this.dir)
+    }
+    // Only once the removal is committed: a failed transaction leaves every block readable.
+    for (const mh of mhs) this.forget(multihashKey(mh))
     this.usedBytes -= bytes
+    if (blocks > 0) this.deletions++
     return { blocks, bytes }
   }
 
-  /** Rewrites every pack that holds dead bytes, then deletes the old ones. */
+  /**
+   * Rewrites every pack that holds dead bytes, then deletes the old ones. Puts wait
+   * meanwhile, so no put lands in a pack being rewritten and a failed copy (a full disk)
+   * can be cut back; every block stays where the index says until its move commits.
+   */
   async compact (): Promise<{ packsRewritten: number, bytesReclaimed: number }> {
-    await this.flush()
-    const live = new Map<number, number>()
-    for (const row of this.db.prepare('SELECT pack, SUM(len) AS n FROM blocks GROUP BY pack').all() as Array<{ pack: number, n: number }>) {
-      live.set(row.pack, row.n)
-    }
-    const victims: number[] = []
-    let reclaimed = 0
-    for (const [pack, fd] of this.fds) {
-      const size = fstatSync(fd).size
-      const liveBytes = live.get(pack) ?? 0
-      if (size > liveBytes && !(pack === this.activePack && size === 0)) {
-        victims.push(pack)
-        reclaimed += size - liveBytes
+    return await this.holdingPuts(async () => {
+      await this.flush()
+      const live = new Map<number, number>()
+      for (const row of this.db.prepare('SELECT pack, SUM(len) AS n FROM blocks GROUP BY pack').all() as Array<{ pack: number, n: number }>) {
+        live.set(row.pack, row.n)
       }
-    }
-    if (victims.length === 0) return { packsRewritten: 0, bytesReclaimed: 0 }
-    // Copy into a fresh pack so no victim is written while it is read.
-    this.rollPack(Math.max(...this.fds.keys()) + 1)
-    const select = this.db.prepare('SELECT mh, off, len FROM blocks WHERE pack = ? ORDER BY off')
-    for (const pack of victims) {
-      const moves: Array<{ mh: Uint8Array, pack: number, off: number }> = []
-      for (const row of select.iterate(pack) as Iterable<{ mh: Uint8Array, off: number, len: number }>) {
-        const bytes = await this.readAt({ pack, off: row.off, len: row.len })
-        if (this.activeSize > 0 && this.activeSize + row.len > PACK_TARGET_SIZE) {
-          if (this.options.sync) fsyncSync(this.fd(this.activePack))
-          this.rollPack(this.activePack + 1)
+      const victims: number[] = []
+      let reclaimed = 0
+      for (const [pack, fd] of this.fds) {
+        const size = fstatSync(fd).size
+        const liveBytes = live.get(pack) ?? 0
+        if (size > liveBytes && !(pack === this.activePack && size === 0)) {
+          victims.push(pack)
+          reclaimed += size - liveBytes
         }
-        await writeAll(this.fd(this.activePack), bytes, this.activeSize)
-        moves.push({ mh: row.mh, pack: this.activePack, off: this.activeSize })
-        this.activeSize += row.len
       }
-      if (this.options.sync) fsyncSync(this.fd(this.activePack))
-      transaction(this.db, () => {
-        for (const m of moves) this.stmt.move.run(m.pack, m.off, m.mh)
-      })
-      closeSync(this.fd(pack))
-      this.fds.delete(pack)
-      unlinkSync(join(this.dir, packName(pack)))
-    }
-    return { packsRewritten: victims.length, bytesReclaimed: reclaimed }
+      if (victims.length === 0) return { packsRewritten: 0, bytesReclaimed: 0 }
+      const written = new Set<number>()
+      try {
+        // Copy into a fresh pack so no victim is written while it is read.
+        this.rollPack(Math.max(...this.fds.keys()) + 1)
+        written.add(this.activePack)
+        const select = this.db.prepare('SELECT mh, off, len FROM blocks WHERE pack = ? ORDER BY off')
+        for (const pack of victims) {
+          const moves: Array<{ mh: Uint8Array, pack: number, off: number }> = []
+          for (const row of select.all(pack) as Array<{ mh: Uint8Array, off: number, len: number }>) {
+            const bytes = await this.readAt({ pack, off: row.off, len: row.len })
+            if (this.activeSize > 0 && this.activeSize + row.len > PACK_TARGET_SIZE) {
+              if (this.options.sync) fsyncSync(this.fd(this.activePack))
+              this.rollPack(this.activePack + 1)
+              written.add(this.activePack)
+            }
+            await writeAll(this.fd(this.activePack), bytes, this.activeSize)
+            moves.push({ mh: row.mh, pack: this.activePack, off: this.activeSize })
+            this.activeSize += row.len
+          }
+          if (this.options.sync) fsyncSync(this.fd(this.activePack))
+          transaction(this.db, () => {
+            for (const m of moves) this.stmt.move.run(m.pack, m.off, m.mh)
+          })
+          closeSync(this.fd(pack))
+          this.fds.delete(pack)
+          unlinkSync(join(this.dir, packName(pack)))
+        }
+      } catch (err) {
+        // The copies not yet indexed are cut away; every block still lives where the index says.
+        for (const pack of written) {
+          const end = this.indexedEnd(pack)
+          if (fstatSync(this.fd(pack)).size > end) ftruncateSync(this.fd(pack), end)
+          if (pack === this.activePack) this.activeSize = end
+        }
+        throw storeWriteError(err, this.dir)
+      }
+      return { packsRewritten: victims.length, bytesReclaimed: reclaimed }
+    })
   }
 
   /** Re-hashes every indexed block. */
@@ -386,6 +556,25 @@ export class PackStore {
     for (const fd of this.fds.values()) closeSync(fd)
     this.fds.clear()
   }
+}
+
+/** Errnos that mean the disk (or the user's quota on it) has no room left. */
+const DISK_FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT'])
+/** SQLite's result code for "database or disk is full". */
+const SQLITE_FULL = 13
+
+/** A failed write as the caller should hear of it: ERR_DISK_FULL for a full disk, else the failure itself. */
+export function storeWriteError (err: unknown, dir: string): Error {
+  if (err instanceof WeftError) return err
+  const e = err as (NodeJS.ErrnoException & { errcode?: number }) | undefined
+  if (DISK_FULL_ERRNOS.has(e?.code ?? '') || e?.errcode === SQLITE_FULL) {
+    return new WeftError('ERR_DISK_FULL', `the disk holding ${dir} is full; the blocks that did not fit were not stored (free space or run \`weft gc\`, then try again)`, { cause: err })
+  }
+  return err instanceof Error ? err : new Error(String(err))
+}
+
+function corruptError (cid: CID, why: string): WeftError {
+  return new WeftError('ERR_BLOCK_CORRUPT', `block ${cid} in the local store is damaged (${why}); it was quarantined`)
 }
 
 async function writeAll (fd: number, bytes: Uint8Array, position: number): Promise<void> {

@@ -17,7 +17,7 @@ import type { AbortOptions, Libp2p, PeerInfo, Startable } from '@libp2p/interfac
 import type { CID } from 'multiformats/cid'
 import { from as hasherFrom } from 'multiformats/hashes/hasher'
 import type { MultihashHasher } from 'multiformats/hashes/interface'
-import { WeftError } from '../errors.ts'
+import { WeftError, isWeftError } from '../errors.ts'
 import { blockKey, blockLinks, type Blocks } from '../blocks/index.ts'
 import * as raw from 'multiformats/codecs/raw'
 
@@ -62,13 +62,25 @@ function getHasher (code: number): MultihashHasher | undefined {
   return hasherFrom({ name, code, encode: bytes => new Uint8Array(createHash(name).update(bytes).digest()) })
 }
 
-/** Bitswap's ledger reads blocks as chunk streams and tells "missing" by the error name. */
+/**
+ * Bitswap's ledger reads blocks as chunk streams and tells "missing" by the error name. A
+ * block found damaged as it is read (quarantined by the store) is missing too: a peer is
+ * never sent bytes that do not match their CID, and is not kept waiting on a repair.
+ */
 function blockstoreFor (blocks: Pick<Blocks, 'get' | 'has'>): object {
+  const notFound = (cid: CID): Error => Object.assign(new Error(`block ${cid} not found`), { name: 'NotFoundError' })
   return {
     has: async (cid: CID) => blocks.has(cid),
     async * get (cid: CID) {
-      if (!blocks.has(cid)) throw Object.assign(new Error(`block ${cid} not found`), { name: 'NotFoundError' })
-      yield await blocks.get(cid)
+      if (!blocks.has(cid)) throw notFound(cid)
+      let bytes: Uint8Array
+      try {
+        bytes = await blocks.get(cid, { repair: false })
+      } catch (err) {
+        if (isWeftError(err, 'ERR_BLOCK_CORRUPT')) throw notFound(cid)
+        throw err
+      }
+      yield bytes
     }
   }
 }

@@ -79,6 +79,12 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       stats.bytesReceived += bytes.byteLength
     }
   }
+  // Serving peers reads without repair: a block found damaged is quarantined and answered
+  // DONT_HAVE (never sent, so no honest peer bans us), and the requester asks elsewhere.
+  const servingStore = {
+    has: (cid: CID) => components.blocks.has(cid),
+    get: async (cid: CID) => await components.blocks.get(cid, { repair: false })
+  }
   const scores = new PeerScores({
     banThreshold: init.banThreshold,
     banMs: init.banMs,
@@ -106,7 +112,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
     stats,
     async start () {
       await libp2p.handle(PROTOCOL, (stream, connection) => {
-        serveStream(stream, connection, components.blocks, scores, stats).catch(() => { /* the stream is already aborted */ })
+        serveStream(stream, connection, servingStore, scores, stats).catch(() => { /* the stream is already aborted */ })
       }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
       started = true
     },

@@ -10,7 +10,8 @@ import { BLOCK, CANCEL, DONT_HAVE, MAX_FRAME_BYTES, ProtocolViolation, WANT, dec
 
 export interface SessionStore {
   has(cid: CID): boolean
-  get(cid: CID): Promise<Uint8Array>
+  /** `repair: false`: a damaged stored copy fails the read instead of being fetched again. */
+  get(cid: CID, options?: { repair?: boolean }): Promise<Uint8Array>
   /** Stores a block after checking it against its CID (ERR_BLOCK_HASH_MISMATCH otherwise). */
   put(cid: CID, bytes: Uint8Array): Promise<void>
 }

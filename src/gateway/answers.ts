@@ -5,6 +5,10 @@
  * up to 64 MiB in all, least recently used out first. The key is everything the answer
  * depends on: Host, URL, Accept and the browser's Sec-Fetch-Mode/-Dest. Range requests
  * always go to the gateway; If-None-Match is answered 304 from the kept ETag.
+ *
+ * An answer never outlives the blocks it was built from: when blocks leave the store (gc,
+ * or a damaged block quarantined) every kept answer is dropped, and an answer whose
+ * request began before a removal is not kept.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AnswerHooks } from '../api/index.ts'
@@ -26,13 +30,35 @@ function keyOf (req: IncomingMessage): string | undefined {
   return `${h.host ?? ''}\n${req.url ?? ''}\n${h.accept ?? ''}\n${String(h['sec-fetch-mode'] ?? '')}\n${String(h['sec-fetch-dest'] ?? '')}`
 }
 
+export interface AnswerCacheOptions {
+  /** The block store's removal count (Blocks.deletions): answers kept before it moved are dropped. */
+  deletions?: () => number
+}
+
 export class AnswerCache implements AnswerHooks {
   private readonly answers = new Map<string, Answer>()
   private bytes = 0
+  private readonly deletions: () => number
+  /** The removal count the kept answers were built under. */
+  private generation: number
+  /** The removal count when each request the handler answers began. */
+  private readonly begun = new WeakMap<IncomingMessage, number>()
+
+  constructor (options: AnswerCacheOptions = {}) {
+    this.deletions = options.deletions ?? (() => 0)
+    this.generation = this.deletions()
+  }
 
   serve (req: IncomingMessage, res: ServerResponse): boolean {
+    const now = this.deletions()
+    if (now !== this.generation) {
+      this.answers.clear()
+      this.bytes = 0
+      this.generation = now
+    }
     const key = keyOf(req)
     const answer = key === undefined ? undefined : this.answers.get(key)
+    if (key !== undefined && answer === undefined) this.begun.set(req, now)
     if (key === undefined || answer === undefined) return false
     this.answers.delete(key)
     this.answers.set(key, answer)
@@ -56,6 +82,9 @@ export class AnswerCache implements AnswerHooks {
   keep (req: IncomingMessage, headers: Headers, body: Buffer): void {
     const key = keyOf(req)
     if (key === undefined || body.byteLength !== Number(headers.get('content-length')) || this.answers.has(key)) return
+    // Blocks left the store while this answer was built: it may rest on some of them.
+    const now = this.deletions()
+    if (this.begun.get(req) !== now || now !== this.generation) return
     this.answers.set(key, { headers: [...headers].flat(), etag: headers.get('etag') as string, cacheControl: headers.get('cache-control') as string, body })
     this.bytes += body.byteLength
     for (const [old, a] of this.answers) {

@@ -79,7 +79,7 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
     const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }) })
-    const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache())
+    const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache({ deletions: () => node.blocks.deletions() }))
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })
     return { node, apiUrl, gatewayUrl, uiUrl: `${gatewayUrl}/#token=${token}`, stop }

@@ -4,6 +4,7 @@ import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconne
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
+import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 import { createDnslinkResolver, createEnsResolver, createHnsResolver, createNamecoinResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
 
@@ -43,6 +44,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   sites?: Partial<SitesInit>
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
+  /** Benchmarks only: hash blocks read from the store (default true). */
+  verifyReads?: boolean
 }
 
 
@@ -62,11 +65,24 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
   }
   try {
     // blocks needs the metadata db (index and pins share it) and the quota from config.
-    // (sites is built later, so the roots it holds are looked up late.)
+    // (sites and the exchange are built later, so the roots sites holds and the exchange
+    // that refetches a damaged block are looked up late; offline there is no repair.)
     let sitesForGc: Sites | undefined
-    const blocks = createBlocks({ db: repo.db, dir: repo.paths.blocks, heldRoots: () => sitesForGc?.heldRoots() ?? [] }, {
+    let exchangeForRepair: Exchange | undefined
+    const blocks = createBlocks({
+      db: repo.db,
+      dir: repo.paths.blocks,
+      heldRoots: () => sitesForGc?.heldRoots() ?? [],
+      repair: options.online === true
+        ? async (cid, o) => {
+          if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
+          await exchangeForRepair.fetch(cid, { recursive: false, signal: o.signal })
+        }
+        : undefined
+    }, {
       storageMax: parseSize(repo.config.datastore.storageMax) as number,
-      sync: repo.config.datastore.sync
+      sync: repo.config.datastore.sync,
+      verifyReads: options.verifyReads
     })
     stops.push(async () => { await blocks.close() })
     const sitesConfig = repo.config.sites
@@ -156,6 +172,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       findProviders: (cid, o) => routing.findProviders(cid, o)
     }, options.exchange)
     exchangeForGater = exchange
+    exchangeForRepair = exchange
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
     // sites needs routing for records and providers, pubsub for pushes, the exchange to

@@ -60,7 +60,8 @@ export function transaction<T> (db: DatabaseSync, fn: () => T): T {
     db.exec('COMMIT')
     return result
   } catch (err) {
-    db.exec('ROLLBACK')
+    // SQLite rolls back by itself on some failures (a full disk): a second ROLLBACK would hide the first error.
+    if (db.isTransaction) db.exec('ROLLBACK')
     throw err
   }
 }

@@ -47,18 +47,25 @@ export function registerRepoCommands (program: Command): void {
 
   repoCmd.command('verify')
     .description('re-hash every stored block and report any that are damaged')
+    .option('--repair', 'quarantine damaged blocks and fetch good copies from peers (needs the daemon)')
     .option('--json', 'print { "ok", "problems" } as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean, repair?: boolean }, cmd: Command) => {
       await withApi(cmd, async api => {
-        const report = await api.repoVerify()
+        const report = await api.repoVerify({ repair: opts.repair === true })
+        const left = report.problems.filter(p => p.repaired !== true).length
         if (opts.json === true) {
           printJson(report)
+        } else if (opts.repair === true) {
+          for (const p of report.problems) process.stderr.write(`${p.repaired === true ? 'repaired' : 'still damaged'}: ${p.cid} (${p.problem})\n`)
+          await writeOut(`verified ${report.ok} blocks, ${report.problems.length} damaged: ${report.problems.length - left} repaired, ${left} still missing\n`)
         } else {
           for (const p of report.problems) process.stderr.write(`damaged: ${p.cid} (${p.problem})\n`)
           await writeOut(`verified ${report.ok} blocks, ${report.problems.length} damaged\n`)
         }
-        if (report.problems.length > 0) {
-          throw new WeftError('ERR_REPO_CORRUPT', `${report.problems.length} damaged blocks; remove the content that holds them and add it again`)
+        if (left > 0) {
+          throw new WeftError('ERR_REPO_CORRUPT', opts.repair === true
+            ? `${left} damaged blocks are quarantined and no peer sent a good copy; connect to a peer that has the content and run \`weft repo verify --repair\` again`
+            : `${left} damaged blocks; \`weft repo verify --repair\` with the daemon running fetches good copies from peers`)
         }
       })
     })
