@@ -108,6 +108,8 @@ test('in Chromium: publish a folder through the web UI, then see a followed site
   await row.locator('[data-testid="publish-button"]').click()
   await ui.waitForFunction(() => document.querySelector('[data-testid="publish-log"]')?.textContent?.includes('published version 1') === true, undefined, { timeout: 60_000 })
   await vui.waitForFunction(() => document.querySelector('[data-testid="followed-row"] .sequence')?.textContent === '1', undefined, { timeout: 30_000 })
+  // until version 1 is wholly fetched the gateway serves version 0 (the UI says "updating")
+  await vui.waitForFunction(() => document.querySelector('[data-testid="followed-state"]')?.textContent === 'held', undefined, { timeout: 30_000 })
   await site.reload()
   assert.equal(await site.textContent('#title'), 'version two')
 })
