@@ -148,7 +148,8 @@ export function registerSiteCommands (program: Command): void {
         } else {
           const c = info.current
           lines.push(`version    ${c.sequence}  ${c.value}${c.expired ? '  (EXPIRED)' : ''}`)
-          lines.push(`first seen ${when(c.firstSeen)}  valid until ${c.validity}${c.fetched !== undefined ? `  held since ${when(c.fetched)}` : ''}`)
+          const held = !c.held ? '  not all of it is on this node' : c.fetched !== undefined ? `  held since ${when(c.fetched)}` : '  held'
+          lines.push(`first seen ${when(c.firstSeen)}  valid until ${c.validity}${held}`)
         }
         if (info.size !== undefined) lines.push(`size       ${formatBytes(info.size)}`)
         if (info.site !== undefined) {
