@@ -44,6 +44,8 @@ export class SiteService extends EventTarget implements Sites {
   private readonly hints = new Map<string, PeerId>()
   /** Followed sites whose newest version the last fetch could not complete: tried again when a peer connects. */
   private readonly behind = new Set<string>()
+  /** Followed sites a peer connected during the fetch of: if it ends without the version, it goes round once more. */
+  private readonly retry = new Set<string>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
@@ -76,13 +78,15 @@ export class SiteService extends EventTarget implements Sites {
     let soon: NodeJS.Timeout | undefined
     let caughtUp = false
     const offPeer = this.components.net.onPeerConnected(() => {
-      if (soon !== undefined || (caughtUp && this.behind.size === 0 && this.store.ownSites().every(s => s.published))) return
+      if (soon !== undefined || (caughtUp && this.behind.size === 0 && this.syncing.size === 0 && this.store.ownSites().every(s => s.published))) return
       // A second for identify to finish, so the new peer is in the routing table.
       soon = setTimeout(() => {
         soon = undefined
         this.background(async () => {
           await this.announcePending()
-          // Followed sites whose version no peer had: the new peer may have it.
+          // Followed sites whose version no peer had: the new peer may have it. A fetch under
+          // way asked the peers connected when it began, so it goes round once more if it fails.
+          for (const name of this.syncing.keys()) this.retry.add(name)
           for (const name of [...this.behind]) this.sync(name)
           if (caughtUp) return
           caughtUp = true
@@ -431,6 +435,7 @@ export class SiteService extends EventTarget implements Sites {
     // Versions this follow held are released for gc; pins the user made stay.
     this.store.releaseAll(name.name)
     this.behind.delete(name.name)
+    this.retry.delete(name.name)
   }
 
   async following (): Promise<FollowInfo[]> {
@@ -471,6 +476,7 @@ export class SiteService extends EventTarget implements Sites {
     if (hint !== undefined) this.hints.set(name, hint)
     if (this.syncing.has(name) || !this.online) return
     this.behind.delete(name)
+    this.retry.delete(name)
     const run = (async () => {
       let holding = false
       for (let attempt = 0; attempt < FETCH_ATTEMPTS && !this.controller.signal.aborted;) {
@@ -500,7 +506,10 @@ export class SiteService extends EventTarget implements Sites {
       }
       if (!holding && !this.controller.signal.aborted && this.store.follow(name) !== undefined) this.behind.add(name)
       await this.repairKept(name)
-    })().finally(() => { this.syncing.delete(name) })
+    })().finally(() => {
+      this.syncing.delete(name)
+      if (this.retry.delete(name) && this.behind.has(name)) this.sync(name)
+    })
     this.syncing.set(name, run)
   }
 
