@@ -343,6 +343,6 @@ export class Operations {
   }
 
   async following (): Promise<Array<Wire<FollowInfo>>> {
-    return withStringSequences(this.node.sites.following())
+    return withStringSequences(await this.node.sites.following())
   }
 }

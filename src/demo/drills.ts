@@ -82,8 +82,8 @@ export async function drillUpdate (ctx: DrillContext): Promise<{ dir: string, se
         const body = await visit(ctx, '/', signal)
         return body.toString('utf8').includes(VERSION_2) ? { sent, answered: performance.now() - started } : undefined
       }),
-      Promise.all(ctx.followers.map(async f => await waitUntil(`node ${f.number} did not fetch version 2`, 30_000, drillSignal, () => {
-        return holdsVersion(f, ctx.name, 1n) ? performance.now() - started : undefined
+      Promise.all(ctx.followers.map(async f => await waitUntil(`node ${f.number} did not fetch version 2`, 30_000, drillSignal, async () => {
+        return await holdsVersion(f, ctx.name, 1n) ? performance.now() - started : undefined
       })))
     ])
   } finally {
@@ -154,6 +154,6 @@ export async function drillOwnerOffline (ctx: DrillContext, version: { dir: stri
     : `   Blocks sent by the other followers: ${served.map(s => `${s.blocks} by node ${s.node.number}`).join(', ')}${sent > holds ? ` (${sent} for ${holds}: some were sent twice)` : ''}.`)
   t = performance.now()
   await visitor.node.sites.follow(ctx.name, { signal: within(15_000, interrupted) })
-  await waitUntil('node 6 did not hold the site again after following it', 15_000, interrupted, () => holdsVersion(visitor, ctx.name, version.sequence) ? true : undefined)
+  await waitUntil('node 6 did not hold the site again after following it', 15_000, interrupted, async () => await holdsVersion(visitor, ctx.name, version.sequence) ? true : undefined)
   await say(`   Node 6 follows the site again and holds version 2 (${duration(performance.now() - t)}), so it serves the site to others too.`)
 }

@@ -143,7 +143,7 @@ async function publishAndFollow (net: DemoNetwork, options: DemoOptions, io: Dem
   try {
     await Promise.all(followers.map(async f => { await f.node.sites.follow(site.name, { signal: within(30_000, interrupted) }) }))
     await Promise.all(followers.map(async f => {
-      await waitUntil(`node ${f.number} did not fetch the site`, 30_000, interrupted, () => holdsVersion(f, site.name, 0n) ? true : undefined)
+      await waitUntil(`node ${f.number} did not fetch the site`, 30_000, interrupted, async () => await holdsVersion(f, site.name, 0n) ? true : undefined)
     }))
   } finally {
     records.stop()

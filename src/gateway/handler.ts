@@ -29,6 +29,10 @@ export interface ResolvedName {
   value: string
   /** ms the answer may be cached. */
   ttl: number
+  /** The site version answered (X-Weft-Sequence). */
+  sequence?: bigint
+  /** The newest version known, when an older one held whole is answered while it is fetched (X-Weft-Newest-Sequence). */
+  newest?: bigint
 }
 
 export interface GatewayComponents extends StoreComponents {
@@ -139,6 +143,12 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       root = value.cid
       prefix = value.segments
       cacheControl = `public, max-age=${Math.floor(resolved.ttl / 1000)}`
+      if (resolved.sequence !== undefined) {
+        headers['x-weft-sequence'] = resolved.sequence.toString()
+        headers['x-weft-newest-sequence'] = (resolved.newest ?? resolved.sequence).toString()
+        // an older version stands in while the newest is fetched: ask again on every visit
+        if (resolved.newest !== undefined && resolved.newest !== resolved.sequence) cacheControl = 'no-cache'
+      }
     } else {
       if (format === 'ipns-record') throw new WeftError('ERR_USAGE', 'an IPNS record is only served for /ipns/ names')
       try {

@@ -36,7 +36,8 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     blocks: node.blocks,
     exchange: node.exchange,
     gc: async () => await node.blocks.gc(),
-    resolveName: async (name, o) => await node.resolvePath(name, o),
+    // a followed site still fetching its newest version is served from the newest held whole
+    resolveName: async (name, o) => await node.resolvePath(name, { ...o, held: true }),
     record: name => node.sites.record(name),
     ui: extra.ui
   }, extra.init)

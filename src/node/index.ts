@@ -26,9 +26,20 @@ export interface WeftNode {
   /**
    * Any name a visitor types, to `/ipfs/<root>[/path]`: a key through sites (the newest
    * valid record), anything else through naming first. `ttl` is the shortest on the way.
+   * With `held`, a followed site still fetching its newest version answers the newest one
+   * held whole (sites.resolve); `sequence` is the version answered, `newest` the newest known.
    */
-  resolvePath(name: string, options?: { signal?: AbortSignal, offline?: boolean }): Promise<{ value: string, ttl: number }>
+  resolvePath(name: string, options?: { signal?: AbortSignal, offline?: boolean, held?: boolean }): Promise<ResolvedPath>
   stop(): Promise<void>
+}
+
+export interface ResolvedPath {
+  value: string
+  ttl: number
+  /** The site version answered, when a site record decided. */
+  sequence?: bigint
+  /** The newest sequence known, when an older version held whole is answered instead. */
+  newest?: bigint
 }
 
 export interface CreateNodeOptions extends OpenRepoOptions {
@@ -107,13 +118,13 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       timeout: parseDuration(repo.config.naming.timeout) as number,
       negativeTtl: parseDuration(repo.config.naming.negativeTtl) as number
     })
-    const resolvePathWith = (sites: Sites) => async (name: string, o: { signal?: AbortSignal, offline?: boolean } = {}): Promise<{ value: string, ttl: number }> => {
+    const resolvePathWith = (sites: Sites) => async (name: string, o: { signal?: AbortSignal, offline?: boolean, held?: boolean } = {}): Promise<ResolvedPath> => {
       if (isKeyName(name)) return await sites.resolve(name, o)
       const named = await naming.resolve(name, o)
       const m = /^\/ipns\/([^/]+)(.*)$/.exec(named.value)
       if (m === null) return named
       const record = await sites.resolve(m[1], o)
-      return { value: record.value + m[2], ttl: Math.min(named.ttl, record.ttl) }
+      return { value: record.value + m[2], ttl: Math.min(named.ttl, record.ttl), sequence: record.sequence, newest: record.newest }
     }
     // sites needs the db for its records and the key files; offline it signs and resolves from the home.
     const keyPath = (label: string): string => repo.paths.siteKey(label)

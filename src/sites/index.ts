@@ -81,9 +81,24 @@ export interface ResolveResult {
   validity: string
   /** ms */
   ttl: number
-  /** cache (within TTL), local (held, confirmed or offline), dht */
+  /** cache (within TTL), local (held, confirmed or offline), dht; held: an older version, see `newest` */
   source: string
+  /**
+   * Only with `resolve(…, { held: true })`, and only when the answer is an older version: the
+   * newest sequence known, whose blocks are not all in the store yet (a followed site still
+   * fetching it, or waiting for a peer that has it).
+   */
+  newest?: bigint
 }
+
+/**
+ * A followed site's newest version, as the store holds it: `held` (every block of it);
+ * `updating` (not yet, but an older version is held whole and served meanwhile: see `held`);
+ * with no version held, `fetching` (a fetch is running) or `waiting` (the last fetch found
+ * no peer with it; it is tried again when a peer connects or a record arrives); `no-record`
+ * (no record of the site was found yet).
+ */
+export type FollowState = 'held' | 'updating' | 'fetching' | 'waiting' | 'no-record'
 
 export interface FollowInfo {
   name: string
@@ -93,8 +108,11 @@ export interface FollowInfo {
   root?: string
   /** When the current version was first seen (ms epoch). */
   updated?: number
-  /** Whether the current version's every block is held. */
+  /** Whether the current version's every block is in the store (walked, not remembered). */
   fetched: boolean
+  state: FollowState
+  /** The newest version whose every block is in the store: what the gateway serves meanwhile when it is not the current one. */
+  held?: bigint
 }
 
 export interface SiteInfo {
@@ -102,7 +120,8 @@ export interface SiteInfo {
   address: string
   label?: string
   following: boolean
-  current?: { sequence: bigint, value: string, root: string, validity: string, expired: boolean, firstSeen?: number, fetched?: number }
+  /** `fetched`: when the current version's fetch finished, shown only while `held` (every block in the store). */
+  current?: { sequence: bigint, value: string, root: string, validity: string, expired: boolean, firstSeen?: number, fetched?: number, held: boolean }
   versions: Array<{ sequence: bigint, value: string, firstSeen: number, fetched?: number, pinned: boolean }>
   /** Peers seen pushing its records or providing its root. */
   peers: Array<{ peer: string, lastSeen: number }>
@@ -127,13 +146,19 @@ export interface Sites extends Startable, EventTarget {
   importKey(text: string, passphrase: string, label?: string): Promise<OwnSite>
   /** Signs `/ipfs/<root>` as the site's next version and announces it when online. */
   publish(label: string, root: CID, options?: { validity?: number, ttl?: number, signal?: AbortSignal }): Promise<PublishResult>
-  resolve(name: string, options?: { offline?: boolean, fresh?: boolean, signal?: AbortSignal }): Promise<ResolveResult>
+  /**
+   * The newest valid record's version. With `held`, a followed site whose newest version is
+   * not yet wholly in the store answers the newest version that is (and says `newest`), so a
+   * gateway serves what the node holds instead of waiting on a fetch no peer may answer.
+   */
+  resolve(name: string, options?: { offline?: boolean, fresh?: boolean, held?: boolean, signal?: AbortSignal }): Promise<ResolveResult>
   receive(name: string, bytes: Uint8Array, peer?: string): Promise<'new' | 'refresh' | 'same'>
   /** The signed record held for a name, exactly as its owner signed it (for a gateway's ipns-record answers, or to pass on). */
   record(name: string): Uint8Array | undefined
   follow(name: string, options?: { keep?: number, signal?: AbortSignal }): Promise<FollowInfo>
   unfollow(name: string): Promise<void>
-  following(): FollowInfo[]
+  /** Each followed site's state, read from the store (a walk of each current version's DAG). */
+  following(): Promise<FollowInfo[]>
   republish(): Promise<{ own: number, followed: number }>
   info(name: string, options?: { signal?: AbortSignal }): Promise<SiteInfo>
   /** Roots of the followed versions kept: gc keeps them and the reprovide schedule announces them. */

@@ -2,14 +2,15 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import type { CID } from 'multiformats/cid'
-import * as dagPb from '@ipld/dag-pb'
 import { WeftError, isWeftError } from '../errors.ts'
-import { cat, fetchingBlockstore, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
-import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, SiteInfo, FollowInfo, SiteEvents } from './index.ts'
+import { parseContentPath } from '../content/index.ts'
+import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, SiteInfo, FollowInfo, FollowState, SiteEvents } from './index.ts'
 import { parseSiteName, topicRendezvous, type SiteName } from './names.ts'
 import { checkRecord, signRecord, RecordRejected, rejectionError, type SiteRecord } from './records.ts'
 import { SiteStore, type OwnSite } from './store.ts'
 import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSiteKey, removeSiteKey, writeSiteKey } from './keys.ts'
+import { HeldVersions } from './held.ts'
+import { siteInfo } from './info.ts'
 
 const log = logger('weft:sites')
 
@@ -26,19 +27,25 @@ type Outcome = 'new' | 'refresh' | 'same'
 
 /** Reasons that only a broken or hostile sender produces; stale and equivocating records may be relayed in good faith. */
 const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value'])
-/** weft.json is metadata: a page of it is plenty. */
-const MAX_SITE_JSON = 64 * 1024
+/** Tries at one version before a followed site waits for the next peer or record (each try asks every connected peer and the DHT). */
+const FETCH_ATTEMPTS = 3
 
 export class SiteService extends EventTarget implements Sites {
   private readonly components: SitesComponents
   private readonly init: SitesInit
   private readonly store: SiteStore
+  /** Which versions the store holds whole: walked, never a remembered flag. */
+  private readonly held: HeldVersions
   private readonly subscribed = new Set<string>()
   private readonly syncing = new Map<string, Promise<void>>()
   /** The version each followed site is fetching, to give up on when a newer one arrives. */
   private readonly fetching = new Map<string, { sequence: bigint, superseded: AbortController }>()
   /** Per followed site, the peer that last pushed a new version to us first-hand. */
   private readonly hints = new Map<string, PeerId>()
+  /** Followed sites whose newest version the last fetch could not complete: tried again when a peer connects. */
+  private readonly behind = new Set<string>()
+  /** Followed sites a peer connected during the fetch of: if it ends without the version, it goes round once more. */
+  private readonly retry = new Set<string>()
   private readonly timers: NodeJS.Timeout[] = []
   private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
@@ -49,6 +56,7 @@ export class SiteService extends EventTarget implements Sites {
     this.components = components
     this.init = init
     this.store = new SiteStore(components.db)
+    this.held = new HeldVersions(components.blocks, this.store)
   }
 
   // ---- lifecycle ----
@@ -70,12 +78,16 @@ export class SiteService extends EventTarget implements Sites {
     let soon: NodeJS.Timeout | undefined
     let caughtUp = false
     const offPeer = this.components.net.onPeerConnected(() => {
-      if (soon !== undefined || (caughtUp && this.store.ownSites().every(s => s.published))) return
+      if (soon !== undefined || (caughtUp && this.behind.size === 0 && this.syncing.size === 0 && this.store.ownSites().every(s => s.published))) return
       // A second for identify to finish, so the new peer is in the routing table.
       soon = setTimeout(() => {
         soon = undefined
         this.background(async () => {
           await this.announcePending()
+          // Followed sites whose version no peer had: the new peer may have it. A fetch under
+          // way asked the peers connected when it began, so it goes round once more if it fails.
+          for (const name of this.syncing.keys()) this.retry.add(name)
+          for (const name of [...this.behind]) this.sync(name)
           if (caughtUp) return
           caughtUp = true
           for (const follow of this.store.follows()) await this.poll(follow.name)
@@ -356,8 +368,18 @@ export class SiteService extends EventTarget implements Sites {
     return this.store.record(name.name)?.record
   }
 
-  async resolve (text: string, options: { offline?: boolean, fresh?: boolean, signal?: AbortSignal } = {}): Promise<ResolveResult> {
+  async resolve (text: string, options: { offline?: boolean, fresh?: boolean, held?: boolean, signal?: AbortSignal } = {}): Promise<ResolveResult> {
     const name = parseSiteName(text)
+    const newest = await this.resolveNewest(name, options)
+    if (options.held !== true || this.store.follow(name.name) === undefined) return newest
+    if (await this.held.completeRecently(parseContentPath(newest.value).cid)) return newest
+    // Serve what the node holds: the newest version whose every block is here, while the sync loop fetches the rest.
+    const older = await this.held.newestComplete(name.name, newest.sequence, { recently: true })
+    if (older === undefined) return newest
+    return { ...newest, value: older.value, root: parseContentPath(older.value).cid.toString(), sequence: older.sequence, source: 'held', newest: newest.sequence }
+  }
+
+  private async resolveNewest (name: SiteName, options: { offline?: boolean, fresh?: boolean, signal?: AbortSignal }): Promise<ResolveResult> {
     const held = this.store.record(name.name)
     const usable = (r: SiteRecord | undefined): r is SiteRecord => r !== undefined && r.validity > Date.now()
     const answer = (r: SiteRecord, source: string): ResolveResult => ({
@@ -403,7 +425,7 @@ export class SiteService extends EventTarget implements Sites {
       this.subscribe(name)
       await this.poll(name.name, options.signal).catch(() => {})
     }
-    return this.followInfo(name.name)
+    return await this.followInfo(name.name)
   }
 
   async unfollow (text: string): Promise<void> {
@@ -412,16 +434,23 @@ export class SiteService extends EventTarget implements Sites {
     if (this.store.ownSite(name.name) === undefined) this.unsubscribe(name.topic)
     // Versions this follow held are released for gc; pins the user made stay.
     this.store.releaseAll(name.name)
+    this.behind.delete(name.name)
+    this.retry.delete(name.name)
   }
 
-  following (): FollowInfo[] {
-    return this.store.follows().map(f => this.followInfo(f.name))
+  async following (): Promise<FollowInfo[]> {
+    const list: FollowInfo[] = []
+    for (const follow of this.store.follows()) list.push(await this.followInfo(follow.name))
+    return list
   }
 
-  private followInfo (name: string): FollowInfo {
+  private async followInfo (name: string): Promise<FollowInfo> {
     const follow = this.store.follow(name)
     const current = this.store.record(name)?.record
     const version = current === undefined ? undefined : this.store.version(name, current.sequence)
+    const fetched = current !== undefined && await this.held.completeRecently(current.root)
+    const held = current === undefined ? undefined : fetched ? current.sequence : (await this.held.newestComplete(name, current.sequence, { recently: true }))?.sequence
+    const state: FollowState = current === undefined ? 'no-record' : fetched ? 'held' : held !== undefined ? 'updating' : this.syncing.has(name) ? 'fetching' : 'waiting'
     return {
       name,
       keep: follow?.keep ?? 0,
@@ -429,7 +458,9 @@ export class SiteService extends EventTarget implements Sites {
       sequence: current?.sequence,
       root: current?.root.toString(),
       updated: version?.firstSeen,
-      fetched: version?.fetched !== undefined
+      fetched,
+      state,
+      held
     }
   }
 
@@ -444,12 +475,20 @@ export class SiteService extends EventTarget implements Sites {
   private sync (name: string, hint?: PeerId): void {
     if (hint !== undefined) this.hints.set(name, hint)
     if (this.syncing.has(name) || !this.online) return
+    this.behind.delete(name)
+    this.retry.delete(name)
     const run = (async () => {
-      for (let attempt = 0; attempt < 3 && !this.controller.signal.aborted;) {
+      let holding = false
+      for (let attempt = 0; attempt < FETCH_ATTEMPTS && !this.controller.signal.aborted;) {
         const follow = this.store.follow(name)
         const current = this.store.record(name)?.record
         if (follow === undefined || current === undefined) return
-        if (this.store.version(name, current.sequence)?.fetched !== undefined) return
+        // The store decides, not a past fetch: gc, an unfollow or a quarantined block may have taken part of it.
+        if (await this.held.complete(current.root)) {
+          if (this.store.version(name, current.sequence)?.pinned !== true) this.hold(name, current, follow.keep)
+          holding = true
+          break
+        }
         const superseded = new AbortController()
         this.fetching.set(name, { sequence: current.sequence, superseded })
         try {
@@ -465,8 +504,33 @@ export class SiteService extends EventTarget implements Sites {
           this.fetching.delete(name)
         }
       }
-    })().finally(() => { this.syncing.delete(name) })
+      if (!holding && !this.controller.signal.aborted && this.store.follow(name) !== undefined) this.behind.add(name)
+      await this.repairKept(name)
+    })().finally(() => {
+      this.syncing.delete(name)
+      if (this.retry.delete(name) && this.behind.has(name)) this.sync(name)
+    })
     this.syncing.set(name, run)
+  }
+
+  /**
+   * Older versions a follow keeps that lost blocks (a quarantined block, a store from before
+   * held versions were walked) are fetched again: the gateway serves them while the newest
+   * is missing. One try each; the next sync tries again.
+   */
+  private async repairKept (name: string): Promise<void> {
+    const net = this.components.net
+    const current = this.store.record(name)?.record.sequence
+    for (const version of this.store.versions(name)) {
+      if (net === undefined || this.controller.signal.aborted) return
+      if (!version.pinned || version.sequence === current) continue
+      const root = parseContentPath(version.value).cid
+      if (await this.held.complete(root)) continue
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
+      await net.fetch(root, { signal }).then(
+        () => { this.held.remember(root, true) },
+        err => { log('%s: sequence %s is missing blocks and none came: %s', name, version.sequence, (err as Error).message) })
+    }
   }
 
   private async fetchVersion (name: string, record: SiteRecord, keep: number, superseded: AbortSignal): Promise<void> {
@@ -478,15 +542,21 @@ export class SiteService extends EventTarget implements Sites {
     const hint = this.hints.get(name)
     await net.fetch(record.root, { signal, providers: hint !== undefined ? [hint] : undefined })
     await blocks.flush()
-    // Held by this follow (gc keeps it), apart from the user's own pins.
+    this.held.remember(record.root, true)
+    this.hold(name, record, keep)
+  }
+
+  /** The version is wholly in the store: this follow holds it (gc keeps it), provides it, and releases versions beyond `keep`. */
+  private hold (name: string, record: SiteRecord, keep: number): void {
+    // Held by this follow, apart from the user's own pins.
     this.store.markFetched(name, record.sequence, true)
-    net.routing.provideSoon(record.root)
+    this.components.net?.routing.provideSoon(record.root)
     this.dispatchEvent(new CustomEvent<SiteEvents['fetched']>('fetched', { detail: { name, sequence: record.sequence, root: record.root.toString() } }))
-    // Keep the newest `keep` fetched versions; release the older ones this follow held.
-    const fetched = this.store.versions(name).filter(v => v.fetched !== undefined)
-    const kept = new Set(fetched.slice(0, keep).map(v => v.value))
-    for (const old of fetched.slice(keep)) {
-      if (old.pinned && !kept.has(old.value)) this.store.markUnpinned(name, old.sequence)
+    // Keep the newest `keep` held versions; release the older ones this follow held.
+    const heldVersions = this.store.versions(name).filter(v => v.pinned)
+    const kept = new Set(heldVersions.slice(0, keep).map(v => v.value))
+    for (const old of heldVersions.slice(keep)) {
+      if (!kept.has(old.value)) this.store.markUnpinned(name, old.sequence)
     }
   }
 
@@ -504,74 +574,7 @@ export class SiteService extends EventTarget implements Sites {
   // ---- info ----
 
   async info (text: string, options: { signal?: AbortSignal } = {}): Promise<SiteInfo> {
-    // A label of one's own site works as well as its name.
-    const own = this.store.ownSite(text)
-    const name = parseSiteName(own?.name ?? text)
-    const stored = this.store.record(name.name)
-    const versions = this.store.versions(name.name)
-    const current = stored === undefined ? undefined : versions.find(v => v.sequence === stored.record.sequence)
-    const info: SiteInfo = {
-      name: name.name,
-      address: `/ipns/${name.name}`,
-      label: this.store.ownSite(name.name)?.label,
-      following: this.store.follow(name.name) !== undefined,
-      current: stored === undefined
-        ? undefined
-        : {
-            sequence: stored.record.sequence,
-            value: stored.record.value,
-            root: stored.record.root.toString(),
-            validity: new Date(stored.record.validity).toISOString(),
-            expired: stored.record.validity <= Date.now(),
-            firstSeen: current?.firstSeen,
-            fetched: current?.fetched
-          },
-      versions,
-      peers: [],
-      equivocations: this.store.equivocations(name.name),
-      rejections: this.store.rejections(name.name)
-    }
-    if (stored !== undefined) {
-      const root = stored.record.root
-      const net = this.components.net
-      const signal = AbortSignal.any([AbortSignal.timeout(5_000), ...(options.signal !== undefined ? [options.signal] : [])])
-      if (this.online && net !== undefined) {
-        await (async () => {
-          for await (const peer of net.routing.findProviders(root, { signal })) this.store.sawPeer(name.name, peer.toString())
-        })().catch(() => {})
-      }
-      const store = this.contentStore(signal)
-      info.size = await this.dagSize(store, root).catch(() => undefined)
-      info.site = await this.siteJson(store, root).catch(() => undefined)
-    }
-    info.peers = this.store.peers(name.name)
-    return info
-  }
-
-  /** The local store, fetching single missing blocks when online (info reads two blocks at most). */
-  private contentStore (signal: AbortSignal): ContentBlockstore {
-    const net = this.components.net
-    if (!this.online || net === undefined) return this.components.blocks
-    return fetchingBlockstore(this.components.blocks, async cid => await net.fetch(cid, { recursive: false, signal }))
-  }
-
-  /** The DAG's cumulative size from the root block's link sizes (kubo's CumulativeSize). */
-  private async dagSize (store: ContentBlockstore, root: CID): Promise<number> {
-    const bytes = await store.get(root)
-    if (root.code !== dagPb.code) return bytes.byteLength
-    return dagPb.decode(bytes).Links.reduce((sum, link) => sum + (link.Tsize ?? 0), bytes.byteLength)
-  }
-
-  private async siteJson (store: ContentBlockstore, root: CID): Promise<SiteInfo['site']> {
-    const entry = await resolveEntry(store, { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` })
-    const chunks: Uint8Array[] = []
-    for await (const chunk of cat(store, { cid: entry.cid, segments: [], text: entry.cid.toString() }, { length: MAX_SITE_JSON })) chunks.push(chunk)
-    const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-    if (parsed === null || typeof parsed !== 'object') return undefined
-    const pick = (k: string): string | undefined => {
-      const v = (parsed as Record<string, unknown>)[k]
-      return typeof v === 'string' ? v.slice(0, 1000) : undefined
-    }
-    return { title: pick('title'), description: pick('description'), author: pick('author'), entry: pick('entry') }
+    const net = this.online ? this.components.net : undefined
+    return await siteInfo({ store: this.store, held: this.held, blocks: this.components.blocks, net }, text, options)
   }
 }

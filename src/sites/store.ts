@@ -5,6 +5,11 @@ import { decode, type RejectReason, type SiteRecord } from './records.ts'
 
 export interface OwnSite { label: string, name: string, created: number, published: boolean, imported: boolean, floor: bigint }
 export interface Follow { name: string, keep: number, created: number }
+/**
+ * `fetched`: when a fetch of this version last finished, for display only; whether the
+ * version is held is walked in the store (held.ts), since gc can take blocks after it.
+ * `pinned`: a follow keeps it (gc keeps its DAG).
+ */
 export interface SiteVersion { sequence: bigint, value: string, firstSeen: number, fetched?: number, pinned: boolean }
 export interface StoredRecord { record: SiteRecord, fetched: number, source: string }
 export interface Equivocation { sequence: bigint, valueA: string, valueB: string, seen: number }

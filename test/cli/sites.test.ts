@@ -114,3 +114,18 @@ test('CLI: site keys move between homes under a passphrase; bad input gets one l
   fails(await runWeft(['unfollow', site.name], b), 'ERR_NOT_FOLLOWING')
   assert.equal(ok(await runWeft(['cat', `/ipns/${site.name}/index.html`], b)).out, 'hello again')
 })
+
+test('CLI: following says "no record yet" for a site of which no record was found, not "fetching"', async t => {
+  const owner = { home: await tmpHome(t) }
+  const site = JSON.parse(ok(await runWeft(['site', 'create', 'quiet', '--json'], owner)).out)
+  // a home alone, then a running daemon with no peer: neither has a record to fetch from
+  const alone = { home: await tmpHome(t) }
+  ok(await runWeft(['follow', site.name], alone))
+  const offline = ok(await runWeft(['following'], alone)).out
+  assert.match(offline, /no record yet/)
+  assert.doesNotMatch(offline, /fetching/)
+  const daemon = await startDaemonProcess(t)
+  assert.match(ok(await runWeft(['follow', site.name], daemon)).out, /no version found yet/)
+  const online = ok(await runWeft(['following'], daemon)).out
+  assert.match(online, new RegExp(`/ipns/${site.name} +- +no record yet`))
+})

@@ -108,6 +108,50 @@ test('in Chromium: publish a folder through the web UI, then see a followed site
   await row.locator('[data-testid="publish-button"]').click()
   await ui.waitForFunction(() => document.querySelector('[data-testid="publish-log"]')?.textContent?.includes('published version 1') === true, undefined, { timeout: 60_000 })
   await vui.waitForFunction(() => document.querySelector('[data-testid="followed-row"] .sequence')?.textContent === '1', undefined, { timeout: 30_000 })
+  // until version 1 is wholly fetched the gateway serves version 0 (the UI says "updating")
+  await vui.waitForFunction(() => document.querySelector('[data-testid="followed-state"]')?.textContent === 'held', undefined, { timeout: 30_000 })
   await site.reload()
   assert.equal(await site.textContent('#title'), 'version two')
+})
+
+test('in Chromium: a followed site whose update no peer can supply yet shows as updating in the UI, and its page stays on the version held', async t => {
+  const owner = await startTestDaemon(t)
+  const visitor = await startTestDaemon(t)
+  const ownerNet = owner.node.libp2p as NonNullable<typeof owner.node.libp2p>
+  const visitorNet = visitor.node.libp2p as NonNullable<typeof visitor.node.libp2p>
+  await visitorNet.dial(ownerNet.getMultiaddrs()[0])
+  const dir = await tmpDir(t)
+  await writeSite(join(dir, 'v0'), 'version zero')
+  await writeSite(join(dir, 'v1'), 'version one')
+  const v0 = (await importPath(owner.node.blocks, join(dir, 'v0'), {})).root.cid
+  await owner.node.blocks.pin(v0, 'recursive')
+  await owner.node.sites.create('blog')
+  const { name } = await owner.node.sites.publish('blog', v0)
+  await visitor.node.sites.follow(name)
+
+  const browser = await launchBrowser(t)
+  const vui = await browser.newPage()
+  await vui.goto(visitor.uiUrl)
+  const state = async (text: string): Promise<void> => {
+    await vui.waitForFunction(expected => document.querySelector('[data-testid="followed-state"]')?.textContent === expected, text, { timeout: 30_000 })
+  }
+  await state('held')
+
+  // version 1's blocks are on a node no one is connected to
+  const island = await startTestDaemon(t)
+  const v1 = (await importPath(island.node.blocks, join(dir, 'v1'), {})).root.cid
+  await island.node.blocks.pin(v1, 'recursive')
+  await owner.node.sites.publish('blog', v1)
+  await state('updating')
+  const site = await browser.newPage()
+  const answer = await site.goto(`http://${name}.ipns.localhost:${new URL(visitor.gatewayUrl).port}/`)
+  assert.equal(await site.textContent('#title'), 'version zero')
+  assert.equal(answer?.headers()['x-weft-sequence'], '0')
+  assert.equal(answer?.headers()['x-weft-newest-sequence'], '1')
+
+  // a peer with version 1 connects: the visitor fetches it by itself, and the page shows it
+  await visitorNet.dial((island.node.libp2p as NonNullable<typeof island.node.libp2p>).getMultiaddrs()[0])
+  await state('held')
+  await site.reload()
+  assert.equal(await site.textContent('#title'), 'version one')
 })

@@ -112,9 +112,9 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
   const v0Record = owner.sites.record(name)
   assert.ok(v0Record !== undefined)
   await follower.sites.follow(name)
-  await until('the follower to hold v0', () => follower.sites.following()[0]?.fetched === true)
+  await until('the follower to hold v0', async () => (await follower.sites.following())[0]?.fetched === true)
   const v1 = await publishSite(owner, 'site', 'v1', t)
-  await until('the follower to hold v1', () => follower.sites.following()[0]?.sequence === 1n && follower.sites.following()[0]?.fetched === true)
+  await until('the follower to hold v1', async () => { const [f] = await follower.sites.following(); return f?.sequence === 1n && f.fetched })
 
   const rejected: Array<SiteEvents['rejected']> = []
   follower.sites.addEventListener('rejected', e => { rejected.push((e as CustomEvent<SiteEvents['rejected']>).detail) })
@@ -152,7 +152,7 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
 
   // The follower still takes the owner's next version.
   const v2 = await publishSite(owner, 'site', 'v2', t)
-  await until('the follower to hold v2', () => follower.sites.following()[0]?.root === v2.root && follower.sites.following()[0]?.fetched === true)
+  await until('the follower to hold v2', async () => { const [f] = await follower.sites.following(); return f?.root === v2.root && f.fetched })
 })
 
 test('the DHT: a peer that serves an old record cannot roll a node back', async t => {

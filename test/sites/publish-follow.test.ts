@@ -31,8 +31,10 @@ function fetched (node: OnlineNode, name: string, sequence: bigint, ms = 20_000)
       if (d.name === name && d.sequence >= sequence) done()
     }
     node.sites.addEventListener('fetched', listener)
-    const f = node.sites.following().find(x => x.name === name)
-    if (f?.fetched === true && (f.sequence ?? -1n) >= sequence) done()
+    void node.sites.following().then(list => {
+      const f = list.find(x => x.name === name)
+      if (f?.fetched === true && (f.sequence ?? -1n) >= sequence) done()
+    })
   })
 }
 
@@ -133,7 +135,7 @@ test('a follower keeps the configured number of versions and releases older ones
   assert.deepEqual(roots.map(held), [false, false, false])
   await follower.blocks.gc()
   assert.deepEqual(roots.map(r => follower.blocks.has(r)), [false, false, true])
-  assert.deepEqual(follower.sites.following(), [])
+  assert.deepEqual(await follower.sites.following(), [])
   await assert.rejects(follower.sites.unfollow(site.name), { code: 'ERR_NOT_FOLLOWING' })
 })
 

@@ -32,8 +32,8 @@ test('a plain visit caches within the store\'s quota: when it is full, cached vi
   await seeder.sites.create('small')
   const published = await seeder.sites.publish('small', (await importPath(seeder.blocks, join(dir, 'followed'), {})).root.cid)
   await visitor.sites.follow(published.name)
-  for (let i = 0; i < 100 && visitor.sites.following()[0]?.fetched !== true; i++) await new Promise(resolve => setTimeout(resolve, 50))
-  assert.equal(visitor.sites.following()[0]?.fetched, true)
+  for (let i = 0; i < 100 && (await visitor.sites.following())[0]?.fetched !== true; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  assert.equal((await visitor.sites.following())[0]?.fetched, true)
 
   const a = await make(seeder, 'a', 1.5 * 1024 * 1024)
   const b = await make(seeder, 'b', 1.5 * 1024 * 1024)

@@ -10,6 +10,17 @@ import { normalizeName, recordsFor } from '../../naming/index.ts'
 
 interface PassphraseFlags { passphraseFile?: string }
 
+/** A followed site's state in words that are true where the command ran (a daemon fetches; a home alone waits for one). */
+function followState (f: { state: string, held?: string }, where: 'daemon' | 'local'): string {
+  switch (f.state) {
+    case 'held': return 'held'
+    case 'updating': return `updating (v${f.held} served meanwhile)`
+    case 'fetching': return 'fetching'
+    case 'no-record': return where === 'daemon' ? 'no record yet' : 'no record yet (the daemon looks when it starts)'
+    default: return where === 'daemon' ? 'waiting for a peer that has it' : 'fetched when the daemon starts'
+  }
+}
+
 /** From --passphrase-file, else $WEFT_PASSPHRASE, else asked on the terminal without echo. */
 async function readPassphrase (opts: PassphraseFlags, prompt: string): Promise<string> {
   if (opts.passphraseFile !== undefined) {
@@ -137,7 +148,8 @@ export function registerSiteCommands (program: Command): void {
         } else {
           const c = info.current
           lines.push(`version    ${c.sequence}  ${c.value}${c.expired ? '  (EXPIRED)' : ''}`)
-          lines.push(`first seen ${when(c.firstSeen)}  valid until ${c.validity}${c.fetched !== undefined ? `  held since ${when(c.fetched)}` : ''}`)
+          const held = !c.held ? '  not all of it is on this node' : c.fetched !== undefined ? `  held since ${when(c.fetched)}` : '  held'
+          lines.push(`first seen ${when(c.firstSeen)}  valid until ${c.validity}${held}`)
         }
         if (info.size !== undefined) lines.push(`size       ${formatBytes(info.size)}`)
         if (info.site !== undefined) {
@@ -221,7 +233,7 @@ export function registerSiteCommands (program: Command): void {
         }
         const state = info.sequence === undefined
           ? (where === 'daemon' ? 'no version found yet; it will be fetched when one is published' : 'the daemon will fetch it when it starts')
-          : `version ${info.sequence} (/ipfs/${info.root})${info.fetched ? '' : ', fetching'}`
+          : `version ${info.sequence} (/ipfs/${info.root}), ${followState(info, where)}`
         await writeOut(`following /ipns/${info.name}, keeping ${info.keep} version${info.keep === 1 ? '' : 's'}: ${state}\n`)
       })
     })
@@ -240,10 +252,10 @@ export function registerSiteCommands (program: Command): void {
     .description('the sites this node follows')
     .option('--json', 'print them as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withApi(cmd, async api => {
+      await withApi(cmd, async (api, where) => {
         const list = await api.following()
         if (opts.json === true) printJson(list)
-        else printTable(list.map(f => [`/ipns/${f.name}`, f.sequence === undefined ? '-' : `v${f.sequence}`, f.fetched ? 'held' : 'fetching', when(f.updated)]))
+        else printTable(list.map(f => [`/ipns/${f.name}`, f.sequence === undefined ? '-' : `v${f.sequence}`, followState(f, where), when(f.updated)]))
       })
     })
 }

@@ -367,7 +367,7 @@ function followedRow (site) {
     el('td', { class: 'sequence' }),
     el('td', {}, el('code', { class: 'root' })),
     el('td', { class: 'updated' }),
-    el('td', { class: 'fetched' }),
+    el('td', {}, el('span', { class: 'state', testid: 'followed-state' })),
     el('td', {}, unfollow, error))
 }
 
@@ -382,7 +382,22 @@ function updateFollowedRow (row, site) {
   setText(root, site.root === undefined ? '–' : shorten(site.root, 10, 6))
   setAttr(root, 'title', site.root ?? '')
   setText(row.querySelector('.updated'), timeAgo(site.updated))
-  setText(row.querySelector('.fetched'), site.fetched ? 'yes' : 'no')
+  const [text, title] = followedState(site)
+  const state = row.querySelector('.state')
+  setText(state, text)
+  setAttr(state, 'title', title)
+  setAttr(state, 'class', `state ${site.state === 'held' ? 'ok' : 'pending'}`)
+}
+
+/** What the node holds of a followed site, in words, and a longer line for the tooltip. */
+function followedState (site) {
+  switch (site.state) {
+    case 'held': return ['held', 'every block of the newest version is on this node']
+    case 'updating': return ['updating', `version ${site.held} is served until version ${site.sequence} is fetched`]
+    case 'fetching': return ['fetching', `fetching version ${site.sequence}`]
+    case 'no-record': return ['no record yet', 'no record of this site was found yet; it is fetched when one is published']
+    default: return ['waiting for a peer', `no connected peer has version ${site.sequence} yet; it is fetched when one does`]
+  }
 }
 
 async function refreshFollowing () {
