@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { openRepo } from '../../repo/index.ts'
+import { checkConfigKey, checkConfigSetting, openRepo } from '../../repo/index.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { homeOf, withApi, writeOut } from '../context.ts'
 
@@ -69,6 +69,7 @@ export function registerRepoCommands (program: Command): void {
     .description('print a config value as JSON')
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
+      checkConfigKey(key)
       await withApi(cmd, async api => { printJson(await api.configGet(key)) })
     })
 
@@ -77,6 +78,8 @@ export function registerRepoCommands (program: Command): void {
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .argument('<json>', 'the value as JSON, e.g. \'"20GB"\' or true')
     .action(async (key: string, json: string, _opts: unknown, cmd: Command) => {
+      // A misspelt key or a bad value is refused before a home is opened, or created.
+      checkConfigSetting(key, json)
       await withApi(cmd, async api => {
         const { value, note } = await api.configSet(key, json)
         if (note !== undefined) process.stderr.write(`weft: note: ${note}\n`)
