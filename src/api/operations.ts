@@ -7,7 +7,7 @@ import type { CID } from 'multiformats/cid'
 import type { NameResolution, Petname } from '../naming/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import {
-  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore,
+  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore, withDagTotal,
   type ContentBlockstore, type ContentPath, type ListedEntry
 } from '../content/index.ts'
 import type { PinType } from '../blocks/index.ts'
@@ -32,7 +32,8 @@ export interface NetworkOptions {
 export type Progress =
   | { type: 'content:import:bytes', bytes: number, totalBytes: number, files: number, totalFiles: number }
   | { type: 'content:export:bytes', bytes: number, totalBytes: number }
-  | FetchProgress
+  /** totalBytes: the DAG's size once its root block says it (dag-pb Tsize sum, or a raw block's length). */
+  | (FetchProgress & { totalBytes?: number })
 
 export interface PeerInfo { id: string, address: string, latencyMs?: number }
 export interface PublishOptions extends AddOptions {
@@ -140,6 +141,7 @@ export class Operations {
     const exchange = this.node.exchange
     if (exchange !== undefined && options.offline !== true) {
       const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
+      if (onProgress !== undefined) onProgress = withDagTotal(this.node.blocks, target, onProgress)
       try {
         await exchange.fetch(target, { signal, onProgress })
       } catch (err) {
