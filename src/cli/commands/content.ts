@@ -18,7 +18,7 @@ interface AddOptions {
   progress: boolean
 }
 
-interface NetworkFlags { offline?: boolean, timeout?: number }
+export interface NetworkFlags { offline?: boolean, timeout?: number }
 
 export function parseNonNegative (text: string): number {
   const n = Number(text)
