@@ -102,7 +102,7 @@ export class ApiClient implements WeftApi {
   }
 
   async ls (path: string, options: NetworkOptions) { return await this.json<Awaited<ReturnType<Operations['ls']>>>('ls', { path, ...options }) }
-  async pinAdd (args: string[], direct: boolean) { return await this.json<Array<{ cid: string, type: PinType }>>('pin/add', { args, direct }) }
+  async pinAdd (args: string[], direct: boolean, options: NetworkOptions = {}) { return await this.json<Array<{ cid: string, type: PinType }>>('pin/add', { args, direct, ...options }) }
   async pinRm (args: string[]) { return await this.json<Array<{ cid: string }>>('pin/rm', { args }) }
   async pinLs (type?: PinType) { return await this.json<Awaited<ReturnType<Operations['pinLs']>>>('pin/ls', { type }) }
   async gc () { return await this.json<Awaited<ReturnType<Operations['gc']>>>('gc') }

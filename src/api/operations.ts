@@ -7,7 +7,7 @@ import type { CID } from 'multiformats/cid'
 import type { NameResolution, Petname } from '../naming/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import {
-  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore,
+  importPath, parseContentPath, resolveEntry, cat, ls, get, exportCar, importCar, fetchingBlockstore, withDagTotal,
   type ContentBlockstore, type ContentPath, type ListedEntry
 } from '../content/index.ts'
 import type { PinType } from '../blocks/index.ts'
@@ -32,7 +32,8 @@ export interface NetworkOptions {
 export type Progress =
   | { type: 'content:import:bytes', bytes: number, totalBytes: number, files: number, totalFiles: number }
   | { type: 'content:export:bytes', bytes: number, totalBytes: number }
-  | FetchProgress
+  /** totalBytes: the DAG's size once its root block says it (dag-pb Tsize sum, or a raw block's length). */
+  | (FetchProgress & { totalBytes?: number })
 
 export interface PeerInfo { id: string, address: string, latencyMs?: number }
 export interface PublishOptions extends AddOptions {
@@ -90,12 +91,24 @@ export class Operations {
     } catch {
       throw new WeftError('ERR_USAGE', `"${address}" is not a multiaddr`)
     }
+    const libp2p = this.libp2p
+    const peer = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+    if (peer !== undefined && this.node.exchange?.isBanned(peer) === true) throw this.banned(peer)
     try {
-      const connection = await this.libp2p.dial(ma, { signal: AbortSignal.timeout(10_000) })
+      const connection = await libp2p.dial(ma, { signal: AbortSignal.timeout(10_000) })
       return { id: connection.remotePeer.toString() }
     } catch (err) {
+      // libp2p's connection gater refused it: the exchange banned the peer (perhaps mid-dial).
+      if ((err as Error).name === 'DialDeniedError' && peer !== undefined) throw this.banned(peer)
       throw new WeftError('ERR_DIAL_FAILED', `could not connect to ${address}: ${(err as Error).message}`)
     }
+  }
+
+  private banned (peer: string): WeftError {
+    const record = this.node.exchange?.peerRecord(peer)
+    const until = record?.bannedUntil === undefined ? '' : ` until ${new Date(record.bannedUntil).toISOString()}`
+    const why = record?.lastReason ?? 'it broke the protocol'
+    return new WeftError('ERR_PEER_BANNED', `peer ${peer} is banned${until} (${why}); weft connects to it again once the ban ends`)
   }
 
   async add (paths: string[], options: AddOptions, onProgress?: (e: Progress) => void): Promise<AddReport> {
@@ -140,6 +153,7 @@ export class Operations {
     const exchange = this.node.exchange
     if (exchange !== undefined && options.offline !== true) {
       const signal = options.timeout !== undefined ? AbortSignal.timeout(options.timeout) : undefined
+      if (onProgress !== undefined) onProgress = withDagTotal(this.node.blocks, target, onProgress)
       try {
         await exchange.fetch(target, { signal, onProgress })
       } catch (err) {
@@ -178,12 +192,32 @@ export class Operations {
     return path.segments.length === 0 ? path.cid : (await resolveEntry(this.node.blocks, path)).cid
   }
 
-  async pinAdd (args: string[], direct: boolean): Promise<Array<{ cid: string, type: PinType }>> {
+  /**
+   * Pins what the args name. What the home lacks is fetched first, verified, as `cat`
+   * does (the whole DAG for a recursive pin, the one block for a direct pin); offline it
+   * must already be here.
+   */
+  async pinAdd (args: string[], direct: boolean, options: NetworkOptions = {}): Promise<Array<{ cid: string, type: PinType }>> {
     const type: PinType = direct ? 'direct' : 'recursive'
     const out = []
     for (const arg of args) {
-      const cid = await this.targetCid(arg)
-      await this.node.blocks.pin(cid, type)
+      let cid: CID
+      try {
+        if (direct) {
+          const path = await this.contentPath(arg, options)
+          const store = this.store(options)
+          cid = path.segments.length === 0 ? path.cid : (await resolveEntry(store, path)).cid
+          await store.get(cid)
+        } else {
+          cid = (await this.ensureLocal(await this.contentPath(arg, options), options)).cid
+        }
+        await this.node.blocks.pin(cid, type)
+      } catch (err) {
+        if (isWeftError(err, 'ERR_BLOCK_NOT_FOUND') && this.node.exchange === undefined) {
+          throw new WeftError('ERR_BLOCK_NOT_FOUND', `${err.message}; start \`weft daemon\` (with a peer that has it) and pin again to fetch it`)
+        }
+        throw err
+      }
       this.node.routing?.provideSoon(cid)
       out.push({ cid: cid.toString(), type })
     }

@@ -99,7 +99,7 @@ const ROUTES: Record<string, Route> = {
   cat: async (ops, b) => await bytesResponse(ops.cat(str(b, 'path'), { ...net(b), offset: opt(b, 'offset'), length: opt(b, 'length') })),
   get: async (ops, b) => progressResponse(async p => await ops.get(str(b, 'path'), str(b, 'output'), net(b), p)),
   ls: json(async (ops, b) => await ops.ls(str(b, 'path'), net(b))),
-  'pin/add': json(async (ops, b) => await ops.pinAdd(strs(b, 'args'), opt(b, 'direct') === true)),
+  'pin/add': json(async (ops, b) => await ops.pinAdd(strs(b, 'args'), opt(b, 'direct') === true, net(b))),
   'pin/rm': json(async (ops, b) => await ops.pinRm(strs(b, 'args'))),
   'pin/ls': json(async (ops, b) => await ops.pinLs(opt<PinType>(b, 'type'))),
   gc: json(async ops => await ops.gc()),

@@ -1,9 +1,10 @@
 import { once } from 'node:events'
+import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ApiClient, Operations, readApiEndpoint, type WeftApi } from '../api/index.ts'
-import { isWeftError } from '../errors.ts'
-import { createNode } from '../node/index.ts'
-import { defaultHome } from '../repo/index.ts'
+import { WeftError, isWeftError } from '../errors.ts'
+import { createNode, type WeftNode } from '../node/index.ts'
+import { defaultHome, homeState, removeCreatedHome, repoPaths } from '../repo/index.ts'
 
 export interface GlobalOptions {
   home?: string
@@ -30,18 +31,46 @@ async function daemonFor (home: string): Promise<ApiClient | undefined> {
 }
 
 /**
+ * Commands that only read the home: where there is no home yet they say so instead of
+ * creating one (a home is made by `weft init` or by the first command that stores
+ * something). Named here, by their command path, so each command stays as it is.
+ */
+const READ_ONLY_COMMANDS = new Set([
+  'repo stat', 'repo verify', 'config get', 'config show', 'cat', 'get', 'ls', 'car export', 'pin ls', 'gc', 'id',
+  'site list', 'site info', 'site export-key', 'resolve', 'following', 'name ls', 'name resolve'
+])
+
+function commandPath (cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c?.parent != null; c = c.parent) names.unshift(c.name())
+  return names.join(' ')
+}
+
+/**
  * Runs fn against the daemon when one runs for this home (so `weft add` lands in the
  * running node), else against the home opened here, offline, and closed afterwards.
+ * A command that fails leaves no home behind where there was none before it.
  */
 export async function withApi<T> (cmd: Command, fn: (api: WeftApi, where: 'daemon' | 'local') => Promise<T>): Promise<T> {
   const home = homeOf(cmd)
   const daemon = await daemonFor(home)
   if (daemon !== undefined) return await fn(daemon, 'daemon')
-  const node = await createNode({ home })
+  const paths = repoPaths(resolve(home))
+  const before = homeState(paths)
+  if (READ_ONLY_COMMANDS.has(commandPath(cmd)) && (before === 'absent' || before === 'empty')) {
+    throw new WeftError('ERR_REPO_NOT_A_HOME', `there is no weft home at ${paths.home} yet: \`weft init\` makes one, as does the first command that stores something (nothing was written)`)
+  }
+  let node: WeftNode | undefined
   try {
+    node = await createNode({ home })
     return await fn(new Operations(node), 'local')
+  } catch (err) {
+    await node?.stop()
+    node = undefined
+    removeCreatedHome(paths, before)
+    throw err
   } finally {
-    await node.stop()
+    await node?.stop()
   }
 }
 

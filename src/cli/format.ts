@@ -1,13 +1,30 @@
-/** 1536 → "1.5 KiB". */
-export function formatBytes (n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+/**
+ * Sizes are shown in the unit system the user wrote them in: a quota set as "10GB" reads
+ * back as 10 GB, not 9.3 GiB. Binary (KiB, MiB) unless told otherwise.
+ */
+export type UnitSystem = 'binary' | 'decimal'
+
+const UNITS: Record<UnitSystem, { base: number, names: string[] }> = {
+  binary: { base: 1024, names: ['B', 'KiB', 'MiB', 'GiB', 'TiB'] },
+  decimal: { base: 1000, names: ['B', 'kB', 'MB', 'GB', 'TB'] }
+}
+
+/** The system of a size as written in config ("10GB" → decimal, "512MiB" or "1024" → binary). */
+export function unitSystemOf (size: string): UnitSystem {
+  return /^\s*[\d.]+\s*[kmgt]b\s*$/i.test(size) ? 'decimal' : 'binary'
+}
+
+/** 1536 → "1.5 KiB"; 10e9 in decimal → "10 GB" (a whole number of its unit has no decimals). */
+export function formatBytes (n: number, system: UnitSystem = 'binary'): string {
+  const { base, names } = UNITS[system]
   let i = 0
   let v = n
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
+  while (v >= base && i < names.length - 1) {
+    v /= base
     i++
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`
+  if (i === 0) return `${n} B`
+  return `${Number.isInteger(v) || v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${names[i]}`
 }
 
 export function formatDuration (seconds: number): string {

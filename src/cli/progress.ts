@@ -31,13 +31,16 @@ export function createProgressBar (options: ProgressOptions): ProgressBar {
       if (now - started < delay || now - lastDraw < 100) return
       lastDraw = now
       const elapsed = (now - started) / 1000
-      const rate = done / elapsed
+      const rate = elapsed > 0 ? done / elapsed : 0
       const eta = rate > 0 && total > 0 ? (total - done) / rate : Number.NaN
       const fraction = total > 0 ? Math.min(1, done / total) : 0
       const width = 24
       const filled = Math.round(fraction * width)
       const bar = '#'.repeat(filled) + '-'.repeat(width - filled)
-      const line = `${options.label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}${detail !== undefined ? ' ' + detail : ''}`
+      // A total not known yet (a fetch before its root block arrives) is left out, not shown as 0 B.
+      const line = total > 0
+        ? `${options.label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}% ${formatBytes(done)}/${formatBytes(total)} ${formatBytes(rate)}/s ETA ${formatDuration(eta)}${detail !== undefined ? ' ' + detail : ''}`
+        : `${options.label} ${formatBytes(done)} ${formatBytes(rate)}/s${detail !== undefined ? ' ' + detail : ''}`
       stream.write(`\r\x1b[2K${line.slice(0, (stream.columns ?? 120) - 1)}`)
       drawn = true
     },

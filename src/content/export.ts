@@ -14,8 +14,14 @@ export interface ContentPath {
   text: string
 }
 
+/** `./x`, `../x`, `~/x`, `.` or `/home/x`: what a person types for a file on their disk. */
+const LOCAL_PATH = /^(\.{1,2}|~)(\/|$)|^\/(?!ipfs(\/|$)|ipns(\/|$))/
+
 /** Parses `<cid>`, `<cid>/a/b` or `/ipfs/<cid>/a/b`. */
 export function parseContentPath (arg: string): ContentPath {
+  if (LOCAL_PATH.test(arg.trim())) {
+    throw new WeftError('ERR_INVALID_CID', `"${arg}" looks like a local path, not a CID: \`weft add ${arg}\` stores it and prints its CID`)
+  }
   let rest = arg.trim()
   if (rest.startsWith('/ipfs/')) rest = rest.slice('/ipfs/'.length)
   else if (rest.startsWith('ipfs://')) rest = rest.slice('ipfs://'.length)

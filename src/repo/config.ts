@@ -170,20 +170,40 @@ function keyPath (key: string): string[] {
   return parts
 }
 
-export function getConfigValue (config: Config, key: string): unknown {
-  let node: unknown = config
-  for (const part of keyPath(key)) {
-    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) {
-      throw new WeftError('ERR_CONFIG_KEY', `"${key}" is not a config key (see docs/config.md)`)
-    }
-    node = (node as Record<string, unknown>)[part]
+/** The schema of one dotted key, through optional and defaulted wrappers; undefined when there is no such key. */
+function schemaAt (parts: string[]): z.ZodType | undefined {
+  let node: z.ZodType = configSchema
+  for (const part of parts) {
+    while ('innerType' in node.def) node = node.def.innerType as z.ZodType
+    if (!(node instanceof z.ZodObject) || !Object.hasOwn(node.shape, part)) return undefined
+    node = node.shape[part] as z.ZodType
   }
   return node
 }
 
+/**
+ * Refuses a key the schema does not have, with no config at hand: `weft config set` checks
+ * this before it opens (and perhaps creates) a home. Keys that are unset by default, such
+ * as naming.ens.rpc, are keys too.
+ */
+export function checkConfigKey (key: string): void {
+  if (schemaAt(keyPath(key)) === undefined) throw new WeftError('ERR_CONFIG_KEY', `"${key}" is not a config key (see docs/config.md)`)
+}
+
+/** The value at `key`; null for a key that is not set. */
+export function getConfigValue (config: Config, key: string): unknown {
+  checkConfigKey(key)
+  let node: unknown = config
+  for (const part of keyPath(key)) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return null
+    node = (node as Record<string, unknown>)[part]
+  }
+  return node ?? null
+}
+
 /** Returns a new config with `key` set to the JSON `json`, validated against the schema. */
 export function setConfigValue (config: Config, key: string, json: string): Config {
-  getConfigValue(config, key)
+  checkConfigKey(key)
   let value: unknown
   try {
     value = JSON.parse(json)
@@ -193,9 +213,18 @@ export function setConfigValue (config: Config, key: string, json: string): Conf
   const next = structuredClone(config) as Record<string, unknown>
   const parts = keyPath(key)
   let node = next
-  for (const part of parts.slice(0, -1)) node = node[part] as Record<string, unknown>
+  for (const part of parts.slice(0, -1)) {
+    // An optional object that is not set yet (naming.ens.pinnedHeader) is made here; the schema judges it.
+    if (node[part] === undefined || node[part] === null) node[part] = {}
+    node = node[part] as Record<string, unknown>
+  }
   node[parts[parts.length - 1]] = value
   const parsed = configSchema.safeParse(next)
   if (!parsed.success) throw new WeftError('ERR_CONFIG_VALUE', `invalid value for ${key}: ${describeIssues(parsed.error)}`)
   return parsed.data
+}
+
+/** Refuses a bad key or value with no config at hand (the schema has no rule across keys, so the defaults stand in). */
+export function checkConfigSetting (key: string, json: string): void {
+  setConfigValue(defaultConfig(), key, json)
 }

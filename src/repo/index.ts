@@ -10,10 +10,12 @@ import { openDatabase } from './db.ts'
 import { ensureKeysDir, createIdentityKey, loadIdentityKey } from './keystore.ts'
 import { acquireLock } from './lock.ts'
 import { repoPaths, type RepoPaths } from './layout.ts'
+import { homeState, writeMarker } from './home.ts'
 
 export { repoPaths, type RepoPaths } from './layout.ts'
+export { homeState, removeCreatedHome, type HomeState } from './home.ts'
 export { transaction } from './db.ts'
-export { getConfigValue, setConfigValue, parseSize, parseDuration, type Config } from './config.ts'
+export { getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config } from './config.ts'
 
 export interface Repo {
   readonly paths: RepoPaths
@@ -39,16 +41,25 @@ export function defaultHome (): string {
 }
 
 /**
- * Opens (and on first use creates) the home, holding its lock until close(). config.json
- * is written last, so a home without it is one whose creation never finished and is
- * simply created again.
+ * Opens (and on first use creates) the home, holding its lock until close(). A home is
+ * created only in an absent or empty folder (home.ts); any other folder that is not
+ * already a home is refused before anything is written to it. The marker is written
+ * first and config.json last, so a home without config.json is one whose creation never
+ * finished and is simply created again.
  */
 export async function openRepo (home: string, options: OpenRepoOptions = {}): Promise<Repo> {
   const paths = repoPaths(resolve(home))
-  if (existsSync(paths.home) && !statSync(paths.home).isDirectory()) {
-    throw new WeftError('ERR_REPO_INVALID', `${paths.home} exists and is not a folder`)
+  const state = homeState(paths)
+  if (state === 'foreign') {
+    if (existsSync(paths.home) && !statSync(paths.home).isDirectory()) {
+      throw new WeftError('ERR_REPO_INVALID', `${paths.home} exists and is not a folder`)
+    }
+    throw new WeftError('ERR_REPO_NOT_A_HOME', `${paths.home} holds files that are not a weft home; weft makes a home only in an absent or empty folder (nothing was written)`)
   }
-  mkdirSync(paths.home, { recursive: true, mode: 0o700 })
+  if (state !== 'home') {
+    mkdirSync(paths.home, { recursive: true, mode: 0o700 })
+    writeMarker(paths)
+  }
   const lock = acquireLock(paths.lock)
   let db: DatabaseSync | undefined
   try {

@@ -1,7 +1,9 @@
 /**
  * The on-disk home ($WEFT_HOME, default ~/.weft):
  *
- *   config.json        the node's settings; schema and defaults in config.ts
+ *   home.json          {"weft": REPO_VERSION, "created": ISO date}: written first, so a folder
+ *                      whose creation was interrupted is still known as a home (home.ts)
+ *   config.json        the node's settings; schema and defaults in config.ts; written last
  *   repo.lock          {"pid": N, "since": ISO date}; present while a process has the home open
  *   keys/              0700
  *     self.key         0600, the node's ed25519 identity (libp2p protobuf PrivateKey bytes)
@@ -42,6 +44,9 @@
  *                      datastore.sync is on), so a crash leaves at worst an unindexed tail,
  *                      which the next open truncates away.
  *
+ * weft creates a home only in an absent or empty folder and refuses any other folder
+ * that is not already a home (home.ts), so it never writes among someone else's files.
+ *
  * Blocks are keyed by multihash, as kubo's flatfs is, so one set of bytes is stored once
  * whatever codec a CID gives it.
  */
@@ -52,6 +57,7 @@ export const REPO_VERSION = 1
 export function repoPaths (home: string) {
   return {
     home,
+    marker: join(home, 'home.json'),
     config: join(home, 'config.json'),
     lock: join(home, 'repo.lock'),
     keys: join(home, 'keys'),

@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
@@ -40,9 +41,23 @@ test('missing and unreadable paths fail before anything is stored', async t => {
     await chmod(locked, 0)
     fails(await runWeft(['add', locked], { home }), 'ERR_PATH_UNREADABLE', 1)
   }
+  // The failed adds did not even leave a home behind.
+  assert.equal(existsSync(home), false)
+  assert.equal((await runWeft(['init'], { home })).code, 0)
+  fails(await runWeft(['add', folder], { home }), 'ERR_PATH_UNREADABLE', 1)
   await consistent(home, [])
   const stat = JSON.parse((await runWeft(['repo', 'stat', '--json'], { home })).out)
   assert.equal(stat.blocks, 0)
+})
+
+test('a misspelt config key or a bad value is refused without creating the home', async t => {
+  const home = await tmpHome(t)
+  fails(await runWeft(['config', 'set', 'datastore.storageMx', '"20GB"'], { home }), 'ERR_CONFIG_KEY', 2)
+  fails(await runWeft(['config', 'set', 'datastore.storageMax', '"lots"'], { home }), 'ERR_CONFIG_VALUE', 2)
+  fails(await runWeft(['config', 'get', 'datastore.storageMx'], { home }), 'ERR_CONFIG_KEY', 2)
+  fails(await runWeft(['cat', 'not-a-cid'], { home }), 'ERR_INVALID_CID', 2)
+  fails(await runWeft(['pin', 'add', 'zzz'], { home }), 'ERR_INVALID_CID', 2)
+  assert.equal(existsSync(home), false)
 })
 
 test('invalid CIDs and paths that are not in the DAG', async t => {
@@ -55,6 +70,12 @@ test('invalid CIDs and paths that are not in the DAG', async t => {
   const folder = (await runWeft(['add', '-Q', join(dir, 'd')], { home })).out.trim()
   for (const args of [['cat', 'not-a-cid'], ['ls', 'bafybeigarbage'], ['get', 'Qm123'], ['pin', 'add', 'zzz'], ['car', 'export', '/ipfs/']]) {
     fails(await runWeft(args, { home }), 'ERR_INVALID_CID', 2)
+  }
+  // A local path where a CID belongs says so, and says what to run instead.
+  for (const local of ['./examples/x', '../x', '.', join(dir, 'a.txt'), '~/site']) {
+    const r = await runWeft(['cat', local], { home })
+    fails(r, 'ERR_INVALID_CID', 2)
+    assert.match(r.stderr, /looks like a local path, not a CID: `weft add .+` stores it/)
   }
   fails(await runWeft(['cat', `${folder}/missing.txt`], { home }), 'ERR_DAG_PATH_NOT_FOUND', 1)
   fails(await runWeft(['ls', `/ipfs/${folder}/b.txt/deeper`], { home }), 'ERR_DAG_PATH_NOT_FOUND', 1)
@@ -75,6 +96,8 @@ test('a CAR with a corrupted block, a truncated CAR and a non-CAR are refused; n
   assert.ok(car.length > data.length)
 
   const home = await tmpHome(t)
+  // (a failed import into a new home would leave no home to check)
+  assert.equal((await runWeft(['init'], { home })).code, 0)
   const corrupted = Buffer.from(car)
   corrupted[car.length - 1000] ^= 0x55 // inside the last block's bytes
   await writeFile(join(dir, 'corrupted.car'), corrupted)

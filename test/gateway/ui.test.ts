@@ -9,6 +9,7 @@ import { nodeGateway } from '../../src/node/daemon.ts'
 import { createNode } from '../../src/node/index.ts'
 import { createTestnet } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { launchBrowser, startTestDaemon } from '../helpers/browser.ts'
 
 const TOKEN = 'ui-test-token-0123456789abcdef0123456789'
 const BASE = 'http://127.0.0.1:8080'
@@ -346,4 +347,26 @@ test('the page opens CIDs, paths and names on their subdomain origins', async ()
     assert.throws(() => openUrl(bad, '8080'), /not a CID/, bad)
   }
   assert.equal(siteUrl(name, '8080'), `http://${name}.ipns.localhost:8080/`)
+})
+
+test('in Chromium: the daemon\'s #token= link, pasted while the token prompt shows, opens the UI', async t => {
+  const daemon = await startTestDaemon(t)
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+  await page.goto(`${daemon.gatewayUrl}/`)
+  await page.locator('#token-section').waitFor({ state: 'visible' })
+  // Pasted into the address bar of the same tab: only the hash changes, the page stays.
+  await page.goto(daemon.uiUrl)
+  await page.locator('#app').waitFor({ state: 'visible', timeout: 10_000 })
+  assert.equal(await page.locator('#token-section').isHidden(), true)
+  assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar')
+  await page.waitForFunction(() => /\d/.test(document.getElementById('status-peers')?.textContent ?? ''), undefined, { timeout: 10_000 })
+
+  // The whole link pasted into the prompt's field works as well.
+  await page.locator('#forget-token').click()
+  await page.locator('#token-section').waitFor({ state: 'visible' })
+  await page.locator('#token-input').fill(daemon.uiUrl)
+  await page.locator('#token-input').press('Enter')
+  await page.locator('#app').waitFor({ state: 'visible', timeout: 10_000 })
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('weft-token')), new URL(daemon.uiUrl).hash.slice('#token='.length))
 })

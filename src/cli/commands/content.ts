@@ -18,7 +18,7 @@ interface AddOptions {
   progress: boolean
 }
 
-interface NetworkFlags { offline?: boolean, timeout?: number }
+export interface NetworkFlags { offline?: boolean, timeout?: number }
 
 export function parseNonNegative (text: string): number {
   const n = Number(text)
@@ -55,7 +55,7 @@ export function networkFlags (cmd: Command): Command {
 export function showProgress (bar: ProgressBar): (e: Progress) => void {
   return e => {
     if (e.type === 'content:import:bytes') bar.update(e.bytes, e.totalBytes, `${e.files}/${e.totalFiles} files`)
-    else if (e.type === 'exchange:fetch:progress') bar.update(e.bytes, 0, `${e.blocks} blocks from ${e.peers} peer${e.peers === 1 ? '' : 's'}`)
+    else if (e.type === 'exchange:fetch:progress') bar.update(e.bytes, e.totalBytes ?? 0, `${e.blocks} blocks from ${e.peers} peer${e.peers === 1 ? '' : 's'}`)
     else bar.update(e.bytes, e.totalBytes)
   }
 }

@@ -3,17 +3,32 @@ import { WeftError } from '../../errors.ts'
 import type { PinType } from '../../blocks/index.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
+import { createProgressBar } from '../progress.ts'
+import { checkContentArg, networkFlags, showProgress, type NetworkFlags } from './content.ts'
 
 export function registerPinCommands (program: Command): void {
   const pin = program.command('pin').description('keep content from garbage collection')
 
-  pin.command('add')
-    .description('pin CIDs (recursively by default: the whole DAG must be present)')
-    .argument('<cids...>', 'CIDs or /ipfs/ paths')
+  networkFlags(pin.command('add')
+    .description('pin CIDs (recursively by default: the whole DAG); with the daemon running, what the home lacks is fetched from peers first, verified')
+    .argument('<cids...>', 'CIDs, /ipfs/ or /ipns/ paths')
     .option('--direct', 'pin only the named block, not what it links to')
-    .action(async (args: string[], opts: { direct?: boolean }, cmd: Command) => {
-      await withApi(cmd, async api => {
-        for (const p of await api.pinAdd(args, opts.direct === true)) await writeOut(`pinned ${p.cid} ${p.type}ly\n`)
+    .option('--no-progress', 'never draw a progress bar'))
+    .action(async (args: string[], opts: NetworkFlags & { direct?: boolean, progress: boolean }, cmd: Command) => {
+      for (const arg of args) checkContentArg(arg)
+      await withApi(cmd, async (api, where) => {
+        for (const arg of args) {
+          if (where === 'daemon' && opts.offline !== true && opts.direct !== true) {
+            // Fetch first, with a bar on a terminal, as cat does; the pin then finds it all here.
+            const bar = createProgressBar({ label: 'fetching', enabled: opts.progress })
+            try {
+              await api.fetch(arg, opts, showProgress(bar))
+            } finally {
+              bar.done()
+            }
+          }
+          for (const p of await api.pinAdd([arg], opts.direct === true, { offline: opts.offline, timeout: opts.timeout })) await writeOut(`pinned ${p.cid} ${p.type}ly\n`)
+        }
       })
     })
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { openRepo } from '../../repo/index.ts'
-import { formatBytes, printJson, printTable } from '../format.ts'
+import { checkConfigKey, checkConfigSetting, openRepo } from '../../repo/index.ts'
+import { formatBytes, printJson, printTable, unitSystemOf } from '../format.ts'
 import { homeOf, withApi, writeOut } from '../context.ts'
 
 export function registerRepoCommands (program: Command): void {
@@ -33,12 +33,14 @@ export function registerRepoCommands (program: Command): void {
         if (opts.json === true) {
           printJson(report)
         } else {
+          // in the units the quota was set in: "10GB" shows as 10 GB, "8GiB" as 8 GiB
+          const units = unitSystemOf(String(await api.configGet('datastore.storageMax')))
           printTable([
             ['home', report.home],
             ['peer id', report.peerId],
             ['blocks', String(report.blocks)],
-            ['size', `${formatBytes(report.bytes)} of ${formatBytes(report.storageMax)} (${(100 * report.bytes / report.storageMax).toFixed(1)}%)`],
-            ['on disk', `${formatBytes(report.diskBytes)} in ${report.packs} pack${report.packs === 1 ? '' : 's'}`],
+            ['size', `${formatBytes(report.bytes, units)} of ${formatBytes(report.storageMax, units)} (${(100 * report.bytes / report.storageMax).toFixed(1)}%)`],
+            ['on disk', `${formatBytes(report.diskBytes, units)} in ${report.packs} pack${report.packs === 1 ? '' : 's'}`],
             ['pins', String(report.pins)]
           ])
         }
@@ -76,6 +78,7 @@ export function registerRepoCommands (program: Command): void {
     .description('print a config value as JSON')
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
+      checkConfigKey(key)
       await withApi(cmd, async api => { printJson(await api.configGet(key)) })
     })
 
@@ -84,6 +87,8 @@ export function registerRepoCommands (program: Command): void {
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .argument('<json>', 'the value as JSON, e.g. \'"20GB"\' or true')
     .action(async (key: string, json: string, _opts: unknown, cmd: Command) => {
+      // A misspelt key or a bad value is refused before a home is opened, or created.
+      checkConfigSetting(key, json)
       await withApi(cmd, async api => {
         const { value, note } = await api.configSet(key, json)
         if (note !== undefined) process.stderr.write(`weft: note: ${note}\n`)

@@ -181,7 +181,7 @@ export function registerSiteCommands (program: Command): void {
     .action(async (dir: string, opts: { site: string, validity?: number, ttl?: number, hidden?: boolean, name?: string, progress: boolean, json?: boolean }, cmd: Command) => {
       // a bad name fails before anything is published
       if (opts.name !== undefined) normalizeName(opts.name)
-      await withApi(cmd, async api => {
+      await withApi(cmd, async (api, where) => {
         const bar = createProgressBar({ label: 'publishing', enabled: opts.progress })
         let report
         try {
@@ -195,8 +195,9 @@ export function registerSiteCommands (program: Command): void {
           return
         }
         const what = report.changed ? `published version ${report.sequence}` : `unchanged: still version ${report.sequence}`
-        const where = report.announced ? 'announced to the network' : 'saved; it goes out when `weft daemon` starts'
-        await writeOut(`${what} of ${report.address} (${where})\nroot    /ipfs/${report.root}\ngateway ${report.url}\n`)
+        // A running daemon with no peer yet keeps the record and sends it when one connects.
+        const sent = report.announced ? 'announced to the network' : where === 'daemon' ? 'saved; the daemon has no peer yet and sends it when one connects' : 'saved; it goes out when `weft daemon` starts'
+        await writeOut(`${what} of ${report.address} (${sent})\nroot    /ipfs/${report.root}\ngateway ${report.url}\n`)
         if (records?.ens !== undefined) await writeOut(`\nto point ${records.name} at it, set its contenthash (ENS, EIP-1577) to\n  ${records.ens.contenthash}\n(in the ENS app, or setContenthash on its resolver, from the account that owns the name)\n`)
         if (records?.namecoin !== undefined) await writeOut(`\nto point ${records.name} at it, set the Namecoin name ${records.namecoin.name} to this value (keeping any other fields it holds)\n  ${records.namecoin.value}\ne.g. ${records.namecoin.update}\n`)
         if (records?.hns !== undefined) await writeOut(`\nto point the Handshake name ${records.name} at it, add this TXT record to its resource\n  ${records.hns.txt}\ne.g. with your hsd wallet: ${records.hns.update}\n`)

@@ -439,7 +439,10 @@ function start () {
 
 $('token-form').addEventListener('submit', event => {
   event.preventDefault()
-  const value = $('token-input').value.trim()
+  // The daemon's whole link pasted here works too: its #token= part is the token.
+  const pasted = $('token-input').value.trim()
+  const link = /#(?:.*&)?token=([^&]+)/.exec(pasted)
+  const value = link === null ? pasted : decodeURIComponent(link[1])
   if (value === '') return
   sessionStorage.setItem(TOKEN_KEY, value)
   token = value
@@ -448,6 +451,14 @@ $('token-form').addEventListener('submit', event => {
 })
 
 $('forget-token').addEventListener('click', () => { showTokenForm() })
+
+// The daemon's link pasted into the address bar of this tab changes only the hash: no reload.
+window.addEventListener('hashchange', () => {
+  const next = takeToken()
+  if (next === null || next === token) return
+  token = next
+  start()
+})
 
 $('open-form').addEventListener('submit', event => {
   event.preventDefault()
