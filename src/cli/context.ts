@@ -4,6 +4,7 @@ import { ApiClient, Operations, readApiEndpoint, type WeftApi } from '../api/ind
 import { isWeftError } from '../errors.ts'
 import { createNode } from '../node/index.ts'
 import { defaultHome } from '../repo/index.ts'
+import { drillGate } from './drill.ts'
 
 export interface GlobalOptions {
   home?: string
@@ -35,6 +36,7 @@ async function daemonFor (home: string): Promise<ApiClient | undefined> {
  */
 export async function withApi<T> (cmd: Command, fn: (api: WeftApi, where: 'daemon' | 'local') => Promise<T>): Promise<T> {
   const home = homeOf(cmd)
+  await drillGate()
   const daemon = await daemonFor(home)
   if (daemon !== undefined) return await fn(daemon, 'daemon')
   const node = await createNode({ home })
