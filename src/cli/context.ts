@@ -5,6 +5,7 @@ import { ApiClient, Operations, readApiEndpoint, type WeftApi } from '../api/ind
 import { WeftError, isWeftError } from '../errors.ts'
 import { createNode, type WeftNode } from '../node/index.ts'
 import { defaultHome, homeState, removeCreatedHome, repoPaths } from '../repo/index.ts'
+import { drillGate } from './drill.ts'
 
 export interface GlobalOptions {
   home?: string
@@ -53,6 +54,7 @@ function commandPath (cmd: Command): string {
  */
 export async function withApi<T> (cmd: Command, fn: (api: WeftApi, where: 'daemon' | 'local') => Promise<T>): Promise<T> {
   const home = homeOf(cmd)
+  await drillGate()
   const daemon = await daemonFor(home)
   if (daemon !== undefined) return await fn(daemon, 'daemon')
   const paths = repoPaths(resolve(home))

@@ -2,11 +2,13 @@ import type { Command } from 'commander'
 import { startDaemon } from '../../node/daemon.ts'
 import { printJson, printTable } from '../format.ts'
 import { homeOf, withApi, writeOut } from '../context.ts'
+import { drillGate } from '../drill.ts'
 
 export function registerNetCommands (program: Command): void {
   program.command('daemon')
     .description('run the node: peers, DHT, block exchange, and the control API the other commands use')
     .action(async (_opts: unknown, cmd: Command) => {
+      await drillGate()
       const daemon = await startDaemon({ home: homeOf(cmd) })
       const { node } = daemon
       const libp2p = node.libp2p as NonNullable<typeof node.libp2p>
