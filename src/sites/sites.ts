@@ -5,6 +5,7 @@ import type { CID } from 'multiformats/cid'
 import * as dagPb from '@ipld/dag-pb'
 import { WeftError, isWeftError } from '../errors.ts'
 import { cat, fetchingBlockstore, parseContentPath, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { decodeDagPb } from '../blocks/index.ts'
 import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, SiteInfo, FollowInfo, SiteEvents } from './index.ts'
 import { parseSiteName, topicRendezvous, type SiteName } from './names.ts'
 import { checkRecord, signRecord, RecordRejected, rejectionError, type SiteRecord } from './records.ts'
@@ -559,7 +560,7 @@ export class SiteService extends EventTarget implements Sites {
   private async dagSize (store: ContentBlockstore, root: CID): Promise<number> {
     const bytes = await store.get(root)
     if (root.code !== dagPb.code) return bytes.byteLength
-    return dagPb.decode(bytes).Links.reduce((sum, link) => sum + (link.Tsize ?? 0), bytes.byteLength)
+    return decodeDagPb(root, bytes).Links.reduce((sum, link) => sum + (link.Tsize ?? 0), bytes.byteLength)
   }
 
   private async siteJson (store: ContentBlockstore, root: CID): Promise<SiteInfo['site']> {
