@@ -14,7 +14,7 @@
  *   `versionable_hashes` (uint64=>bytes32=>bytes) slot 3: head at keccak(node . keccak(v . 3)).
  */
 import { verifyMerkleProof } from '@ethereumjs/mpt'
-import { RLP } from '@ethereumjs/rlp'
+import { RLP, type NestedUint8Array } from '@ethereumjs/rlp'
 import { bytesToBigInt, concat, hexToBytes, keccak256, numberToHex, pad, toHex, type Hex } from 'viem'
 import { WeftError } from '../errors.ts'
 
@@ -99,7 +99,7 @@ function bad (what: string): WeftError {
 }
 
 /** RLP from a proven leaf: the endpoint chose those bytes, so bad RLP is a bad proof. */
-function rlpDecode (bytes: Uint8Array, what: string): ReturnType<typeof RLP.decode> {
+function rlpDecode (bytes: Uint8Array, what: string): Uint8Array | NestedUint8Array {
   try {
     return RLP.decode(bytes)
   } catch (err) {
