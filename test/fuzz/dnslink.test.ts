@@ -101,5 +101,5 @@ test('regression: a short packet claiming thousands of records is refused at onc
   const packet = Buffer.from('02db9a73e02e7d211eb5671c112256a1280bc54d0d318cb46359531857788526c81e49d08b15891c20267e66146feb58f4321676c91d1b634b69f8b175b504a401e1087bf9dc5e4c66ca466c83b16e29d2227e7e63c7177dfc93948a66c451562ffb8b89', 'hex')
   const started = performance.now()
   for (let i = 0; i < 20; i++) assert.throws(() => decodeAnswer(packet))
-  assert.ok(performance.now() - started < 200, `20 refusals took ${Math.round(performance.now() - started)} ms`)
+  assert.ok(performance.now() - started < 1_000, `20 refusals took ${Math.round(performance.now() - started)} ms`)
 })
