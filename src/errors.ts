@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   ERR_NOT_A_FILE: { kind: 'user', exit: 1, http: 400, summary: 'the path names a folder where a file was expected' },
   ERR_BLOCK_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'a block is not in the local store' },
   ERR_BLOCK_HASH_MISMATCH: { kind: 'user', exit: 1, http: 502, summary: 'a block\'s bytes do not hash to its CID' },
+  ERR_BLOCK_MALFORMED: { kind: 'user', exit: 1, http: 502, summary: 'a block hashes to its CID but is not valid for its codec (malformed dag-pb, dag-cbor or UnixFS)' },
   ERR_BLOCK_CORRUPT: { kind: 'user', exit: 4, http: 502, summary: 'a block read from the local store no longer matches its CID; it was quarantined and no peer had a good copy' },
   ERR_BLOCK_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a block is larger than the 2 MiB limit' },
   ERR_UNSUPPORTED_HASH: { kind: 'user', exit: 1, http: 400, summary: 'a CID uses a hash function weft does not verify' },

@@ -7,10 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Readable } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
-import type { PinType } from '../blocks/index.ts'
-import type { Operations, Progress } from './operations.ts'
-
-type Body = Record<string, unknown>
+import type { NetworkOptions, Operations, Progress } from './operations.ts'
+import { parseBody, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
 export function errorResponse (err: unknown): Response {
@@ -73,64 +71,63 @@ export function progressResponse (run: (onProgress: (e: Progress) => void) => Pr
   return new Response(body, { headers: { 'content-type': 'application/x-ndjson' } })
 }
 
-const str = (body: Body, key: string): string => {
-  const v = body[key]
-  if (typeof v !== 'string') throw new WeftError('ERR_USAGE', `"${key}" must be a string`)
-  return v
-}
-const strs = (body: Body, key: string): string[] => {
-  const v = body[key]
-  if (!Array.isArray(v) || !v.every(x => typeof x === 'string')) throw new WeftError('ERR_USAGE', `"${key}" must be a list of strings`)
-  return v
-}
-const opt = <T>(body: Body, key: string): T | undefined => body[key] as T | undefined
-const net = (body: Body) => ({ offline: opt<boolean>(body, 'offline'), timeout: opt<number>(body, 'timeout') })
+type Handler<R extends BodyRoute> = (ops: Operations, body: BodyOf<R>) => Promise<Response>
 
-type Route = (ops: Operations, body: Body, request: Request) => Promise<Response>
+const json = <R extends BodyRoute>(fn: (ops: Operations, body: BodyOf<R>) => Promise<unknown>): Handler<R> => async (ops, body) => Response.json(await fn(ops, body) ?? null)
 
-const json = (fn: (ops: Operations, body: Body) => Promise<unknown>): Route => async (ops, body) => Response.json(await fn(ops, body) ?? null)
-
-const ROUTES: Record<string, Route> = {
+/** Every route with a JSON body, which parseBody has checked against its schema (bodies.ts) before the route runs. */
+const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   id: json(async ops => await ops.id()),
   peers: json(async ops => await ops.peers()),
-  connect: json(async (ops, b) => await ops.connect(str(b, 'address'))),
-  add: async (ops, b) => progressResponse(async p => await ops.add(strs(b, 'paths'), opt(b, 'options') ?? {}, p)),
-  fetch: async (ops, b) => progressResponse(async p => await ops.fetch(str(b, 'path'), net(b), p)),
-  cat: async (ops, b) => await bytesResponse(ops.cat(str(b, 'path'), { ...net(b), offset: opt(b, 'offset'), length: opt(b, 'length') })),
-  get: async (ops, b) => progressResponse(async p => await ops.get(str(b, 'path'), str(b, 'output'), net(b), p)),
-  ls: json(async (ops, b) => await ops.ls(str(b, 'path'), net(b))),
-  'pin/add': json(async (ops, b) => await ops.pinAdd(strs(b, 'args'), opt(b, 'direct') === true, net(b))),
-  'pin/rm': json(async (ops, b) => await ops.pinRm(strs(b, 'args'))),
-  'pin/ls': json(async (ops, b) => await ops.pinLs(opt<PinType>(b, 'type'))),
+  connect: json(async (ops, b) => await ops.connect(b.address)),
+  add: async (ops, b) => progressResponse(async p => await ops.add(b.paths, b.options ?? {}, p)),
+  fetch: async (ops, b) => progressResponse(async p => await ops.fetch(b.path, network(b), p)),
+  cat: async (ops, b) => await bytesResponse(ops.cat(b.path, { ...network(b), offset: b.offset, length: b.length })),
+  get: async (ops, b) => progressResponse(async p => await ops.get(b.path, b.output, network(b), p)),
+  ls: json(async (ops, b) => await ops.ls(b.path, network(b))),
+  'pin/add': json(async (ops, b) => await ops.pinAdd(b.args, b.direct === true, network(b))),
+  'pin/rm': json(async (ops, b) => await ops.pinRm(b.args)),
+  'pin/ls': json(async (ops, b) => await ops.pinLs(b.type)),
   gc: json(async ops => await ops.gc()),
   'repo/stat': json(async ops => await ops.repoStat()),
   stats: json(async ops => await ops.stats()),
-  'repo/verify': json(async (ops, b) => await ops.repoVerify({ repair: opt<boolean>(b, 'repair') === true })),
-  'config/get': json(async (ops, b) => await ops.configGet(opt(b, 'key'))),
-  'config/set': json(async (ops, b) => await ops.configSet(str(b, 'key'), str(b, 'json'))),
-  'site/create': json(async (ops, b) => await ops.siteCreate(str(b, 'label'))),
+  'repo/verify': json(async (ops, b) => await ops.repoVerify({ repair: b.repair === true })),
+  'config/get': json(async (ops, b) => await ops.configGet(b.key)),
+  'config/set': json(async (ops, b) => await ops.configSet(b.key, b.json)),
+  'site/create': json(async (ops, b) => await ops.siteCreate(b.label)),
   'site/list': json(async ops => await ops.siteList()),
-  'site/export-key': json(async (ops, b) => await ops.siteExportKey(str(b, 'label'), str(b, 'passphrase'))),
-  'site/import-key': json(async (ops, b) => await ops.siteImportKey(str(b, 'key'), str(b, 'passphrase'), opt(b, 'label'))),
-  'site/info': json(async (ops, b) => await ops.siteInfo(str(b, 'name'))),
-  publish: async (ops, b) => progressResponse(async p => await ops.publish(str(b, 'path'), { ...(opt<object>(b, 'options') ?? {}), site: str(b, 'site') }, p)),
-  resolve: json(async (ops, b) => await ops.resolve(str(b, 'name'), { ...net(b), fresh: opt(b, 'fresh') })),
-  follow: json(async (ops, b) => await ops.follow(str(b, 'name'), opt(b, 'keep'))),
-  unfollow: json(async (ops, b) => await ops.unfollow(str(b, 'name'))),
+  'site/export-key': json(async (ops, b) => await ops.siteExportKey(b.label, b.passphrase)),
+  'site/import-key': json(async (ops, b) => await ops.siteImportKey(b.key, b.passphrase, b.label)),
+  'site/info': json(async (ops, b) => await ops.siteInfo(b.name)),
+  publish: async (ops, b) => progressResponse(async p => await ops.publish(b.path, { ...(b.options ?? {}), site: b.site }, p)),
+  resolve: json(async (ops, b) => await ops.resolve(b.name, { ...network(b), fresh: b.fresh })),
+  follow: json(async (ops, b) => await ops.follow(b.name, b.keep)),
+  unfollow: json(async (ops, b) => await ops.unfollow(b.name)),
   following: json(async ops => await ops.following()),
-  'name/set': json(async (ops, b) => await ops.nameSet(str(b, 'name'), str(b, 'value'))),
-  'name/rm': json(async (ops, b) => { await ops.nameRm(str(b, 'name')) }),
+  'name/set': json(async (ops, b) => await ops.nameSet(b.name, b.value)),
+  'name/rm': json(async (ops, b) => { await ops.nameRm(b.name) }),
   'name/ls': json(async ops => await ops.nameLs()),
-  'name/resolve': json(async (ops, b) => await ops.nameResolve(str(b, 'name'), { timeout: opt(b, 'timeout'), fresh: opt(b, 'fresh') })),
-  'car/export': async (ops, b) => await bytesResponse(ops.carExport(str(b, 'path'), net(b))),
-  'car/import': async (ops, _b, request) => {
-    const pin = new URL(request.url).searchParams.get('pin') !== 'false'
-    if (request.body === null) throw new WeftError('ERR_USAGE', 'car/import needs the CAR as the request body')
-    return Response.json(await ops.carImport(request.body as unknown as AsyncIterable<Uint8Array>, pin))
-  }
+  'name/resolve': json(async (ops, b) => await ops.nameResolve(b.name, { timeout: b.timeout, fresh: b.fresh })),
+  'car/export': async (ops, b) => await bytesResponse(ops.carExport(b.path, network(b)))
 }
 
-export const API_ROUTES = Object.keys(ROUTES)
+function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {
+  return { offline: body.offline, timeout: body.timeout }
+}
+
+/** The CAR is the request body itself; `?pin=false` leaves its roots unpinned. */
+async function carImport (ops: Operations, request: Request): Promise<Response> {
+  const pin = new URL(request.url).searchParams.get('pin') !== 'false'
+  if (request.body === null) throw new WeftError('ERR_USAGE', 'car/import needs the CAR as the request body')
+  return Response.json(await ops.carImport(request.body as unknown as AsyncIterable<Uint8Array>, pin))
+}
+
+async function dispatch<R extends BodyRoute> (route: R, ops: Operations, body: unknown): Promise<Response> {
+  const handler: Handler<R> = ROUTES[route]
+  return await handler(ops, parseBody(route, body))
+}
+
+export const API_ROUTES = [...Object.keys(ROUTES), 'car/import']
 
 /** Throws ERR_API_UNAUTHORIZED unless the request carries `Authorization: Bearer <token>`. */
 export function assertAuthorized (request: Request, token: string): void {
@@ -147,20 +144,18 @@ export function createApiHandler (ops: Operations, token: string): (request: Req
       assertAuthorized(request, token)
       const url = new URL(request.url)
       const name = url.pathname.replace(/^\/api\/v0\//, '')
-      const route = ROUTES[name]
-      if (request.method !== 'POST' || route === undefined || !url.pathname.startsWith('/api/v0/')) {
+      if (request.method !== 'POST' || !url.pathname.startsWith('/api/v0/') || !(Object.hasOwn(ROUTES, name) || name === 'car/import')) {
         throw new WeftError('ERR_USAGE', `no such API route: ${request.method} ${url.pathname}`)
       }
-      let body: Body = {}
-      if (name !== 'car/import') {
-        const text = await request.text()
-        try {
-          body = text === '' ? {} : JSON.parse(text) as Body
-        } catch {
-          throw new WeftError('ERR_USAGE', 'the request body must be JSON')
-        }
+      if (name === 'car/import') return await carImport(ops, request)
+      const text = await request.text()
+      let body: unknown
+      try {
+        body = text === '' ? {} : JSON.parse(text)
+      } catch {
+        throw new WeftError('ERR_USAGE', 'the request body must be JSON')
       }
-      return await route(ops, body, request)
+      return await dispatch(name as BodyRoute, ops, body)
     } catch (err) {
       return errorResponse(err)
     }

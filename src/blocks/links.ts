@@ -2,6 +2,7 @@ import * as dagPb from '@ipld/dag-pb'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { UnixFS } from 'ipfs-unixfs'
 import { WeftError } from '../errors.ts'
 
 /** Codecs whose links weft can follow; blocks of any other codec are refused on import. */
@@ -10,6 +11,40 @@ export const SUPPORTED_CODECS = new Set([dagPb.code, raw.code, dagCbor.code])
 export function assertCodecSupported (cid: CID): void {
   if (!SUPPORTED_CODECS.has(cid.code)) {
     throw new WeftError('ERR_UNSUPPORTED_CODEC', `${cid} uses codec 0x${cid.code.toString(16)}, which weft cannot decode`)
+  }
+}
+
+/**
+ * A block that hashes to its CID can still be garbage for its codec (whoever made the CID
+ * chose the bytes), so decoding is a refusal with a code, never a raw parser error.
+ */
+function malformed (cid: CID, what: string, err: unknown): WeftError {
+  return new WeftError('ERR_BLOCK_MALFORMED', `${cid} is not valid ${what}: ${(err as Error).message.split('\n')[0].slice(0, 200)}`, { cause: err })
+}
+
+export function decodeDagPb (cid: CID, bytes: Uint8Array): dagPb.PBNode {
+  try {
+    return dagPb.decode(bytes)
+  } catch (err) {
+    throw malformed(cid, 'dag-pb', err)
+  }
+}
+
+export function decodeDagCbor (cid: CID, bytes: Uint8Array): unknown {
+  try {
+    return dagCbor.decode(bytes)
+  } catch (err) {
+    throw malformed(cid, 'dag-cbor', err)
+  }
+}
+
+/** The UnixFS metadata in a dag-pb node's Data. */
+export function decodeUnixFS (cid: CID, data: Uint8Array | undefined): UnixFS {
+  try {
+    if (data === undefined) throw new Error('the node has no UnixFS data')
+    return UnixFS.unmarshal(data)
+  } catch (err) {
+    throw malformed(cid, 'UnixFS', err)
   }
 }
 
@@ -28,10 +63,10 @@ function collectCids (value: unknown, out: CID[]): void {
 export function blockLinks (cid: CID, bytes: Uint8Array): CID[] {
   switch (cid.code) {
     case raw.code: return []
-    case dagPb.code: return dagPb.decode(bytes).Links.map(l => l.Hash)
+    case dagPb.code: return decodeDagPb(cid, bytes).Links.map(l => l.Hash)
     case dagCbor.code: {
       const out: CID[] = []
-      collectCids(dagCbor.decode(bytes), out)
+      collectCids(decodeDagCbor(cid, bytes), out)
       return out
     }
     default:

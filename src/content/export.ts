@@ -57,7 +57,11 @@ function exportError (err: unknown, path: ContentPath): Error {
   if (name === 'NotFoundError') return new WeftError('ERR_DAG_PATH_NOT_FOUND', `${path.text}: no such path in the DAG`)
   if (name === 'NoResolverError') return new WeftError('ERR_UNSUPPORTED_CODEC', `${path.cid}: ${(err as Error).message}`)
   if (name === 'NotUnixFSError' || name === 'BadPathError') return new WeftError('ERR_DAG_PATH_NOT_FOUND', `${path.text}: ${(err as Error).message}`)
-  return err as Error
+  if (name === 'InvalidParametersError') return new WeftError('ERR_USAGE', `${path.text}: ${(err as Error).message}`)
+  if (name === 'AbortError' || name === 'TimeoutError') return err as Error
+  // The store's own failures are WeftErrors, so what is left came from the exporter's parsers
+  // (protobuf, CBOR, UnixFS, multihash) or its size checks, on blocks that hashed right.
+  return new WeftError('ERR_BLOCK_MALFORMED', `${path.text}: the DAG is malformed (${String((err as Error).message).split('\n')[0].slice(0, 200)})`, { cause: err })
 }
 
 export async function resolveEntry (store: ContentBlockstore, path: ContentPath): Promise<UnixFSEntry> {

@@ -6,11 +6,11 @@
  * blocks in from the network in parallel, to disk, while this reads them in turn.
  */
 import * as dagPb from '@ipld/dag-pb'
-import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { WeftError } from '../errors.ts'
+import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import type { ContentBlockstore } from './types.ts'
 
 /** Bytes [offset, offset + length) of the file at `cid` (raw leaf, identity or dag-pb UnixFS). */
@@ -29,8 +29,8 @@ async function * walk (store: Pick<ContentBlockstore, 'get'>, cid: CID, at: numb
     return bytes.byteLength
   }
   if (cid.code !== dagPb.code) throw new WeftError('ERR_NOT_A_FILE', `${cid} is not a UnixFS file`)
-  const node = dagPb.decode(bytes)
-  const unixfs = node.Data === undefined ? undefined : UnixFS.unmarshal(node.Data)
+  const node = decodeDagPb(cid, bytes)
+  const unixfs = node.Data === undefined ? undefined : decodeUnixFS(cid, node.Data)
   if (unixfs === undefined || (unixfs.type !== 'file' && unixfs.type !== 'raw')) throw new WeftError('ERR_NOT_A_FILE', `${cid} is not a UnixFS file`)
   const data = unixfs.data ?? new Uint8Array()
   yield * slice(data, at, start, end)

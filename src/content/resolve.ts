@@ -7,11 +7,11 @@
  */
 import * as dagPb from '@ipld/dag-pb'
 import { exporter } from 'ipfs-unixfs-exporter'
-import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { WeftError } from '../errors.ts'
+import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import type { ContentBlockstore } from './types.ts'
 
 export interface PathEntry {
@@ -34,9 +34,9 @@ async function describe (store: Store, cid: CID, linkSize?: number): Promise<Des
     return { cid, type: 'file', size }
   }
   if (cid.code !== dagPb.code) return { cid, type: 'object', size: 0 }
-  const node = dagPb.decode(await store.get(cid))
+  const node = decodeDagPb(cid, await store.get(cid))
   if (node.Data === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${cid} is a dag-pb node without UnixFS data`)
-  const unixfs = UnixFS.unmarshal(node.Data)
+  const unixfs = decodeUnixFS(cid, node.Data)
   if (unixfs.type === 'directory' || unixfs.type === 'hamt-sharded-directory') {
     return { cid, type: 'directory', size: 0, node, sharded: unixfs.type === 'hamt-sharded-directory' }
   }

@@ -4,7 +4,7 @@ import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { WeftError, isWeftError } from '../errors.ts'
 import * as dagPb from '@ipld/dag-pb'
-import { blockKey, blockLinks, assertCodecSupported, MAX_BLOCK_SIZE } from '../blocks/index.ts'
+import { blockKey, blockLinks, assertCodecSupported, decodeDagPb, MAX_BLOCK_SIZE } from '../blocks/index.ts'
 import type { PeerScores } from './peer-score.ts'
 import { BLOCK, CANCEL, DONT_HAVE, MAX_FRAME_BYTES, ProtocolViolation, WANT, decodeMessage, encodeCidMessage } from './wire.ts'
 
@@ -97,7 +97,7 @@ interface ChildLink { cid: CID, size?: number }
 
 /** A block's children, with dag-pb's link sizes (a raw leaf's is its exact size). */
 function childLinks (cid: CID, bytes: Uint8Array): ChildLink[] {
-  if (cid.code === dagPb.code) return dagPb.decode(bytes).Links.map(l => ({ cid: l.Hash, size: l.Tsize }))
+  if (cid.code === dagPb.code) return decodeDagPb(cid, bytes).Links.map(l => ({ cid: l.Hash, size: l.Tsize }))
   return blockLinks(cid, bytes).map(c => ({ cid: c }))
 }
 

@@ -8,10 +8,9 @@
  */
 import { CarWriter } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
-import { UnixFS } from 'ipfs-unixfs'
 import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { blockLinks, blockKey } from '../blocks/index.ts'
+import { blockLinks, blockKey, decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import type { ContentBlockstore } from '../content/index.ts'
 import { WeftError } from '../errors.ts'
 
@@ -63,9 +62,9 @@ async function * fileRange (store: ContentBlockstore, cid: CID, from: number, to
   const bytes = await store.get(cid)
   yield { cid, bytes }
   if (cid.code !== dagPb.code) return
-  const node = dagPb.decode(bytes)
+  const node = decodeDagPb(cid, bytes)
   if (node.Links.length === 0 || node.Data === undefined) return
-  const unixfs = UnixFS.unmarshal(node.Data)
+  const unixfs = decodeUnixFS(cid, node.Data)
   if (unixfs.type !== 'file' && unixfs.type !== 'raw') return
   let start = unixfs.data?.byteLength ?? 0
   for (let i = 0; i < node.Links.length; i++) {
@@ -79,8 +78,8 @@ async function * fileRange (store: ContentBlockstore, cid: CID, from: number, to
 
 function fileSize (bytes: Uint8Array, cid: CID): number {
   if (cid.code === raw.code) return bytes.byteLength
-  const node = dagPb.decode(bytes)
-  return node.Data === undefined ? 0 : Number(UnixFS.unmarshal(node.Data).fileSize())
+  const node = decodeDagPb(cid, bytes)
+  return node.Data === undefined ? 0 : Number(decodeUnixFS(cid, node.Data).fileSize())
 }
 
 /** The terminal entity: a file's blocks (within entity-bytes), a folder's own blocks (a sharded one's every shard), or one block. */
@@ -94,8 +93,8 @@ async function * entityBlocks (store: ContentBlockstore, cid: CID, params: CarPa
     yield { cid, bytes }
     return
   }
-  const node = dagPb.decode(bytes)
-  const unixfs = node.Data === undefined ? undefined : UnixFS.unmarshal(node.Data)
+  const node = decodeDagPb(cid, bytes)
+  const unixfs = node.Data === undefined ? undefined : decodeUnixFS(cid, node.Data)
   if (unixfs?.type === 'hamt-sharded-directory') {
     yield { cid, bytes }
     // shard blocks carry no name suffix beyond the 2-hex prefix; entries' own blocks are not part of the folder

@@ -18,7 +18,7 @@ export interface DnslinkInit {
   servers: string[]
 }
 
-interface TxtAnswer { rcode: string, records: Array<{ text: string, ttl: number }> }
+export interface TxtAnswer { rcode: string, records: Array<{ text: string, ttl: number }> }
 
 function hostPort (server: string): { host: string, port: number } {
   const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(server)
@@ -26,6 +26,29 @@ function hostPort (server: string): { host: string, port: number } {
   const parts = server.split(':')
   if (parts.length === 2) return { host: parts[0], port: Number(parts[1]) }
   return { host: server, port: 53 }
+}
+
+/** DNS header: 12 bytes, then four 16-bit counts (questions, answers, authority, additional) from byte 4. */
+const HEADER_BYTES = 12
+/** The smallest question (root name, type, class) and resource record (root name, type, class, ttl, rdlength). */
+const MIN_QUESTION_BYTES = 5
+const MIN_RECORD_BYTES = 11
+
+/**
+ * A DNS packet decoded, after checking its counts fit its length: dns-packet reads past the
+ * end as zeros, so a 100-byte packet claiming 65535 records costs it half a second of CPU.
+ */
+function decodePacket (message: Uint8Array): dnsPacket.Packet {
+  const buf = Buffer.from(message.buffer, message.byteOffset, message.byteLength)
+  if (buf.length < HEADER_BYTES) throw new Error(`a ${buf.length}-byte DNS packet is shorter than its header`)
+  const least = HEADER_BYTES + buf.readUInt16BE(4) * MIN_QUESTION_BYTES + (buf.readUInt16BE(6) + buf.readUInt16BE(8) + buf.readUInt16BE(10)) * MIN_RECORD_BYTES
+  if (least > buf.length) throw new Error(`the DNS packet claims more records than its ${buf.length} bytes hold`)
+  return dnsPacket.decode(buf)
+}
+
+/** The TXT records of a DNS answer packet; throws on a packet that does not parse. */
+export function decodeAnswer (message: Uint8Array): TxtAnswer {
+  return decodeTxt(decodePacket(message))
 }
 
 function decodeTxt (packet: dnsPacket.Packet): TxtAnswer {
@@ -49,7 +72,7 @@ async function queryUdp (server: string, name: string, signal: AbortSignal): Pro
       socket.on('error', reject)
       socket.on('message', message => {
         try {
-          const packet = dnsPacket.decode(message)
+          const packet = decodePacket(message)
           if (packet.id !== id) return // not ours: keep waiting
           signal.removeEventListener('abort', onAbort)
           resolve(decodeTxt(packet))
@@ -66,7 +89,7 @@ async function queryDoh (url: string, name: string, signal: AbortSignal): Promis
   const body = dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'TXT', name }] })
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/dns-message', accept: 'application/dns-message' }, body: new Uint8Array(body), signal })
   if (!response.ok) throw new Error(`${url} answered ${response.status}`)
-  return decodeTxt(dnsPacket.decode(Buffer.from(await response.arrayBuffer())))
+  return decodeAnswer(new Uint8Array(await response.arrayBuffer()))
 }
 
 export function createDnslinkResolver (init: DnslinkInit): NameResolver {
@@ -94,12 +117,18 @@ export function createDnslinkResolver (init: DnslinkInit): NameResolver {
         if (answer !== undefined) break
       }
       if (answer === undefined) throw new WeftError('ERR_NAME_UNREACHABLE', `no DNS server answered for ${question} (${failures.slice(0, 3).join('; ')})`)
-      if (answer.rcode !== 'NOERROR' && answer.rcode !== 'NXDOMAIN') throw new WeftError('ERR_NAME_UNREACHABLE', `DNS answered ${answer.rcode} for ${question}`)
-      const links = answer.records.filter(r => r.text.startsWith('dnslink=')).sort((a, b) => a.text.localeCompare(b.text))
-      if (links.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no DNSLink (no dnslink= TXT record at ${question})`)
-      const value = links[0].text.slice('dnslink='.length)
-      parseValue(value, `the DNSLink of ${name}`)
-      return { value, ttl: Math.min(...links.map(l => l.ttl)) * 1000, resolver: 'dnslink', proven: false }
+      return dnslinkAnswer(name, answer)
     }
   }
+}
+
+/** The DNSLink in the TXT answer for `_dnslink.<name>`, or why there is none. */
+export function dnslinkAnswer (name: string, answer: TxtAnswer): NameAnswer {
+  const question = `_dnslink.${name}`
+  if (answer.rcode !== 'NOERROR' && answer.rcode !== 'NXDOMAIN') throw new WeftError('ERR_NAME_UNREACHABLE', `DNS answered ${answer.rcode} for ${question}`)
+  const links = answer.records.filter(r => r.text.startsWith('dnslink=')).sort((a, b) => a.text.localeCompare(b.text))
+  if (links.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no DNSLink (no dnslink= TXT record at ${question})`)
+  const value = links[0].text.slice('dnslink='.length)
+  parseValue(value, `the DNSLink of ${name}`)
+  return { value, ttl: Math.min(...links.map(l => l.ttl)) * 1000, resolver: 'dnslink', proven: false }
 }

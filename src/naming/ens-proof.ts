@@ -14,7 +14,7 @@
  *   `versionable_hashes` (uint64=>bytes32=>bytes) slot 3: head at keccak(node . keccak(v . 3)).
  */
 import { verifyMerkleProof } from '@ethereumjs/mpt'
-import { RLP } from '@ethereumjs/rlp'
+import { RLP, type NestedUint8Array } from '@ethereumjs/rlp'
 import { bytesToBigInt, concat, hexToBytes, keccak256, numberToHex, pad, toHex, type Hex } from 'viem'
 import { WeftError } from '../errors.ts'
 
@@ -98,6 +98,15 @@ function bad (what: string): WeftError {
   return new WeftError('ERR_NAME_PROOF_INVALID', what)
 }
 
+/** RLP from a proven leaf: the endpoint chose those bytes, so bad RLP is a bad proof. */
+function rlpDecode (bytes: Uint8Array, what: string): Uint8Array | NestedUint8Array {
+  try {
+    return RLP.decode(bytes)
+  } catch (err) {
+    throw bad(`${what}: proven value is not RLP (${(err as Error).message})`)
+  }
+}
+
 async function proveKey (root: Hex, key: Uint8Array, proof: Hex[], what: string): Promise<Uint8Array | null> {
   if (!Array.isArray(proof) || proof.some(n => typeof n !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(n))) throw bad(`${what}: proof is not a list of hex nodes`)
   if (proof.length === 0) {
@@ -121,7 +130,7 @@ export async function verifyAccountProof (stateRoot: Hex, address: Hex, slots: b
   const leaf = await proveKey(stateRoot, hexToBytes(address), json.accountProof, `account ${address}`)
   const out: ProvenAccount = { exists: leaf !== null, storageRoot: EMPTY_TRIE_ROOT, codeHash: keccak256(new Uint8Array(0)), slots: new Map() }
   if (leaf !== null) {
-    const fields = RLP.decode(leaf)
+    const fields = rlpDecode(leaf, `account ${address}`)
     if (!Array.isArray(fields) || fields.length !== 4 || fields.some(f => !(f instanceof Uint8Array))) throw bad(`account ${address}: proven leaf is not [nonce, balance, storageRoot, codeHash]`)
     out.storageRoot = toHex(fields[2] as Uint8Array)
     out.codeHash = toHex(fields[3] as Uint8Array)
@@ -135,9 +144,10 @@ export async function verifyAccountProof (stateRoot: Hex, address: Hex, slots: b
       out.slots.set(slot, 0n)
       continue
     }
-    const decoded = RLP.decode(value)
+    const decoded = rlpDecode(value, `slot ${numberToHex(slot)} of ${address}`)
     if (!(decoded instanceof Uint8Array) || decoded.length > 32) throw bad(`slot ${numberToHex(slot)} of ${address}: proven value is not a word`)
-    out.slots.set(slot, bytesToBigInt(decoded))
+    // RLP's empty string is 0 (viem's bytesToBigInt throws on no bytes)
+    out.slots.set(slot, decoded.length === 0 ? 0n : bytesToBigInt(decoded))
   }
   return out
 }

@@ -129,7 +129,11 @@ async function ethCall (endpoint: Rpc, to: Hex, data: Hex, blockTag: string, opt
 async function callResolver (endpoint: Rpc, registry: Hex, node: Hex, blockTag: string, options: ResolveOptions): Promise<Hex> {
   const out = await ethCall(endpoint, registry, encodeFunctionData({ abi: REGISTRY_ABI, functionName: 'resolver', args: [node] }), blockTag, options)
   if (out === '0x') throw new WeftError('ERR_NAME_NOT_FOUND', `no ENS registry at ${registry} on this chain`)
-  return decodeFunctionResult({ abi: REGISTRY_ABI, functionName: 'resolver', data: out }).toLowerCase() as Hex
+  try {
+    return decodeFunctionResult({ abi: REGISTRY_ABI, functionName: 'resolver', data: out }).toLowerCase() as Hex
+  } catch {
+    throw new WeftError('ERR_NAME_UNREACHABLE', `the ENS registry at ${registry} answered resolver() with data that is not an address`)
+  }
 }
 
 async function callContenthash (endpoint: Rpc, resolver: Hex, node: Hex, blockTag: string, options: ResolveOptions): Promise<Uint8Array> {

@@ -56,7 +56,12 @@ export function createJsonRpc (init: JsonRpcInit): JsonRpcCall {
       if (err instanceof WeftError) throw err
       throw new WeftError('ERR_NAME_UNREACHABLE', `${init.node} at ${url.host} did not answer ${method}: ${(err as Error).message}`, { cause: err })
     }
-    if (body.error != null) throw new NodeRpcError(init.node, method, body.error.code ?? 0, body.error.message ?? `HTTP ${res.status}`)
+    // a proxy or a broken node may answer any JSON: only an object is a JSON-RPC answer
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new WeftError('ERR_NAME_UNREACHABLE', `${init.node} at ${url.host} answered ${method} with something that is not JSON-RPC (HTTP ${res.status})`)
+    if (body.error != null) {
+      const { code, message } = typeof body.error === 'object' ? body.error : { code: undefined, message: String(body.error) }
+      throw new NodeRpcError(init.node, method, typeof code === 'number' ? code : 0, typeof message === 'string' ? message.slice(0, 300) : `HTTP ${res.status}`)
+    }
     if (!res.ok || !('result' in body)) throw new WeftError('ERR_NAME_UNREACHABLE', `${init.node} at ${url.host} gave HTTP ${res.status} to ${method}`)
     return body.result as T
   }

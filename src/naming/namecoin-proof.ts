@@ -149,6 +149,9 @@ function readPush (script: Buffer, at: number): { data: Buffer, next: number } {
   let len: number
   let start: number
   if (op === undefined) throw new ProofError('the name script ends early')
+  // OP_PUSHDATA1/2/4 carry a 1-, 2- or 4-byte length, which must itself be in the script
+  const lengthBytes = op === 0x4c ? 1 : op === 0x4d ? 2 : op === 0x4e ? 4 : 0
+  if (at + 1 + lengthBytes > script.length) throw new ProofError('a push length runs past the script')
   if (op <= 0x4b) { len = op; start = at + 1 } else if (op === 0x4c) { len = script[at + 1]; start = at + 2 } else if (op === 0x4d) { len = script.readUInt16LE(at + 1); start = at + 3 } else if (op === 0x4e) { len = script.readUInt32LE(at + 1); start = at + 5 } else throw new ProofError(`opcode 0x${op.toString(16)} where a push was expected`)
   if (start + len > script.length) throw new ProofError('a push runs past the script')
   return { data: script.subarray(start, start + len), next: start + len }

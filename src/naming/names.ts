@@ -26,7 +26,8 @@ export function normalizeName (text: string): string {
  */
 export function parseValue (text: string, from: string): { namespace: 'ipfs' | 'ipns', id: string, rest: string } {
   const m = /^\/(ipfs|ipns)\/([^/\s]+)(\/[^\s]*)?$/.exec(text.trim())
-  if (m === null) throw new WeftError('ERR_CONTENTHASH_INVALID', `${from} points to "${text.slice(0, 120)}", which is not /ipfs/<cid> or /ipns/<name>`)
+  // quoted as JSON: the text comes from a chain or DNS, and a newline in it must not become a line of output
+  if (m === null) throw new WeftError('ERR_CONTENTHASH_INVALID', `${from} points to ${JSON.stringify(text.slice(0, 120))}, which is not /ipfs/<cid> or /ipns/<name>`)
   const [, namespace, id, rest = ''] = m
   if (namespace === 'ipfs') {
     try {

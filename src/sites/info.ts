@@ -1,6 +1,7 @@
 /** `site info`: what a node knows of one site, from its records, its store and (online) the DHT. */
 import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
+import { decodeDagPb } from '../blocks/index.ts'
 import { cat, fetchingBlockstore, resolveEntry, type ContentBlockstore } from '../content/index.ts'
 import type { SiteInfo, SitesComponents } from './index.ts'
 import type { HeldVersions } from './held.ts'
@@ -80,7 +81,7 @@ function contentStore (ctx: InfoContext, signal: AbortSignal): ContentBlockstore
 async function dagSize (store: ContentBlockstore, root: CID): Promise<number> {
   const bytes = await store.get(root)
   if (root.code !== dagPb.code) return bytes.byteLength
-  return dagPb.decode(bytes).Links.reduce((sum, link) => sum + (link.Tsize ?? 0), bytes.byteLength)
+  return decodeDagPb(root, bytes).Links.reduce((sum, link) => sum + (link.Tsize ?? 0), bytes.byteLength)
 }
 
 async function siteJson (store: ContentBlockstore, root: CID): Promise<SiteInfo['site']> {

@@ -14,6 +14,8 @@ import type { SiteName } from './names.ts'
 
 /** The spec's limit, applied before a byte is parsed. */
 export const MAX_RECORD_BYTES = 10 * 1024
+/** The spec's sequence and TTL are uint64; anything else in the signed CBOR is refused. */
+const MAX_UINT64 = 2n ** 64n - 1n
 
 /** Why a record was refused; counted per site and shown by `weft site info`. */
 export type RejectReason =
@@ -64,13 +66,19 @@ export function decode (bytes: Uint8Array): SiteRecord {
   } catch {
     throw new RecordRejected('bad-value', `the record's value ${JSON.stringify(record.value.slice(0, 80))} is not an /ipfs/ path`)
   }
+  // the signed CBOR may hold anything under these keys; only what a resolver can compare passes
+  const { sequence, ttl } = record as { sequence: unknown, ttl: unknown }
+  if (typeof sequence !== 'bigint' || sequence < 0n || sequence > MAX_UINT64) throw new RecordRejected('malformed', `the record's sequence ${String(sequence).slice(0, 40)} is not a 64-bit unsigned integer`)
+  if (ttl !== undefined && (typeof ttl !== 'bigint' || ttl < 0n || ttl > MAX_UINT64)) throw new RecordRejected('malformed', `the record's TTL ${String(ttl).slice(0, 40)} is not a 64-bit unsigned integer`)
+  const validity = Date.parse(record.validity)
+  if (!Number.isFinite(validity)) throw new RecordRejected('malformed', `the record's validity ${JSON.stringify(record.validity.slice(0, 40))} is not a time`)
   return {
     bytes,
-    sequence: record.sequence,
+    sequence,
     value: record.value,
     root,
-    validity: Date.parse(record.validity),
-    ttl: Number((record.ttl ?? 0n) / 1_000_000n)
+    validity,
+    ttl: Number((ttl ?? 0n) / 1_000_000n)
   }
 }
 

@@ -1,0 +1,83 @@
+/**
+ * The control API's request bodies, one schema per route (docs/api.md). A body is checked
+ * before a route runs, so operations get the types they declare: a string where a string is
+ * due, a timeout a timer can take. Anything else is ERR_USAGE with one line naming the field.
+ * Fields a route does not know are dropped, not refused: the CLI sends its command's options
+ * whole (`--json`, `--progress` among them).
+ */
+import { z } from 'zod'
+import { WeftError } from '../errors.ts'
+
+/** setTimeout's (and so AbortSignal.timeout's) largest delay; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+const text = z.string()
+const texts = z.array(z.string())
+const ms = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const network = {
+  /** Never ask the network. */
+  offline: z.boolean().optional(),
+  /** ms before giving up on the network. */
+  timeout: z.number().min(0).max(MAX_TIMER_MS).optional()
+}
+const none = z.object({})
+const addOptions = {
+  hidden: z.boolean().optional(),
+  preserveMode: z.boolean().optional(),
+  preserveMtime: z.boolean().optional(),
+  pin: z.boolean().optional()
+}
+
+export const BODIES = {
+  id: none,
+  peers: none,
+  connect: z.object({ address: text }),
+  add: z.object({ paths: texts, options: z.object(addOptions).optional() }),
+  fetch: z.object({ path: text, ...network }),
+  cat: z.object({ path: text, ...network, offset: ms.optional(), length: ms.optional() }),
+  get: z.object({ path: text, output: text, ...network }),
+  ls: z.object({ path: text, ...network }),
+  'pin/add': z.object({ args: texts, direct: z.boolean().optional(), ...network }),
+  'pin/rm': z.object({ args: texts }),
+  'pin/ls': z.object({ type: z.enum(['recursive', 'direct']).optional() }),
+  gc: none,
+  'repo/stat': none,
+  stats: none,
+  'repo/verify': z.object({ repair: z.boolean().optional() }),
+  'config/get': z.object({ key: text.optional() }),
+  'config/set': z.object({ key: text, json: text }),
+  'site/create': z.object({ label: text }),
+  'site/list': none,
+  'site/export-key': z.object({ label: text, passphrase: text }),
+  'site/import-key': z.object({ key: text, passphrase: text, label: text.optional() }),
+  'site/info': z.object({ name: text }),
+  publish: z.object({
+    path: text,
+    site: text,
+    // the client sends its PublishOptions whole, the site's label included
+    options: z.object({ ...addOptions, site: text.optional(), validity: ms.min(1).optional(), ttl: ms.optional() }).optional()
+  }),
+  resolve: z.object({ name: text, ...network, fresh: z.boolean().optional() }),
+  // config's sites.keepVersions range
+  follow: z.object({ name: text, keep: z.number().int().min(1).max(1000).optional() }),
+  unfollow: z.object({ name: text }),
+  following: none,
+  'name/set': z.object({ name: text, value: text }),
+  'name/rm': z.object({ name: text }),
+  'name/ls': none,
+  'name/resolve': z.object({ name: text, timeout: network.timeout, fresh: z.boolean().optional() }),
+  'car/export': z.object({ path: text, ...network })
+} as const satisfies Record<string, z.ZodType>
+
+export type BodyRoute = keyof typeof BODIES
+export type BodyOf<R extends BodyRoute> = z.infer<typeof BODIES[R]>
+
+/** The body of `route` as its schema types it; ERR_USAGE naming the first bad field otherwise. */
+export function parseBody<R extends BodyRoute> (route: R, body: unknown): BodyOf<R> {
+  const result = BODIES[route].safeParse(body)
+  if (result.success) return result.data as BodyOf<R>
+  const issue = result.error.issues[0]
+  const field = issue.path.length > 0 ? `"${issue.path.join('.')}"` : 'the body'
+  const message = issue.message.replace(/\s+/g, ' ').slice(0, 200)
+  throw new WeftError('ERR_USAGE', `${route}: ${field}: ${message}`)
+}
