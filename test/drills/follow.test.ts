@@ -70,7 +70,7 @@ test(`kill -9 at ${KILLS} random moments of a follower daemon's fetch: the home 
   let sequence = -1n
   const check = async (when: string): Promise<{ fetched: boolean }> => await withHome(home, async node => {
     await assertHomeSound(node, when)
-    const info = node.sites.following().find(f => f.name === site.name)
+    const info = (await node.sites.following()).find(f => f.name === site.name)
     assert.ok(info !== undefined, `${when}: the follow is gone`)
     const now = info.sequence ?? -1n
     assert.ok(now >= sequence, `${when}: the followed sequence went back from ${sequence} to ${now}`)

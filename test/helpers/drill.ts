@@ -139,7 +139,7 @@ export async function assertHomeSound (node: WeftNode, when: string): Promise<vo
     if (pin.type === 'direct') assert.ok(node.blocks.has(pin.cid), `${when}: direct pin ${pin.cid} has no block`)
     else assert.ok(await dagComplete(node, pin.cid), `${when}: recursive pin ${pin.cid} lacks blocks of its DAG`)
   }
-  for (const follow of node.sites.following()) {
+  for (const follow of await node.sites.following()) {
     const info = await node.sites.info(follow.name)
     for (const version of info.versions) {
       if (version.fetched === undefined || !version.pinned) continue

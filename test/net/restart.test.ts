@@ -132,7 +132,7 @@ test('a followed site catches up by itself after its follower restarts while the
   await owner.blocks.pin(root1, 'recursive')
   await owner.sites.publish('blog', root1)
   await follower.sites.follow(site.name)
-  const held = (n: OnlineNode, seq: bigint): boolean => n.sites.following().some(f => f.name === site.name && f.fetched && (f.sequence ?? -1n) >= seq)
+  const held = async (n: OnlineNode, seq: bigint): Promise<boolean> => (await n.sites.following()).some(f => f.name === site.name && f.fetched && (f.sequence ?? -1n) >= seq)
   await until(() => held(follower, 0n), 20_000, 'follower fetched version 0')
 
   await follower.stop()
