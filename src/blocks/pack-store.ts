@@ -366,6 +366,8 @@ export class PackStore {
   private async undoPending (): Promise<void> {
     await this.holdingPuts(async () => {
       const packs = new Set<number>([this.activePack])
+      // Readers may have built answers from these bytes while they waited in memory.
+      if (this.pending.size > 0) this.deletions++
       while (this.pending.size > 0) {
         const entries = [...this.pending.values()]
         await Promise.all(entries.map(e => e.written))
