@@ -259,7 +259,7 @@ export class Operations {
       throw new WeftError('ERR_OFFLINE', 'repairing fetches good copies from peers: start `weft daemon`, then run `weft repo verify --repair` again')
     }
     const report = await this.node.blocks.verify({ repair: options.repair })
-    return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem, ...(p.repaired !== undefined ? { repaired: p.repaired } : {}) })) }
+    return { ok: report.ok, problems: report.problems.map(p => ({ cid: p.cid.toString(), problem: p.problem, ...(p.repaired !== undefined ? { repaired: p.repaired } : {}), ...(p.repairError !== undefined ? { repairError: p.repairError } : {}) })) }
   }
 
   async configGet (key?: string): Promise<unknown> {

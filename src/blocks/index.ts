@@ -4,7 +4,7 @@ import type { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { CID as CIDClass } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { PackStore, type StoreStat, type PutOptions } from './pack-store.ts'
+import { PackStore, storeWriteError, type StoreStat, type PutOptions } from './pack-store.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { PinSet, type Pin, type PinType } from './pins.ts'
 import { walkDag, blockKey, multihashKey } from './links.ts'
@@ -24,7 +24,7 @@ export interface GcResult {
 export interface VerifyReport {
   ok: number
   /** With `repair`, each damaged block is quarantined and `repaired` says whether a peer's copy replaced it. */
-  problems: Array<{ cid: CID, problem: string, repaired?: boolean }>
+  problems: Array<{ cid: CID, problem: string, repaired?: boolean, repairError?: string }>
 }
 
 export interface GetOptions {
@@ -91,6 +91,8 @@ export interface BlocksInit {
  * the exchange's request timeout (a few seconds), and one that lacks it says so at once.
  */
 const REPAIR_TIMEOUT = 30_000
+/** Repairs `verify --repair` runs at once: enough to hide the timeouts of blocks no peer has, few enough for the exchange's window. */
+const REPAIR_CONCURRENCY = 16
 
 /** `work`, or the signal's reason if it aborts first (the work goes on for others who wait on it). */
 async function raceAbort<T> (work: Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -148,7 +150,11 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
     flush: async () => { await store.flush() },
     pin: async (cid, type = 'recursive') => {
       await store.flush()
-      await pinSet.add(reader, cid, type)
+      try {
+        await pinSet.add(reader, cid, type)
+      } catch (err) {
+        throw storeWriteError(err, components.dir)
+      }
     },
     unpin: async cid => { await pinSet.remove(reader, cid) },
     pins: type => pinSet.list(type),
@@ -181,11 +187,22 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
         else problems.push({ cid: CIDClass.createV1(raw.code, Digest.decode(item.mh)), problem: item.problem })
       }
       if (options.repair === true) {
-        for (const p of problems) {
-          options.signal?.throwIfAborted()
-          await store.quarantine(p.cid.multihash.bytes)
-          p.repaired = await repair(p.cid, options.signal).then(() => store.has(p.cid), () => false)
-        }
+        for (const p of problems) await store.quarantine(p.cid.multihash.bytes)
+        // Several at once: a block no peer has costs a repair its whole timeout.
+        const queue = [...problems]
+        await Promise.all(Array.from({ length: Math.min(REPAIR_CONCURRENCY, queue.length) }, async () => {
+          for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+            options.signal?.throwIfAborted()
+            const cid = p.cid
+            try {
+              await repair(cid, options.signal)
+              p.repaired = store.has(cid)
+            } catch (err) {
+              p.repaired = false
+              p.repairError = (err as Error).message
+            }
+          }
+        }))
       }
       return { ok, problems }
     },

@@ -8,6 +8,9 @@ import { WeftError, isWeftError } from '../errors.ts'
 import { transaction } from '../repo/db.ts'
 import { multihashKey } from './links.ts'
 import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
+import { corruptError, storeWriteError } from './store-errors.ts'
+
+export { storeWriteError } from './store-errors.ts'
 
 const readAsync = promisify(read)
 const writeAsync = promisify(write)
@@ -215,14 +218,15 @@ export class PackStore {
     })
     this.pending.set(key, entry)
     if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) {
-      this.flush().catch(() => { /* undone and kept in undoneFailure for the next flush() */ })
+      this.flushBatch().catch(() => { /* undone; the next flush() reports it */ })
     }
     if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
     if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
     if (entry.error !== undefined || entry.dropped === true) {
       // This block's write failed, or was undone with one that did: undo now (cutting the
-      // tail at once) unless that already happened, then tell the caller.
-      await this.flush().catch(() => {})
+      // tail at once) unless that already happened, then tell the caller. (The next flush()
+      // reports it too: other callers' blocks went with it.)
+      await this.flushBatch().catch(() => {})
       throw storeWriteError(entry.error ?? this.lastFailure, this.dir)
     }
   }
@@ -317,6 +321,21 @@ export class PackStore {
    */
   async flush (): Promise<void> {
     const epoch = this.undoEpoch
+    try {
+      await this.flushBatch()
+    } catch (err) {
+      this.undoUnreported = false
+      throw storeWriteError(err, this.dir)
+    }
+    if (this.undoEpoch !== epoch || this.undoUnreported) {
+      // Blocks this caller may have put were undone by another flush (an automatic one).
+      this.undoUnreported = false
+      throw storeWriteError(this.lastFailure, this.dir)
+    }
+  }
+
+  /** Indexes what is pending, or undoes it all if any of it failed; queued behind the flush before. */
+  private async flushBatch (): Promise<void> {
     const run = this.flushing.then(async () => {
       const batch = [...this.pending.entries()]
       if (batch.length === 0) return
@@ -344,17 +363,7 @@ export class PackStore {
       }
     })
     this.flushing = run.catch(() => {})
-    try {
-      await run
-    } catch (err) {
-      this.undoUnreported = false
-      throw storeWriteError(err, this.dir)
-    }
-    if (this.undoEpoch !== epoch || this.undoUnreported) {
-      // Blocks this caller may have put were undone by another flush (an automatic one).
-      this.undoUnreported = false
-      throw storeWriteError(this.lastFailure, this.dir)
-    }
+    await run
   }
 
   /**
@@ -366,6 +375,8 @@ export class PackStore {
   private async undoPending (): Promise<void> {
     await this.holdingPuts(async () => {
       const packs = new Set<number>([this.activePack])
+      // Readers may have built answers from these bytes while they waited in memory.
+      if (this.pending.size > 0) this.deletions++
       while (this.pending.size > 0) {
         const entries = [...this.pending.values()]
         await Promise.all(entries.map(e => e.written))
@@ -556,25 +567,6 @@ export class PackStore {
     for (const fd of this.fds.values()) closeSync(fd)
     this.fds.clear()
   }
-}
-
-/** Errnos that mean the disk (or the user's quota on it) has no room left. */
-const DISK_FULL_ERRNOS = new Set(['ENOSPC', 'EDQUOT'])
-/** SQLite's result code for "database or disk is full". */
-const SQLITE_FULL = 13
-
-/** A failed write as the caller should hear of it: ERR_DISK_FULL for a full disk, else the failure itself. */
-export function storeWriteError (err: unknown, dir: string): Error {
-  if (err instanceof WeftError) return err
-  const e = err as (NodeJS.ErrnoException & { errcode?: number }) | undefined
-  if (DISK_FULL_ERRNOS.has(e?.code ?? '') || e?.errcode === SQLITE_FULL) {
-    return new WeftError('ERR_DISK_FULL', `the disk holding ${dir} is full; the blocks that did not fit were not stored (free space or run \`weft gc\`, then try again)`, { cause: err })
-  }
-  return err instanceof Error ? err : new Error(String(err))
-}
-
-function corruptError (cid: CID, why: string): WeftError {
-  return new WeftError('ERR_BLOCK_CORRUPT', `block ${cid} in the local store is damaged (${why}); it was quarantined`)
 }
 
 async function writeAll (fd: number, bytes: Uint8Array, position: number): Promise<void> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { statfsSync } from 'node:fs'
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestContext } from 'node:test'
@@ -81,6 +81,29 @@ test('a full disk is ERR_DISK_FULL; the failed write is cut at once and the same
   assert.deepEqual(report.problems, [])
   assert.equal(report.ok, after.blocks)
   assert.equal((await node.blocks.gc()).blocks, 0)
+})
+
+test('a full disk met by an automatic flush (thousands of small blocks) still fails the add with ERR_DISK_FULL, not later at the pin', async t => {
+  const disk = await tinyDisk(t)
+  const home = join(disk, 'home')
+  const node = await createNode({ home })
+  t.after(async () => { await node.stop() })
+  const src = await tmpDir(t)
+  const folder = join(src, 'many')
+  await mkdir(folder)
+  // more blocks than one automatic flush takes (4096), more bytes than are left free
+  for (let i = 0; i < 5000; i++) await writeFile(join(folder, `f${i}`), randomBytes(400))
+  const filler = await fill(disk)
+  await assert.rejects(importPath(node.blocks, folder, {}), (err: unknown) => isWeftError(err, 'ERR_DISK_FULL'))
+  const report = await node.blocks.verify()
+  assert.deepEqual(report.problems, [])
+  assert.equal(report.ok, node.blocks.stat().blocks, 'stat counts exactly the blocks that are stored')
+  assert.equal(await packBytes(home), node.blocks.stat().bytes, 'no unindexed tail left')
+
+  await rm(filler)
+  const added = await importPath(node.blocks, folder, {})
+  await node.blocks.pin(added.root.cid)
+  assert.deepEqual((await node.blocks.verify()).problems, [])
 })
 
 test('weft add on a full disk exits 7 with ERR_DISK_FULL, counts nothing, and works once space frees', async t => {

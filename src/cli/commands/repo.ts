@@ -58,7 +58,7 @@ export function registerRepoCommands (program: Command): void {
         if (opts.json === true) {
           printJson(report)
         } else if (opts.repair === true) {
-          for (const p of report.problems) process.stderr.write(`${p.repaired === true ? 'repaired' : 'still damaged'}: ${p.cid} (${p.problem})\n`)
+          for (const p of report.problems) process.stderr.write(`${p.repaired === true ? 'repaired' : 'still damaged'}: ${p.cid} (${p.problem}${p.repairError !== undefined ? `; ${p.repairError}` : ''})\n`)
           await writeOut(`verified ${report.ok} blocks, ${report.problems.length} damaged: ${report.problems.length - left} repaired, ${left} still missing\n`)
         } else {
           for (const p of report.problems) process.stderr.write(`damaged: ${p.cid} (${p.problem})\n`)
