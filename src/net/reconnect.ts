@@ -67,6 +67,8 @@ export interface Reconnect extends Startable {
   readonly known: KnownPeers
   /** Resolves when the round in progress (if any) has ended; tests wait on it. */
   settled(): Promise<RoundReport | undefined>
+  /** Whether a round is going on, and the dials it has made so far. */
+  status(): { redialling: boolean, dials: number }
 }
 
 export function createReconnect (components: ReconnectComponents, init: Partial<ReconnectInit> = {}): Reconnect {
@@ -80,6 +82,7 @@ class PeerReconnect implements Reconnect {
   private controller = new AbortController()
   private round: Promise<RoundReport> | undefined
   private lastReport: RoundReport | undefined
+  private dials = 0
   private started = false
   private readonly onIdentify: (evt: CustomEvent<{ peerId: PeerId, listenAddrs: Multiaddr[], connection: { direction: string, remoteAddr: Multiaddr } }>) => void
   private readonly onDisconnect: (evt: CustomEvent<PeerId>) => void
@@ -122,6 +125,10 @@ class PeerReconnect implements Reconnect {
     await this.round?.catch(() => {})
   }
 
+  status (): { redialling: boolean, dials: number } {
+    return { redialling: this.round !== undefined, dials: this.dials }
+  }
+
   async settled (): Promise<RoundReport | undefined> {
     return await (this.round ?? this.lastReport)
   }
@@ -139,6 +146,7 @@ class PeerReconnect implements Reconnect {
 
   private startRound (): void {
     if (!this.started || this.round !== undefined) return
+    this.dials = 0
     const round = this.redial(this.controller.signal)
     this.round = round
     round.then(report => {
@@ -166,6 +174,7 @@ class PeerReconnect implements Reconnect {
       if (this.isConnected(peer)) return true
       // a ban that began during the round ends the tries (the gater would refuse anyway)
       if (this.components.isBanned(peer)) return false
+      this.dials++
       try {
         await this.components.libp2p.dial(targets, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.dialTimeout)]) })
         return true

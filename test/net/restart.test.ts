@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -60,6 +61,43 @@ test('a restarted node redials the peer it met, with no bootstrap list', async t
   const size = datastoreSize(b)
   t.diagnostic(`b's datastore: ${size.rows} rows, ${size.bytes} bytes`)
   assert.ok(size.rows > 0)
+})
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+test('a node whose only peer restarts keeps redialling it, with back-off, until it is back', async t => {
+  const port = await freePort()
+  const homeA = await tmpHome(t)
+  const options = {
+    home: homeA,
+    online: true,
+    net: { listen: [`/ip4/127.0.0.1/tcp/${port}`], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 },
+    // a stays passive: whatever connects the two after its restart is b's doing
+    reconnect: { redialPeers: 0 }
+  }
+  let a = await createNode(options)
+  t.after(async () => { await a.stop() })
+  const b = await createTestNode(t, { home: await tmpHome(t) })
+  await b.libp2p.dial(a.libp2p!.getMultiaddrs()[0])
+  await until(() => b.reconnect?.known.get(a.libp2p!.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await a.stop()
+  await until(() => b.libp2p.getConnections().length === 0, 5_000, 'b alone')
+  // b's first two tries (at once, then after the first back-off) fail while a is down
+  await until(() => (b.reconnect?.status().dials ?? 0) >= 2, 5_000, 'b tried twice')
+  assert.equal(b.reconnect?.status().redialling, true)
+  const started = performance.now()
+  a = await createNode(options)
+  await until(() => b.libp2p.getConnections(a.libp2p!.peerId).length > 0, 15_000, 'b reconnected to the restarted a')
+  t.diagnostic(`b reconnected ${(performance.now() - started).toFixed(0)} ms after a began to start again`)
 })
 
 test('DHT records and provider records a node holds for others survive its restart', async t => {
