@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { DatabaseSync } from 'node:sqlite'
 import { logger } from '@libp2p/logger'
-import type { Libp2p, PeerId, Startable } from '@libp2p/interface'
+import type { IdentifyResult, Libp2p, PeerId, Startable } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { KnownPeers } from './known-peers.ts'
 
@@ -84,7 +84,7 @@ class PeerReconnect implements Reconnect {
   private lastReport: RoundReport | undefined
   private dials = 0
   private started = false
-  private readonly onIdentify: (evt: CustomEvent<{ peerId: PeerId, listenAddrs: Multiaddr[], connection: { direction: string, remoteAddr: Multiaddr } }>) => void
+  private readonly onIdentify: (evt: CustomEvent<IdentifyResult>) => void
   private readonly onDisconnect: (evt: CustomEvent<PeerId>) => void
 
   constructor (components: ReconnectComponents, init: ReconnectInit) {
@@ -109,7 +109,7 @@ class PeerReconnect implements Reconnect {
     this.started = true
     this.controller = new AbortController()
     this.known.prune()
-    this.components.libp2p.addEventListener('peer:identify', this.onIdentify as any)
+    this.components.libp2p.addEventListener('peer:identify', this.onIdentify)
     this.components.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     this.startRound()
   }
@@ -119,7 +119,7 @@ class PeerReconnect implements Reconnect {
     // the peers still connected were seen until now
     for (const c of this.components.libp2p.getConnections()) this.remember(c.remotePeer.toString(), [])
     this.started = false
-    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify as any)
+    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
     this.components.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.controller.abort()
     await this.round?.catch(() => {})

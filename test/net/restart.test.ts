@@ -6,6 +6,7 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -298,4 +299,28 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
   assert.equal(records(later), 0)
   assert.ok(!later.has(providerKey(theirs, publisher)))
   assert.ok(later.has(providerKey(held, holder)))
+})
+
+test('the peers a node remembers are bounded: at most 256, none unseen for 14 days, the most recent kept', async t => {
+  const node = await createTestNode(t)
+  const known = node.reconnect?.known
+  assert.ok(known !== undefined)
+  const now = Date.now()
+  const day = 24 * 60 * 60_000
+  const ids: string[] = []
+  for (let i = 0; i < 600; i++) {
+    const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    ids.push(id)
+    // the first 100 were last seen 20 to 15 days ago, the rest within the last days, newest last
+    const lastSeen = i < 100 ? now - 20 * day + i * 60_000 : now - day + i * 60_000
+    known.seen(id, Array.from({ length: 12 }, (_, j) => `/ip4/127.0.0.1/tcp/${1000 + j}`), lastSeen)
+    assert.ok(known.count() <= 256 + 64, `${known.count()} peers kept after ${i + 1} seen`)
+  }
+  known.prune(now)
+  assert.equal(known.count(), 256)
+  assert.deepEqual(known.recent(256).map(p => p.peer), ids.slice(-256).reverse())
+  assert.equal(known.recent(1)[0].addrs.length, 8, 'at most 8 addresses a peer')
+  // two weeks later, without a sighting, all are forgotten
+  known.prune(now + 15 * day)
+  assert.equal(known.count(), 0)
 })
