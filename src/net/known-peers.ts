@@ -20,9 +20,16 @@ export interface KnownPeersLimits {
   maxAddrs: number
 }
 
+// a type, not an interface: node:sqlite's rows are Records, which only a type alias matches
 type Row = { peer: string, addrs: string, last_seen: number }
 
-const toKnownPeer = (r: Row): KnownPeer => ({ peer: r.peer, addrs: JSON.parse(r.addrs) as string[], lastSeen: r.last_seen })
+function toKnownPeer (r: Row): KnownPeer {
+  let addrs: unknown
+  try {
+    addrs = JSON.parse(r.addrs)
+  } catch { /* a damaged row: no address to dial */ }
+  return { peer: r.peer, addrs: Array.isArray(addrs) ? addrs.filter(a => typeof a === 'string') : [], lastSeen: r.last_seen }
+}
 
 export class KnownPeers {
   private readonly limits: KnownPeersLimits

@@ -168,7 +168,14 @@ class PeerReconnect implements Reconnect {
   }
 
   private async redialOne (peer: string, addrs: string[], signal: AbortSignal): Promise<boolean> {
-    const targets = addrs.map(a => multiaddr(`${a}/p2p/${peer}`))
+    const targets = addrs.flatMap(a => {
+      try {
+        return [multiaddr(`${a}/p2p/${peer}`)]
+      } catch {
+        return [] // a row written by hand or by an older weft; the others may do
+      }
+    })
+    if (targets.length === 0) return false
     let delay = this.init.retryDelay
     for (let attempt = 1; attempt <= this.init.attempts && !signal.aborted; attempt++) {
       if (this.isConnected(peer)) return true
