@@ -282,8 +282,9 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
 
   const providerKey = (cid: CID, peer: OnlineNode): string => `/dht/provider/${base32.baseEncode(cid.multihash.bytes)}/${peer.libp2p.peerId.toString()}`
   const keys = (node: OnlineNode): Set<string> => new Set((node.repo.db.prepare('SELECT key FROM datastore').all() as Array<{ key: string }>).map(r => r.key))
+  // (writes reach the db a moment later, together)
+  await until(() => [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)].every(k => keys(holder).has(k)), 5_000, 'the three provider records on disk')
   const before = keys(holder)
-  for (const k of [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)]) assert.ok(before.has(k), k)
   const records = (ks: Set<string>): number => [...ks].filter(k => k.startsWith('/dht/record/')).length
   assert.equal(records(before), 1)
 
@@ -297,7 +298,9 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
   assert.equal(records(after), 1)
 
   // two days on (kad-dht serves neither after 48 h), what others gave us goes; ours for what we hold stays
-  const report = await pruneDhtStore({ datastore: new SqliteDatastore(holder.repo.db), self: holder.libp2p.peerId, holds: cid => holder.blocks.has(cid) }, { now: Date.now() + 49 * 60 * 60_000 })
+  const datastore = new SqliteDatastore(holder.repo.db)
+  const report = await pruneDhtStore({ datastore, self: holder.libp2p.peerId, holds: cid => holder.blocks.has(cid) }, { now: Date.now() + 49 * 60 * 60_000 })
+  datastore.flush()
   assert.deepEqual(report, { records: 1, providers: 1, own: 0, kept: 1 })
   const later = keys(holder)
   assert.equal(records(later), 0)
