@@ -3,8 +3,9 @@
  * what libp2p keeps there outlives the process: the peer store (addresses, protocols,
  * keys, tags such as kad-dht's `kad-peer`, from which kad-dht refills its routing table at
  * start), the DHT records this node holds for others (`/dht/record/…`) and the provider
- * records (`/dht/provider/…`). libp2p and kad-dht expire what they keep there themselves:
- * peers unseen for 6 h, records after 36 h, provider records after 48 h.
+ * records (`/dht/provider/…`). What is kept stays bounded: the peer store forgets peers
+ * unseen for 6 h, and kad-dht serves no record or provider record older than 48 h, which
+ * routing/dht-store.ts drops at start (kad-dht itself drops them only lazily).
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { NotFoundError } from '@libp2p/interface'
