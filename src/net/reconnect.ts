@@ -13,7 +13,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { DatabaseSync } from 'node:sqlite'
 import { logger } from '@libp2p/logger'
-import type { Libp2p, PeerId, Startable } from '@libp2p/interface'
+import type { IdentifyResult, Libp2p, PeerId, Startable } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { KnownPeers } from './known-peers.ts'
 
@@ -67,6 +67,8 @@ export interface Reconnect extends Startable {
   readonly known: KnownPeers
   /** Resolves when the round in progress (if any) has ended; tests wait on it. */
   settled(): Promise<RoundReport | undefined>
+  /** Whether a round is going on, and the dials it has made so far. */
+  status(): { redialling: boolean, dials: number }
 }
 
 export function createReconnect (components: ReconnectComponents, init: Partial<ReconnectInit> = {}): Reconnect {
@@ -80,8 +82,9 @@ class PeerReconnect implements Reconnect {
   private controller = new AbortController()
   private round: Promise<RoundReport> | undefined
   private lastReport: RoundReport | undefined
+  private dials = 0
   private started = false
-  private readonly onIdentify: (evt: CustomEvent<{ peerId: PeerId, listenAddrs: Multiaddr[], connection: { direction: string, remoteAddr: Multiaddr } }>) => void
+  private readonly onIdentify: (evt: CustomEvent<IdentifyResult>) => void
   private readonly onDisconnect: (evt: CustomEvent<PeerId>) => void
 
   constructor (components: ReconnectComponents, init: ReconnectInit) {
@@ -106,7 +109,7 @@ class PeerReconnect implements Reconnect {
     this.started = true
     this.controller = new AbortController()
     this.known.prune()
-    this.components.libp2p.addEventListener('peer:identify', this.onIdentify as any)
+    this.components.libp2p.addEventListener('peer:identify', this.onIdentify)
     this.components.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     this.startRound()
   }
@@ -116,10 +119,14 @@ class PeerReconnect implements Reconnect {
     // the peers still connected were seen until now
     for (const c of this.components.libp2p.getConnections()) this.remember(c.remotePeer.toString(), [])
     this.started = false
-    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify as any)
+    this.components.libp2p.removeEventListener('peer:identify', this.onIdentify)
     this.components.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.controller.abort()
     await this.round?.catch(() => {})
+  }
+
+  status (): { redialling: boolean, dials: number } {
+    return { redialling: this.round !== undefined, dials: this.dials }
   }
 
   async settled (): Promise<RoundReport | undefined> {
@@ -139,6 +146,7 @@ class PeerReconnect implements Reconnect {
 
   private startRound (): void {
     if (!this.started || this.round !== undefined) return
+    this.dials = 0
     const round = this.redial(this.controller.signal)
     this.round = round
     round.then(report => {
@@ -160,12 +168,20 @@ class PeerReconnect implements Reconnect {
   }
 
   private async redialOne (peer: string, addrs: string[], signal: AbortSignal): Promise<boolean> {
-    const targets = addrs.map(a => multiaddr(`${a}/p2p/${peer}`))
+    const targets = addrs.flatMap(a => {
+      try {
+        return [multiaddr(`${a}/p2p/${peer}`)]
+      } catch {
+        return [] // a row written by hand or by an older weft; the others may do
+      }
+    })
+    if (targets.length === 0) return false
     let delay = this.init.retryDelay
     for (let attempt = 1; attempt <= this.init.attempts && !signal.aborted; attempt++) {
       if (this.isConnected(peer)) return true
       // a ban that began during the round ends the tries (the gater would refuse anyway)
       if (this.components.isBanned(peer)) return false
+      this.dials++
       try {
         await this.components.libp2p.dial(targets, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.init.dialTimeout)]) })
         return true

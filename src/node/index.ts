@@ -150,6 +150,8 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       mdns: repo.config.discovery.mdns,
       ...options.net
     })
+    // what libp2p wrote last reaches the db before it closes
+    stops.push(() => { datastore.flush() })
     stops.push(async () => { await libp2p.stop() })
     // reconnect needs libp2p to redial, the db where the peers it met are kept, and the bans.
     const reconnect = createReconnect({ libp2p, db: repo.db, isBanned }, options.reconnect)

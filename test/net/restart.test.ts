@@ -2,9 +2,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -60,6 +62,43 @@ test('a restarted node redials the peer it met, with no bootstrap list', async t
   const size = datastoreSize(b)
   t.diagnostic(`b's datastore: ${size.rows} rows, ${size.bytes} bytes`)
   assert.ok(size.rows > 0)
+})
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as { port: number }).port
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+test('a node whose only peer restarts keeps redialling it, with back-off, until it is back', async t => {
+  const port = await freePort()
+  const homeA = await tmpHome(t)
+  const options = {
+    home: homeA,
+    online: true,
+    net: { listen: [`/ip4/127.0.0.1/tcp/${port}`], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 },
+    // a stays passive: whatever connects the two after its restart is b's doing
+    reconnect: { redialPeers: 0 }
+  }
+  let a = await createNode(options)
+  t.after(async () => { await a.stop() })
+  const b = await createTestNode(t, { home: await tmpHome(t) })
+  await b.libp2p.dial(a.libp2p!.getMultiaddrs()[0])
+  await until(() => b.reconnect?.known.get(a.libp2p!.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await a.stop()
+  await until(() => b.libp2p.getConnections().length === 0, 5_000, 'b alone')
+  // b's first two tries (at once, then after the first back-off) fail while a is down
+  await until(() => (b.reconnect?.status().dials ?? 0) >= 2, 5_000, 'b tried twice')
+  assert.equal(b.reconnect?.status().redialling, true)
+  const started = performance.now()
+  a = await createNode(options)
+  await until(() => b.libp2p.getConnections(a.libp2p!.peerId).length > 0, 15_000, 'b reconnected to the restarted a')
+  t.diagnostic(`b reconnected ${(performance.now() - started).toFixed(0)} ms after a began to start again`)
 })
 
 test('DHT records and provider records a node holds for others survive its restart', async t => {
@@ -156,6 +195,10 @@ test('a node whose remembered peers are all gone starts, gives up after its trie
   const b = await createTestNode(t, { home })
   await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
   await until(() => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  // and two damaged rows, which must not stop the others being tried
+  const insert = b.repo.db.prepare('INSERT INTO peers (peer, addrs, last_seen) VALUES (?, ?, ?)')
+  insert.run(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString(), 'not json', Date.now())
+  insert.run(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString(), '["/not/an/address"]', Date.now())
   await a.stop()
   await b.stop()
 
@@ -171,7 +214,7 @@ test('a node whose remembered peers are all gone starts, gives up after its trie
   const bounded = await createNode({ ...options, reconnect: { attempts: 3, retryDelay: 20 } })
   t.diagnostic(`started in ${(performance.now() - started).toFixed(0)} ms with every remembered peer gone`)
   const report = await bounded.reconnect?.settled()
-  assert.deepEqual(report, { tried: 1, connected: 0 })
+  assert.deepEqual(report, { tried: 3, connected: 0 })
   assert.equal(bounded.libp2p?.getConnections().length, 0)
   await bounded.stop()
 
@@ -184,7 +227,7 @@ test('a node whose remembered peers are all gone starts, gives up after its trie
     const round = node.reconnect?.settled()
     started = performance.now()
     await node.stop()
-    assert.deepEqual(await round, { tried: 1, connected: 0 })
+    assert.deepEqual(await round, { tried: 3, connected: 0 })
     const stopMs = performance.now() - started
     assert.ok(stopMs < 2_000, `stop took ${stopMs.toFixed(0)} ms`)
   }
@@ -239,8 +282,9 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
 
   const providerKey = (cid: CID, peer: OnlineNode): string => `/dht/provider/${base32.baseEncode(cid.multihash.bytes)}/${peer.libp2p.peerId.toString()}`
   const keys = (node: OnlineNode): Set<string> => new Set((node.repo.db.prepare('SELECT key FROM datastore').all() as Array<{ key: string }>).map(r => r.key))
+  // (writes reach the db a moment later, together)
+  await until(() => [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)].every(k => keys(holder).has(k)), 5_000, 'the three provider records on disk')
   const before = keys(holder)
-  for (const k of [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)]) assert.ok(before.has(k), k)
   const records = (ks: Set<string>): number => [...ks].filter(k => k.startsWith('/dht/record/')).length
   assert.equal(records(before), 1)
 
@@ -254,10 +298,36 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
   assert.equal(records(after), 1)
 
   // two days on (kad-dht serves neither after 48 h), what others gave us goes; ours for what we hold stays
-  const report = await pruneDhtStore({ datastore: new SqliteDatastore(holder.repo.db), self: holder.libp2p.peerId, holds: cid => holder.blocks.has(cid) }, { now: Date.now() + 49 * 60 * 60_000 })
+  const datastore = new SqliteDatastore(holder.repo.db)
+  const report = await pruneDhtStore({ datastore, self: holder.libp2p.peerId, holds: cid => holder.blocks.has(cid) }, { now: Date.now() + 49 * 60 * 60_000 })
+  datastore.flush()
   assert.deepEqual(report, { records: 1, providers: 1, own: 0, kept: 1 })
   const later = keys(holder)
   assert.equal(records(later), 0)
   assert.ok(!later.has(providerKey(theirs, publisher)))
   assert.ok(later.has(providerKey(held, holder)))
+})
+
+test('the peers a node remembers are bounded: at most 256, none unseen for 14 days, the most recent kept', async t => {
+  const node = await createTestNode(t)
+  const known = node.reconnect?.known
+  assert.ok(known !== undefined)
+  const now = Date.now()
+  const day = 24 * 60 * 60_000
+  const ids: string[] = []
+  for (let i = 0; i < 600; i++) {
+    const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    ids.push(id)
+    // the first 100 were last seen 20 to 15 days ago, the rest within the last days, newest last
+    const lastSeen = i < 100 ? now - 20 * day + i * 60_000 : now - day + i * 60_000
+    known.seen(id, Array.from({ length: 12 }, (_, j) => `/ip4/127.0.0.1/tcp/${1000 + j}`), lastSeen)
+    assert.ok(known.count() <= 256 + 64, `${known.count()} peers kept after ${i + 1} seen`)
+  }
+  known.prune(now)
+  assert.equal(known.count(), 256)
+  assert.deepEqual(known.recent(256).map(p => p.peer), ids.slice(-256).reverse())
+  assert.equal(known.recent(1)[0].addrs.length, 8, 'at most 8 addresses a peer')
+  // two weeks later, without a sighting, all are forgotten
+  known.prune(now + 15 * day)
+  assert.equal(known.count(), 0)
 })

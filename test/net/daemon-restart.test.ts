@@ -1,0 +1,57 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+
+const ok = (r: CliResult): CliResult => {
+  assert.equal(r.code, 0, r.stderr)
+  return r
+}
+
+/** Polls `condition` until it holds; fails after `ms`. Resolves with how long it took. */
+async function until (what: string, condition: () => Promise<boolean>, ms = 30_000): Promise<number> {
+  const started = performance.now()
+  while (!(await condition())) {
+    if (performance.now() - started > ms) throw new Error(`timed out waiting for ${what}`)
+    await sleep(200)
+  }
+  return performance.now() - started
+}
+
+test('CLI: a daemon killed with SIGKILL and started again finds its peer by itself and catches up a site that changed meanwhile', async t => {
+  const owner = await startDaemonProcess(t)
+  const home = await tmpHome(t)
+  let follower = await startDaemonProcess(t, home)
+  ok(await runWeft(['connect', owner.address], follower))
+
+  const site = JSON.parse(ok(await runWeft(['site', 'create', 'blog', '--json'], owner)).out)
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<p>first</p>')
+  ok(await runWeft(['publish', dir, '--site', 'blog', '--json'], owner))
+  ok(await runWeft(['follow', site.name], follower))
+  const holds = async (sequence: string): Promise<boolean> => {
+    const f = JSON.parse(ok(await runWeft(['following', '--json'], follower)).out)[0]
+    return f?.sequence === sequence && f?.fetched === true
+  }
+  await until('the follower to hold version 0', async () => await holds('0'))
+
+  // killed, not stopped: nothing gets written on the way out
+  follower.child.kill('SIGKILL')
+  await new Promise(resolve => follower.child.once('exit', resolve))
+  await writeFile(join(dir, 'index.html'), '<p>second</p>')
+  const second = JSON.parse(ok(await runWeft(['publish', dir, '--site', 'blog', '--json'], owner)).out)
+  assert.equal(second.sequence, '1')
+
+  // no connect, no bootstrap list: the restarted daemon redials the peer it remembers
+  follower = await startDaemonProcess(t, home)
+  const reconnected = await until('the restarted follower to be connected to the owner', async () => {
+    const peers = JSON.parse(ok(await runWeft(['peers', '--json'], follower)).out) as Array<{ id: string }>
+    return peers.some(p => p.id === owner.id)
+  })
+  const caughtUp = await until('the restarted follower to hold version 1', async () => await holds('1'))
+  t.diagnostic(`after the daemon was ready: connected within ${reconnected.toFixed(0)} ms, version 1 held ${(reconnected + caughtUp).toFixed(0)} ms (polled every 200 ms through the CLI)`)
+  assert.equal(ok(await runWeft(['cat', `/ipns/${site.name}/index.html`], follower)).out, '<p>second</p>')
+})
