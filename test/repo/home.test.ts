@@ -137,11 +137,14 @@ test('a home is made in an absent or an empty folder; one whose creation was cut
 
 test('reading commands do not create a home, and a command that fails leaves none behind', async t => {
   const home = await tmpHome(t)
-  for (const args of [['repo', 'stat'], ['config', 'show'], ['pin', 'ls'], ['id'], ['following']]) {
+  for (const args of [['repo', 'stat'], ['pin', 'ls'], ['id'], ['following']]) {
     const r = await runWeft(args, { home })
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr, /^weft: there is no weft home at .+ yet: `weft init` makes one.*\(ERR_REPO_NOT_A_HOME\)\n$/)
   }
+  // Settings before there is a home are the defaults, shown without making one.
+  assert.equal(JSON.parse((await runWeft(['config', 'show'], { home })).out).datastore.storageMax, '10GB')
+  assert.equal((await runWeft(['config', 'get', 'datastore.storageMax'], { home })).out, '"10GB"\n')
   assert.equal((await runWeft(['config', 'set', 'datastore.storageMx', '"1GB"'], { home })).code, 2)
   assert.equal((await runWeft(['config', 'set', 'datastore.storageMax', '"lots"'], { home })).code, 2)
   assert.equal((await runWeft(['pin', 'add', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'], { home })).code, 1)
