@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { openRepo, getConfigValue, setConfigValue, parseSize } from '../../src/repo/index.ts'
+import { openRepo, getConfigValue, setConfigValue, parseSize, removeCreatedHome, repoPaths } from '../../src/repo/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft } from '../helpers/cli.ts'
@@ -173,4 +173,16 @@ test('config keys that are unset by default can be set, as the README shows (nam
   const bad = await runWeft(['config', 'set', 'naming.ens.rpcc', '"http://127.0.0.1:8545"'], { home })
   assert.equal(bad.code, 2)
   assert.match(bad.stderr, /ERR_CONFIG_KEY/)
+})
+
+test('undoing a new home leaves it alone when another process has opened it meanwhile', async t => {
+  const home = await tmpHome(t)
+  // Two commands started together on a new home: this one lost the race, the other holds it open.
+  const other = await openRepo(home)
+  removeCreatedHome(repoPaths(home), 'absent')
+  assert.ok(existsSync(join(home, 'config.json')) && existsSync(join(home, 'weft.db')) && existsSync(join(home, 'keys', 'self.key')))
+  other.close()
+  // Once it is free, the undo takes everything weft put there, and the folder.
+  removeCreatedHome(repoPaths(home), 'absent')
+  assert.equal(existsSync(home), false)
 })
