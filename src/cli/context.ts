@@ -37,7 +37,7 @@ async function daemonFor (home: string): Promise<ApiClient | undefined> {
  * something). Named here, by their command path, so each command stays as it is.
  */
 const READ_ONLY_COMMANDS = new Set([
-  'repo stat', 'repo verify', 'config get', 'config show', 'cat', 'get', 'ls', 'car export', 'pin ls', 'gc', 'id',
+  'repo stat', 'repo verify', 'cat', 'get', 'ls', 'car export', 'pin ls', 'gc', 'id',
   'site list', 'site info', 'site export-key', 'resolve', 'following', 'name ls', 'name resolve'
 ])
 
@@ -45,6 +45,12 @@ function commandPath (cmd: Command): string {
   const names: string[] = []
   for (let c: Command | null = cmd; c?.parent != null; c = c.parent) names.unshift(c.name())
   return names.join(' ')
+}
+
+/** Whether the home exists (a folder with nothing in it is no home yet). */
+export function homeExists (cmd: Command): boolean {
+  const state = homeState(repoPaths(resolve(homeOf(cmd))))
+  return state !== 'absent' && state !== 'empty'
 }
 
 /**

@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { REPO_VERSION, type RepoPaths } from './layout.ts'
+import { acquireLock, type RepoLock } from './lock.ts'
 
 export type HomeState =
   /** Nothing there yet: opening it creates a home. */
@@ -64,18 +65,23 @@ export function writeMarker (paths: RepoPaths): void {
 /**
  * Undoes a home this process created (`before` was 'absent' or 'empty'), for a command
  * that failed: only the layout's own entries are removed, and the folder itself only if
- * it did not exist before.
+ * it did not exist before. The home's lock is taken for it, so a home another process
+ * has opened meanwhile (two commands started together on a new home) is left alone.
  */
 export function removeCreatedHome (paths: RepoPaths, before: HomeState): void {
   if (before !== 'absent' && before !== 'empty') return
-  let entries: string[]
+  let lock: RepoLock
   try {
-    entries = readdirSync(paths.home)
+    lock = acquireLock(paths.lock)
   } catch {
     return
   }
-  for (const name of entries) {
-    if (isLayoutEntry(name)) rmSync(join(paths.home, name), { recursive: true, force: true })
+  try {
+    for (const name of readdirSync(paths.home)) {
+      if (isLayoutEntry(name) && name !== 'repo.lock') rmSync(join(paths.home, name), { recursive: true, force: true })
+    }
+  } finally {
+    lock.release()
   }
   if (before === 'absent') {
     try { rmdirSync(paths.home) } catch { /* something else was put there meanwhile: leave it */ }

@@ -15,7 +15,7 @@ import { homeState, writeMarker } from './home.ts'
 export { repoPaths, type RepoPaths } from './layout.ts'
 export { homeState, removeCreatedHome, type HomeState } from './home.ts'
 export { transaction } from './db.ts'
-export { getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config } from './config.ts'
+export { defaultConfig, getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config } from './config.ts'
 
 export interface Repo {
   readonly paths: RepoPaths

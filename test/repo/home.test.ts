@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { openRepo, getConfigValue, setConfigValue, parseSize } from '../../src/repo/index.ts'
+import { openRepo, getConfigValue, setConfigValue, parseSize, removeCreatedHome, repoPaths } from '../../src/repo/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft } from '../helpers/cli.ts'
@@ -137,11 +137,14 @@ test('a home is made in an absent or an empty folder; one whose creation was cut
 
 test('reading commands do not create a home, and a command that fails leaves none behind', async t => {
   const home = await tmpHome(t)
-  for (const args of [['repo', 'stat'], ['config', 'show'], ['pin', 'ls'], ['id'], ['following']]) {
+  for (const args of [['repo', 'stat'], ['pin', 'ls'], ['id'], ['following']]) {
     const r = await runWeft(args, { home })
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr, /^weft: there is no weft home at .+ yet: `weft init` makes one.*\(ERR_REPO_NOT_A_HOME\)\n$/)
   }
+  // Settings before there is a home are the defaults, shown without making one.
+  assert.equal(JSON.parse((await runWeft(['config', 'show'], { home })).out).datastore.storageMax, '10GB')
+  assert.equal((await runWeft(['config', 'get', 'datastore.storageMax'], { home })).out, '"10GB"\n')
   assert.equal((await runWeft(['config', 'set', 'datastore.storageMx', '"1GB"'], { home })).code, 2)
   assert.equal((await runWeft(['config', 'set', 'datastore.storageMax', '"lots"'], { home })).code, 2)
   assert.equal((await runWeft(['pin', 'add', 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'], { home })).code, 1)
@@ -170,4 +173,16 @@ test('config keys that are unset by default can be set, as the README shows (nam
   const bad = await runWeft(['config', 'set', 'naming.ens.rpcc', '"http://127.0.0.1:8545"'], { home })
   assert.equal(bad.code, 2)
   assert.match(bad.stderr, /ERR_CONFIG_KEY/)
+})
+
+test('undoing a new home leaves it alone when another process has opened it meanwhile', async t => {
+  const home = await tmpHome(t)
+  // Two commands started together on a new home: this one lost the race, the other holds it open.
+  const other = await openRepo(home)
+  removeCreatedHome(repoPaths(home), 'absent')
+  assert.ok(existsSync(join(home, 'config.json')) && existsSync(join(home, 'weft.db')) && existsSync(join(home, 'keys', 'self.key')))
+  other.close()
+  // Once it is free, the undo takes everything weft put there, and the folder.
+  removeCreatedHome(repoPaths(home), 'absent')
+  assert.equal(existsSync(home), false)
 })

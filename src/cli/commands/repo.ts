@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { checkConfigKey, checkConfigSetting, openRepo } from '../../repo/index.ts'
+import { checkConfigKey, checkConfigSetting, defaultConfig, getConfigValue, openRepo } from '../../repo/index.ts'
 import { formatBytes, printJson, printTable, unitSystemOf } from '../format.ts'
-import { homeOf, withApi, writeOut } from '../context.ts'
+import { homeExists, homeOf, withApi, writeOut } from '../context.ts'
 
 export function registerRepoCommands (program: Command): void {
   program.command('init')
@@ -79,6 +79,8 @@ export function registerRepoCommands (program: Command): void {
     .argument('<key>', 'a dotted key, e.g. datastore.storageMax')
     .action(async (key: string, _opts: unknown, cmd: Command) => {
       checkConfigKey(key)
+      // Before there is a home, its settings are the defaults: shown without making one.
+      if (!homeExists(cmd)) return printJson(getConfigValue(defaultConfig(), key))
       await withApi(cmd, async api => { printJson(await api.configGet(key)) })
     })
 
@@ -99,6 +101,7 @@ export function registerRepoCommands (program: Command): void {
   config.command('show')
     .description('print the whole config')
     .action(async (_opts: unknown, cmd: Command) => {
+      if (!homeExists(cmd)) return printJson(defaultConfig())
       await withApi(cmd, async api => { printJson(await api.configGet()) })
     })
 }
