@@ -150,7 +150,7 @@ test('fuzz: Ethereum endpoint answers damaged one call at a time', async t => {
   await fuzzResolver(verified, 'weft.eth', server, damage(calls), 200, 'Ethereum answers (proofs)')
 })
 
-test('regression: a JSON-RPC answer that is JSON but not an object, hsd resource records that are not a list, and an eth_call answer too short for an address, are coded', async t => {
+test('regression: a JSON-RPC answer that is JSON but not an object, hsd resource records that are not a list, an Ethereum block number that is not a number, and an eth_call answer too short for an address, are coded', async t => {
   // found by the fuzzer: hsd's or Namecoin Core's client read .error of a null answer (TypeError),
   // and the ENS resolver passed viem's AbiDecodingDataSizeTooSmallError on: both ERR_INTERNAL
   let answer = 'null'
@@ -178,6 +178,9 @@ test('regression: a JSON-RPC answer that is JSON but not an object, hsd resource
     answer = `{"result":{"records":${records}},"error":null,"id":1}`
     await assert.rejects(createHnsResolver({ rpc: url, network: 'regtest', verify: 'none' }).resolve('weft'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_NOT_FOUND']), records)
   }
+  // found with FUZZ_SEED=11: a block number that is not a hex quantity (NaN, then a RangeError from numberToHex)
+  answer = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { number: 'x10', stateRoot: '0x' + '56'.repeat(32) } })
+  await assert.rejects(createEnsResolver({ rpc: url }).resolve('weft.eth'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']))
   answer = JSON.stringify({ jsonrpc: '2.0', id: 1, result: '0x00' })
   await assert.rejects(createEnsResolver({ rpc: url, verify: 'none' }).resolve('weft.eth'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']))
 })
