@@ -57,7 +57,9 @@ export async function resolvePath (store: Store, root: CID, segments: string[]):
         found = await exporter(`${entry.cid}/${rest.join('/')}`, { async * get (cid: CID) { yield await store.get(cid) } })
       } catch (err) {
         if ((err as Error).name === 'NotFoundError') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments].join('/')}: no such path in the DAG`)
-        throw err
+        if (err instanceof WeftError || (err as Error).name === 'AbortError') throw err
+        // the exporter's parsers on shard blocks that hashed right
+        throw new WeftError('ERR_BLOCK_MALFORMED', `${entry.cid}: the sharded folder is malformed (${String((err as Error).message).split('\n')[0].slice(0, 200)})`, { cause: err })
       }
       return await describe(store, found.cid)
     }
