@@ -149,3 +149,17 @@ test('regression: a HAMT shard whose entry name splits a surrogate pair, or whos
     assert.ok(!body.includes('ERR_INTERNAL'), `${r.status} ${body.slice(0, 200)}`)
   }
 })
+
+test('regression: a HAMT shard with a fanout of 1 is ERR_BLOCK_MALFORMED, not an endless walk', async t => {
+  // found with FUZZ_SEED=5: hamt-sharding took zero bits a level and recursed until the Map
+  // holding its buckets overflowed, minutes later, killing the process
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  for (const fanout of [1n, 3n, 1n << 20n]) {
+    const shard = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'hamt-sharded-directory', fanout, hashType: 0x22n, data: Uint8Array.of(0x01) }).marshal(), Links: [] }))
+    const cid = cidOf(dagPb.code, shard)
+    await node.blocks.put(cid, shard)
+    await refusesCleanly(async () => { await resolvePath(node.blocks, cid, ['index.html']) }, err => isCodedRefusal(err, ['ERR_BLOCK_MALFORMED']))
+    await refusesCleanly(async () => { await ls(node.blocks, parseContentPath(`${cid}/a`)) }, err => isCodedRefusal(err, ['ERR_BLOCK_MALFORMED']))
+  }
+})
