@@ -9,7 +9,7 @@ import { WeftError, isWeftError } from '../errors.ts'
 import { PinSet, type Pin, type PinType } from './pins.ts'
 import { walkDag, blockKey, multihashKey } from './links.ts'
 
-export { walkDag, blockKey, blockLinks, assertCodecSupported, decodeDagPb, decodeDagCbor, decodeUnixFS, type DagReader } from './links.ts'
+export { walkDag, blockKey, blockLinks, assertCodecSupported, decodeDagPb, decodeDagCbor, decodeUnixFS, assertWalkableShard, type DagReader } from './links.ts'
 export { verifyBlock, assertHashSupported, MAX_BLOCK_SIZE } from './hashing.ts'
 export type { Pin, PinType } from './pins.ts'
 export type { StoreStat } from './pack-store.ts'

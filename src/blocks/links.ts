@@ -48,6 +48,27 @@ export function decodeUnixFS (cid: CID, data: Uint8Array | undefined): UnixFS {
   }
 }
 
+/** HAMT parameters weft follows: murmur3-x64-64 names, a power-of-two fanout up to 1024 (kubo writes 256). */
+const HAMT_HASH = 0x22n
+const MAX_HAMT_FANOUT = 1024n
+
+/**
+ * Refuses a HAMT shard block whose fanout or hash function the exporter cannot walk: a fanout
+ * of 1 (zero bits a level) sends hamt-sharding into endless recursion until the process dies.
+ * Other blocks pass untouched.
+ */
+export function assertWalkableShard (cid: CID, bytes: Uint8Array): void {
+  if (cid.code !== dagPb.code) return
+  const node = decodeDagPb(cid, bytes)
+  if (node.Data === undefined) return
+  const unixfs = decodeUnixFS(cid, node.Data)
+  if (unixfs.type !== 'hamt-sharded-directory') return
+  const fanout = unixfs.fanout ?? 0n
+  if ((unixfs.hashType !== undefined && unixfs.hashType !== HAMT_HASH) || fanout < 2n || fanout > MAX_HAMT_FANOUT || (fanout & (fanout - 1n)) !== 0n) {
+    throw new WeftError('ERR_BLOCK_MALFORMED', `${cid} is a HAMT shard with fanout ${fanout} and hash 0x${(unixfs.hashType ?? 0n).toString(16)}; weft follows murmur3 shards with a power-of-two fanout up to ${MAX_HAMT_FANOUT}`)
+  }
+}
+
 function collectCids (value: unknown, out: CID[]): void {
   const cid = CID.asCID(value)
   if (cid !== null) {

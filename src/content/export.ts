@@ -5,6 +5,7 @@ import { CID } from 'multiformats/cid'
 import { WeftError, isWeftError } from '../errors.ts'
 import type { ContentBlockstore } from './types.ts'
 import { readFile } from './read.ts'
+import { assertWalkableShard } from '../blocks/index.ts'
 
 export interface ContentPath {
   cid: CID
@@ -46,7 +47,9 @@ export function parseContentPath (arg: string): ContentPath {
 function readable (store: ContentBlockstore) {
   return {
     async * get (cid: CID) {
-      yield await store.get(cid)
+      const bytes = await store.get(cid)
+      assertWalkableShard(cid, bytes)
+      yield bytes
     }
   }
 }

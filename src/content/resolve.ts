@@ -11,7 +11,7 @@ import type { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { WeftError } from '../errors.ts'
-import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
+import { assertWalkableShard, decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import type { ContentBlockstore } from './types.ts'
 
 export interface PathEntry {
@@ -54,10 +54,12 @@ export async function resolvePath (store: Store, root: CID, segments: string[]):
       const rest = segments.slice(i)
       let found
       try {
-        found = await exporter(`${entry.cid}/${rest.join('/')}`, { async * get (cid: CID) { yield await store.get(cid) } })
+        found = await exporter(`${entry.cid}/${rest.join('/')}`, { async * get (cid: CID) { const bytes = await store.get(cid); assertWalkableShard(cid, bytes); yield bytes } })
       } catch (err) {
         if ((err as Error).name === 'NotFoundError') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments].join('/')}: no such path in the DAG`)
-        throw err
+        if (err instanceof WeftError || (err as Error).name === 'AbortError') throw err
+        // the exporter's parsers on shard blocks that hashed right
+        throw new WeftError('ERR_BLOCK_MALFORMED', `${entry.cid}: the sharded folder is malformed (${String((err as Error).message).split('\n')[0].slice(0, 200)})`, { cause: err })
       }
       return await describe(store, found.cid)
     }

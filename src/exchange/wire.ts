@@ -91,9 +91,13 @@ export function decodeMessage (frame: Uint8Array): Message {
       } catch {
         throw new ProtocolViolation('bad CID length')
       }
+      // checked before encodingLength, which throws a RangeError past 2^53 (a hostile length must cost a penalty, not escape it)
+      if (cidLen <= 0 || cidLen >= frame.byteLength) throw new ProtocolViolation('CID length past the frame')
       const lenBytes = varint.encodingLength(cidLen)
+      // a longer encoding of the same length (0x81 0x00 for 1) would shift the CID: only the shortest is accepted
+      if ((frame[lenBytes] & 0x80) !== 0) throw new ProtocolViolation('CID length is not a minimal varint')
       const start = 1 + lenBytes
-      if (cidLen <= 0 || start + cidLen > frame.byteLength) throw new ProtocolViolation('CID length past the frame')
+      if (start + cidLen > frame.byteLength) throw new ProtocolViolation('CID length past the frame')
       return { type, cid: parseCid(frame.subarray(start, start + cidLen)), data: frame.subarray(start + cidLen) }
     }
     default:

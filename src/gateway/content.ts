@@ -129,7 +129,13 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
       if (match.status >= 300 && match.status < 400) return redirect(match.to, match.status)
       const to = new URL(match.to, 'http://site.invalid')
       if (to.host !== 'site.invalid') return redirect(match.to, 302)
-      const segments = to.pathname.split('/').filter(s => s !== '').map(s => decodeURIComponent(s))
+      const segments = to.pathname.split('/').filter(s => s !== '').map(s => {
+        try {
+          return decodeURIComponent(s)
+        } catch {
+          throw new WeftError('ERR_REDIRECTS_INVALID', `_redirects sends ${'/' + target.segments.join('/')} to ${JSON.stringify(match.to.slice(0, 80))}, whose path is not valid percent-encoding`)
+        }
+      })
       const page = await file(segments)
       if (page === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `_redirects sends ${'/' + target.segments.join('/')} to ${match.to}, which the site does not have`)
       return await serveFile(ctx, { ...target, cacheControl: match.status === 200 ? target.cacheControl : 'no-cache' }, page.cid, page.size, segments.at(-1) ?? '', match.status)
@@ -224,7 +230,8 @@ async function listing (ctx: ServeContext, target: Target, cid: CID): Promise<Re
   entries.sort((a, b) => a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'directory' ? -1 : 1)
   const title = escapeHtml(decodeURIComponent(target.contentPath))
   const rows = entries.map(e => {
-    const href = encodeURIComponent(e.name) + (e.type === 'directory' ? '/' : '')
+    // a name from a hostile DAG may hold a lone surrogate, which encodeURIComponent refuses
+    const href = encodeURIComponent(e.name.toWellFormed()) + (e.type === 'directory' ? '/' : '')
     return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'directory' ? '/' : ''}</a></td><td>${e.type === 'directory' ? '' : formatSize(e.size)}</td><td><code>${e.cid}</code></td></tr>`
   })
   const up = target.segments.length > 0 ? '<tr><td><a href="../">../</a></td><td></td><td></td></tr>' : ''

@@ -70,7 +70,8 @@ export function createEnsResolver (init: EnsInit): NameResolver {
     if (init.pinnedHeader !== undefined) return { number: init.pinnedHeader.number, stateRoot: init.pinnedHeader.stateRoot.toLowerCase() as Hex, independent: true }
     const source = headerRpc ?? rpc
     const b = await call<{ number?: Hex, stateRoot?: Hex } | null>(source, 'eth_getBlockByNumber', [headerRpc === undefined ? 'latest' : (init.headerTag ?? 'latest'), false], options)
-    if (b == null || typeof b.number !== 'string' || typeof b.stateRoot !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(b.stateRoot)) {
+    // a block number is a hex quantity that fits a safe integer (13 hex digits)
+    if (b == null || typeof b.number !== 'string' || !/^0x[0-9a-fA-F]{1,13}$/.test(b.number) || typeof b.stateRoot !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(b.stateRoot)) {
       throw new WeftError('ERR_NAME_UNREACHABLE', `${headerRpc === undefined ? init.rpc : init.headerRpc} gave no usable block header`)
     }
     return { number: Number(b.number), stateRoot: b.stateRoot.toLowerCase() as Hex, independent: headerRpc !== undefined }

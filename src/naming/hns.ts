@@ -145,8 +145,10 @@ export function createHnsResolver (init: HnsInit): NameResolver {
 
   async function resolveReported (name: string, signal?: AbortSignal): Promise<NameAnswer> {
     const resource = await call<{ records?: Array<{ type?: string, txt?: unknown }> } | null>('getnameresource', [name], signal)
-    const txt = (resource?.records ?? [])
-      .filter(r => r.type === 'TXT' && Array.isArray(r.txt))
+    // the node's JSON, believed here (verify: none) but still read only where it has the expected shape
+    const records = resource !== null && typeof resource === 'object' && Array.isArray(resource.records) ? resource.records : []
+    const txt = records
+      .filter(r => r !== null && typeof r === 'object' && r.type === 'TXT' && Array.isArray(r.txt))
       .map(r => (r.txt as unknown[]).map(String).join(''))
     return answer(name, txt)
   }

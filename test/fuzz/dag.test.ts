@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import * as dagPb from '@ipld/dag-pb'
 import * as dagCbor from '@ipld/dag-cbor'
+import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { base32 } from 'multiformats/bases/base32'
 import * as Digest from 'multiformats/hashes/digest'
@@ -45,8 +46,19 @@ test('fuzz: malformed dag-pb and dag-cbor blocks that verify are refused with co
   // the dag-pb blocks of the site: the root folder, the subfolder, the big file's root
   const pbCids = [root.cid, ...entries.map(e => e.cid)].filter(c => c.code === dagPb.code)
   const pbBlocks = await Promise.all(pbCids.map(async c => await node.blocks.get(c)))
+  // a HAMT shard (as kubo writes one for a big folder: fanout 256, murmur3 names), whose
+  // links point at the site's files, so the sharded paths of the readers are fuzzed too
+  const files = entries.filter(e => e.path.endsWith('.txt') || e.path.endsWith('.html'))
+  const shard = dagPb.encode(dagPb.prepare({
+    Data: new UnixFS({ type: 'hamt-sharded-directory', fanout: 256n, hashType: 0x22n, data: Uint8Array.of(0x01, 0x80) }).marshal(),
+    Links: files.map((f, i) => ({ Hash: f.cid, Name: `${(0x3a + i * 16).toString(16).toUpperCase()}${f.path.split('/').pop()}`, Tsize: f.size }))
+  }))
+  const shardCid = cidOf(dagPb.code, shard)
+  await node.blocks.put(shardCid, shard)
+  pbBlocks.push(shard)
   const cborBlocks = [dagCbor.encode({ a: root.cid, b: [1, { c: pbCids[0] }], d: new Uint8Array(3) })]
-  assert.ok(pbBlocks.length >= 3)
+  assert.ok(pbBlocks.length >= 4)
+  assert.equal((await ls(node.blocks, parseContentPath(shardCid.toString()))).length, files.length, 'the shard lists its entries')
 
   const gateway = nodeGateway(node)
   const store = node.blocks
@@ -72,6 +84,7 @@ test('fuzz: malformed dag-pb and dag-cbor blocks that verify are refused with co
       async () => { await walkDag(store, cid, () => {}) },
       async () => await resolvePath(store, cid, []),
       async () => await resolvePath(store, cid, ['sub', 'big.bin']),
+      async () => await resolvePath(store, cid, ['a.txt']),
       async () => await drain(cat(store, path)),
       async () => await drain(cat(store, path, { offset, length: 100 })),
       async () => await drain(readFile(store, cid, { offset })),
@@ -113,4 +126,40 @@ test('regression: a dag-pb or dag-cbor block that hashes right but does not deco
   const r = await nodeGateway(node)(new Request(`http://${cid.toString(base32)}.ipfs.localhost:8080/`, { headers: { host: `${cid.toString(base32)}.ipfs.localhost:8080` } }))
   assert.equal(r.status, 502)
   assert.match(await r.text(), /ERR_BLOCK_MALFORMED/)
+})
+
+test('regression: a HAMT shard whose entry name splits a surrogate pair, or whose shard block is garbage, is listed or refused, never a 500', async t => {
+  // found with FUZZ_SEED=6: encodeURIComponent threw on the lone surrogate left by the 2-character
+  // prefix, and the exporter's protobuf error on a damaged shard escaped resolvePath: both ERR_INTERNAL
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  const leaf = new TextEncoder().encode('x')
+  const leafCid = CID.createV1(0x55, Digest.create(0x12, createHash('sha256').update(leaf).digest()))
+  await node.blocks.put(leafCid, leaf)
+  const shardOf = (links: dagPb.PBLink[]): Uint8Array => dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'hamt-sharded-directory', fanout: 256n, hashType: 0x22n, data: Uint8Array.of(0x01) }).marshal(), Links: links }))
+  const garbage = Uint8Array.of(0x12, 0x03, 0x0a, 0x01, 0x0c) // a link whose Hash is one byte
+  const garbageCid = cidOf(dagPb.code, garbage)
+  await node.blocks.put(garbageCid, garbage)
+  for (const shard of [shardOf([{ Hash: leafCid, Name: 'A\u{1F600}x', Tsize: 1 }]), shardOf([{ Hash: garbageCid, Name: '3A', Tsize: 5 }])]) {
+    const cid = cidOf(dagPb.code, shard)
+    await node.blocks.put(cid, shard)
+    const host = `${cid.toString(base32)}.ipfs.localhost:8080`
+    const r = await nodeGateway(node)(new Request(`http://${host}/`, { headers: { host } }))
+    const body = await r.text()
+    assert.ok(!body.includes('ERR_INTERNAL'), `${r.status} ${body.slice(0, 200)}`)
+  }
+})
+
+test('regression: a HAMT shard with a fanout of 1 is ERR_BLOCK_MALFORMED, not an endless walk', async t => {
+  // found with FUZZ_SEED=5: hamt-sharding took zero bits a level and recursed until the Map
+  // holding its buckets overflowed, minutes later, killing the process
+  const node = await createNode({ home: await tmpHome(t) })
+  t.after(async () => { await node.stop() })
+  for (const fanout of [1n, 3n, 1n << 20n]) {
+    const shard = dagPb.encode(dagPb.prepare({ Data: new UnixFS({ type: 'hamt-sharded-directory', fanout, hashType: 0x22n, data: Uint8Array.of(0x01) }).marshal(), Links: [] }))
+    const cid = cidOf(dagPb.code, shard)
+    await node.blocks.put(cid, shard)
+    await refusesCleanly(async () => { await resolvePath(node.blocks, cid, ['index.html']) }, err => isCodedRefusal(err, ['ERR_BLOCK_MALFORMED']))
+    await refusesCleanly(async () => { await ls(node.blocks, parseContentPath(`${cid}/a`)) }, err => isCodedRefusal(err, ['ERR_BLOCK_MALFORMED']))
+  }
 })

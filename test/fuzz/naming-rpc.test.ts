@@ -123,7 +123,7 @@ test('fuzz: hsd answers damaged one call at a time', async t => {
   const reported = createHnsResolver({ rpc: server.url, network: 'regtest', verify: 'none', timeout: 5_000 })
   assert.ok((await reported.resolve('weft')).value.startsWith('/ipns/'), 'the unverified answer resolves')
   await fuzzResolver(proven, 'weft', server, damage(calls), 300, 'hsd answers (verified)')
-  await fuzzResolver(reported, 'weft', server, damage(calls), 200, 'hsd answers (verify: none)')
+  await fuzzResolver(reported, 'weft', server, damage(calls), 500, 'hsd answers (verify: none)')
 })
 
 test('fuzz: Ethereum endpoint answers damaged one call at a time', async t => {
@@ -150,11 +150,20 @@ test('fuzz: Ethereum endpoint answers damaged one call at a time', async t => {
   await fuzzResolver(verified, 'weft.eth', server, damage(calls), 200, 'Ethereum answers (proofs)')
 })
 
-test('regression: a JSON-RPC answer that is JSON but not an object, and an eth_call answer too short for an address, are coded', async t => {
+test('regression: a JSON-RPC answer that is JSON but not an object, hsd resource records that are not a list, an Ethereum block number that is not a number, and an eth_call answer too short for an address, are coded', async t => {
   // found by the fuzzer: hsd's or Namecoin Core's client read .error of a null answer (TypeError),
   // and the ENS resolver passed viem's AbiDecodingDataSizeTooSmallError on: both ERR_INTERNAL
   let answer = 'null'
-  const server = createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(answer) }) })
+  let chain = ''
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      const { method } = JSON.parse(Buffer.concat(chunks).toString()) as { method: string }
+      res.end(method === 'getblockchaininfo' && chain !== '' ? JSON.stringify({ result: { chain }, error: null, id: 1 }) : answer)
+    })
+  })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.after(async () => { server.closeAllConnections(); await new Promise(resolve => server.close(resolve)) })
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`
@@ -163,6 +172,15 @@ test('regression: a JSON-RPC answer that is JSON but not an object, and an eth_c
     await assert.rejects(createHnsResolver({ rpc: url, network: 'regtest' }).resolve('weft'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']), body)
     await assert.rejects(createNamecoinResolver({ rpc: url }).resolve('weft.bit'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']), body)
   }
+  // found with FUZZ_SEED=7: hsd's getnameresource with records that are not a list (TypeError from .filter)
+  chain = 'regtest'
+  for (const records of ['""', '{}', '[null]', '5']) {
+    answer = `{"result":{"records":${records}},"error":null,"id":1}`
+    await assert.rejects(createHnsResolver({ rpc: url, network: 'regtest', verify: 'none' }).resolve('weft'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_NOT_FOUND']), records)
+  }
+  // found with FUZZ_SEED=11: a block number that is not a hex quantity (NaN, then a RangeError from numberToHex)
+  answer = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { number: 'x10', stateRoot: '0x' + '56'.repeat(32) } })
+  await assert.rejects(createEnsResolver({ rpc: url }).resolve('weft.eth'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']))
   answer = JSON.stringify({ jsonrpc: '2.0', id: 1, result: '0x00' })
   await assert.rejects(createEnsResolver({ rpc: url, verify: 'none' }).resolve('weft.eth'), (err: unknown) => isCodedRefusal(err, ['ERR_NAME_UNREACHABLE']))
 })
