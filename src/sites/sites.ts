@@ -9,7 +9,7 @@ import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, S
 import { parseSiteName, topicRendezvous, type SiteName } from './names.ts'
 import { checkRecord, signRecord, RecordRejected, rejectionError, type SiteRecord } from './records.ts'
 import { SiteStore, type OwnSite } from './store.ts'
-import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSiteKey, removeSiteKey, writeSiteKey } from './keys.ts'
+import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSiteKey, removeSiteKey, removeUnlistedKeys, writeSiteKey } from './keys.ts'
 
 const log = logger('weft:sites')
 
@@ -49,6 +49,7 @@ export class SiteService extends EventTarget implements Sites {
     this.components = components
     this.init = init
     this.store = new SiteStore(components.db)
+    removeUnlistedKeys(components.keyPath, this.store.ownSites().map(s => s.label))
   }
 
   // ---- lifecycle ----
