@@ -52,7 +52,8 @@ test(`kill -9 at ${KILLS} random moments of a follower daemon's fetch: the home 
     assert.equal(published.sequence, BigInt(i))
     return { root: root.cid.toString(), files: entries.length }
   }
-  const daemon = async (): Promise<GatedProcess> => await startGated(t, home, ['daemon'])
+  // Its sites log goes to stderr, for the message of a failed wait.
+  const daemon = async (): Promise<GatedProcess> => await startGated(t, home, ['daemon'], { DEBUG: 'weft:sites*' })
   const followed = async (p: GatedProcess): Promise<{ sequence?: string, fetched: boolean }> => {
     const endpoint = await readApiEndpoint(home)
     if (endpoint === undefined || !p.output().stdout.includes('daemon is ready')) return { fetched: false }
