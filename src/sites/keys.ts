@@ -13,7 +13,8 @@
  * older sequence than the network has.
  */
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto'
-import { existsSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -48,6 +49,29 @@ export function writeSiteKey (path: string, key: PrivateKey): void {
 
 export function removeSiteKey (path: string): void {
   try { unlinkSync(path) } catch { /* already gone */ }
+}
+
+/**
+ * A site's key file is written before its row in the sites table, so a process killed
+ * between the two (or inside the write) leaves a key file no site lists, and a retry of
+ * the same create or import would find it in the way. Such files are removed when the
+ * home opens: a created key no row lists has signed nothing, and an imported one is still
+ * in its export.
+ */
+export function removeUnlistedKeys (keyPath: (label: string) => string, labels: string[]): void {
+  const dir = dirname(keyPath('x'))
+  const listed = new Set(labels.map(label => basename(keyPath(label))))
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const m = /^site-.+\.key(\.tmp-\d+)?$/.exec(name)
+    if (m === null || (m[1] === undefined && listed.has(name))) continue
+    removeSiteKey(join(dir, name))
+  }
 }
 
 export function readSiteKey (path: string): PrivateKey {

@@ -8,7 +8,7 @@ import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, S
 import { parseSiteName, topicRendezvous, type SiteName } from './names.ts'
 import { checkRecord, signRecord, RecordRejected, rejectionError, type SiteRecord } from './records.ts'
 import { SiteStore, type OwnSite } from './store.ts'
-import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSiteKey, removeSiteKey, writeSiteKey } from './keys.ts'
+import { checkLabel, exportSiteKey, importSiteKey, nameOfKey, newSiteKey, readSiteKey, removeSiteKey, removeUnlistedKeys, writeSiteKey } from './keys.ts'
 import { HeldVersions } from './held.ts'
 import { siteInfo } from './info.ts'
 
@@ -57,6 +57,7 @@ export class SiteService extends EventTarget implements Sites {
     this.init = init
     this.store = new SiteStore(components.db)
     this.held = new HeldVersions(components.blocks, this.store)
+    removeUnlistedKeys(components.keyPath, this.store.ownSites().map(s => s.label))
   }
 
   // ---- lifecycle ----

@@ -22,7 +22,7 @@ test(`kill -9 at ${KILLS} random moments of \`weft car import\`: each archive's 
     const dir = join(work, `content-${i}`)
     await mkdir(dir, { recursive: true })
     for (let f = 0; f < 64; f++) await writeFile(join(dir, `f${f}.bin`), randomBytes(32 * 1024))
-    await writeFile(join(dir, 'large.bin'), randomBytes(8 * 1024 * 1024 + i))
+    await writeFile(join(dir, 'large.bin'), randomBytes(3 * 1024 * 1024 + i))
     const root = (await source.add([dir], { pin: false })).roots[0].cid
     const chunks: Uint8Array[] = []
     for await (const chunk of source.carExport(root, { offline: true })) chunks.push(chunk)

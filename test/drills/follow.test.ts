@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { createTestNode } from '../helpers/testnet.ts'
-import { KILLS, assertHomeSound, dagComplete, killMoments, runThenKill, startGated, withHome, type GatedProcess } from '../helpers/drill.ts'
+import { KILLS, assertHomeSound, dagComplete, killFractions, runThenKill, startGated, withHome, type GatedProcess } from '../helpers/drill.ts'
 import { ApiClient, readApiEndpoint } from '../../src/api/index.ts'
 import { importPath, parseContentPath } from '../../src/content/index.ts'
 
@@ -44,15 +44,16 @@ test(`kill -9 at ${KILLS} random moments of a follower daemon's fetch: the home 
   const publish = async (i: number): Promise<{ root: string, files: number }> => {
     const dir = join(work, `v${i}`)
     await mkdir(dir, { recursive: true })
-    for (let f = 0; f < 300; f++) await writeFile(join(dir, `f${f}.bin`), randomBytes(16 * 1024))
-    await writeFile(join(dir, 'large.bin'), randomBytes(8 * 1024 * 1024 + i))
+    for (let f = 0; f < 200; f++) await writeFile(join(dir, `f${f}.bin`), randomBytes(16 * 1024))
+    await writeFile(join(dir, 'large.bin'), randomBytes(4 * 1024 * 1024 + i))
     const { root, entries } = await importPath(publisher.blocks, dir, {})
     await publisher.blocks.pin(root.cid, 'recursive')
     const published = await publisher.sites.publish('s', root.cid, { signal: AbortSignal.timeout(10_000) })
     assert.equal(published.sequence, BigInt(i))
     return { root: root.cid.toString(), files: entries.length }
   }
-  const daemon = async (): Promise<GatedProcess> => await startGated(t, home, ['daemon'])
+  // Its sites log goes to stderr, for the message of a failed wait.
+  const daemon = async (): Promise<GatedProcess> => await startGated(t, home, ['daemon'], { DEBUG: 'weft:sites*' })
   const followed = async (p: GatedProcess): Promise<{ sequence?: string, fetched: boolean }> => {
     const endpoint = await readApiEndpoint(home)
     if (endpoint === undefined || !p.output().stdout.includes('daemon is ready')) return { fetched: false }
@@ -82,7 +83,8 @@ test(`kill -9 at ${KILLS} random moments of a follower daemon's fetch: the home 
   // Round 0 runs to the end: it measures the fetch, from the first block the publisher
   // sends to the follower holding the version, and the kills spread over that span.
   let next = daemon()
-  const moments: number[] = []
+  const fractions = killFractions(SEED)
+  let fetchSpan = 0
   const outcomes: Array<{ killed: boolean, delay: number }> = []
   for (let i = 0; i <= KILLS; i++) {
     const version = await publish(i)
@@ -94,14 +96,14 @@ test(`kill -9 at ${KILLS} random moments of a follower daemon's fetch: the home 
     const fetchBegan = performance.now()
     if (i === 0) {
       await caughtUp(p, 0)
-      moments.push(...killMoments(SEED, performance.now() - fetchBegan))
+      fetchSpan = performance.now() - fetchBegan
       t.diagnostic(`follow: version 0 (${version.files} files) fetched in ${Math.round(performance.now() - fetchBegan)} ms, ${Math.round(fetchBegan - started)} ms after the daemon began`)
       p.child.kill('SIGKILL')
       await p.exited
       assert.ok((await check('after the follower fetched version 0 and was killed')).fetched)
       continue
     }
-    const delay = moments[i - 1]
+    const delay = Math.round(fractions[i - 1] * fetchSpan)
     const { killed, exit } = await runThenKill(p, delay, fetchBegan)
     assert.ok(killed, `the follower daemon exited by itself: ${exit.stderr}`)
     const held = await check(`after the follower was killed ${delay} ms into fetching version ${i} (seed ${SEED})`)

@@ -55,7 +55,7 @@ test(`kill -9 at ${KILLS} random moments of \`weft gc\`: pins and a followed sit
         assert.ok(await dagComplete(node, record.root), `${when}: gc took blocks of the followed site's version`)
       }
       // Fresh garbage for the next round, written among the live blocks, so gc has packs to rewrite.
-      await new Operations(node).add([await folder(work, `garbage-${i + 1}`, 100, 8 * 1024 * 1024)], { pin: false })
+      await new Operations(node).add([await folder(work, `garbage-${i + 1}`, 100, 4 * 1024 * 1024)], { pin: false })
     })
   }
   await check(-1, 'before the drill')

@@ -65,3 +65,25 @@ test(`kill -9 at ${KILLS} random moments of \`weft site import-key\`: a site's k
     assert.equal(node.sites.list().length, KILLS + 1)
   })
 })
+
+// Found by the drill above (seed 110005, round 11 in one run): a kill between the key file
+// and its row left the file behind, unlisted, and a retry failed with ERR_SITE_EXISTS.
+test('a key file that no site lists (an import killed before its row was written) is removed when the home opens, and the import then works', async t => {
+  const home = await tmpHome(t)
+  const source = new Operations(await createNode({ home: await tmpHome(t) }))
+  t.after(async () => { await source.node.stop() })
+  const { name } = await source.siteCreate('a')
+  const exported = (await source.siteExportKey('a', PASSPHRASE)).key
+  const keyBytes = await readFile(source.node.repo.paths.siteKey('a'))
+  await withHome(home, async node => {
+    // What the killed import left: the key file (and one half-written), no row.
+    await writeFile(node.repo.paths.siteKey('a'), keyBytes, { mode: 0o600 })
+    await writeFile(`${node.repo.paths.siteKey('b')}.tmp-4242`, keyBytes.subarray(0, 10), { mode: 0o600 })
+  })
+  await withHome(home, async node => {
+    const keysDir = dirname(node.repo.paths.siteKey('a'))
+    assert.deepEqual((await readdir(keysDir)).filter(f => f.startsWith('site-')), [], 'unlisted key files stayed')
+    assert.equal((await new Operations(node).siteImportKey(exported, PASSPHRASE, 'a')).name, name)
+    assert.deepEqual(await readFile(node.repo.paths.siteKey('a')), keyBytes)
+  })
+})

@@ -15,7 +15,7 @@ async function versionFolder (root: string, i: number): Promise<string> {
   const dir = join(root, `v${i}`)
   await mkdir(join(dir, 'small'), { recursive: true })
   for (let f = 0; f < 64; f++) await writeFile(join(dir, 'small', `f${f}.bin`), randomBytes(32 * 1024))
-  await writeFile(join(dir, 'large.bin'), randomBytes(8 * 1024 * 1024 + 11))
+  await writeFile(join(dir, 'large.bin'), randomBytes(3 * 1024 * 1024 + 11))
   await writeFile(join(dir, 'marker.txt'), `version ${i}\n`)
   return dir
 }
