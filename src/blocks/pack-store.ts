@@ -142,7 +142,7 @@ export class PackStore {
     for (const [id] of ends) {
       if (!this.fds.has(id)) throw new WeftError('ERR_REPO_CORRUPT', `pack ${packName(id)} is missing but ${this.countIn(id)} blocks point into it`)
     }
-    this.usedBytes = Number((this.db.prepare('SELECT COALESCE(SUM(len), 0) AS n FROM blocks').get() as { n: number }).n)
+    this.usedBytes = this.indexedBytes()
     if (highest === 0) {
       this.rollPack(1)
     } else {
@@ -390,11 +390,7 @@ export class PackStore {
         }
       }
       this.pendingBytes = 0
-      for (const pack of packs) {
-        const end = this.indexedEnd(pack)
-        if (fstatSync(this.fd(pack)).size > end) ftruncateSync(this.fd(pack), end)
-        if (pack === this.activePack) this.activeSize = end
-      }
+      for (const pack of packs) this.cutToIndexedEnd(pack)
       this.usedBytes = this.indexedBytes()
       this.undoEpoch++
       this.undoUnreported = true
@@ -416,6 +412,13 @@ export class PackStore {
         this.releasePuts?.()
       }
     }
+  }
+
+  /** Cuts a pack back to the end of the blocks the index holds in it (bytes past that were never indexed). */
+  private cutToIndexedEnd (pack: number): void {
+    const end = this.indexedEnd(pack)
+    if (fstatSync(this.fd(pack)).size > end) ftruncateSync(this.fd(pack), end)
+    if (pack === this.activePack) this.activeSize = end
   }
 
   private indexedEnd (pack: number): number {
@@ -508,11 +511,7 @@ export class PackStore {
         }
       } catch (err) {
         // The copies not yet indexed are cut away; every block still lives where the index says.
-        for (const pack of written) {
-          const end = this.indexedEnd(pack)
-          if (fstatSync(this.fd(pack)).size > end) ftruncateSync(this.fd(pack), end)
-          if (pack === this.activePack) this.activeSize = end
-        }
+        for (const pack of written) this.cutToIndexedEnd(pack)
         throw storeWriteError(err, this.dir)
       }
       return { packsRewritten: victims.length, bytesReclaimed: reclaimed }
