@@ -17,6 +17,7 @@ import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft, startDaemonProcess } from '../helpers/cli.ts'
 import { flipByte, storedBlock, storedBlocks } from '../helpers/damage.ts'
 import type { TestContext } from 'node:test'
+import { until } from '../helpers/until.ts'
 
 const MiB = 1024 * 1024
 
@@ -39,14 +40,6 @@ async function addFile (t: TestContext, nodes: WeftNode[], data: Uint8Array): Pr
 
 const rejectsWith = async (p: Promise<unknown>, code: string): Promise<void> => {
   await assert.rejects(p, (err: unknown) => isWeftError(err) && err.code === code)
-}
-
-async function until (what: string, check: () => boolean | Promise<boolean>, timeout = 20_000): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
-    await new Promise(resolve => setImmediate(resolve))
-  }
 }
 
 test('a block damaged on disk is never returned: ERR_BLOCK_CORRUPT, quarantined (has() false, out of stat), its bytes reclaimed at gc', async t => {

@@ -2,9 +2,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { until } from '../helpers/until.ts'
+
+/** Each check is a CLI process (~2 s to start): a long wait, polled gently. */
+const CLI_WAIT_MS = 30_000
+const CLI_POLL_MS = 200
 
 const ok = (r: CliResult): CliResult => {
   assert.equal(r.code, 0, r.stderr)
@@ -12,15 +16,6 @@ const ok = (r: CliResult): CliResult => {
 }
 
 /** Polls `condition` until it holds; fails after `ms`. Resolves with how long it took. */
-async function until (what: string, condition: () => Promise<boolean>, ms = 30_000): Promise<number> {
-  const started = performance.now()
-  while (!(await condition())) {
-    if (performance.now() - started > ms) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
-  return performance.now() - started
-}
-
 test('CLI: a daemon killed with SIGKILL and started again finds its peer by itself and catches up a site that changed meanwhile', async t => {
   const owner = await startDaemonProcess(t)
   const home = await tmpHome(t)
@@ -36,7 +31,7 @@ test('CLI: a daemon killed with SIGKILL and started again finds its peer by itse
     const f = JSON.parse(ok(await runWeft(['following', '--json'], follower)).out)[0]
     return f?.sequence === sequence && f?.fetched === true
   }
-  await until('the follower to hold version 0', async () => await holds('0'))
+  await until('the follower to hold version 0', async () => await holds('0'), CLI_WAIT_MS, CLI_POLL_MS)
 
   // killed, not stopped: nothing gets written on the way out
   follower.child.kill('SIGKILL')
@@ -50,8 +45,8 @@ test('CLI: a daemon killed with SIGKILL and started again finds its peer by itse
   const reconnected = await until('the restarted follower to be connected to the owner', async () => {
     const peers = JSON.parse(ok(await runWeft(['peers', '--json'], follower)).out) as Array<{ id: string }>
     return peers.some(p => p.id === owner.id)
-  })
-  const caughtUp = await until('the restarted follower to hold version 1', async () => await holds('1'))
+  }, CLI_WAIT_MS, CLI_POLL_MS)
+  const caughtUp = await until('the restarted follower to hold version 1', async () => await holds('1'), CLI_WAIT_MS, CLI_POLL_MS)
   t.diagnostic(`after the daemon was ready: connected within ${reconnected.toFixed(0)} ms, version 1 held ${(reconnected + caughtUp).toFixed(0)} ms (polled every 200 ms through the CLI)`)
   assert.equal(ok(await runWeft(['cat', `/ipns/${site.name}/index.html`], follower)).out, '<p>second</p>')
 })

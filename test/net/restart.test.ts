@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createIPNSRecord, marshalIPNSRecord, unmarshalIPNSRecord, multihashToIPNSRoutingKey } from 'ipns'
@@ -18,17 +17,9 @@ import { SqliteDatastore } from '../../src/net/index.ts'
 import { pruneDhtStore } from '../../src/routing/index.ts'
 import { createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 /** Polls `condition` until it holds; fails after `ms`. */
-async function until (condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<number> {
-  const started = performance.now()
-  while (!(await condition())) {
-    if (performance.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(25)
-  }
-  return performance.now() - started
-}
-
 const connected = (a: OnlineNode, b: OnlineNode): boolean => a.libp2p.getConnections(b.libp2p.peerId).length > 0
 
 /** Rows and bytes of libp2p's datastore in the node's home db. */
@@ -46,19 +37,19 @@ test('a restarted node redials the peer it met, with no bootstrap list', async t
   await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
   // identify tells each side where the other listens (and puts it in the DHT's table)
   const table = (n: OnlineNode): number => (n.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
-  await until(() => table(a) > 0 && table(b) > 0, 5_000, 'identify done both ways')
+  await until('identify done both ways', () => table(a) > 0 && table(b) > 0, 5_000)
   const seenBefore = a.reconnect?.known.get(b.libp2p.peerId.toString())?.lastSeen ?? 0
   await b.stop()
-  await until(() => !connected(a, b), 5_000, 'a sees b go')
+  await until('a sees b go', () => !connected(a, b), 5_000)
 
   const started = performance.now()
   b = await createTestNode(t, { home })
-  await until(() => connected(b, a), 10_000, 'the restarted b is connected to a')
+  await until('the restarted b is connected to a', () => connected(b, a), 10_000)
   t.diagnostic(`reconnected ${(performance.now() - started).toFixed(0)} ms after createNode began`)
   // both remember the other, and a saw b again: its last-seen moved on
   assert.ok(seenBefore > 0)
   assert.ok(b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined)
-  await until(() => (a.reconnect?.known.get(b.libp2p.peerId.toString())?.lastSeen ?? 0) > seenBefore, 5_000, 'a updates last seen')
+  await until('a updates last seen', () => (a.reconnect?.known.get(b.libp2p.peerId.toString())?.lastSeen ?? 0) > seenBefore, 5_000)
   const size = datastoreSize(b)
   t.diagnostic(`b's datastore: ${size.rows} rows, ${size.bytes} bytes`)
   assert.ok(size.rows > 0)
@@ -89,15 +80,15 @@ test('a node whose only peer restarts keeps redialling it, with back-off, until 
   t.after(async () => { await a.stop() })
   const b = await createTestNode(t, { home: await tmpHome(t) })
   await b.libp2p.dial(a.libp2p!.getMultiaddrs()[0])
-  await until(() => b.reconnect?.known.get(a.libp2p!.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await until('b remembers a', () => b.reconnect?.known.get(a.libp2p!.peerId.toString()) !== undefined, 5_000)
   await a.stop()
-  await until(() => b.libp2p.getConnections().length === 0, 5_000, 'b alone')
+  await until('b alone', () => b.libp2p.getConnections().length === 0, 5_000)
   // b's first two tries (at once, then after the first back-off) fail while a is down
-  await until(() => (b.reconnect?.status().dials ?? 0) >= 2, 5_000, 'b tried twice')
+  await until('b tried twice', () => (b.reconnect?.status().dials ?? 0) >= 2, 5_000)
   assert.equal(b.reconnect?.status().redialling, true)
   const started = performance.now()
   a = await createNode(options)
-  await until(() => b.libp2p.getConnections(a.libp2p!.peerId).length > 0, 15_000, 'b reconnected to the restarted a')
+  await until('b reconnected to the restarted a', () => b.libp2p.getConnections(a.libp2p!.peerId).length > 0, 15_000)
   t.diagnostic(`b reconnected ${(performance.now() - started).toFixed(0)} ms after a began to start again`)
 })
 
@@ -106,7 +97,7 @@ test('DHT records and provider records a node holds for others survive its resta
   const home = await tmpHome(t)
   let holder = await createTestNode(t, { home })
   await publisher.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
-  await until(() => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the publisher\'s routing table')
+  await until('holder in the publisher\'s routing table', () => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000)
 
   const key = await generateKeyPair('Ed25519')
   const value = `/ipfs/${CID.createV1(raw.code, await sha256.digest(randomBytes(32)))}`
@@ -127,7 +118,7 @@ test('DHT records and provider records a node holds for others survive its resta
   // a newcomer that knows only the holder finds both
   const newcomer = await createTestNode(t)
   await newcomer.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
-  await until(() => (newcomer.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the newcomer\'s routing table')
+  await until('holder in the newcomer\'s routing table', () => (newcomer.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000)
   const got = unmarshalIPNSRecord(await newcomer.routing.getRecord(recordKey, { signal: AbortSignal.timeout(10_000) }))
   assert.equal(got.value, value)
   const providers: string[] = []
@@ -141,7 +132,7 @@ test('the DHT routing table comes back from disk: its peers that still answer ar
   const b = await createTestNode(t, { home })
   await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
   const table = (n: { libp2p?: OnlineNode['libp2p'] }): { size: number, find: (p: unknown) => Promise<unknown> } => (n.libp2p?.services.dht as unknown as { routingTable: { size: number, find: (p: unknown) => Promise<unknown> } }).routingTable
-  await until(async () => (await table(b).find(a.libp2p.peerId)) != null, 5_000, 'a in b\'s routing table')
+  await until('a in b\'s routing table', async () => (await table(b).find(a.libp2p.peerId)) != null, 5_000)
   await b.stop()
   // no redial: only kad-dht's own refill (it pings each peer from the peer store before adding it)
   const again = await createNode({
@@ -153,7 +144,7 @@ test('the DHT routing table comes back from disk: its peers that still answer ar
     reconnect: { redialPeers: 0 }
   })
   t.after(async () => { await again.stop() })
-  await until(async () => (await table(again).find(a.libp2p.peerId)) != null, 10_000, 'a back in b\'s routing table')
+  await until('a back in b\'s routing table', async () => (await table(again).find(a.libp2p.peerId)) != null, 10_000)
   assert.equal(table(again).size, 1)
 })
 
@@ -162,7 +153,7 @@ test('a followed site catches up by itself after its follower restarts while the
   const home = await tmpHome(t)
   let follower = await createTestNode(t, { home })
   await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
-  await until(() => (owner.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'follower in the owner\'s routing table')
+  await until('follower in the owner\'s routing table', () => (owner.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000)
 
   const dir = await tmpDir(t)
   await writeFile(join(dir, 'index.html'), '<h1>one</h1>')
@@ -172,7 +163,7 @@ test('a followed site catches up by itself after its follower restarts while the
   await owner.sites.publish('blog', root1)
   await follower.sites.follow(site.name)
   const held = async (n: OnlineNode, seq: bigint): Promise<boolean> => (await n.sites.following()).some(f => f.name === site.name && f.fetched && (f.sequence ?? -1n) >= seq)
-  await until(() => held(follower, 0n), 20_000, 'follower fetched version 0')
+  await until('follower fetched version 0', () => held(follower, 0n), 20_000)
 
   await follower.stop()
   await writeFile(join(dir, 'index.html'), '<h1>two</h1>')
@@ -184,7 +175,7 @@ test('a followed site catches up by itself after its follower restarts while the
   // nobody dials anybody: the follower finds the owner again and catches up
   const started = performance.now()
   follower = await createTestNode(t, { home })
-  await until(() => held(follower, 1n), 30_000, 'the restarted follower fetched version 1')
+  await until('the restarted follower fetched version 1', () => held(follower, 1n), 30_000)
   t.diagnostic(`caught up ${(performance.now() - started).toFixed(0)} ms after createNode began`)
   assert.ok(await follower.blocks.has(root2))
 })
@@ -194,7 +185,7 @@ test('a node whose remembered peers are all gone starts, gives up after its trie
   const home = await tmpHome(t)
   const b = await createTestNode(t, { home })
   await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
-  await until(() => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await until('b remembers a', () => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000)
   // and two damaged rows, which must not stop the others being tried
   const insert = b.repo.db.prepare('INSERT INTO peers (peer, addrs, last_seen) VALUES (?, ?, ?)')
   insert.run(peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString(), 'not json', Date.now())
@@ -232,7 +223,7 @@ test('a node whose remembered peers are all gone starts, gives up after its trie
     assert.ok(stopMs < 2_000, `stop took ${stopMs.toFixed(0)} ms`)
   }
   // sockets and timers close a moment after stop() returns; none may stay
-  const settledMs = await until(() => resources() <= baseline, 10_000, `resources back to ${baseline} (${process.getActiveResourcesInfo().join(', ')})`)
+  const settledMs = await until(`resources back to ${baseline} (${process.getActiveResourcesInfo().join(', ')})`, () => resources() <= baseline, 10_000)
   t.diagnostic(`15 restarts: active resources back to ${resources()} (before: ${baseline}) ${settledMs.toFixed(0)} ms after the last stop`)
 })
 
@@ -241,7 +232,7 @@ test('a banned peer is not redialled after a restart', async t => {
   const home = await tmpHome(t)
   const b = await createTestNode(t, { home })
   await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
-  await until(() => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000, 'b remembers a')
+  await until('b remembers a', () => b.reconnect?.known.get(a.libp2p.peerId.toString()) !== undefined, 5_000)
   await b.stop()
   const banned = a.libp2p.peerId.toString()
   const again = await createNode({
@@ -263,8 +254,8 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
   const home = await tmpHome(t)
   let holder = await createTestNode(t, { home })
   await publisher.libp2p.dial(holder.libp2p.getMultiaddrs()[0])
-  await until(() => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'holder in the publisher\'s routing table')
-  await until(() => (holder.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000, 'publisher in the holder\'s routing table')
+  await until('holder in the publisher\'s routing table', () => (publisher.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000)
+  await until('publisher in the holder\'s routing table', () => (holder.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size > 0, 5_000)
 
   // for others: a record and a provider record; our own: one for a block held, one for a block gone
   const key = await generateKeyPair('Ed25519')
@@ -283,7 +274,7 @@ test('what the DHT keeps on disk stays bounded: stale records go, and our provid
   const providerKey = (cid: CID, peer: OnlineNode): string => `/dht/provider/${base32.baseEncode(cid.multihash.bytes)}/${peer.libp2p.peerId.toString()}`
   const keys = (node: OnlineNode): Set<string> => new Set((node.repo.db.prepare('SELECT key FROM datastore').all() as Array<{ key: string }>).map(r => r.key))
   // (writes reach the db a moment later, together)
-  await until(() => [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)].every(k => keys(holder).has(k)), 5_000, 'the three provider records on disk')
+  await until('the three provider records on disk', () => [providerKey(theirs, publisher), providerKey(held, holder), providerKey(gone, holder)].every(k => keys(holder).has(k)), 5_000)
   const before = keys(holder)
   const records = (ks: Set<string>): number => [...ks].filter(k => k.startsWith('/dht/record/')).length
   assert.equal(records(before), 1)

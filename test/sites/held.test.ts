@@ -10,16 +10,9 @@ import { nodeGateway } from '../../src/node/daemon.ts'
 import { createNode } from '../../src/node/index.ts'
 import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 /** Waits for `check` to hold (polling: the state under test lives in the store, not in events). */
-async function until (what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 /** Whether every block of the DAG under `root` is in the node's store. */
 async function complete (node: OnlineNode, root: CID): Promise<boolean> {
   try {

@@ -18,6 +18,7 @@ import { joinNetwork } from '../../src/routing/index.ts'
 import { parseSiteName, siteNameOf, type SiteEvents } from '../../src/sites/index.ts'
 import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 const HOUR = 3_600_000
 /** Signed exactly as a publisher would, but without weft's own checks on what is signed. */
@@ -86,14 +87,6 @@ async function hostilePeer (t: TestContext): Promise<WeftLibp2p> {
   return libp2p
 }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
-
 async function publishSite (owner: OnlineNode, label: string, text: string, t: TestContext): Promise<{ name: string, root: string }> {
   const dir = await tmpDir(t)
   await writeFile(join(dir, 'index.html'), text)
@@ -112,23 +105,23 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
   const v0Record = owner.sites.record(name)
   assert.ok(v0Record !== undefined)
   await follower.sites.follow(name)
-  await until('the follower to hold v0', async () => (await follower.sites.following())[0]?.fetched === true)
+  await until('the follower to hold v0', async () => (await follower.sites.following())[0]?.fetched === true, 10_000)
   const v1 = await publishSite(owner, 'site', 'v1', t)
-  await until('the follower to hold v1', async () => { const [f] = await follower.sites.following(); return f?.sequence === 1n && f.fetched })
+  await until('the follower to hold v1', async () => { const [f] = await follower.sites.following(); return f?.sequence === 1n && f.fetched }, 10_000)
 
   const rejected: Array<SiteEvents['rejected']> = []
   follower.sites.addEventListener('rejected', e => { rejected.push((e as CustomEvent<SiteEvents['rejected']>).detail) })
   const join = async (peer: WeftLibp2p): Promise<void> => {
     await peer.dial(follower.libp2p.getMultiaddrs()[0])
     peer.services.pubsub.subscribe(topic)
-    await until('the peer to see the follower on the topic', () => peer.services.pubsub.getSubscribers(topic).some(p => p.equals(follower.libp2p.peerId)))
+    await until('the peer to see the follower on the topic', () => peer.services.pubsub.getSubscribers(topic).some(p => p.equals(follower.libp2p.peerId)), 10_000)
   }
 
   // A relay passes on the old record (a replay, or a peer serving an old root): ignored, counted, not punished.
   const relay = await hostilePeer(t)
   await join(relay)
   await relay.services.pubsub.publish(topic, v0Record)
-  await until('the replay to be refused', () => rejected.some(r => r.reason === 'stale'))
+  await until('the replay to be refused', () => rejected.some(r => r.reason === 'stale'), 10_000)
   assert.equal(follower.exchange.isBanned(relay.peerId.toString()), false)
   assert.equal((await follower.sites.resolve(name, { offline: true })).root, v1.root)
 
@@ -140,8 +133,8 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
     const bytes = i % 2 === 0 ? randomBytes(200) : await sign(stranger, await randomRoot(), BigInt(100 + i))
     await attacker.services.pubsub.publish(topic, bytes).catch(() => {})
   }
-  await until('the attacker to be banned', () => follower.exchange.isBanned(attacker.peerId.toString()))
-  await until('the attacker to be disconnected', () => follower.libp2p.getConnections(attacker.peerId).length === 0)
+  await until('the attacker to be banned', () => follower.exchange.isBanned(attacker.peerId.toString()), 10_000)
+  await until('the attacker to be disconnected', () => follower.libp2p.getConnections(attacker.peerId).length === 0, 10_000)
   const fromAttacker = rejected.filter(r => r.peer === attacker.peerId.toString())
   assert.ok(fromAttacker.length >= 4, `${fromAttacker.length} rejections`)
   assert.ok(fromAttacker.every(r => r.reason === 'malformed' || r.reason === 'bad-signature'), JSON.stringify(fromAttacker.map(r => r.reason)))
@@ -152,7 +145,7 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
 
   // The follower still takes the owner's next version.
   const v2 = await publishSite(owner, 'site', 'v2', t)
-  await until('the follower to hold v2', async () => { const [f] = await follower.sites.following(); return f?.root === v2.root && f.fetched })
+  await until('the follower to hold v2', async () => { const [f] = await follower.sites.following(); return f?.root === v2.root && f.fetched }, 10_000)
 })
 
 test('the DHT: a peer that serves an old record cannot roll a node back', async t => {
