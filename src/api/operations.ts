@@ -187,9 +187,9 @@ export class Operations {
     return jsonEntries(await ls(this.store(options), await this.contentPath(arg, options)))
   }
 
-  private async targetCid (arg: string): Promise<CID> {
-    const path = parseContentPath(arg)
-    return path.segments.length === 0 ? path.cid : (await resolveEntry(this.node.blocks, path)).cid
+  /** The CID a content path names: its root, or the entry its segments lead to in `store`. */
+  private async entryCid (store: ContentBlockstore, path: ContentPath): Promise<CID> {
+    return path.segments.length === 0 ? path.cid : (await resolveEntry(store, path)).cid
   }
 
   /**
@@ -204,9 +204,8 @@ export class Operations {
       let cid: CID
       try {
         if (direct) {
-          const path = await this.contentPath(arg, options)
           const store = this.store(options)
-          cid = path.segments.length === 0 ? path.cid : (await resolveEntry(store, path)).cid
+          cid = await this.entryCid(store, await this.contentPath(arg, options))
           await store.get(cid)
         } else {
           cid = (await this.ensureLocal(await this.contentPath(arg, options), options)).cid
@@ -227,7 +226,7 @@ export class Operations {
   async pinRm (args: string[]): Promise<Array<{ cid: string }>> {
     const out = []
     for (const arg of args) {
-      const cid = await this.targetCid(arg)
+      const cid = await this.entryCid(this.node.blocks, parseContentPath(arg))
       await this.node.blocks.unpin(cid)
       out.push({ cid: cid.toString() })
     }
