@@ -1,5 +1,5 @@
-import { once } from 'node:events'
 import type { DatabaseSync } from 'node:sqlite'
+import { raceSignal } from 'race-signal'
 import type { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { CID as CIDClass } from 'multiformats/cid'
@@ -94,18 +94,6 @@ const REPAIR_TIMEOUT = 30_000
 /** Repairs `verify --repair` runs at once: enough to hide the timeouts of blocks no peer has, few enough for the exchange's window. */
 const REPAIR_CONCURRENCY = 16
 
-/** `work`, or the signal's reason if it aborts first (the work goes on for others who wait on it). */
-async function raceAbort<T> (work: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return await work
-  signal.throwIfAborted()
-  const stop = new AbortController()
-  try {
-    return await Promise.race([work, once(signal, 'abort', { signal: stop.signal }).then(() => { throw signal.reason })])
-  } finally {
-    stop.abort()
-  }
-}
-
 export function createBlocks (components: BlocksComponents, init: BlocksInit): Blocks {
   const store = new PackStore(components.dir, components.db, init)
   const pinSet = new PinSet(components.db)
@@ -120,7 +108,8 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
       running = fetchCopy(cid, { signal: AbortSignal.timeout(REPAIR_TIMEOUT) }).finally(() => { repairs.delete(key) })
       repairs.set(key, running)
     }
-    await raceAbort(running, signal)
+    // This caller may stop waiting; the repair goes on for the others who wait on it.
+    await raceSignal(running, signal)
   }
   const get = async (cid: CID, options: GetOptions = {}): Promise<Uint8Array> => {
     try {

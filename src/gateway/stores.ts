@@ -9,6 +9,7 @@
  * one fetch, not nine. A shared fetch stops when every request waiting on it has gone.
  */
 import { once } from 'node:events'
+import { raceSignal } from 'race-signal'
 import type { CID } from 'multiformats/cid'
 import { blockKey } from '../blocks/index.ts'
 import type { ContentBlockstore } from '../content/index.ts'
@@ -93,12 +94,7 @@ async function settled (shared: SharedFetch, signal: AbortSignal): Promise<void>
     await shared.done
     return
   }
-  const stop = new AbortController()
-  try {
-    await Promise.race([shared.done, once(signal, 'abort', { signal: stop.signal }).then(() => { throw signal.reason })])
-  } finally {
-    stop.abort()
-  }
+  await raceSignal(shared.done, signal)
 }
 
 export interface RequestStores {
