@@ -23,7 +23,20 @@ const MIGRATIONS: string[] = [
   // node talked to, so a restart finds its network again (net/datastore.ts, net/known-peers.ts).
   `CREATE TABLE datastore (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
    CREATE TABLE peers (peer TEXT PRIMARY KEY, addrs TEXT NOT NULL, last_seen INTEGER NOT NULL);
-   CREATE INDEX peers_by_last_seen ON peers (last_seen);`
+   CREATE INDEX peers_by_last_seen ON peers (last_seen);`,
+  // Users' contributions to sites (src/users/store.ts): the best record per (site, user),
+  // what its folder held when checked, records refused, and the sites this node's person
+  // allowed to sign as them.
+  `CREATE TABLE user_records (site TEXT NOT NULL, user TEXT NOT NULL, record BLOB NOT NULL, sequence TEXT NOT NULL, value TEXT NOT NULL,
+     validity INTEGER NOT NULL, ttl INTEGER NOT NULL, fetched INTEGER NOT NULL, source TEXT NOT NULL, first_seen INTEGER NOT NULL,
+     PRIMARY KEY (site, user));
+   CREATE TABLE contributions (site TEXT NOT NULL, user TEXT NOT NULL, sequence TEXT NOT NULL, root TEXT NOT NULL, files TEXT NOT NULL,
+     state TEXT NOT NULL, reason TEXT, updated INTEGER NOT NULL, PRIMARY KEY (site, user));
+   CREATE TABLE user_equivocations (site TEXT NOT NULL, user TEXT NOT NULL, sequence TEXT NOT NULL, value_a TEXT NOT NULL, value_b TEXT NOT NULL,
+     record_b BLOB NOT NULL, seen INTEGER NOT NULL, PRIMARY KEY (site, user, sequence, value_b));
+   CREATE TABLE user_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
+     PRIMARY KEY (site, reason));
+   CREATE TABLE user_consent (site TEXT PRIMARY KEY, changed INTEGER NOT NULL);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

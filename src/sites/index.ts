@@ -15,7 +15,7 @@ import type { RejectReason } from './records.ts'
 import { SiteService } from './sites.ts'
 
 export { parseSiteName, siteNameOf, splitIpnsPath, topicRendezvous, type SiteName } from './names.ts'
-export { signRecord, checkRecord, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
+export { signRecord, checkRecord, decode, RecordRejected, rejectionError, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
 export type { OwnSite } from './store.ts'
 
 export interface SitesComponents {

@@ -20,7 +20,7 @@ const MAX_UINT64 = 2n ** 64n - 1n
 /** Why a record was refused; counted per site and shown by `weft site info`. */
 export type RejectReason =
   | 'too-large' | 'malformed' | 'wrong-key' | 'bad-signature' | 'expired' | 'bad-value'
-  | 'stale' | 'equivocation'
+  | 'stale' | 'equivocation' | 'wrong-site'
 
 export class RecordRejected extends Error {
   readonly reason: RejectReason

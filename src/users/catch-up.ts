@@ -1,0 +1,58 @@
+/**
+ * Catching up, `/weft/users/1.0.0`: pushes reach only the followers online when they are
+ * sent, so a follower that was offline (or new) asks a peer on the site's users topic for
+ * every user record it holds for the site, and puts each through its own gate.
+ *
+ * Frames are an unsigned varint length and that many bytes. The requester sends one
+ * frame, the site's name (`k51…`); the responder answers with one frame per user record
+ * (each at most MAX_RECORD_BYTES, newest first, at most MAX_CATCH_UP_RECORDS), then closes.
+ * A responder that breaks the framing or sends a record that fails the gate is penalised
+ * by the requester, record by record.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { MAX_RECORD_BYTES } from '../sites/index.ts'
+
+export const CATCH_UP_PROTOCOL = '/weft/users/1.0.0'
+/** A site with the issue's 10,000 contributions fits twice over; past this a follower relies on pushes and the DHT. */
+export const MAX_CATCH_UP_RECORDS = 20_000
+/** A site name is 62 characters; anything much longer is not one. */
+const MAX_REQUEST_BYTES = 128
+
+export async function serveCatchUp (stream: Stream, records: (site: string) => Uint8Array[] | undefined): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+  try {
+    const site = new TextDecoder().decode((await lp.read()).subarray())
+    const held = records(site) ?? []
+    for (let i = 0; i < held.length; i += 256) await lp.writeV(held.slice(i, i + 256))
+    await stream.close()
+  } catch (err) {
+    stream.abort(err as Error)
+  }
+}
+
+/** Asks one peer for a site's user records; `onRecord` gets each as it arrives (and may throw to stop). */
+export async function requestCatchUp (open: (peer: PeerId, signal: AbortSignal) => Promise<Stream>, peer: PeerId, site: string, onRecord: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
+  const stream = await open(peer, signal)
+  const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
+  let count = 0
+  try {
+    await lp.write(new TextEncoder().encode(site), { signal })
+    while (count < MAX_CATCH_UP_RECORDS) {
+      let frame
+      try {
+        frame = await lp.read({ signal })
+      } catch (err) {
+        if ((err as Error).name === 'UnexpectedEOFError') break
+        throw err
+      }
+      count++
+      await onRecord(frame.subarray())
+    }
+    await stream.close().catch(() => {})
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+  return count
+}

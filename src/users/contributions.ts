@@ -1,0 +1,540 @@
+/**
+ * Contributions: every user's folder on every site this node follows or owns, checked
+ * against the owner's rules and merged into the site's database.
+ *
+ * A user record arrives (a push on the site's users topic, a catch-up answer, this node's
+ * own write) → the record gate (signature, expiry, site, no rollback, no equivocation) →
+ * a per-user and per-peer rate limit → the folder is walked within the rules' byte and
+ * file limits, each block fetched and verified → the rules decide (pattern, limits,
+ * bans) → accepted: held (gc keeps it), provided, its files feed the site's database,
+ * and an event goes out. A new site version re-reads the rules and checks every
+ * contribution again, so a ban reaches old posts too.
+ */
+import { join } from 'node:path'
+import { mkdirSync } from 'node:fs'
+import type { PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { CID } from 'multiformats/cid'
+import { WeftError } from '../errors.ts'
+import { parseSiteName, RecordGate, RecordRejected, type RecordSource } from '../sites/index.ts'
+import { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
+import { UserStore, gateKey, type ContributionRow } from './store.ts'
+import { buildFolder, FolderRefused, readSmallFile, walkFolder } from './folder.ts'
+import { readSiteConfig, type SiteConfig } from './site-config.ts'
+import { bannedUsers, checkContribution, checkContributionPath, matchPattern } from './rules.ts'
+import { openSiteDb, type SiteDb } from './site-db.ts'
+import { loadMasterKey, siteUserKey } from './identity.ts'
+import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
+import type { Contribution, UsersComponents, UsersInit, Users, UserEvents } from './index.ts'
+
+const log = logger('weft:users')
+
+/** Users topics: `/weft/site-users/<site>`; kept apart from the site's IPNS-over-PubSub topic, whose subscribers (kubo among them) take only the site's own records. */
+export function usersTopic (site: string): string {
+  return `/weft/site-users/${site}`
+}
+
+/** Refused records that only a broken or hostile sender produces (as for sites). */
+const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value', 'wrong-site'])
+/** A moderator's bans live in this file of their own contribution. */
+export const BANS_FILE = 'bans.json'
+/** Folder walks at once: a cold follow of thousands of contributions, without thousands of fetches in flight. */
+const WALK_CONCURRENCY = 16
+
+export class ContributionService extends EventTarget implements Users {
+  private readonly components: UsersComponents
+  private readonly init: UsersInit
+  private readonly store: UserStore
+  private readonly gate: RecordGate
+  private readonly configs = new Map<string, SiteConfig>()
+  private readonly dbs = new Map<string, Promise<SiteDb>>()
+  /** The schema (as JSON) each open database was opened with. */
+  private readonly dbSchemas = new Map<string, string>()
+  private readonly subscribed = new Set<string>()
+  private readonly queue: Array<() => Promise<void>> = []
+  private readonly processing = new Set<string>()
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private readonly cleanups: Array<() => void> = []
+  private running = 0
+  private controller = new AbortController()
+  private started = false
+  private master: Uint8Array | undefined
+
+  constructor (components: UsersComponents, init: UsersInit) {
+    super()
+    this.components = components
+    this.init = init
+    this.store = new UserStore(components.db)
+    this.gate = new RecordGate({ book: this.store, penalise: components.net?.penalise }, {
+      check: async (key, bytes) => await checkUserRecord(key.slice(0, key.indexOf('/')), bytes),
+      label: 'users'
+    })
+    mkdirSync(components.siteDbDir, { recursive: true, mode: 0o700 })
+  }
+
+  // ---- lifecycle ----
+
+  async start (): Promise<void> {
+    if (this.started) return
+    this.started = true
+    this.controller = new AbortController()
+    const onSite = (event: Event): void => {
+      const name = (event as CustomEvent<{ name: string }>).detail.name
+      this.background(async () => { await this.refreshSite(name) })
+    }
+    this.components.sites.addEventListener('fetched', onSite)
+    this.components.sites.addEventListener('record', onSite)
+    this.cleanups.push(() => {
+      this.components.sites.removeEventListener('fetched', onSite)
+      this.components.sites.removeEventListener('record', onSite)
+    })
+    const net = this.components.net
+    if (net !== undefined) {
+      await net.handle(CATCH_UP_PROTOCOL, stream => {
+        void serveCatchUp(stream, site => this.isActive(site) ? this.store.records(site, MAX_CATCH_UP_RECORDS) : undefined)
+      })
+      this.cleanups.push(() => { void net.unhandle(CATCH_UP_PROTOCOL).catch(() => {}) })
+      const offPeer = net.onPeerConnected(() => { this.catchUpSoon() })
+      this.cleanups.push(offPeer)
+      if (this.init.catchUpInterval > 0) {
+        const timer = setInterval(() => { this.background(async () => { await this.catchUpAll() }) }, this.init.catchUpInterval)
+        timer.unref()
+        this.timers.push(timer)
+      }
+    }
+    for (const site of this.activeSites()) this.background(async () => { await this.refreshSite(site) })
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    this.controller.abort()
+    for (const t of this.timers.splice(0)) clearInterval(t)
+    for (const fn of this.cleanups.splice(0)) fn()
+    for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+    this.queue.length = 0
+    const dbs = [...this.dbs.values()]
+    this.dbs.clear()
+    for (const db of dbs) await (await db.catch(() => undefined))?.close()
+  }
+
+  private background (fn: () => Promise<void>): void {
+    fn().catch(err => { if (!this.controller.signal.aborted) log.error('background work failed: %s', (err as Error).message) })
+  }
+
+  private get online (): boolean {
+    return this.components.net !== undefined && this.started
+  }
+
+  // ---- sites this node takes contributions for ----
+
+  private activeSites (): string[] {
+    return [...new Set([...this.components.sites.list().map(s => s.name), ...this.components.sites.followedNames()])]
+  }
+
+  private isActive (site: string): boolean {
+    return this.activeSites().includes(site)
+  }
+
+  /** Reads the rules of the version held, and when they changed, checks every contribution again. */
+  private async refreshSite (site: string): Promise<void> {
+    if (!this.isActive(site)) return
+    let resolved
+    try {
+      resolved = await this.components.sites.resolve(site, { offline: true, held: true })
+    } catch {
+      return
+    }
+    const before = this.configs.get(site)
+    if (before?.root === resolved.root) return
+    const config = await readSiteConfig(this.components.blocks, CID.parse(resolved.root), resolved.sequence)
+    this.configs.set(site, config)
+    if (config.rules === undefined) {
+      if (config.problem !== undefined) log.error('%s: %s', site, config.problem)
+      return
+    }
+    this.subscribe(site)
+    for (const moderator of config.rules.moderators) await this.readModeratorBans(site, moderator)
+    const db = await this.siteDb(site)
+    if (db !== undefined && !db.schemaMatches) this.rebuildDb(site, db)
+    // rules apply to old contributions too: every one is checked again
+    for (const row of this.store.contributions(site)) this.enqueue(site, row.user)
+    if (before === undefined) this.catchUpSoon()
+  }
+
+  private config (site: string): SiteConfig | undefined {
+    return this.configs.get(site)
+  }
+
+  private async siteDb (site: string): Promise<SiteDb | undefined> {
+    const schema = this.config(site)?.schema
+    if (schema === undefined) return undefined
+    let opening = this.dbs.get(site)
+    const path = join(this.components.siteDbDir, `${site}.db`)
+    const wanted = JSON.stringify(schema)
+    if (opening !== undefined) {
+      const db = await opening
+      if (this.dbSchemas.get(site) === wanted) return db
+      this.dbs.delete(site)
+      await db.close()
+    }
+    opening = openSiteDb({ path }, { schema, queryTimeout: this.init.queryTimeout, maxRows: this.init.maxRows })
+    this.dbs.set(site, opening)
+    this.dbSchemas.set(site, wanted)
+    return await opening
+  }
+
+  private rebuildDb (site: string, db: SiteDb): void {
+    for (const user of db.users()) db.removeUser(user)
+    for (const row of this.store.contributions(site, 'accepted')) this.enqueue(site, row.user)
+  }
+
+  // ---- the topic ----
+
+  private subscribe (site: string): void {
+    const net = this.components.net
+    const topic = usersTopic(site)
+    if (!this.online || net === undefined || this.subscribed.has(topic)) return
+    this.subscribed.add(topic)
+    net.pubsub.topicValidators.set(topic, async (peer, message) => await this.validatePush(site, peer, message.data))
+    net.pubsub.subscribe(topic)
+  }
+
+  private unsubscribe (topic: string): void {
+    const pubsub = this.components.net?.pubsub
+    if (pubsub === undefined || !this.subscribed.delete(topic)) return
+    pubsub.topicValidators.delete(topic)
+    try { pubsub.unsubscribe(topic) } catch { /* stopping */ }
+  }
+
+  private async validatePush (site: string, peer: PeerId, bytes: Uint8Array): Promise<TopicValidatorResult> {
+    const from = peer.toString()
+    if (!this.allowRate(`peer:${from}`, this.init.peerBurst, this.init.peerRate)) {
+      this.components.net?.penalise(from, `more than ${this.init.peerRate} user records a second on ${site}`)
+      return TopicValidatorResult.Ignore
+    }
+    try {
+      const outcome = await this.receive(site, bytes, { kind: 'pubsub', peer: from, origin: peer })
+      return outcome === 'new' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+    } catch (err) {
+      if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      return TopicValidatorResult.Ignore
+    }
+  }
+
+  /** A token bucket per key: `burst` at once, `rate` a second after that. */
+  private allowRate (key: string, burst: number, rate: number): boolean {
+    const now = Date.now()
+    const bucket = this.buckets.get(key) ?? { tokens: burst, at: now }
+    bucket.tokens = Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)
+    bucket.at = now
+    this.buckets.set(key, bucket)
+    if (this.buckets.size > 10_000) this.buckets.delete(this.buckets.keys().next().value as string)
+    if (bucket.tokens < 1) return false
+    bucket.tokens--
+    return true
+  }
+
+  /**
+   * The one way a user record comes in. Throws RecordRejected (counted, and the sender
+   * penalised for hostile reasons, by the gate).
+   */
+  private async receive (site: string, bytes: Uint8Array, source: RecordSource): Promise<'new' | 'refresh' | 'same'> {
+    if (!this.isActive(site)) throw new RecordRejected('stale', `${site} is not followed here`)
+    let record: UserRecord
+    try {
+      record = await checkUserRecord(site, bytes)
+    } catch (err) {
+      if (err instanceof RecordRejected) {
+        this.store.rejection(gateKey(site, '?'), err.reason, source.peer)
+        if (source.peer !== undefined && HOSTILE.has(err.reason)) this.components.net?.penalise(source.peer, `${err.reason} user record for ${site}`)
+      }
+      throw err
+    }
+    const held = this.store.recordOf(site, record.user)
+    if (source.kind !== 'self' && (held === undefined || held.record.sequence < record.sequence) &&
+      !this.allowRate(`user:${site}/${record.user}`, this.init.userBurst, this.init.userRate)) {
+      // a flood of versions from one user: the newest arrives again by catch-up
+      throw new RecordRejected('stale', `user ${record.user} sent more than ${this.init.userRate} versions a second`)
+    }
+    const { outcome } = await this.gate.accept(gateKey(site, record.user), bytes, source)
+    if (outcome === 'new') this.enqueue(site, record.user, source.origin)
+    return outcome
+  }
+
+  // ---- checking a contribution ----
+
+  private enqueue (site: string, user: string, hint?: PeerId): void {
+    const key = gateKey(site, user)
+    if (this.processing.has(key)) return
+    this.processing.add(key)
+    this.queue.push(async () => {
+      try {
+        await this.check(site, user, hint)
+      } finally {
+        this.processing.delete(key)
+      }
+    })
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.running < WALK_CONCURRENCY && this.queue.length > 0) {
+      const job = this.queue.shift() as () => Promise<void>
+      this.running++
+      job().catch(err => { log.error('checking a contribution failed: %s', (err as Error).message) }).finally(() => {
+        this.running--
+        this.pump()
+        if (this.running === 0 && this.queue.length === 0) this.dispatchEvent(new Event('idle'))
+      })
+    }
+  }
+
+  /** Walks the current record's folder and applies the rules; updates the row, the database and the events. */
+  private async check (site: string, user: string, hint?: PeerId): Promise<void> {
+    const config = this.config(site)
+    const held = this.store.recordOf(site, user)
+    if (config?.rules === undefined || held === undefined) return
+    const rules = config.rules
+    const before = this.store.contribution(site, user)
+    const root = held.record.root
+    const base: ContributionRow = { site, user, sequence: held.record.sequence, root: root.toString(), files: [], state: 'pending', updated: held.firstSeen }
+    const bans = this.bans(site)
+    let row: ContributionRow
+    if (bans.has(user)) {
+      row = { ...base, files: before?.root === base.root ? before.files : [], state: 'refused', reason: 'banned' }
+    } else {
+      let files = before !== undefined && before.root === base.root && before.state !== 'pending' && before.reason !== 'too-large' && before.reason !== 'too-many-files' && before.reason !== 'malformed'
+        ? before.files
+        : undefined
+      try {
+        if (files === undefined) {
+          this.store.setContribution(base)
+          files = await walkFolder(cid => this.getBlock(cid, hint), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
+        }
+        const verdict = checkContribution(rules, files, user, bans, this.isModerator(site, user))
+        row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
+      } catch (err) {
+        if (err instanceof FolderRefused) row = { ...base, state: 'refused', reason: err.reason }
+        else {
+          log('%s: the folder of %s is not here yet: %s', site, user, (err as Error).message)
+          return
+        }
+      }
+    }
+    this.store.setContribution(row)
+    const db = await this.siteDb(site).catch(() => undefined)
+    if (row.state === 'accepted') {
+      if (this.online) this.components.net?.routing.provideSoon(root)
+      if (db !== undefined) await this.feedDb(db, site, row, rules.maxBytes)
+      this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+    } else {
+      db?.removeUser(user)
+      if (before?.state === 'accepted') this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user, reason: row.reason ?? 'refused' } }))
+    }
+    // a moderator's bans changed: everyone is checked again
+    if (this.isModerator(site, user) && (before?.root !== row.root || before?.state !== row.state)) {
+      await this.readModeratorBans(site, user)
+      for (const other of this.store.contributions(site)) if (other.user !== user) this.enqueue(site, other.user)
+    }
+  }
+
+  private async getBlock (cid: CID, hint?: PeerId): Promise<Uint8Array> {
+    const { blocks, net } = this.components
+    if (!blocks.has(cid)) {
+      if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
+      await net.fetch(cid, { signal, recursive: false, providers: hint !== undefined ? [hint] : undefined })
+    }
+    return await blocks.get(cid)
+  }
+
+  private async feedDb (db: SiteDb, site: string, row: ContributionRow, maxBytes: number): Promise<void> {
+    const files = new Map<string, Uint8Array>()
+    for (const file of row.files) {
+      if (!schemaTakes(this.config(site)?.schema, file.path)) continue
+      try {
+        files.set(file.path, await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), maxBytes))
+      } catch (err) {
+        log('%s: %s/%s unreadable: %s', site, row.user, file.path, (err as Error).message)
+      }
+    }
+    db.putUser(row.user, files)
+  }
+
+  private isModerator (site: string, user: string): boolean {
+    return this.config(site)?.rules?.moderators.includes(user) === true
+  }
+
+  /** The owner's bans and those in moderators' accepted bans.json files. */
+  private bans (site: string): Set<string> {
+    const rules = this.config(site)?.rules
+    if (rules === undefined) return new Set()
+    const moderatorBans = new Map<string, unknown>()
+    for (const moderator of rules.moderators) {
+      const text = this.moderatorBansText.get(gateKey(site, moderator))
+      if (text !== undefined) moderatorBans.set(moderator, text)
+    }
+    return bannedUsers(rules, moderatorBans)
+  }
+
+  private readonly moderatorBansText = new Map<string, unknown>()
+
+  /** A moderator's bans.json, parsed, from their accepted contribution (none: no bans). */
+  private async readModeratorBans (site: string, moderator: string): Promise<void> {
+    const key = gateKey(site, moderator)
+    const row = this.store.contribution(site, moderator)
+    const file = row?.state === 'accepted' ? row.files.find(f => f.path === BANS_FILE) : undefined
+    if (file === undefined) {
+      this.moderatorBansText.delete(key)
+      return
+    }
+    try {
+      const bytes = await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), this.config(site)?.rules?.maxBytes ?? 0)
+      this.moderatorBansText.set(key, JSON.parse(new TextDecoder().decode(bytes)))
+    } catch (err) {
+      log('%s: moderator %s has an unreadable %s: %s', site, moderator, BANS_FILE, (err as Error).message)
+      this.moderatorBansText.delete(key)
+    }
+  }
+
+  // ---- catching up ----
+
+  private catchUpTimer: NodeJS.Timeout | undefined
+  private catchUpSoon (): void {
+    if (this.catchUpTimer !== undefined || !this.online) return
+    // a second for identify and the topic's subscriptions to arrive
+    this.catchUpTimer = setTimeout(() => {
+      this.catchUpTimer = undefined
+      this.background(async () => { await this.catchUpAll() })
+    }, 1_000)
+    this.catchUpTimer.unref()
+  }
+
+  private async catchUpAll (): Promise<void> {
+    for (const site of this.activeSites()) {
+      if (this.config(site)?.rules !== undefined) await this.catchUp(site)
+    }
+  }
+
+  /** Asks a few peers on the site's users topic for every user record they hold. */
+  async catchUp (site: string): Promise<number> {
+    const net = this.components.net
+    if (net === undefined || !this.online) return 0
+    const peers = net.pubsub.getSubscribers(usersTopic(site)).slice(0, this.init.catchUpPeers)
+    let received = 0
+    await Promise.all(peers.map(async peer => {
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
+      await requestCatchUp(async (p, s) => await net.dialProtocol(p, CATCH_UP_PROTOCOL, { signal: s }), peer, site, async bytes => {
+        received++
+        await this.receive(site, bytes, { kind: 'local', peer: peer.toString(), origin: peer }).catch(() => {})
+      }, signal).catch(err => { log('%s: catching up from %s failed: %s', site, peer, (err as Error).message) })
+    }))
+    return received
+  }
+
+  // ---- the interface ----
+
+  private masterKey (): Uint8Array {
+    this.master ??= loadMasterKey(this.components.userKeyPath)
+    return this.master
+  }
+
+  id (site: string): string {
+    const name = parseSiteName(site).name
+    return userIdOf(siteUserKey(this.masterKey(), name))
+  }
+
+  async write (site: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal } = {}): Promise<Contribution> {
+    const name = parseSiteName(site).name
+    if (!this.isActive(name)) throw new WeftError('ERR_NOT_FOLLOWING', `${name} is neither followed nor owned here: follow it first (weft follow ${name})`)
+    await this.refreshSite(name)
+    const rules = this.config(name)?.rules
+    if (rules === undefined) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} takes no contributions (its weft.json has no users section${this.config(name)?.problem !== undefined ? `: ${this.config(name)?.problem}` : ''})`)
+    checkContributionPath(path)
+    const key = siteUserKey(this.masterKey(), name)
+    const user = userIdOf(key)
+    const current = this.store.contribution(name, user)
+    const files = new Map<string, Uint8Array>()
+    for (const file of current?.files ?? []) {
+      if (file.path !== path) files.set(file.path, await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), rules.maxBytes))
+    }
+    if (bytes !== undefined) files.set(path, bytes)
+    else if (current?.files.some(f => f.path === path) !== true) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${path} is not in your contribution to ${name}`)
+    const listing = [...files].map(([p, b]) => ({ path: p, size: b.byteLength }))
+    const verdict = checkContribution(rules, listing, user, this.bans(name), this.isModerator(name, user))
+    if (!verdict.ok) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} refuses it (${verdict.reason}): ${verdict.detail}`)
+    const folder = await buildFolder(this.components.blocks, files)
+    const sequence = (this.store.recordOf(name, user)?.record.sequence ?? -1n) + 1n
+    const record = await signUserRecord(key, name, folder.root, sequence, { validity: this.init.validity, ttl: this.init.ttl })
+    await this.gate.accept(gateKey(name, user), record.bytes, { kind: 'self' })
+    const row: ContributionRow = { site: name, user, sequence, root: folder.root.toString(), files: folder.files, state: 'accepted', updated: Date.now() }
+    this.store.setContribution(row)
+    const db = await this.siteDb(name)
+    if (db !== undefined) await this.feedDb(db, name, row, rules.maxBytes)
+    this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site: name, user, sequence, root: row.root } }))
+    if (this.online) await this.announce(name, record, options)
+    return this.toContribution(row)
+  }
+
+  private async announce (site: string, record: UserRecord, options: { signal?: AbortSignal }): Promise<void> {
+    const net = this.components.net
+    if (net === undefined) return
+    const signal = options.signal ?? this.controller.signal
+    net.routing.provideSoon(record.root)
+    await Promise.all([
+      net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) }),
+      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message) })
+    ])
+  }
+
+  private toContribution (row: ContributionRow): Contribution {
+    return { site: row.site, user: row.user, sequence: row.sequence, root: row.root, files: row.files, updated: row.updated }
+  }
+
+  contributions (site: string): Contribution[] {
+    return this.store.contributions(parseSiteName(site).name, 'accepted').map(r => this.toContribution(r))
+  }
+
+  contribution (site: string, user: string): Contribution | undefined {
+    const row = this.store.contribution(parseSiteName(site).name, user)
+    return row?.state === 'accepted' ? this.toContribution(row) : undefined
+  }
+
+  async query (site: string, sql: string, params?: unknown[] | Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {
+    const name = parseSiteName(site).name
+    await this.refreshSite(name)
+    const db = await this.siteDb(name)
+    if (db === undefined) throw new WeftError('ERR_SITE_DB_ABSENT', `${name} declares no database (its weft.json has no db section)`)
+    return await db.query(sql, params, options)
+  }
+
+  allowed (site: string): boolean {
+    return this.store.allowed(parseSiteName(site).name)
+  }
+
+  allow (site: string, allowed: boolean): void {
+    this.store.allow(parseSiteName(site).name, allowed)
+  }
+
+  heldRoots (): CID[] {
+    return this.store.heldRoots().map(r => CID.parse(r))
+  }
+
+  /** Waits until no contribution is being checked (tests, benchmarks). */
+  async settled (): Promise<void> {
+    if (this.running === 0 && this.queue.length === 0) return
+    await new Promise<void>(resolve => { this.addEventListener('idle', () => { resolve() }, { once: true }) })
+  }
+}
+
+function userIdOf (key: Parameters<typeof signUserRecord>[0]): string {
+  return userIdOfPublicKey(key.publicKey)
+}
+
+/** Whether a contribution file feeds the site's database. */
+function schemaTakes (schema: SiteConfig['schema'], path: string): boolean {
+  return schema?.maps.some(map => matchPattern(map.file, path)) === true
+}

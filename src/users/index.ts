@@ -1,0 +1,125 @@
+/**
+ * Users: a person's identity on each site (a key derived from one master key, so sites
+ * cannot link them), their contributions (small signed folders, checked against the
+ * site owner's rules by every follower), and a database per site built from them.
+ */
+import type { DatabaseSync } from 'node:sqlite'
+import type { PeerId, Startable, Stream } from '@libp2p/interface'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { CID } from 'multiformats/cid'
+import type { Blocks } from '../blocks/index.ts'
+import type { Routing } from '../routing/index.ts'
+import type { Sites } from '../sites/index.ts'
+import type { ContributionFile } from './store.ts'
+import { ContributionService } from './contributions.ts'
+
+export { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
+export { usersTopic, BANS_FILE } from './contributions.ts'
+export { CATCH_UP_PROTOCOL } from './catch-up.ts'
+export type { ContributionFile } from './store.ts'
+
+export interface Contribution {
+  site: string
+  user: string
+  sequence: bigint
+  root: string
+  files: ContributionFile[]
+  /** When this version was first seen (ms epoch). */
+  updated: number
+}
+
+export interface UserEvents {
+  contribution: { site: string, user: string, sequence: bigint, root: string }
+  removed: { site: string, user: string, reason: string }
+}
+
+export interface Users extends Startable, EventTarget {
+  /** The user's id on a site (creates the master key on first use). */
+  id(site: string): string
+  /** Writes (or, with `bytes` undefined, removes) one file of this user's contribution, then signs and publishes it. */
+  write(site: string, path: string, bytes: Uint8Array | undefined, options?: { signal?: AbortSignal }): Promise<Contribution>
+  /** Accepted contributions on a site (in the rules, not banned, folder held), newest first. */
+  contributions(site: string): Contribution[]
+  contribution(site: string, user: string): Contribution | undefined
+  /** Rows from the site's database: read-only SQL, capped in time and rows. */
+  query(site: string, sql: string, params?: unknown[] | Record<string, unknown>, options?: { signal?: AbortSignal }): Promise<Array<Record<string, unknown>>>
+  /** Whether this node's person allowed the site to sign as them. */
+  allowed(site: string): boolean
+  allow(site: string, allowed: boolean): void
+  /** Asks peers on the site's users topic for the user records they hold; returns how many came. */
+  catchUp(site: string): Promise<number>
+  /** Folder roots of contributions held: gc keeps them, the reprovide schedule announces them. */
+  heldRoots(): CID[]
+  /** Resolves once no contribution is being checked. */
+  settled(): Promise<void>
+}
+
+export interface UsersComponents {
+  /** The users tables live in the home's database. */
+  db: DatabaseSync
+  /** keys/user.key */
+  userKeyPath: string
+  /** Where each site's database file goes (`<dir>/<site>.db`). */
+  siteDbDir: string
+  /** Folders are built into and walked from the store. */
+  blocks: Pick<Blocks, 'get' | 'put' | 'has' | 'flush'>
+  /** Which sites are followed or owned, their held version, and word when it changes ('record', 'fetched'). */
+  sites: Pick<Sites, 'resolve' | 'list' | 'followedNames' | 'addEventListener' | 'removeEventListener'>
+  net?: UsersNet
+}
+
+export interface UsersNet {
+  /** User records go to the DHT; contribution roots are provided. */
+  routing: Pick<Routing, 'putRecord' | 'provideSoon'>
+  /** Pushes on each site's users topic. */
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers'>
+  /** Brings one block into the store, verified. */
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive: false, providers?: PeerId[] }) => Promise<unknown>
+  penalise: (peer: string, detail: string) => void
+  onPeerConnected: (fn: () => void) => () => void
+  handle: (protocol: string, handler: (stream: Stream) => void) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  dialProtocol: (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
+}
+
+export interface UsersInit {
+  /** ms a user record stays valid: long, since a contribution should outlive its author's absence. */
+  validity: number
+  /** ms a resolver may cache a user record. */
+  ttl: number
+  /** The longest one block's fetch may take (ms). */
+  fetchTimeout: number
+  /** ms between catch-up rounds (0: only at start and when peers connect). */
+  catchUpInterval: number
+  /** Peers asked per catch-up round. */
+  catchUpPeers: number
+  /** ms one database query may run. */
+  queryTimeout: number
+  /** Rows one query may return. */
+  maxRows: number
+  /** User records one peer may push at once, and a second after that. */
+  peerBurst: number
+  peerRate: number
+  /** New versions one user may publish at once, and a second after that. */
+  userBurst: number
+  userRate: number
+}
+
+export const USERS_DEFAULTS: UsersInit = {
+  validity: 365 * 24 * 3600_000,
+  ttl: 5 * 60_000,
+  fetchTimeout: 60_000,
+  catchUpInterval: 10 * 60_000,
+  catchUpPeers: 3,
+  queryTimeout: 2_000,
+  maxRows: 10_000,
+  // a forum thread being read and answered by a crowd; a flood is orders beyond
+  peerBurst: 200,
+  peerRate: 50,
+  userBurst: 10,
+  userRate: 2
+}
+
+export function createUsers (components: UsersComponents, init: Partial<UsersInit> = {}): Users {
+  return new ContributionService(components, { ...USERS_DEFAULTS, ...init })
+}

@@ -1,0 +1,48 @@
+/**
+ * What a site's owner says about its users, read from the `users` and `db` sections of
+ * weft.json in the version of the site this node holds. Read once per root: a root is
+ * immutable, so its rules are too.
+ */
+import type { CID } from 'multiformats/cid'
+import { cat, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { isWeftError } from '../errors.ts'
+import { parseUserRules, type UserRules } from './rules.ts'
+import { parseDbSchema, type SiteDbSchema } from './site-db.ts'
+
+/** weft.json with rules and a schema stays far below this; more is not a site's metadata. */
+export const MAX_WEFT_JSON_BYTES = 256 * 1024
+
+export interface SiteConfig {
+  root: string
+  sequence: bigint
+  /** Undefined: the site takes no contributions. */
+  rules?: UserRules
+  schema?: SiteDbSchema
+  /** Why weft.json's users or db section was refused, when it was. */
+  problem?: string
+}
+
+export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'has' | 'put' | 'flush'>, root: CID, sequence: bigint): Promise<SiteConfig> {
+  const config: SiteConfig = { root: root.toString(), sequence }
+  let parsed: unknown
+  try {
+    const entry = await resolveEntry(store as ContentBlockstore, { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` })
+    const chunks: Uint8Array[] = []
+    for await (const chunk of cat(store as ContentBlockstore, { cid: entry.cid, segments: [], text: entry.cid.toString() }, { length: MAX_WEFT_JSON_BYTES })) chunks.push(chunk)
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return config
+    config.problem = `weft.json could not be read: ${(err as Error).message}`
+    return config
+  }
+  try {
+    config.rules = parseUserRules(parsed)
+    config.schema = parseDbSchema(parsed)
+  } catch (err) {
+    // a site whose rules do not parse takes no contributions until a version fixes them
+    config.rules = undefined
+    config.schema = undefined
+    config.problem = (err as Error).message
+  }
+  return config
+}
