@@ -26,7 +26,7 @@ import { bannedUsers, checkContribution, checkContributionPath, matchPattern } f
 import { openSiteDb, type SiteDb } from './site-db.ts'
 import { loadMasterKey, siteUserKey } from './identity.ts'
 import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
-import type { Contribution, UsersComponents, UsersInit, Users, UserEvents } from './index.ts'
+import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
 const log = logger('weft:users')
 
@@ -509,6 +509,21 @@ export class ContributionService extends EventTarget implements Users {
     const db = await this.siteDb(name)
     if (db === undefined) throw new WeftError('ERR_SITE_DB_ABSENT', `${name} declares no database (its weft.json has no db section)`)
     return await db.query(sql, params, options)
+  }
+
+  info (site: string): UsersInfo {
+    const name = parseSiteName(site).name
+    const config = this.config(name)
+    return {
+      site: name,
+      takesContributions: config?.rules !== undefined,
+      problem: config?.problem,
+      contributions: this.store.contributions(name).map(r => ({
+        user: r.user, sequence: r.sequence, root: r.root, state: r.state, reason: r.reason, files: r.files.length, bytes: r.files.reduce((n, f) => n + f.size, 0)
+      })),
+      rejections: this.store.rejections(name),
+      equivocations: this.store.equivocations(name)
+    }
   }
 
   allowed (site: string): boolean {

@@ -13,7 +13,7 @@ import type { Sites } from '../sites/index.ts'
 import type { ContributionFile } from './store.ts'
 import { ContributionService } from './contributions.ts'
 
-export { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
+export { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
 export { usersTopic, BANS_FILE } from './contributions.ts'
 export { CATCH_UP_PROTOCOL } from './catch-up.ts'
 export type { ContributionFile } from './store.ts'
@@ -26,6 +26,16 @@ export interface Contribution {
   files: ContributionFile[]
   /** When this version was first seen (ms epoch). */
   updated: number
+}
+
+export interface UsersInfo {
+  site: string
+  /** Whether the site's held version takes contributions, and why not when its weft.json is wrong. */
+  takesContributions: boolean
+  problem?: string
+  contributions: Array<{ user: string, sequence: bigint, root: string, state: 'accepted' | 'refused' | 'pending', reason?: string, files: number, bytes: number }>
+  rejections: Array<{ reason: string, count: number, lastPeer?: string }>
+  equivocations: Array<{ user: string, sequence: bigint }>
 }
 
 export interface UserEvents {
@@ -46,6 +56,8 @@ export interface Users extends Startable, EventTarget {
   /** Whether this node's person allowed the site to sign as them. */
   allowed(site: string): boolean
   allow(site: string, allowed: boolean): void
+  /** Every contribution known on a site with its state, and the records refused (`weft user list`). */
+  info(site: string): UsersInfo
   /** Asks peers on the site's users topic for the user records they hold; returns how many came. */
   catchUp(site: string): Promise<number>
   /** Folder roots of contributions held: gc keeps them, the reprovide schedule announces them. */

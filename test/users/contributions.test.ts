@@ -1,0 +1,159 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { TestContext } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { importPath } from '../../src/content/index.ts'
+import { signUserRecord, userIdOfPublicKey, usersTopic } from '../../src/users/index.ts'
+import { buildFolder } from '../../src/users/folder.ts'
+import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
+import { tmpDir } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
+
+const HOUR = 3_600_000
+const FORUM_RULES = { files: ['posts.json', 'img/*.png'], maxBytes: 4096, maxFiles: 3, banned: [] as string[], moderators: [] as string[] }
+const FORUM_DB = {
+  version: 1,
+  tables: { posts: { columns: { id: 'TEXT', title: 'TEXT', date: 'INTEGER' }, indexes: [['date']] } },
+  maps: [{ file: 'posts.json', table: 'posts', key: 'posts' }]
+}
+
+/** Publishes (or updates) the owner's forum site with these rules; returns its name once `followers` hold that version. */
+async function publishForum (t: TestContext, owner: OnlineNode, rules: typeof FORUM_RULES, followers: OnlineNode[] = []): Promise<string> {
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<h1>forum</h1>')
+  await writeFile(join(dir, 'weft.json'), JSON.stringify({ title: 'forum', users: rules, db: FORUM_DB }))
+  const { root } = await importPath(owner.blocks, dir, {})
+  await owner.blocks.pin(root.cid, 'recursive')
+  if (owner.sites.list().find(s => s.label === 'forum') === undefined) await owner.sites.create('forum')
+  const published = await owner.sites.publish('forum', root.cid)
+  for (const f of followers) {
+    await until(async () => (await f.sites.following()).some(x => x.name === published.name && x.sequence === published.sequence && x.fetched), `a follower to hold sequence ${published.sequence}`)
+  }
+  return published.name
+}
+
+const posts = (...titles: string[]): Uint8Array =>
+  new TextEncoder().encode(JSON.stringify({ posts: titles.map((title, i) => ({ id: `${title}-${i}`, title, date: i })) }))
+
+async function titles (node: OnlineNode, site: string): Promise<string[]> {
+  const rows = await node.users.query(site, 'SELECT title FROM posts ORDER BY title')
+  return rows.map(r => String(r.title))
+}
+
+test('contributions: a follower writes, every follower checks, holds and queries it; a follower that was offline catches up', async t => {
+  const [owner, alice, bob] = await createTestnet(t, 3)
+  const site = await publishForum(t, owner, FORUM_RULES)
+  await Promise.all([alice, bob].map(async f => { await f.sites.follow(site) }))
+  await until(async () => (await Promise.all([alice, bob].map(async f => (await f.sites.following())[0]?.fetched === true))).every(Boolean), 'followers to hold the forum')
+
+  const written = await alice.users.write(site, 'posts.json', posts('hello from alice'))
+  assert.equal(written.user, alice.users.id(site))
+  assert.equal(written.sequence, 0n)
+  assert.deepEqual(written.files.map(f => f.path), ['posts.json'])
+  // the user's id differs per site and per person
+  assert.notEqual(alice.users.id(site), bob.users.id(site))
+
+  for (const node of [owner, bob]) {
+    await until(async () => node.users.contribution(site, written.user)?.sequence === 0n, 'the contribution to arrive')
+    await until(async () => (await titles(node, site)).includes('hello from alice'), 'the post in the database')
+  }
+  // a second version replaces the first's rows
+  await alice.users.write(site, 'posts.json', posts('edited', 'second'))
+  await until(async () => JSON.stringify(await titles(bob, site)) === JSON.stringify(['edited', 'second']), 'the new version in bob\'s database')
+
+  // a node that was not there follows later and catches up from the others
+  const late = await createTestNode(t)
+  await late.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  await late.libp2p.dial(bob.libp2p.getMultiaddrs()[0])
+  await late.sites.follow(site)
+  await until(async () => JSON.stringify(await titles(late, site)) === JSON.stringify(['edited', 'second']), 'the late follower to catch up')
+  assert.deepEqual(late.users.contributions(site).map(c => c.user), [written.user])
+  // held: gc keeps the folder
+  assert.ok(late.users.heldRoots().some(r => r.toString() === late.users.contribution(site, written.user)?.root))
+})
+
+/** Signs a user record for `site` by hand (a hostile or foreign user), with a folder built into `node`'s store. */
+async function handMade (node: OnlineNode, key: PrivateKey, site: string, files: Record<string, string | Uint8Array>, sequence: bigint): Promise<Uint8Array> {
+  const map = new Map(Object.entries(files).map(([p, v]) => [p, typeof v === 'string' ? new TextEncoder().encode(v) : v]))
+  const folder = await buildFolder(node.blocks, map)
+  return (await signUserRecord(key, site, folder.root, sequence, { validity: HOUR, ttl: 60_000 })).bytes
+}
+
+test('contributions under the owner\'s rules: outside the pattern, over the limits, forged, for another site, replayed, equivocating, banned (by the owner and by a moderator)', async t => {
+  const [owner, mallory] = await createTestnet(t, 2)
+  let site = await publishForum(t, owner, FORUM_RULES)
+  const receive = async (bytes: Uint8Array): Promise<void> => {
+    await mallory.libp2p.services.pubsub.publish(usersTopic(site), bytes).catch(() => {})
+  }
+  await mallory.sites.follow(site)
+  await until(async () => (await mallory.sites.following())[0]?.fetched === true, 'mallory to hold the forum')
+  await until(async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0, 'mallory on the users topic')
+
+  const row = (user: string) => owner.users.info(site).contributions.find(c => c.user === user)
+  const state = (user: string): string | undefined => row(user)?.state
+  const reason = (user: string): string | undefined => row(user)?.reason
+  const keys = await Promise.all(Array.from({ length: 6 }, async () => await generateKeyPair('Ed25519')))
+
+  // outside the pattern, too many files, too many bytes: each refused by the owner's node, none in its database
+  await receive(await handMade(mallory, keys[0], site, { 'evil.js': 'alert(1)' }, 0n))
+  await receive(await handMade(mallory, keys[1], site, { 'posts.json': '[]', 'img/a.png': 'a', 'img/b.png': 'b', 'img/c.png': 'c' }, 0n))
+  await receive(await handMade(mallory, keys[2], site, { 'posts.json': 'x'.repeat(5000) }, 0n))
+  const ids = keys.map(k => userIdOfPublicKey(k.publicKey))
+  await until(async () => reason(ids[0]) === 'pattern' && reason(ids[1]) === 'too-many-files' && reason(ids[2]) === 'too-large', 'three refusals by reason')
+  assert.deepEqual(owner.users.contributions(site), [])
+  assert.deepEqual(await titles(owner, site), [])
+
+  // a record signed for another site is refused, and its sender penalised
+  const penalties = (): number => owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0
+  const before = penalties()
+  await receive(await handMade(mallory, keys[3], 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', { 'posts.json': posts('x') as any }, 0n))
+  await until(async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'wrong-site'), 'the wrong-site record to be counted')
+  assert.ok(penalties() > before, 'the sender of a record for another site is penalised')
+
+  // a good contribution, then a replay of an older version and an equivocating one
+  const good1 = await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('one')) }, 1n)
+  await receive(good1)
+  await until(async () => state(ids[4]) === 'accepted', 'the good contribution')
+  await receive(await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('zero')) }, 0n))
+  await receive(await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('other one')) }, 1n))
+  await until(async () => owner.users.info(site).equivocations.length === 1, 'the equivocation to be kept')
+  await until(async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'stale'), 'the replay to be refused')
+  assert.deepEqual(await titles(owner, site), ['one'])
+
+  // the owner bans that user: a new version of the rules removes the rows on every follower
+  site = await publishForum(t, owner, { ...FORUM_RULES, banned: [ids[4]] }, [mallory])
+  await until(async () => state(ids[4]) === 'refused' && reason(ids[4]) === 'banned', 'the ban to apply')
+  assert.deepEqual(await titles(owner, site), [])
+  await until(async () => (await titles(mallory, site)).length === 0, 'the ban to reach the follower\'s database')
+
+  // a moderator's signed bans count like the owner's
+  const moderator = keys[5]
+  site = await publishForum(t, owner, { ...FORUM_RULES, banned: [], moderators: [userIdOfPublicKey(moderator.publicKey)] }, [mallory])
+  await until(async () => state(ids[4]) === 'accepted', 'the unbanned user back')
+  await receive(await handMade(mallory, moderator, site, { 'bans.json': JSON.stringify({ banned: [ids[4]] }) }, 0n))
+  await until(async () => state(ids[4]) === 'refused', 'the moderator\'s ban to apply')
+  assert.deepEqual(await titles(owner, site), [])
+})
+
+test('a flood of user records from one peer is limited per peer and per user, and the peer is penalised', async t => {
+  const [owner, mallory] = await createTestnet(t, 2)
+  const site = await publishForum(t, owner, FORUM_RULES)
+  await mallory.sites.follow(site)
+  await until(async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0, 'mallory on the users topic')
+  // one user, many versions at once; then many users at once
+  const one = await generateKeyPair('Ed25519')
+  const records: Uint8Array[] = []
+  for (let i = 0; i < 40; i++) records.push(await handMade(mallory, one, site, { 'posts.json': new TextDecoder().decode(posts(`v${i}`)) }, BigInt(i)))
+  for (let i = 0; i < 400; i++) records.push(await handMade(mallory, await generateKeyPair('Ed25519'), site, { 'posts.json': '{"posts":[]}' }, 0n))
+  for (const r of records) await mallory.libp2p.services.pubsub.publish(usersTopic(site), r).catch(() => {})
+  await until(async () => (owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0) > 0, 'mallory to be penalised')
+  await owner.users.settled()
+  const info = owner.users.info(site)
+  // far fewer than were sent got in: the per-user bucket held one user to a few versions, the per-peer bucket the rest
+  assert.ok(info.contributions.length < 400, `${info.contributions.length} of 401 users got in`)
+  const flooder = info.contributions.find(c => c.user === userIdOfPublicKey(one.publicKey))
+  assert.ok(flooder === undefined || flooder.sequence < 39n, 'the flooding user did not get every version in')
+})
