@@ -15,7 +15,9 @@ import type { RejectReason } from './records.ts'
 import { SiteService } from './sites.ts'
 
 export { parseSiteName, siteNameOf, splitIpnsPath, topicRendezvous, type SiteName } from './names.ts'
-export { signRecord, checkRecord, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
+export { signRecord, checkRecord, decode, RecordRejected, rejectionError, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
+/** The gate every signed record passes; a second record kind (user contributions) builds its own over its own RecordBook. */
+export { RecordGate, isHostile, type RecordBook, type RecordSource, type RecordGateComponents, type RecordGateInit, type RecordGateEvents, type GateOutcome } from './gate.ts'
 export type { OwnSite } from './store.ts'
 
 export interface SitesComponents {
