@@ -8,6 +8,7 @@
  *   topics    pubsub: subscribe, validate pushes, meet subscribers (topics.ts)
  *   resolver  resolve from the home or the DHT (resolver.ts)
  *   follower  follow, sync, fetch, hold, repair (follower.ts)
+ *   lifecycle started or not, the stop signal, timers (lifecycle.ts)
  */
 import type { CID } from 'multiformats/cid'
 import type { SitesComponents, SitesInit, Sites, PublishResult, ResolveResult, SiteInfo, FollowInfo, SiteEvents } from './index.ts'
