@@ -83,6 +83,15 @@ export function readUserKey (path: string): Uint8Array | undefined {
  * overwritten and false is returned instead.
  */
 function writeUserKey (path: string, master: Uint8Array, replace: boolean): boolean {
+  try {
+    return writeKeyFile(path, master, replace)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new WeftError('ERR_DISK_FULL', `the disk is full: the user key ${path} could not be written`)
+    throw new WeftError('ERR_REPO_INVALID', `cannot write the user key ${path}: ${(err as Error).message}`)
+  }
+}
+
+function writeKeyFile (path: string, master: Uint8Array, replace: boolean): boolean {
   ensureKeysDir(dirname(path))
   const tmp = `${path}.tmp-${process.pid}`
   try { unlinkSync(tmp) } catch { /* none left by an earlier run */ }
