@@ -16,6 +16,8 @@ import type { WeftNode } from '../node/index.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
 import { parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
+import { isKeyName } from '../naming/index.ts'
+import { createUserIdentity, type ImportResult, type UserIdentity } from '../users/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -45,6 +47,9 @@ export interface PublishOptions extends AddOptions {
 }
 export interface PublishReport { address: string, name: string, root: string, sequence: string, changed: boolean, announced: boolean, url: string }
 export interface ResolveOptions { offline?: boolean, timeout?: number, fresh?: boolean }
+
+/** ms `user id` may spend turning a name into a site: naming's own timeout (config naming.timeout) stops each resolver sooner. */
+const USER_SITE_TIMEOUT = 30_000
 
 /** `T` as it looks after JSON: JSON has no bigint, so sequences travel as decimal strings. */
 export type Wire<T> = T extends bigint ? string : T extends Array<infer U> ? Array<Wire<U>> : T extends object ? { [K in keyof T]: Wire<T[K]> } : T
@@ -377,5 +382,45 @@ export class Operations {
 
   async following (): Promise<Array<Wire<FollowInfo>>> {
     return withStringSequences(await this.node.sites.following())
+  }
+
+  // ---- users ----
+
+  private identity?: UserIdentity
+
+  /** The home's user identity; its master key is read (or made) at the first use. */
+  private get users (): UserIdentity {
+    this.identity ??= createUserIdentity({ path: this.node.repo.paths.userKey })
+    return this.identity
+  }
+
+  /**
+   * The `k51…` name of the site `text` leads to: one's own site's label, a site name
+   * (`k51…`, `/ipns/k51…`), or a name the naming resolvers turn into `/ipns/k51…`.
+   */
+  private async siteNameOf (text: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const own = this.node.sites.list().find(s => s.label === text)
+    if (own !== undefined) return own.name
+    const bare = text.trim().replace(/^\/ipns\//, '').replace(/\/$/, '')
+    if (isKeyName(bare)) return parseSiteName(bare).name
+    if (text.trim().startsWith('/ipns/')) throw new WeftError('ERR_INVALID_NAME', `"${text}" is not a site name (expected /ipns/k51…)`)
+    const named = await this.node.naming.resolve(text, { signal: options.signal })
+    const site = /^\/ipns\/([^/]+)/.exec(named.value)?.[1]
+    if (site === undefined) throw new WeftError('ERR_USAGE', `${text} points at ${named.value}, which is content, not a site: a user id belongs to a site (k51…)`)
+    return parseSiteName(site).name
+  }
+
+  /** This home's user id on a site (the master key is made on first use). */
+  async userId (site: string): Promise<{ site: string, id: string }> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    return { site: name, id: this.users.id(name) }
+  }
+
+  async userExportKey (passphrase: string): Promise<{ key: string }> {
+    return { key: await this.users.exportKey(passphrase) }
+  }
+
+  async userImportKey (key: string, passphrase: string, force: boolean): Promise<ImportResult> {
+    return await this.users.importKey(key, passphrase, { force })
   }
 }
