@@ -15,7 +15,7 @@ import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
-import { parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
+import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -335,6 +335,8 @@ export class Operations {
   async publish (dir: string, options: PublishOptions, onProgress?: (e: Progress) => void): Promise<PublishReport> {
     // Fail on a wrong label before importing anything.
     if (!this.node.sites.list().some(s => s.label === options.site)) throw new WeftError('ERR_SITE_NOT_FOUND', `no site "${options.site}" in this home (weft site create ${options.site})`)
+    // the node serves /users/ and /.weft/ on every site: a folder may not hold them
+    await assertNoReservedEntries(dir, { hidden: options.hidden })
     const added = await this.add([dir], { ...options, pin: true }, onProgress)
     const root = parseContentPath(added.roots[0].cid).cid
     const result = await this.node.sites.publish(options.site, root, { validity: options.validity, ttl: options.ttl })

@@ -17,6 +17,7 @@ import { SiteService } from './sites.ts'
 export { parseSiteName, siteNameOf, splitIpnsPath, topicRendezvous, type SiteName } from './names.ts'
 export { signRecord, checkRecord, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
 export type { OwnSite } from './store.ts'
+export { assertNoReservedEntries, RESERVED_SITE_ENTRIES } from './reserved.ts'
 
 export interface SitesComponents {
   /** Sites keep their records, versions and follows in the home's database. */
