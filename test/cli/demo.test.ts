@@ -107,6 +107,16 @@ test('weft demo: the site by its key, a petname and a Handshake name, and the we
     assert.equal(named.body.toString(), page, `${name} serves the site's index page`)
   }
 
+  // the sample forum, a second site, built on the site API alone
+  const forum = demo.out().match(/forum: +http:\/\/(k51[a-z0-9]+)\.ipns\.localhost:(\d+)\/\n/)
+  assert.ok(forum !== null && forum[1] !== site[1] && forum[2] === port, demo.out())
+  const forumPage = await gatewayGet(gateway, `${forum[1]}.ipns.localhost:${port}`, '/', { signal })
+  assert.equal(forumPage.status, 200, forumPage.body.toString().slice(0, 200))
+  assert.match(forumPage.body.toString(), /<script type="module" src="forum\.js"><\/script>/)
+  const client = await gatewayGet(gateway, `${forum[1]}.ipns.localhost:${port}`, '/.weft/client.js', { signal })
+  assert.equal(client.status, 200)
+  assert.match(client.body.toString(), /export async function query/)
+
   const uiPage = await gatewayGet(gateway, `127.0.0.1:${port}`, '/', { signal })
   assert.equal(uiPage.status, 200, `the web UI: ${uiPage.body.toString().slice(0, 200)}`)
   assert.match(uiPage.contentType, /^text\/html/)
