@@ -66,7 +66,9 @@ export const BODIES = {
   'name/rm': z.object({ name: text }),
   'name/ls': none,
   'name/resolve': z.object({ name: text, timeout: network.timeout, fresh: z.boolean().optional() }),
-  'car/export': z.object({ path: text, ...network })
+  'car/export': z.object({ path: text, ...network }),
+  'user/sites': none,
+  'user/allow': z.object({ name: text, allowed: z.boolean() })
 } as const satisfies Record<string, z.ZodType>
 
 export type BodyRoute = keyof typeof BODIES

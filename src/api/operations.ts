@@ -13,6 +13,7 @@ import {
 import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
+import type { Users } from '../users/types.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
@@ -324,6 +325,31 @@ export class Operations {
 
   /** The port the daemon's gateway listens on, once it does (config's until then). */
   gatewayPort?: number
+
+  /** Consent per site (src/users/), when the node runs its users service. */
+  users?: Pick<Users, 'id' | 'allowed' | 'allow'>
+
+  private needUsers (): Pick<Users, 'id' | 'allowed' | 'allow'> {
+    if (this.users === undefined) throw new WeftError('ERR_OFFLINE', 'this node runs without its users service: start the daemon')
+    return this.users
+  }
+
+  /** One's own and followed sites, with this user's id on each and whether the site may write as them. */
+  async userSites (): Promise<Array<{ name: string, label?: string, id: string, allowed: boolean }>> {
+    const users = this.needUsers()
+    const own = this.node.sites.list()
+    const names = new Map<string, string | undefined>(own.map(s => [s.name, s.label]))
+    for (const f of await this.node.sites.following()) if (!names.has(f.name)) names.set(f.name, undefined)
+    return [...names].map(([name, label]) => ({ name, label, id: users.id(name), allowed: users.allowed(name) }))
+  }
+
+  /** Allows a site to write as this user (sign contributions), or revokes it. */
+  async userAllow (name: string, allowed: boolean): Promise<{ name: string, allowed: boolean }> {
+    const users = this.needUsers()
+    const site = parseSiteName(name).name
+    users.allow(site, allowed)
+    return { name: site, allowed: users.allowed(site) }
+  }
 
   /** The gateway URL of a site: its own origin, `<name>.ipns.localhost:<port>`. */
   private gatewayUrl (name: string): string {

@@ -108,7 +108,9 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'name/rm': json(async (ops, b) => { await ops.nameRm(b.name) }),
   'name/ls': json(async ops => await ops.nameLs()),
   'name/resolve': json(async (ops, b) => await ops.nameResolve(b.name, { timeout: b.timeout, fresh: b.fresh })),
-  'car/export': async (ops, b) => await bytesResponse(ops.carExport(b.path, network(b)))
+  'car/export': async (ops, b) => await bytesResponse(ops.carExport(b.path, network(b))),
+  'user/sites': json(async ops => await ops.userSites()),
+  'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed))
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {

@@ -109,8 +109,11 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const ops = new Operations(node)
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
-    // until src/users/ is in the node (createUsers), the caller may hand the gateway a users service
-    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users: options.users?.(node) })
+    // until src/users/ is in the node (createUsers), the caller may hand the gateway a users service;
+    // the API and the web UI list and change which sites may write as the user through it
+    const users = options.users?.(node)
+    ops.users = users
+    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users })
     const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache({ deletions: () => node.blocks.deletions() }))
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })
