@@ -297,3 +297,29 @@ test('a site cannot publish users/ or .weft/, and a users/ folder in its content
   r = await request(gateway, `${a.origin}/users/`)
   assert.deepEqual((await r.json()).users, [])
 })
+
+test('a name that points at a site has the site\'s users and API on its own origin; a name that points at no site has neither', async t => {
+  const { node, gateway, users, a, me } = await setup(t)
+  node.petnames.set('forum', a.name)
+  const origin = `http://forum.ipns.localhost:${PORT}`
+  users.allow(a.name, true)
+  let r = await request(gateway, `${origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(origin), body: '{"posts":[]}' })
+  assert.equal(r.status, 200, await r.clone().text())
+  assert.deepEqual(users.writes, [{ site: a.name, path: 'posts.json', removed: false }], 'written for the site the name points at')
+  r = await request(gateway, `${origin}/users/`)
+  assert.deepEqual((await r.json()).users.map((u: { user: string }) => u.user), [me])
+  r = await request(gateway, `${origin}/.weft/site`)
+  assert.equal((await r.json()).name, a.name)
+  // the key's origin is another origin: the name's page cannot write there
+  r = await request(gateway, `${a.origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: { origin, 'sec-fetch-site': 'same-site' }, body: '{}' })
+  assert.equal(r.status, 403)
+
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'x.txt'), 'x')
+  const { root } = await importPath(node.blocks, dir, {})
+  node.petnames.set('plainfolder', root.cid.toString())
+  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/.weft/user`)
+  assert.equal(r.status, 404)
+  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/x.txt`)
+  assert.equal(r.status, 200)
+})
