@@ -17,7 +17,7 @@
  * Any other Host is refused, which keeps DNS rebinding away from the UI.
  */
 import { CID } from 'multiformats/cid'
-import { parseContentPath, resolvePath } from '../content/index.ts'
+import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
 import { serveContent, serveTrustless, type Target } from './content.ts'
@@ -28,7 +28,6 @@ import { assertSameOrigin, contributionJson, createSiteApi, siteApiError, type S
 import { createConsent, type ConsentInit } from './consent.ts'
 import { isKeyName } from '../naming/index.ts'
 import { parseSiteName } from '../sites/index.ts'
-import { cat } from '../content/index.ts'
 
 /** The longest request URL served (414 beyond). */
 export const MAX_URL_LENGTH = 8 * 1024
