@@ -63,7 +63,12 @@ export const ERROR_CODES = {
   ERR_NAME_PROOF_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a naming answer came with a proof that does not verify' },
   ERR_NAME_WRONG_CHAIN: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint serves another chain than the one configured' },
   ERR_CONTENTHASH_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a name\'s contenthash or dnslink value is malformed' },
-  ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' }
+  ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' },
+  ERR_SITE_RESERVED_PATH: { kind: 'user', exit: 1, http: 400, summary: 'a folder to publish has a top-level `users` or `.weft` entry, paths the node serves on every site' },
+  ERR_SITE_NOT_ALLOWED: { kind: 'user', exit: 1, http: 403, summary: 'a site asked to write as the user before the user allowed it' },
+  ERR_SITE_API_FORBIDDEN: { kind: 'user', exit: 1, http: 403, summary: 'a site API (`/.weft/`) request from another origin, a cross-site context or a preflight' },
+  ERR_SITE_API_BUSY: { kind: 'user', exit: 1, http: 429, summary: 'a site has as many open event streams as the node allows' },
+  ERR_CONSENT_INVALID: { kind: 'user', exit: 1, http: 403, summary: 'a confirmation (allow a site) without its page\'s single-use nonce, or from another origin' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

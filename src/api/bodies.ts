@@ -69,7 +69,9 @@ export const BODIES = {
   'car/export': z.object({ path: text, ...network }),
   'user/id': z.object({ site: text }),
   'user/export-key': z.object({ passphrase: text }),
-  'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() })
+  'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() }),
+  'user/sites': none,
+  'user/allow': z.object({ name: text, allowed: z.boolean() })
 } as const satisfies Record<string, z.ZodType>
 
 export type BodyRoute = keyof typeof BODIES

@@ -19,6 +19,7 @@ export { signRecord, checkRecord, decode, RecordRejected, rejectionError, MAX_RE
 /** The gate every signed record passes; a second record kind (user contributions) builds its own over its own RecordBook. */
 export { RecordGate, isHostile, type RecordBook, type RecordSource, type RecordGateComponents, type RecordGateInit, type RecordGateEvents, type GateOutcome } from './gate.ts'
 export type { OwnSite } from './store.ts'
+export { assertNoReservedEntries, RESERVED_SITE_ENTRIES } from './reserved.ts'
 
 export interface SitesComponents {
   /** Sites keep their records, versions and follows in the home's database. */
