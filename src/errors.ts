@@ -45,7 +45,11 @@ export const ERROR_CODES = {
   ERR_RECORD_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'an IPNS record failed validation (signature, key, expiry, size)' },
   ERR_SITE_EXISTS: { kind: 'user', exit: 1, http: 409, summary: 'a site with this label or key is already in the home' },
   ERR_SITE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no site with this label in the home' },
-  ERR_KEY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a key file is not a weft site key export, or the passphrase is wrong' },
+  ERR_SITE_RULES_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'the `users` section of a site\'s weft.json is malformed or past its limits' },
+  ERR_KEY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'a key file is not a weft site or user key export, or the passphrase is wrong' },
+  ERR_CONTRIBUTION_REFUSED: { kind: 'user', exit: 1, http: 403, summary: 'a contribution the site\'s rules refuse (a file name outside its patterns, too many files or bytes, a banned user) or a site that takes none' },
+  ERR_SITE_DB_ABSENT: { kind: 'user', exit: 1, http: 404, summary: 'the site declares no database (its weft.json has no db section)' },
+  ERR_USER_KEY_EXISTS: { kind: 'user', exit: 1, http: 409, summary: 'importing a user key over a different one already in the home; --force replaces it and loses the old identity on every site' },
   ERR_NOT_FOLLOWING: { kind: 'user', exit: 1, http: 404, summary: '`unfollow` of a site that is not followed' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
   ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' },
@@ -61,7 +65,12 @@ export const ERROR_CODES = {
   ERR_NAME_PROOF_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a naming answer came with a proof that does not verify' },
   ERR_NAME_WRONG_CHAIN: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint serves another chain than the one configured' },
   ERR_CONTENTHASH_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a name\'s contenthash or dnslink value is malformed' },
-  ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' }
+  ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' },
+  ERR_SITE_RESERVED_PATH: { kind: 'user', exit: 1, http: 400, summary: 'a folder to publish has a top-level `users` or `.weft` entry, paths the node serves on every site' },
+  ERR_SITE_NOT_ALLOWED: { kind: 'user', exit: 1, http: 403, summary: 'a site asked to write as the user before the user allowed it' },
+  ERR_SITE_API_FORBIDDEN: { kind: 'user', exit: 1, http: 403, summary: 'a site API (`/.weft/`) request from another origin, a cross-site context or a preflight' },
+  ERR_SITE_API_BUSY: { kind: 'user', exit: 1, http: 429, summary: 'a site has as many open event streams as the node allows' },
+  ERR_CONSENT_INVALID: { kind: 'user', exit: 1, http: 403, summary: 'a confirmation (allow a site) without its page\'s single-use nonce, or from another origin' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -66,7 +66,12 @@ export const BODIES = {
   'name/rm': z.object({ name: text }),
   'name/ls': none,
   'name/resolve': z.object({ name: text, timeout: network.timeout, fresh: z.boolean().optional() }),
-  'car/export': z.object({ path: text, ...network })
+  'car/export': z.object({ path: text, ...network }),
+  'user/id': z.object({ site: text }),
+  'user/export-key': z.object({ passphrase: text }),
+  'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() }),
+  'user/sites': none,
+  'user/allow': z.object({ name: text, allowed: z.boolean() })
 } as const satisfies Record<string, z.ZodType>
 
 export type BodyRoute = keyof typeof BODIES

@@ -8,7 +8,7 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
 'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
-'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve'>
+'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
@@ -133,4 +133,7 @@ export class ApiClient implements WeftApi {
   async nameRm (name: string) { await this.json<null>('name/rm', { name }) }
   async nameLs () { return await this.json<Result<'nameLs'>>('name/ls') }
   async nameResolve (name: string, options: { timeout?: number, fresh?: boolean } = {}) { return await this.json<Result<'nameResolve'>>('name/resolve', { name, ...options }) }
+  async userId (site: string) { return await this.json<Result<'userId'>>('user/id', { site }) }
+  async userExportKey (passphrase: string) { return await this.json<Result<'userExportKey'>>('user/export-key', { passphrase }) }
+  async userImportKey (key: string, passphrase: string, force: boolean) { return await this.json<Result<'userImportKey'>>('user/import-key', { key, passphrase, force }) }
 }

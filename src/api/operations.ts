@@ -13,9 +13,12 @@ import {
 import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
+import type { Users } from '../users/types.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
-import { parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
+import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
+import { isKeyName } from '../naming/index.ts'
+import { createUserIdentity, type ImportResult, type UserIdentity } from '../users/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -45,6 +48,9 @@ export interface PublishOptions extends AddOptions {
 }
 export interface PublishReport { address: string, name: string, root: string, sequence: string, changed: boolean, announced: boolean, url: string }
 export interface ResolveOptions { offline?: boolean, timeout?: number, fresh?: boolean }
+
+/** ms `user id` may spend turning a name into a site: naming's own timeout (config naming.timeout) stops each resolver sooner. */
+const USER_SITE_TIMEOUT = 30_000
 
 /** `T` as it looks after JSON: JSON has no bigint, so sequences travel as decimal strings. */
 export type Wire<T> = T extends bigint ? string : T extends Array<infer U> ? Array<Wire<U>> : T extends object ? { [K in keyof T]: Wire<T[K]> } : T
@@ -325,6 +331,31 @@ export class Operations {
   /** The port the daemon's gateway listens on, once it does (config's until then). */
   gatewayPort?: number
 
+  /** Consent per site (src/users/), when the node runs its users service. */
+  users?: Pick<Users, 'id' | 'allowed' | 'allow'>
+
+  private needUsers (): Pick<Users, 'id' | 'allowed' | 'allow'> {
+    if (this.users === undefined) throw new WeftError('ERR_OFFLINE', 'this node runs without its users service: start the daemon')
+    return this.users
+  }
+
+  /** One's own and followed sites, with this user's id on each and whether the site may write as them. */
+  async userSites (): Promise<Array<{ name: string, label?: string, id: string, allowed: boolean }>> {
+    const users = this.needUsers()
+    const own = this.node.sites.list()
+    const names = new Map<string, string | undefined>(own.map(s => [s.name, s.label]))
+    for (const f of await this.node.sites.following()) if (!names.has(f.name)) names.set(f.name, undefined)
+    return [...names].map(([name, label]) => ({ name, label, id: users.id(name), allowed: users.allowed(name) }))
+  }
+
+  /** Allows a site to write as this user (sign contributions), or revokes it. */
+  async userAllow (name: string, allowed: boolean): Promise<{ name: string, allowed: boolean }> {
+    const users = this.needUsers()
+    const site = parseSiteName(name).name
+    users.allow(site, allowed)
+    return { name: site, allowed: users.allowed(site) }
+  }
+
   /** The gateway URL of a site: its own origin, `<name>.ipns.localhost:<port>`. */
   private gatewayUrl (name: string): string {
     const port = this.gatewayPort ?? tcpHostPort(this.node.repo.config.addresses.gateway)?.port ?? 8080
@@ -335,6 +366,8 @@ export class Operations {
   async publish (dir: string, options: PublishOptions, onProgress?: (e: Progress) => void): Promise<PublishReport> {
     // Fail on a wrong label before importing anything.
     if (!this.node.sites.list().some(s => s.label === options.site)) throw new WeftError('ERR_SITE_NOT_FOUND', `no site "${options.site}" in this home (weft site create ${options.site})`)
+    // the node serves /users/ and /.weft/ on every site: a folder may not hold them
+    await assertNoReservedEntries(dir, { hidden: options.hidden })
     const added = await this.add([dir], { ...options, pin: true }, onProgress)
     const root = parseContentPath(added.roots[0].cid).cid
     const result = await this.node.sites.publish(options.site, root, { validity: options.validity, ttl: options.ttl })
@@ -377,5 +410,45 @@ export class Operations {
 
   async following (): Promise<Array<Wire<FollowInfo>>> {
     return withStringSequences(await this.node.sites.following())
+  }
+
+  // ---- users ----
+
+  private identity?: UserIdentity
+
+  /** The home's user identity; its master key is read (or made) at the first use. */
+  private get userIdentity (): UserIdentity {
+    this.identity ??= createUserIdentity({ path: this.node.repo.paths.userKey })
+    return this.identity
+  }
+
+  /**
+   * The `k51…` name of the site `text` leads to: one's own site's label, a site name
+   * (`k51…`, `/ipns/k51…`), or a name the naming resolvers turn into `/ipns/k51…`.
+   */
+  private async siteNameOf (text: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const own = this.node.sites.list().find(s => s.label === text)
+    if (own !== undefined) return own.name
+    const bare = text.trim().replace(/^\/ipns\//, '').replace(/\/$/, '')
+    if (isKeyName(bare)) return parseSiteName(bare).name
+    if (text.trim().startsWith('/ipns/')) throw new WeftError('ERR_INVALID_NAME', `"${text}" is not a site name (expected /ipns/k51…)`)
+    const named = await this.node.naming.resolve(text, { signal: options.signal })
+    const site = /^\/ipns\/([^/]+)/.exec(named.value)?.[1]
+    if (site === undefined) throw new WeftError('ERR_USAGE', `${text} points at ${named.value}, which is content, not a site: a user id belongs to a site (k51…)`)
+    return parseSiteName(site).name
+  }
+
+  /** This home's user id on a site (the master key is made on first use). */
+  async userId (site: string): Promise<{ site: string, id: string }> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    return { site: name, id: this.userIdentity.id(name) }
+  }
+
+  async userExportKey (passphrase: string): Promise<{ key: string }> {
+    return { key: await this.userIdentity.exportKey(passphrase) }
+  }
+
+  async userImportKey (key: string, passphrase: string, force: boolean): Promise<ImportResult> {
+    return await this.userIdentity.importKey(key, passphrase, { force })
   }
 }

@@ -108,7 +108,12 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'name/rm': json(async (ops, b) => { await ops.nameRm(b.name) }),
   'name/ls': json(async ops => await ops.nameLs()),
   'name/resolve': json(async (ops, b) => await ops.nameResolve(b.name, { timeout: b.timeout, fresh: b.fresh })),
-  'car/export': async (ops, b) => await bytesResponse(ops.carExport(b.path, network(b)))
+  'car/export': async (ops, b) => await bytesResponse(ops.carExport(b.path, network(b))),
+  'user/id': json(async (ops, b) => await ops.userId(b.site)),
+  'user/export-key': json(async (ops, b) => await ops.userExportKey(b.passphrase)),
+  'user/import-key': json(async (ops, b) => await ops.userImportKey(b.key, b.passphrase, b.force === true)),
+  'user/sites': json(async ops => await ops.userSites()),
+  'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed))
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {

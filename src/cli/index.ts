@@ -8,6 +8,7 @@ import { registerNetCommands } from './commands/net.ts'
 import { registerSiteCommands } from './commands/sites.ts'
 import { registerDemoCommand } from './commands/demo.ts'
 import { registerNameCommands } from './commands/names.ts'
+import { registerUserCommands } from './commands/users.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -24,6 +25,7 @@ export function buildProgram (): Command {
   registerNetCommands(program)
   registerSiteCommands(program)
   registerNameCommands(program)
+  registerUserCommands(program)
   registerDemoCommand(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()

@@ -117,7 +117,7 @@ export async function drillOwnerOffline (ctx: DrillContext, version: { dir: stri
   const left = visitor.node.blocks.stat().blocks
   const root = CID.parse((await visitor.node.sites.resolve(ctx.name, { offline: true })).root)
   if (visitor.node.blocks.has(root)) throw new WeftError('ERR_INTERNAL', 'demo: node 6 still holds the site\'s root block after unfollow and gc')
-  await say(`   Node 6 unfollowed the site and ran gc: ${gc.blocks} blocks dropped, ${left} left in its store; it no longer holds the site.`)
+  await say(`   Node 6 unfollowed the site and ran gc: ${gc.blocks} blocks dropped, ${left} left in its store${left > 0 ? ' (the other sites it follows: the forum)' : ''}; it no longer holds the site.`)
 
   // The record is still in the network: the DHT, asked afresh, answers from the peers still up.
   t = performance.now()

@@ -1,6 +1,7 @@
 /**
  * `weft demo` (and `npm start`): a private network of six nodes in this process on
- * 127.0.0.1. Node 1 publishes the sample site, nodes 2 to 6 follow it, node 6's gateway
+ * 127.0.0.1. Node 1 publishes the sample site and the sample forum (a second site, whose
+ * visitors post through the site API), nodes 2 to 6 follow both, node 6's gateway
  * is the one a browser visits, by the site's key, by node 6's petname and (where hsd is
  * installed) by a Handshake name on a regtest hsd the demo starts; then two live drills
  * (an update, the owner going offline), and the network runs until Ctrl-C. Nothing dials
@@ -22,12 +23,15 @@ export { findHsd } from './hsd.ts'
 
 export const DEMO_NODES = 6
 const SITE_LABEL = 'sample'
+const FORUM_LABEL = 'forum'
 /** hsd starts in one to three seconds; past this the demo goes on without it. */
 const HSD_START_MS = 20_000
 
 export interface DemoOptions {
   /** The folder published as the site's first version (examples/sample-site). */
   siteDir: string
+  /** The sample forum (examples/forum), published as a second site; absent: no forum. */
+  forumDir?: string
   /** Node 6's gateway port; undefined: 8080 when free, else any. */
   port?: number
   /** Leave the homes on disk at the end. */
@@ -88,6 +92,8 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
     const ctx = await publishAndFollow(net, options, io)
     const { visitor, name } = ctx
     const siteUrl = `http://${siteHost(name, visitor.daemon.gatewayUrl)}/`
+    const forum = options.forumDir === undefined ? undefined : await publishForum(net, options.forumDir, io)
+    const forumUrl = forum === undefined ? undefined : `http://${siteHost(forum, visitor.daemon.gatewayUrl)}/`
     const index = await siteIndex(ctx)
     const petnameUrl = await namePetname(ctx, index)
     const handshakeUrl = hsd === undefined ? undefined : await nameOnHandshake(ctx, hsd, index)
@@ -96,8 +102,10 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
     await say(`  site:      ${siteUrl}`)
     await say(`  petname:   ${petnameUrl}`)
     if (handshakeUrl !== undefined) await say(`  Handshake: ${handshakeUrl}`)
+    if (forumUrl !== undefined) await say(`  forum:     ${forumUrl}`)
     await say(`  web UI:    ${visitor.daemon.uiUrl}`)
     await say('A visitor sees the sample site: four linked pages with a stylesheet, an SVG logo and a script that writes "script ran" on the page, every byte checked against its hash by node 6.')
+    if (forumUrl !== undefined) await say('The forum is a second site: its page reads posts through the site API (/.weft/client.js) from node 6\'s copy of every visitor\'s contribution; to post, allow the site once on the page node 6 opens.')
     await say(`(*.localhost resolves to 127.0.0.1 in browsers; with curl: curl -H 'Host: ${siteHost(name, visitor.daemon.gatewayUrl)}' ${visitor.daemon.gatewayUrl}/)`)
     if (options.hold) {
       await say('')
@@ -150,4 +158,19 @@ async function publishAndFollow (net: DemoNetwork, options: DemoOptions, io: Dem
   }
   await say(`nodes 2 to ${net.nodes.length} follow it: each got the record (${bySource([...records.arrivals.values()])}), checked its signature and fetched every block, in ${duration(performance.now() - t)}`)
   return { net, owner, visitor, followers, label: SITE_LABEL, name: site.name, siteDir: options.siteDir, say, interrupted }
+}
+
+/** Node 1 publishes the sample forum as a second site; nodes 2 to 6 follow it. Returns its name. */
+async function publishForum (net: DemoNetwork, forumDir: string, io: DemoIo): Promise<string> {
+  const { say, interrupted } = io
+  const [owner, ...followers] = net.nodes
+  const site = await owner.node.sites.create(FORUM_LABEL)
+  const t = performance.now()
+  const report = await new Operations(owner.node).publish(forumDir, { site: FORUM_LABEL })
+  await Promise.all(followers.map(async f => { await f.node.sites.follow(site.name, { signal: within(30_000, interrupted) }) }))
+  await Promise.all(followers.map(async f => {
+    await waitUntil(`node ${f.number} did not fetch the forum`, 30_000, interrupted, async () => await holdsVersion(f, site.name, 0n) ? true : undefined)
+  }))
+  await say(`node 1 published the sample forum as a second site /ipns/${site.name} (root ${report.root}); nodes 2 to ${net.nodes.length} follow it and hold it, in ${duration(performance.now() - t)}`)
+  return site.name
 }

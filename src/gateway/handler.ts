@@ -9,20 +9,33 @@
  *   a CSP sandbox, so nothing a site holds can run as the UI), and a browser's navigation
  *   is sent to the subdomain form. Everything else goes to the UI.
  *
+ * On a site's origin (`<name>.ipns.localhost`) the node itself answers two prefixes no site
+ * can publish: `/users/` (accepted contributions: a JSON listing, and each user's files,
+ * verified like any content) and `/.weft/` (the site API, site-api.ts). On the UI origin,
+ * `/allow` is the confirmation page that lets a site write as the user (consent.ts).
+ *
  * Any other Host is refused, which keeps DNS rebinding away from the UI.
  */
 import { CID } from 'multiformats/cid'
-import { parseContentPath } from '../content/index.ts'
-import { WeftError } from '../errors.ts'
+import { cat, parseContentPath, resolvePath } from '../content/index.ts'
+import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
 import { serveContent, serveTrustless, type Target } from './content.ts'
 import { errorResponse, redirect } from './responses.ts'
-import { SharedFetches, type StoreComponents } from './stores.ts'
+import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
+import { assertSameOrigin, contributionJson, createSiteApi, siteApiError, type SiteApiInit, type SiteApiUsers, type SiteContext, type SiteVersion } from './site-api.ts'
+import { createConsent, type ConsentInit } from './consent.ts'
+import { isKeyName } from '../naming/index.ts'
+import { parseSiteName } from '../sites/index.ts'
 
 /** The longest request URL served (414 beyond). */
 export const MAX_URL_LENGTH = 8 * 1024
 const IMMUTABLE = 'public, max-age=29030400, immutable'
+/** weft.json is metadata: a page of it is plenty (as sites' info reads it). */
+const MAX_SITE_JSON = 64 * 1024
+/** A contributed file runs nothing on the site's origin: a user's HTML or SVG must not act as the site (and write as its visitors). */
+const CONTRIBUTION_CSP = 'sandbox'
 
 export interface ResolvedName {
   /** `/ipfs/<root>[/path]`. */
@@ -42,11 +55,19 @@ export interface GatewayComponents extends StoreComponents {
   record: (name: string) => Uint8Array | undefined
   /** The web UI, for the UI origin's own paths. */
   ui?: (request: Request) => Promise<Response>
+  /** Contributions, the site database and consent (src/users/); absent: `/users/` is empty and the API cannot write. */
+  users?: SiteApiUsers
+  /** New versions of sites, for the site API's `version` events; returns the unsubscribe. */
+  onVersion?: (fn: (version: SiteVersion) => void) => () => void
+  /** A DNS name → the k51… site it points at (undefined: not a site); key names need no lookup. */
+  siteName?: (name: string, options: { signal: AbortSignal }) => Promise<string | undefined>
 }
 
 export interface GatewayInit {
   /** ms one request may spend fetching from the network (default 2 min). */
   fetchTimeout?: number
+  siteApi?: SiteApiInit
+  consent?: ConsentInit
 }
 
 export type GatewayHandler = (request: Request) => Promise<Response>
@@ -74,6 +95,11 @@ function isBrowserNavigation (request: Request): boolean {
   return (request.headers.get('accept') ?? '').includes('text/html')
 }
 
+/** `/.weft` and everything under it: the site API's prefix. */
+function isSiteApiPath (pathname: string): boolean {
+  return pathname === '/.weft' || pathname.startsWith('/.weft/')
+}
+
 function splitContentPath (pathname: string): { namespace: Namespace, id: string, rest: string } | undefined {
   const m = /^\/(ipfs|ipns)\/([^/]+)(\/.*)?$/.exec(pathname)
   if (m === null) return undefined
@@ -84,6 +110,79 @@ function splitContentPath (pathname: string): { namespace: Namespace, id: string
 export function createGatewayHandler (components: GatewayComponents, init: GatewayInit = {}): GatewayHandler {
   const fetchTimeout = init.fetchTimeout ?? 120_000
   const stores = { blocks: components.blocks, fetches: components.exchange === undefined ? undefined : new SharedFetches(components, components.exchange) }
+  const siteApi = createSiteApi({ users: components.users, onVersion: components.onVersion }, init.siteApi)
+  const consent = components.users === undefined ? undefined : createConsent({ users: components.users }, init.consent)
+
+  /** The k51… site a name is, or points at; ERR_DAG_PATH_NOT_FOUND when it points at no site. */
+  async function siteOf (name: string, signal: AbortSignal): Promise<string> {
+    if (isKeyName(name)) return parseSiteName(name).name
+    const site = await components.siteName?.(name, { signal })
+    if (site === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${name.slice(0, 200)} does not point at a weft site, so it has no users and no site API`)
+    return site
+  }
+
+  /** The site's current root (with the path its name points into) and its weft.json, if any. */
+  async function describe (name: string, signal: AbortSignal): Promise<Awaited<ReturnType<SiteContext['describe']>>> {
+    const resolved = await components.resolveName(name, { signal })
+    const value = parseContentPath(resolved.value)
+    const store = blockByBlock(stores, () => signal)
+    let weftJson: Record<string, unknown> | undefined
+    try {
+      const entry = await resolvePath(store, value.cid, [...value.segments, 'weft.json'])
+      const chunks: Uint8Array[] = []
+      for await (const chunk of cat(store, { cid: entry.cid, segments: [], text: entry.cid.toString() }, { length: MAX_SITE_JSON })) chunks.push(chunk)
+      const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) weftJson = parsed as Record<string, unknown>
+    } catch (err) {
+      // no weft.json, or not JSON: a site without rules
+      if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND') && !(err instanceof SyntaxError)) throw err
+    }
+    return { sequence: resolved.sequence, root: value.cid.toString(), weftJson }
+  }
+
+  /** `/.weft/…` on a site's origin: checked for the origin before anything is resolved. */
+  async function serveSiteApi (request: Request, host: Extract<GatewayHost, { kind: 'subdomain' }>, url: URL): Promise<Response> {
+    try {
+      if (host.namespace !== 'ipns') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'an /ipfs/ origin is not a site and has no site API')
+      const port = host.port === '' ? '' : `:${host.port}`
+      const origin = `http://${host.id}.ipns.localhost${port}`
+      assertSameOrigin(request, origin)
+      const id = nameOfLabel(host.id)
+      if (subdomainName(id) !== host.id) throw new WeftError('ERR_SITE_API_FORBIDDEN', `use the site's canonical origin http://${subdomainName(id)}.ipns.localhost${port}`)
+      const segments = pathSegments(url.pathname).slice(1)
+      const site = await siteOf(id, AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
+      return await siteApi(request, segments, { site, origin, uiOrigin: `http://127.0.0.1${port}`, describe: async signal => await describe(id, signal) })
+    } catch (err) {
+      return siteApiError(err)
+    }
+  }
+
+  /** `/users/`: the accepted contributions (JSON), `/users/<id>/`: one, `/users/<id>/<path>`: a file of one, verified like any content. */
+  async function serveUsers (ctx: { request: Request, signal: () => AbortSignal }, name: string, segments: string[], headers: Record<string, string>): Promise<Response> {
+    const site = await siteOf(name, ctx.signal())
+    const users = components.users
+    const answer = (value: unknown): Response => new Response(ctx.request.method === 'HEAD' ? null : JSON.stringify(value), { headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } })
+    if (segments.length === 0) return answer({ site, users: (users?.contributions(site) ?? []).map(contributionJson) })
+    const [user, ...path] = segments
+    const contribution = users?.contribution(site, user)
+    if (contribution === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `no accepted contribution from ${user.slice(0, 100)} on this site`)
+    if (path.length === 0) return answer(contributionJson(contribution))
+    const file = path.join('/')
+    if (!contribution.files.some(f => f.path === file)) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${user} has no accepted file ${file.slice(0, 200)} on this site`)
+    const root = CID.parse(contribution.root)
+    const target: Target = {
+      root,
+      segments: path,
+      urlPath: `/users/${user}/${file}`,
+      search: '',
+      contentPath: `/ipfs/${contribution.root}/${file}`,
+      // the same URL names the user's next version too: ask again (the ETag, the file's CID, makes that cheap)
+      cacheControl: 'no-cache',
+      isolated: false,
+      headers: { ...headers, 'content-security-policy': CONTRIBUTION_CSP, 'x-content-type-options': 'nosniff' }
+    }
+    return await serveContent({ stores, request: ctx.request, signal: ctx.signal }, target)
+  }
 
   async function serve (request: Request, host: GatewayHost, url: URL): Promise<Response> {
     let namespace: Namespace
@@ -118,6 +217,14 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       headers['content-security-policy'] = 'sandbox'
     }
     const segments = pathSegments(rest)
+    if (namespace === 'ipns' && format === undefined) {
+      // the node's own routes on a site: the site's published files never stand in for them
+      if (segments[0] === '.weft') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'the site API answers only on the site\'s own origin')
+      if (segments[0] === 'users') {
+        const budgetSignal = AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)])
+        return await serveUsers({ request, signal: () => budgetSignal }, id, segments.slice(1), headers)
+      }
+    }
     let budget: AbortSignal | undefined
     const signal = (): AbortSignal => (budget ??= AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
     let root: CID
@@ -177,6 +284,11 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       if (request.url.length > MAX_URL_LENGTH) throw new WeftError('ERR_URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`)
       const url = new URL(request.url)
       const host = parseHost(request.headers.get('host') ?? url.host)
+      if (host.kind === 'subdomain' && isSiteApiPath(url.pathname)) return await serveSiteApi(request, host, url)
+      if (host.kind === 'ui' && url.pathname === '/allow') {
+        if (consent === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'this node runs without its users service: there is nothing to allow')
+        return await consent(request, host.port)
+      }
       if (host.kind === 'ui' && !/^\/(ipfs|ipns)\//.test(url.pathname)) {
         if (components.ui === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'this gateway has no web UI')
         return await components.ui(request)

@@ -5,7 +5,8 @@ import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/index.ts'
 import { Operations, createApiHandler, listen } from '../api/index.ts'
 import { createUi } from '../gateway/ui.ts'
-import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit } from '../gateway/index.ts'
+import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit, type SiteApiUsers, type SiteVersion } from '../gateway/index.ts'
+import type { SiteEvents } from '../sites/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
 
@@ -30,8 +31,32 @@ async function apiToken (home: string): Promise<string> {
   return token
 }
 
-/** The gateway over a node: it reads the store, fetches what a visit lacks, and resolves names through sites. */
-export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui'], init?: GatewayInit } = {}): GatewayHandler {
+/** A new version the node serves: its own publish at once, a followed site's once held whole. */
+function onVersion (node: WeftNode) {
+  return (fn: (version: SiteVersion) => void): (() => void) => {
+    const own = (e: Event): void => {
+      const d = (e as CustomEvent<SiteEvents['record']>).detail
+      if (d.source === 'self') fn({ site: d.name, sequence: d.sequence, root: d.value.replace(/^\/ipfs\//, '') })
+    }
+    const held = (e: Event): void => {
+      const d = (e as CustomEvent<SiteEvents['fetched']>).detail
+      fn({ site: d.name, sequence: d.sequence, root: d.root })
+    }
+    node.sites.addEventListener('record', own)
+    node.sites.addEventListener('fetched', held)
+    return () => {
+      node.sites.removeEventListener('record', own)
+      node.sites.removeEventListener('fetched', held)
+    }
+  }
+}
+
+/**
+ * The gateway over a node: it reads the store, fetches what a visit lacks, and resolves names
+ * through sites. With `users` (src/users/ createUsers), sites get `/users/`, the site API and
+ * the confirmation page.
+ */
+export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui'], users?: SiteApiUsers, init?: GatewayInit } = {}): GatewayHandler {
   return createGatewayHandler({
     blocks: node.blocks,
     exchange: node.exchange,
@@ -39,7 +64,12 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     // a followed site still fetching its newest version is served from the newest held whole
     resolveName: async (name, o) => await node.resolvePath(name, { ...o, held: true }),
     record: name => node.sites.record(name),
-    ui: extra.ui
+    ui: extra.ui,
+    // the site API: contributions, the site db and consent; versions from sites' events
+    users: extra.users,
+    onVersion: onVersion(node),
+    // a DNS name's site: the `/ipns/k51…` its naming answer points at
+    siteName: async (name, o) => /^\/ipns\/([^/]+)$/.exec((await node.naming.resolve(name, o)).value)?.[1]
   }, extra.init)
 }
 
@@ -47,7 +77,7 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
  * The node online plus its control API. The API's address goes in `$WEFT_HOME/api` and its
  * token in `api.token`, which is how the CLI finds a running daemon.
  */
-export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string, gatewayAddress?: string }): Promise<Daemon> {
+export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string, gatewayAddress?: string, users?: (node: WeftNode) => SiteApiUsers }): Promise<Daemon> {
   const node = await createNode({ ...options, online: true })
   const servers: Server[] = []
   const apiFile = join(node.repo.paths.home, 'api')
@@ -79,7 +109,11 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const ops = new Operations(node)
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
-    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }) })
+    // until src/users/ is in the node (createUsers), the caller may hand the gateway a users service;
+    // the API and the web UI list and change which sites may write as the user through it
+    const users = options.users?.(node)
+    ops.users = users
+    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users })
     const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache({ deletions: () => node.blocks.deletions() }))
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })

@@ -8,6 +8,9 @@
  *   keys/              0700
  *     self.key         0600, the node's ed25519 identity (libp2p protobuf PrivateKey bytes)
  *     site-<label>.key 0600, a site's ed25519 key (same encoding); its IPNS name is the site's address
+ *     user.key         0600, this home's user master key: 32 random bytes, made on first use. The
+ *                      user's key on each site is derived from it (src/users/identity.ts), so
+ *                      losing it loses the user's identity on every site
  *   weft.db            SQLite (node:sqlite), WAL mode. Tables (migrations in db.ts):
  *                        meta(key, value)                       schema version
  *                        blocks(mh, pack, off, len)             where each block's bytes are
@@ -63,6 +66,7 @@ export function repoPaths (home: string) {
     keys: join(home, 'keys'),
     identityKey: join(home, 'keys', 'self.key'),
     siteKey: (label: string) => join(home, 'keys', `site-${label}.key`),
+    userKey: join(home, 'keys', 'user.key'),
     db: join(home, 'weft.db'),
     blocks: join(home, 'blocks')
   }

@@ -16,7 +16,10 @@ import { SiteService } from './sites.ts'
 
 export { parseSiteName, siteNameOf, splitIpnsPath, topicRendezvous, type SiteName } from './names.ts'
 export { signRecord, checkRecord, decode, RecordRejected, rejectionError, MAX_RECORD_BYTES, type SiteRecord, type RejectReason } from './records.ts'
+/** The gate every signed record passes; a second record kind (user contributions) builds its own over its own RecordBook. */
+export { RecordGate, isHostile, type RecordBook, type RecordSource, type RecordGateComponents, type RecordGateInit, type RecordGateEvents, type GateOutcome } from './gate.ts'
 export type { OwnSite } from './store.ts'
+export { assertNoReservedEntries, RESERVED_SITE_ENTRIES } from './reserved.ts'
 
 export interface SitesComponents {
   /** Sites keep their records, versions and follows in the home's database. */
@@ -163,6 +166,8 @@ export interface Sites extends Startable, EventTarget {
   info(name: string, options?: { signal?: AbortSignal }): Promise<SiteInfo>
   /** Roots of the followed versions kept: gc keeps them and the reprovide schedule announces them. */
   heldRoots(): CID[]
+  /** The followed sites' names (no walk of their versions, unlike `following`). */
+  followedNames(): string[]
 }
 
 export const SITES_DEFAULTS = { fetchTimeout: 10 * 60_000, quorum: 4, pendingInterval: 15_000 }

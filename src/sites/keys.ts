@@ -2,17 +2,16 @@
  * Site keys: one ed25519 key per site in keys/site-<label>.key (0600, libp2p protobuf,
  * like self.key), listed in the `sites` table.
  *
- * Export format (text, so it survives copy and paste):
+ * Export format (text, so it survives copy and paste; the sealing is src/repo/sealed.ts):
  *
  *   weft-site-key-v1
  *   <base64 of JSON { label, name, sequence, kdf: { name: "scrypt", N, r, p, salt },
  *                     cipher: "aes-256-gcm", iv, tag, ciphertext }>
  *
- * The key bytes are sealed with AES-256-GCM under a key scrypt derives from the
- * passphrase; `sequence` carries the site's last version so a moved site never signs an
- * older sequence than the network has.
+ * The key bytes (libp2p protobuf) are sealed with AES-256-GCM under a key scrypt derives
+ * from the passphrase; `sequence` carries the site's last version so a moved site never
+ * signs an older sequence than the network has.
  */
-import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto'
 import { existsSync, readdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -20,10 +19,10 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { WeftError } from '../errors.ts'
 import { loadIdentityKey } from '../repo/keystore.ts'
+import { seal, unseal } from '../repo/sealed.ts'
 import { siteNameOf } from './names.ts'
 
 const HEADER = 'weft-site-key-v1'
-const SCRYPT = { N: 2 ** 15, r: 8, p: 1 }
 
 export const LABEL = /^[a-z0-9][a-z0-9._-]{0,62}$/
 
@@ -78,54 +77,19 @@ export function readSiteKey (path: string): PrivateKey {
   return loadIdentityKey(path)
 }
 
-async function scrypt (passphrase: string, salt: Buffer, params: { N: number, r: number, p: number }): Promise<Buffer> {
-  const options: ScryptOptions = { ...params, maxmem: 256 * params.N * params.r }
-  return await new Promise((resolve, reject) => {
-    scryptCb(passphrase.normalize('NFC'), salt, 32, options, (err, key) => { err === null ? resolve(key) : reject(err) })
-  })
-}
-
 export interface KeyExport { label: string, name: string, sequence: string, key: PrivateKey }
 
 export async function exportSiteKey (label: string, key: PrivateKey, sequence: bigint, passphrase: string): Promise<string> {
-  if (passphrase === '') throw new WeftError('ERR_USAGE', 'an empty passphrase would leave the key unprotected')
-  const salt = randomBytes(16)
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', await scrypt(passphrase, salt, SCRYPT), iv)
-  const ciphertext = Buffer.concat([cipher.update(privateKeyToProtobuf(key)), cipher.final()])
-  const body = {
-    label,
-    name: nameOfKey(key),
-    sequence: sequence.toString(),
-    kdf: { name: 'scrypt', ...SCRYPT, salt: salt.toString('base64') },
-    cipher: 'aes-256-gcm',
-    iv: iv.toString('base64'),
-    tag: cipher.getAuthTag().toString('base64'),
-    ciphertext: ciphertext.toString('base64')
-  }
-  return `${HEADER}\n${Buffer.from(JSON.stringify(body)).toString('base64')}\n`
+  return await seal(HEADER, { label, name: nameOfKey(key), sequence: sequence.toString() }, privateKeyToProtobuf(key), passphrase)
 }
 
 export async function importSiteKey (text: string, passphrase: string): Promise<KeyExport> {
-  const [header, payload] = text.trim().split(/\r?\n/)
-  if (header !== HEADER || payload === undefined) throw new WeftError('ERR_KEY_INVALID', `not a weft site key export (the first line should be "${HEADER}")`)
-  let body: Record<string, any>
-  try {
-    body = JSON.parse(Buffer.from(payload, 'base64').toString('utf8'))
-  } catch {
-    throw new WeftError('ERR_KEY_INVALID', 'the key export is damaged: its body is not base64 JSON')
-  }
-  const { kdf } = body
-  if (kdf?.name !== 'scrypt' || body.cipher !== 'aes-256-gcm' || ![kdf.N, kdf.r, kdf.p].every(Number.isSafeInteger) || kdf.N > 2 ** 20 || kdf.r > 32 || kdf.p > 16) {
-    throw new WeftError('ERR_KEY_INVALID', 'the key export uses a key derivation or cipher weft does not support')
-  }
+  const { secret, fields: body } = await unseal(text, HEADER, passphrase, 'site key')
   let key: PrivateKey
   try {
-    const decipher = createDecipheriv('aes-256-gcm', await scrypt(passphrase, Buffer.from(kdf.salt, 'base64'), kdf), Buffer.from(body.iv, 'base64'))
-    decipher.setAuthTag(Buffer.from(body.tag, 'base64'))
-    key = privateKeyFromProtobuf(Buffer.concat([decipher.update(Buffer.from(body.ciphertext, 'base64')), decipher.final()]))
+    key = privateKeyFromProtobuf(secret)
   } catch {
-    throw new WeftError('ERR_KEY_INVALID', 'the passphrase is wrong or the key export is damaged')
+    throw new WeftError('ERR_KEY_INVALID', 'the passphrase is wrong or the site key export is damaged')
   }
   if (key.type !== 'Ed25519') throw new WeftError('ERR_KEY_INVALID', `the exported key is ${key.type}; weft sites use ed25519`)
   const name = nameOfKey(key)

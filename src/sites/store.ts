@@ -2,6 +2,7 @@
 import type { DatabaseSync } from 'node:sqlite'
 import { transaction } from '../repo/index.ts'
 import { decode, type RejectReason, type SiteRecord } from './records.ts'
+import type { RecordBook } from './gate.ts'
 
 export interface OwnSite { label: string, name: string, created: number, published: boolean, imported: boolean, floor: bigint }
 export interface Follow { name: string, keep: number, created: number }
@@ -142,5 +143,16 @@ export class SiteStore {
   peers (name: string): Array<{ peer: string, lastSeen: number }> {
     return (this.db.prepare('SELECT peer, last_seen FROM site_peers WHERE name = ? ORDER BY last_seen DESC LIMIT 50').all(name) as Row[])
       .map(r => ({ peer: r.peer, lastSeen: r.last_seen }))
+  }
+}
+
+/** The site store as the record gate's book: a site's records are keyed by its name. */
+export function siteRecordBook (store: SiteStore): RecordBook {
+  return {
+    current: name => store.record(name)?.record,
+    save: (name, record, source) => store.saveRecord(name, record, source),
+    touch: name => { store.touchRecord(name) },
+    equivocation: (name, sequence, heldValue, other) => { store.addEquivocation(name, sequence, heldValue, other) },
+    rejection: (name, reason, peer) => { store.countRejection(name, reason, peer) }
   }
 }

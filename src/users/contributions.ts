@@ -18,13 +18,12 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
 import { parseSiteName, RecordGate, RecordRejected, type RecordSource } from '../sites/index.ts'
-import { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
+import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
-import { bannedUsers, checkContribution, checkContributionPath, matchPattern } from './rules.ts'
+import { bannedUsers, checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
 import { openSiteDb, type SiteDb } from './site-db.ts'
-import { loadMasterKey, siteUserKey } from './identity.ts'
 import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
@@ -37,8 +36,6 @@ export function usersTopic (site: string): string {
 
 /** Refused records that only a broken or hostile sender produces (as for sites). */
 const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value', 'wrong-site'])
-/** A moderator's bans live in this file of their own contribution. */
-export const BANS_FILE = 'bans.json'
 /** Folder walks at once: a cold follow of thousands of contributions, without thousands of fetches in flight. */
 const WALK_CONCURRENCY = 16
 
@@ -60,7 +57,6 @@ export class ContributionService extends EventTarget implements Users {
   private running = 0
   private controller = new AbortController()
   private started = false
-  private master: Uint8Array | undefined
 
   constructor (components: UsersComponents, init: UsersInit) {
     super()
@@ -314,7 +310,7 @@ export class ContributionService extends EventTarget implements Users {
           this.store.setContribution(base)
           files = await walkFolder(cid => this.getBlock(cid, hint), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
         }
-        const verdict = checkContribution(rules, files, user, bans, this.isModerator(site, user))
+        const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
       } catch (err) {
         if (err instanceof FolderRefused) row = { ...base, state: 'refused', reason: err.reason }
@@ -437,14 +433,8 @@ export class ContributionService extends EventTarget implements Users {
 
   // ---- the interface ----
 
-  private masterKey (): Uint8Array {
-    this.master ??= loadMasterKey(this.components.userKeyPath)
-    return this.master
-  }
-
   id (site: string): string {
-    const name = parseSiteName(site).name
-    return userIdOf(siteUserKey(this.masterKey(), name))
+    return this.components.identity.id(parseSiteName(site).name)
   }
 
   async write (site: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal } = {}): Promise<Contribution> {
@@ -453,9 +443,10 @@ export class ContributionService extends EventTarget implements Users {
     await this.refreshSite(name)
     const rules = this.config(name)?.rules
     if (rules === undefined) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} takes no contributions (its weft.json has no users section${this.config(name)?.problem !== undefined ? `: ${this.config(name)?.problem}` : ''})`)
-    checkContributionPath(path)
-    const key = siteUserKey(this.masterKey(), name)
-    const user = userIdOf(key)
+    const problem = pathProblem(path)
+    if (problem !== undefined) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${path}: ${problem}`)
+    const key = this.components.identity.key(name)
+    const user = this.components.identity.id(name)
     const current = this.store.contribution(name, user)
     const files = new Map<string, Uint8Array>()
     for (const file of current?.files ?? []) {
@@ -464,7 +455,7 @@ export class ContributionService extends EventTarget implements Users {
     if (bytes !== undefined) files.set(path, bytes)
     else if (current?.files.some(f => f.path === path) !== true) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${path} is not in your contribution to ${name}`)
     const listing = [...files].map(([p, b]) => ({ path: p, size: b.byteLength }))
-    const verdict = checkContribution(rules, listing, user, this.bans(name), this.isModerator(name, user))
+    const verdict = checkContribution(rules, listing, user, this.bans(name))
     if (!verdict.ok) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} refuses it (${verdict.reason}): ${verdict.detail}`)
     const folder = await buildFolder(this.components.blocks, files)
     const sequence = (this.store.recordOf(name, user)?.record.sequence ?? -1n) + 1n
@@ -545,11 +536,8 @@ export class ContributionService extends EventTarget implements Users {
   }
 }
 
-function userIdOf (key: Parameters<typeof signUserRecord>[0]): string {
-  return userIdOfPublicKey(key.publicKey)
-}
 
 /** Whether a contribution file feeds the site's database. */
 function schemaTakes (schema: SiteConfig['schema'], path: string): boolean {
-  return schema?.maps.some(map => matchPattern(map.file, path)) === true
+  return schema?.maps.some(map => globMatch(map.file, path)) === true
 }

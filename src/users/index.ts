@@ -12,9 +12,19 @@ import type { Routing } from '../routing/index.ts'
 import type { Sites } from '../sites/index.ts'
 import type { ContributionFile } from './store.ts'
 import { ContributionService } from './contributions.ts'
+import type { UserIdentity } from './identity.ts'
 
 export { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
-export { usersTopic, BANS_FILE } from './contributions.ts'
+export { usersTopic } from './contributions.ts'
+export {
+  createUserIdentity, siteUserKey, userIdOf, readUserKey, ensureUserKey, exportUserKey, unsealUserKey,
+  MASTER_KEY_BYTES, USER_KEY_HEADER, type UserIdentity, type UserIdentityComponents, type ImportResult
+} from './identity.ts'
+export {
+  parseUserRules, checkContribution, bannedUsers, globMatch, pathProblem, isUserId,
+  MAX_PATTERNS, MAX_PATTERN_CHARS, MAX_PATH_BYTES, MAX_FILES_CEILING, MAX_BYTES_CEILING, MAX_BANNED, MAX_MODERATORS, MAX_MODERATOR_BANS, BANS_FILE,
+  type UserRules, type ContributionCheck
+} from './rules.ts'
 export { CATCH_UP_PROTOCOL } from './catch-up.ts'
 export type { ContributionFile } from './store.ts'
 
@@ -69,8 +79,8 @@ export interface Users extends Startable, EventTarget {
 export interface UsersComponents {
   /** The users tables live in the home's database. */
   db: DatabaseSync
-  /** keys/user.key */
-  userKeyPath: string
+  /** The person's master key and the key it gives on each site (one instance per node: the API imports into it). */
+  identity: UserIdentity
   /** Where each site's database file goes (`<dir>/<site>.db`). */
   siteDbDir: string
   /** Folders are built into and walked from the store. */

@@ -52,7 +52,10 @@ const VALID: Record<string, unknown> = {
   'name/rm': { name: 'blog' },
   'name/ls': {},
   'name/resolve': { name: 'example.eth', timeout: 2000, fresh: false },
-  'car/export': { path: CID, offline: true }
+  'car/export': { path: CID, offline: true },
+  'user/id': { site: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8' },
+  'user/export-key': { passphrase: 'correct horse' },
+  'user/import-key': { key: 'weft-user-key…', passphrase: 'correct horse', force: true }
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string'
@@ -100,7 +103,10 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   nameRm: ([name]) => isStr(name),
   nameLs: () => true,
   nameResolve: ([name, o]) => isStr(name) && isObject(o) && isOptTimeout(o.timeout) && isOptBool(o.fresh),
-  carExport: ([path, net]) => isStr(path) && isNet(net)
+  carExport: ([path, net]) => isStr(path) && isNet(net),
+  userId: ([site]) => isStr(site),
+  userExportKey: ([pass]) => isStr(pass),
+  userImportKey: ([key, pass, force]) => isStr(key) && isStr(pass) && typeof force === 'boolean'
 }
 
 /** Operations that only check and record what they are called with. */

@@ -15,9 +15,7 @@ import fc from 'fast-check'
 import * as cborg from 'cborg'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { signRecord, checkRecord, type SiteRecord } from '../../src/sites/index.ts'
-import { RecordRejected } from '../../src/sites/records.ts'
-import { siteNameOf } from '../../src/sites/names.ts'
+import { signRecord, checkRecord, RecordRejected, siteNameOf, type SiteRecord } from '../../src/sites/index.ts'
 import { CaseCounter, hostileBytes, params, refusesCleanly } from './fuzz.ts'
 
 const key = await generateKeyPair('Ed25519')

@@ -30,7 +30,7 @@ async function publishForum (t: TestContext, owner: OnlineNode, rules: typeof FO
   if (owner.sites.list().find(s => s.label === 'forum') === undefined) await owner.sites.create('forum')
   const published = await owner.sites.publish('forum', root.cid)
   for (const f of followers) {
-    await until(async () => (await f.sites.following()).some(x => x.name === published.name && x.sequence === published.sequence && x.fetched), `a follower to hold sequence ${published.sequence}`)
+    await until(`a follower to hold sequence ${published.sequence}`, async () => (await f.sites.following()).some(x => x.name === published.name && x.sequence === published.sequence && x.fetched))
   }
   return published.name
 }
@@ -47,7 +47,7 @@ test('contributions: a follower writes, every follower checks, holds and queries
   const [owner, alice, bob] = await createTestnet(t, 3)
   const site = await publishForum(t, owner, FORUM_RULES)
   await Promise.all([alice, bob].map(async f => { await f.sites.follow(site) }))
-  await until(async () => (await Promise.all([alice, bob].map(async f => (await f.sites.following())[0]?.fetched === true))).every(Boolean), 'followers to hold the forum')
+  await until('followers to hold the forum', async () => (await Promise.all([alice, bob].map(async f => (await f.sites.following())[0]?.fetched === true))).every(Boolean))
 
   const written = await alice.users.write(site, 'posts.json', posts('hello from alice'))
   assert.equal(written.user, alice.users.id(site))
@@ -57,19 +57,19 @@ test('contributions: a follower writes, every follower checks, holds and queries
   assert.notEqual(alice.users.id(site), bob.users.id(site))
 
   for (const node of [owner, bob]) {
-    await until(async () => node.users.contribution(site, written.user)?.sequence === 0n, 'the contribution to arrive')
-    await until(async () => (await titles(node, site)).includes('hello from alice'), 'the post in the database')
+    await until('the contribution to arrive', async () => node.users.contribution(site, written.user)?.sequence === 0n)
+    await until('the post in the database', async () => (await titles(node, site)).includes('hello from alice'))
   }
   // a second version replaces the first's rows
   await alice.users.write(site, 'posts.json', posts('edited', 'second'))
-  await until(async () => JSON.stringify(await titles(bob, site)) === JSON.stringify(['edited', 'second']), 'the new version in bob\'s database')
+  await until('the new version in bob\'s database', async () => JSON.stringify(await titles(bob, site)) === JSON.stringify(['edited', 'second']))
 
   // a node that was not there follows later and catches up from the others
   const late = await createTestNode(t)
   await late.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
   await late.libp2p.dial(bob.libp2p.getMultiaddrs()[0])
   await late.sites.follow(site)
-  await until(async () => JSON.stringify(await titles(late, site)) === JSON.stringify(['edited', 'second']), 'the late follower to catch up')
+  await until('the late follower to catch up', async () => JSON.stringify(await titles(late, site)) === JSON.stringify(['edited', 'second']))
   assert.deepEqual(late.users.contributions(site).map(c => c.user), [written.user])
   // held: gc keeps the folder
   assert.ok(late.users.heldRoots().some(r => r.toString() === late.users.contribution(site, written.user)?.root))
@@ -89,8 +89,8 @@ test('contributions under the owner\'s rules: outside the pattern, over the limi
     await mallory.libp2p.services.pubsub.publish(usersTopic(site), bytes).catch(() => {})
   }
   await mallory.sites.follow(site)
-  await until(async () => (await mallory.sites.following())[0]?.fetched === true, 'mallory to hold the forum')
-  await until(async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0, 'mallory on the users topic')
+  await until('mallory to hold the forum', async () => (await mallory.sites.following())[0]?.fetched === true)
+  await until('mallory on the users topic', async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0)
 
   const row = (user: string) => owner.users.info(site).contributions.find(c => c.user === user)
   const state = (user: string): string | undefined => row(user)?.state
@@ -102,7 +102,7 @@ test('contributions under the owner\'s rules: outside the pattern, over the limi
   await receive(await handMade(mallory, keys[1], site, { 'posts.json': '[]', 'img/a.png': 'a', 'img/b.png': 'b', 'img/c.png': 'c' }, 0n))
   await receive(await handMade(mallory, keys[2], site, { 'posts.json': 'x'.repeat(5000) }, 0n))
   const ids = keys.map(k => userIdOfPublicKey(k.publicKey))
-  await until(async () => reason(ids[0]) === 'pattern' && reason(ids[1]) === 'too-many-files' && reason(ids[2]) === 'too-large', 'three refusals by reason')
+  await until('three refusals by reason', async () => reason(ids[0]) === 'pattern' && reason(ids[1]) === 'too-many-files' && reason(ids[2]) === 'too-large')
   assert.deepEqual(owner.users.contributions(site), [])
   assert.deepEqual(await titles(owner, site), [])
 
@@ -110,31 +110,31 @@ test('contributions under the owner\'s rules: outside the pattern, over the limi
   const penalties = (): number => owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0
   const before = penalties()
   await receive(await handMade(mallory, keys[3], 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', { 'posts.json': posts('x') as any }, 0n))
-  await until(async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'wrong-site'), 'the wrong-site record to be counted')
+  await until('the wrong-site record to be counted', async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'wrong-site'))
   assert.ok(penalties() > before, 'the sender of a record for another site is penalised')
 
   // a good contribution, then a replay of an older version and an equivocating one
   const good1 = await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('one')) }, 1n)
   await receive(good1)
-  await until(async () => state(ids[4]) === 'accepted', 'the good contribution')
+  await until('the good contribution', async () => state(ids[4]) === 'accepted')
   await receive(await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('zero')) }, 0n))
   await receive(await handMade(mallory, keys[4], site, { 'posts.json': new TextDecoder().decode(posts('other one')) }, 1n))
-  await until(async () => owner.users.info(site).equivocations.length === 1, 'the equivocation to be kept')
-  await until(async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'stale'), 'the replay to be refused')
+  await until('the equivocation to be kept', async () => owner.users.info(site).equivocations.length === 1)
+  await until('the replay to be refused', async () => owner.users.info(site).rejections.some((r: any) => r.reason === 'stale'))
   assert.deepEqual(await titles(owner, site), ['one'])
 
   // the owner bans that user: a new version of the rules removes the rows on every follower
   site = await publishForum(t, owner, { ...FORUM_RULES, banned: [ids[4]] }, [mallory])
-  await until(async () => state(ids[4]) === 'refused' && reason(ids[4]) === 'banned', 'the ban to apply')
+  await until('the ban to apply', async () => state(ids[4]) === 'refused' && reason(ids[4]) === 'banned')
   assert.deepEqual(await titles(owner, site), [])
-  await until(async () => (await titles(mallory, site)).length === 0, 'the ban to reach the follower\'s database')
+  await until('the ban to reach the follower\'s database', async () => (await titles(mallory, site)).length === 0)
 
   // a moderator's signed bans count like the owner's
   const moderator = keys[5]
   site = await publishForum(t, owner, { ...FORUM_RULES, banned: [], moderators: [userIdOfPublicKey(moderator.publicKey)] }, [mallory])
-  await until(async () => state(ids[4]) === 'accepted', 'the unbanned user back')
+  await until('the unbanned user back', async () => state(ids[4]) === 'accepted')
   await receive(await handMade(mallory, moderator, site, { 'bans.json': JSON.stringify({ banned: [ids[4]] }) }, 0n))
-  await until(async () => state(ids[4]) === 'refused', 'the moderator\'s ban to apply')
+  await until('the moderator\'s ban to apply', async () => state(ids[4]) === 'refused')
   assert.deepEqual(await titles(owner, site), [])
 })
 
@@ -142,14 +142,14 @@ test('a flood of user records from one peer is limited per peer and per user, an
   const [owner, mallory] = await createTestnet(t, 2)
   const site = await publishForum(t, owner, FORUM_RULES)
   await mallory.sites.follow(site)
-  await until(async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0, 'mallory on the users topic')
+  await until('mallory on the users topic', async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0)
   // one user, many versions at once; then many users at once
   const one = await generateKeyPair('Ed25519')
   const records: Uint8Array[] = []
   for (let i = 0; i < 40; i++) records.push(await handMade(mallory, one, site, { 'posts.json': new TextDecoder().decode(posts(`v${i}`)) }, BigInt(i)))
   for (let i = 0; i < 400; i++) records.push(await handMade(mallory, await generateKeyPair('Ed25519'), site, { 'posts.json': '{"posts":[]}' }, 0n))
   for (const r of records) await mallory.libp2p.services.pubsub.publish(usersTopic(site), r).catch(() => {})
-  await until(async () => (owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0) > 0, 'mallory to be penalised')
+  await until('mallory to be penalised', async () => (owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0) > 0)
   await owner.users.settled()
   const info = owner.users.info(site)
   // far fewer than were sent got in: the per-user bucket held one user to a few versions, the per-peer bucket the rest

@@ -8,7 +8,7 @@ import { withApi, writeOut } from '../context.ts'
 import { parseDurationArg, showProgress } from './content.ts'
 import { normalizeName, recordsFor } from '../../naming/index.ts'
 
-interface PassphraseFlags { passphraseFile?: string }
+export interface PassphraseFlags { passphraseFile?: string }
 
 /** A followed site's state in words that are true where the command ran (a daemon fetches; a home alone waits for one). */
 function followState (f: { state: string, held?: string }, where: 'daemon' | 'local'): string {
@@ -22,7 +22,7 @@ function followState (f: { state: string, held?: string }, where: 'daemon' | 'lo
 }
 
 /** From --passphrase-file, else $WEFT_PASSPHRASE, else asked on the terminal without echo. */
-async function readPassphrase (opts: PassphraseFlags, prompt: string): Promise<string> {
+export async function readPassphrase (opts: PassphraseFlags, prompt: string): Promise<string> {
   if (opts.passphraseFile !== undefined) {
     try {
       return (await readFile(opts.passphraseFile, 'utf8')).replace(/\r?\n$/, '')

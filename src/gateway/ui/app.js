@@ -406,6 +406,56 @@ async function refreshFollowing () {
   $('followed-empty').hidden = followed.length > 0
 }
 
+// ---- sites that may write as the user ----
+
+function consentRow (site) {
+  const error = el('span', { class: 'error', role: 'alert' })
+  const toggle = el('button', { type: 'button', class: 'secondary', testid: 'consent-button' })
+  toggle.addEventListener('click', () => {
+    void withButton(toggle, error, async () => {
+      await api('user/allow', { name: site.name, allowed: toggle.dataset.allowed !== 'true' })
+      await refresh()
+    })
+  })
+  return el('tr', { testid: 'consent-row' },
+    el('td', {}, el('a', { class: 'name', rel: 'noreferrer' })),
+    el('td', {}, el('code', { class: 'user-id' })),
+    el('td', { class: 'allowed' }),
+    el('td', {}, toggle, error))
+}
+
+function updateConsentRow (row, site) {
+  row.dataset.name = site.name
+  const link = row.querySelector('.name')
+  setAttr(link, 'href', siteUrl(site.name, location.port))
+  setAttr(link, 'title', `/ipns/${site.name}`)
+  setText(link, site.label ?? shorten(site.name, 14, 6))
+  const id = row.querySelector('.user-id')
+  setText(id, shorten(site.id, 10, 6))
+  setAttr(id, 'title', site.id)
+  setText(row.querySelector('.allowed'), site.allowed ? 'yes' : 'no')
+  const toggle = row.querySelector('button')
+  toggle.dataset.allowed = String(site.allowed)
+  setText(toggle, site.allowed ? 'Revoke' : 'Allow')
+}
+
+async function refreshConsent () {
+  let sites
+  try {
+    sites = await api('user/sites')
+  } catch (err) {
+    // a node without its users service has nothing to allow
+    if (err instanceof ApiError && err.code === 'ERR_OFFLINE') {
+      $('consent-section').hidden = true
+      return
+    }
+    throw err
+  }
+  $('consent-section').hidden = false
+  syncRows($('consent'), sites, s => s.name, consentRow, updateConsentRow)
+  $('consent-empty').hidden = sites.length > 0
+}
+
 // ---- refresh loop and forms ----
 
 let running
@@ -420,7 +470,7 @@ async function refresh () {
   }
   running = (async () => {
     try {
-      await Promise.all([refreshStatus(), refreshSites(), refreshFollowing()])
+      await Promise.all([refreshStatus(), refreshSites(), refreshFollowing(), refreshConsent()])
       $('banner').hidden = true
     } catch (err) {
       if (token === null) return

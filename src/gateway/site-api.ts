@@ -1,0 +1,267 @@
+/**
+ * The site API, served by the node on each site's own origin (`<name>.ipns.localhost:<port>`)
+ * under `/.weft/`, a prefix no site can publish (src/sites/reserved.ts):
+ *
+ * - `GET /.weft/site`: `{ name, address, sequence, root, users, db }` (the rules and schema
+ *   as the site's weft.json declares them);
+ * - `GET /.weft/user`: `{ id, allowed, canWrite, allow }` (allow: the confirmation page's URL);
+ * - `PUT /.weft/user/files/<path>` (body: the file), `DELETE` of the same path: one file of
+ *   this user's contribution, signed and published by the node; 403 ERR_SITE_NOT_ALLOWED with
+ *   `allow` (the confirmation page's URL) until the person allowed the site;
+ * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
+ * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site;
+ * - `GET /.weft/client.js`: a small ES module over all of the above.
+ *
+ * Same origin only: the page that calls must be the site's own. A state-changing request
+ * needs `Origin` equal to the site's origin; any request a browser marks cross-site or
+ * same-site (every other `*.localhost` origin is "same-site") is refused; no CORS header is
+ * ever sent and preflights are refused, so site A's script can neither read nor write as the
+ * user on site B. Answers are JSON (errors `{ "error": code, "message" }`), never cached.
+ */
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { WeftError, toWeftError } from '../errors.ts'
+import type { Contribution, Users } from '../users/types.ts'
+import { gatewayStatus } from './responses.ts'
+
+/** What the gateway needs of users (src/users/): the Users interface less its lifecycle (`allow` for the confirmation page). */
+export type SiteApiUsers = Pick<Users, 'id' | 'write' | 'contributions' | 'contribution' | 'query' | 'allowed' | 'allow' | 'addEventListener' | 'removeEventListener'>
+
+/** A new version of a site the node serves (an own publish, or a followed version held whole). */
+export interface SiteVersion { site: string, sequence: bigint, root: string }
+
+export interface SiteApiComponents {
+  /** Absent: the node has no users service; `/users/` is empty and writes are refused. */
+  users?: SiteApiUsers
+  /** Calls `fn` on each new version of any site; returns the unsubscribe. */
+  onVersion?: (fn: (version: SiteVersion) => void) => () => void
+}
+
+export interface SiteApiInit {
+  /** ms between heartbeat comments on an event stream (proxies and browsers drop idle streams). */
+  heartbeatMs?: number
+  /** Open event streams per site. */
+  maxStreams?: number
+}
+
+/** What the gateway knows of the request's site. */
+export interface SiteContext {
+  /** The site's k51… name. */
+  site: string
+  /** `http://<label>.ipns.localhost:<port>`: the only origin the API answers. */
+  origin: string
+  /** `http://127.0.0.1:<port>`: where the confirmation page is. */
+  uiOrigin: string
+  /** The site's current version and weft.json (read when `/.weft/site` asks). */
+  describe: (signal: AbortSignal) => Promise<{ sequence?: bigint, root: string, weftJson?: Record<string, unknown> }>
+}
+
+/** 30 s is below the 60 s idle timeout of common proxies and of node:http's headersTimeout, so a quiet stream stays open. */
+const HEARTBEAT_MS = 30_000
+/** A browser keeps 6 HTTP/1.1 connections per host; 16 streams per site leave room for a few tabs without letting one site hold hundreds of sockets. */
+const MAX_STREAMS_PER_SITE = 16
+/** The gateway holds a written file in memory before signing; the owner's rules (maxBytes) decide what is accepted, this bounds what is read. */
+export const MAX_WRITE_BYTES = 4 * 1024 * 1024
+/** A query body: SQL and its parameters are text, 64 KiB is far beyond any statement a page needs. */
+const MAX_QUERY_BODY = 64 * 1024
+const MAX_SQL_CHARS = 16 * 1024
+/** A user file path: the rules allow at most 128-character patterns, so 1 KiB is generous. */
+const MAX_FILE_PATH = 1024
+
+const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
+const STATE_CHANGING = new Set(['PUT', 'POST', 'DELETE', 'PATCH'])
+const CLIENT_JS = new URL('./site-api/client.js', import.meta.url)
+
+const sqlValue = z.union([z.string(), z.number(), z.boolean(), z.null()])
+const QUERY_BODY = z.object({
+  sql: z.string().min(1).max(MAX_SQL_CHARS),
+  params: z.union([z.array(sqlValue).max(1000), z.record(z.string().max(64), sqlValue)]).optional()
+}).strict()
+
+/** `segments`: the decoded path after `/.weft/` (the gateway's pathSegments: no `..`, no encoded slash). */
+export type SiteApiHandler = (request: Request, segments: string[], site: SiteContext) => Promise<Response>
+
+/** JSON with bigints as decimal strings and blobs as base64 (JSON has neither). */
+function json (value: unknown, status = 200, extra: Record<string, string> = {}): Response {
+  const body = JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)
+  return new Response(body, { status, headers: { ...NO_STORE, 'content-type': 'application/json; charset=utf-8', ...extra } })
+}
+
+export function siteApiError (err: unknown, extra: Record<string, unknown> = {}): Response {
+  const e = toWeftError(err)
+  return json({ error: e.code, message: e.message, ...extra }, gatewayStatus(e))
+}
+
+/** A contribution as JSON answers carry it (`/users/` and writes). */
+export function contributionJson (c: Contribution): Record<string, unknown> {
+  return { user: c.user, sequence: c.sequence.toString(), root: c.root, updated: c.updated, files: c.files.map(f => ({ path: f.path, size: f.size })) }
+}
+
+/**
+ * Same origin only. Browsers send Sec-Fetch-Site on every request (Chromium 76+, Firefox 90+,
+ * Safari 16.4+) and Origin on every state-changing one; a tool (curl) sends neither and may read.
+ */
+export function assertSameOrigin (request: Request, origin: string): void {
+  if (request.method === 'OPTIONS') throw new WeftError('ERR_SITE_API_FORBIDDEN', 'the site API answers no preflight: call it from the site\'s own pages')
+  const fetchSite = request.headers.get('sec-fetch-site')
+  if (fetchSite !== null && fetchSite !== 'same-origin' && fetchSite !== 'none') throw new WeftError('ERR_SITE_API_FORBIDDEN', `${fetchSite} requests to the site API are refused`)
+  const from = request.headers.get('origin')
+  if (STATE_CHANGING.has(request.method)) {
+    if (from === null || from.toLowerCase() !== origin) throw new WeftError('ERR_SITE_API_FORBIDDEN', `${request.method} to the site API must come from ${origin}, not ${(from ?? 'no origin').slice(0, 200)}`)
+  } else if (from !== null && from.toLowerCase() !== origin) {
+    throw new WeftError('ERR_SITE_API_FORBIDDEN', `requests from ${from.slice(0, 200)} to the site API are refused`)
+  }
+}
+
+/** The body, refused past `limit` bytes before more is read. */
+async function readBody (request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (declared > limit) throw new WeftError('ERR_USAGE', `the body is ${declared} bytes; the site API takes at most ${limit}`)
+  if (request.body === null) return new Uint8Array()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > limit) throw new WeftError('ERR_USAGE', `the body is over ${limit} bytes; the site API takes at most that`)
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** `a/b.json` from the URL segments after `/.weft/user/files/` (already decoded and checked by pathSegments). */
+function filePath (segments: string[]): string {
+  const path = segments.join('/')
+  if (path === '') throw new WeftError('ERR_USAGE', 'name the file: /.weft/user/files/<path>')
+  if (path.length > MAX_FILE_PATH) throw new WeftError('ERR_USAGE', `the file path is longer than ${MAX_FILE_PATH} characters`)
+  return path
+}
+
+/** The confirmation page for the site, on the UI origin (consent.ts). */
+function allowUrl (ctx: SiteContext): string {
+  return `${ctx.uiOrigin}/allow?site=${encodeURIComponent(ctx.site)}`
+}
+
+export function createSiteApi (components: SiteApiComponents, init: SiteApiInit = {}): SiteApiHandler {
+  const heartbeatMs = init.heartbeatMs ?? HEARTBEAT_MS
+  const maxStreams = init.maxStreams ?? MAX_STREAMS_PER_SITE
+  const streams = new Map<string, number>()
+  let clientJs: Promise<Buffer> | undefined
+
+  const needUsers = (): SiteApiUsers => {
+    if (components.users === undefined) throw new WeftError('ERR_OFFLINE', 'this node runs without its users service; start the daemon to take part in sites')
+    return components.users
+  }
+
+  function events (request: Request, site: string): Response {
+    const open = streams.get(site) ?? 0
+    if (open >= maxStreams) throw new WeftError('ERR_SITE_API_BUSY', `this site already has ${open} open event streams; close a tab of it and try again`)
+    streams.set(site, open + 1)
+    const encoder = new TextEncoder()
+    const cleanups: Array<() => void> = []
+    let closed = false
+    const close = (controller?: ReadableStreamDefaultController<Uint8Array>): void => {
+      if (closed) return
+      closed = true
+      for (const fn of cleanups.splice(0)) fn()
+      const left = (streams.get(site) ?? 1) - 1
+      if (left <= 0) streams.delete(site)
+      else streams.set(site, left)
+      try { controller?.close() } catch { /* already closed by the reader */ }
+    }
+    const body = new ReadableStream<Uint8Array>({
+      start (controller) {
+        const send = (text: string): void => {
+          if (closed) return
+          try {
+            controller.enqueue(encoder.encode(text))
+          } catch {
+            close()
+          }
+        }
+        const event = (name: string, data: unknown): void => { send(`event: ${name}\ndata: ${JSON.stringify(data, (_k, v: unknown) => typeof v === 'bigint' ? v.toString() : v)}\n\n`) }
+        // a client that reconnects waits this long before it tries (EventSource's own default is 3 s)
+        send('retry: 3000\n: weft site events\n\n')
+        const users = components.users
+        if (users !== undefined) {
+          for (const type of ['contribution', 'removed'] as const) {
+            const listener = (e: Event): void => {
+              const detail = (e as CustomEvent<{ site: string }>).detail
+              if (detail?.site === site) event(type, detail)
+            }
+            users.addEventListener(type, listener)
+            cleanups.push(() => { users.removeEventListener(type, listener) })
+          }
+        }
+        if (components.onVersion !== undefined) {
+          cleanups.push(components.onVersion(v => { if (v.site === site) event('version', v) }))
+        }
+        const heartbeat = setInterval(() => { send(': heartbeat\n\n') }, heartbeatMs)
+        cleanups.push(() => { clearInterval(heartbeat) })
+        const onAbort = (): void => { close(controller) }
+        if (request.signal.aborted) onAbort()
+        request.signal.addEventListener('abort', onAbort, { once: true })
+        cleanups.push(() => { request.signal.removeEventListener('abort', onAbort) })
+      },
+      cancel () { close() }
+    })
+    return new Response(body, { headers: { ...NO_STORE, 'content-type': 'text/event-stream; charset=utf-8' } })
+  }
+
+  async function write (request: Request, ctx: SiteContext, segments: string[]): Promise<Response> {
+    const users = needUsers()
+    const path = filePath(segments)
+    if (!users.allowed(ctx.site)) {
+      return siteApiError(new WeftError('ERR_SITE_NOT_ALLOWED', 'this site may not write as you until you allow it once on the confirmation page'), { allow: allowUrl(ctx) })
+    }
+    const bytes = request.method === 'DELETE' ? undefined : await readBody(request, MAX_WRITE_BYTES)
+    const contribution = await users.write(ctx.site, path, bytes, { signal: request.signal })
+    return json(contributionJson(contribution))
+  }
+
+  async function query (request: Request, ctx: SiteContext): Promise<Response> {
+    const users = needUsers()
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(Buffer.from(await readBody(request, MAX_QUERY_BODY)).toString('utf8'))
+    } catch (err) {
+      if (err instanceof WeftError) throw err
+      throw new WeftError('ERR_USAGE', 'the query body must be JSON: { "sql": "…", "params": [ … ] }')
+    }
+    const result = QUERY_BODY.safeParse(parsed)
+    if (!result.success) {
+      const issue = result.error.issues[0]
+      throw new WeftError('ERR_USAGE', `the query body's ${issue.path.length > 0 ? `"${issue.path.join('.')}"` : 'shape'} is not valid: ${issue.message}`)
+    }
+    const rows = await users.query(ctx.site, result.data.sql, result.data.params, { signal: request.signal })
+    return json({ rows })
+  }
+
+  return async (request, segments, ctx) => {
+    try {
+      assertSameOrigin(request, ctx.origin)
+      const route = segments.join('/')
+      const method = request.method === 'HEAD' ? 'GET' : request.method
+      if (route === 'client.js' && method === 'GET') {
+        clientJs ??= readFile(CLIENT_JS)
+        const bytes = await clientJs
+        return new Response(request.method === 'HEAD' ? null : bytes as Uint8Array<ArrayBuffer>, { headers: { ...NO_STORE, 'cache-control': 'no-cache', 'content-type': 'text/javascript; charset=utf-8' } })
+      }
+      if (route === 'site' && method === 'GET') {
+        const { sequence, root, weftJson } = await ctx.describe(AbortSignal.any([request.signal, AbortSignal.timeout(30_000)]))
+        return json({ name: ctx.site, address: `/ipns/${ctx.site}`, sequence, root, users: weftJson?.users ?? null, db: weftJson?.db ?? null })
+      }
+      if (route === 'user' && method === 'GET') {
+        const users = components.users
+        if (users === undefined) return json({ id: null, allowed: false, canWrite: false, allow: null })
+        const allowed = users.allowed(ctx.site)
+        return json({ id: users.id(ctx.site), allowed, canWrite: allowed, allow: allowUrl(ctx) })
+      }
+      if (segments[0] === 'user' && segments[1] === 'files' && (method === 'PUT' || method === 'DELETE')) return await write(request, ctx, segments.slice(2))
+      if (route === 'db/query' && method === 'POST') return await query(request, ctx)
+      if (route === 'events' && method === 'GET') return events(request, ctx.site)
+      throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `the site API has no ${request.method} /.weft/${route.slice(0, 100)}`)
+    } catch (err) {
+      return siteApiError(err)
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// weft site API client: import { site, user, write, remove, query, on, allow } from '/.weft/client.js'
+// Served by the node on the site's own origin; it only calls /.weft/ there (same origin).
+
+/** An error from the site API, with its stable code (docs/errors.md) and, for ERR_SITE_NOT_ALLOWED, the confirmation page. */
+export class WeftApiError extends Error {
+  constructor (code, message, allow) {
+    super(message)
+    this.name = 'WeftApiError'
+    this.code = code
+    this.allow = allow
+  }
+}
+
+// the confirmation page, on the node's UI origin; learnt from user() or a refused write
+let allowUrl
+
+async function call (method, path, body, type) {
+  const init = { method, credentials: 'same-origin', headers: {} }
+  if (body !== undefined) {
+    init.body = body
+    init.headers['content-type'] = type
+  }
+  const response = await fetch(`/.weft/${path}`, init)
+  const data = await response.json().catch(() => ({}))
+  if (!response.ok) {
+    if (typeof data.allow === 'string') allowUrl = data.allow
+    throw new WeftApiError(data.error ?? `HTTP_${response.status}`, data.message ?? response.statusText, data.allow)
+  }
+  return data
+}
+
+function filePath (path) {
+  return String(path).split('/').map(encodeURIComponent).join('/')
+}
+
+/** `{ name, address, sequence, root, users, db }`: the site's version and its rules. */
+export function site () { return call('GET', 'site') }
+
+/** `{ id, allowed, canWrite, allow }`: this person's id on this site, whether the site may write as them, and the confirmation page. */
+export async function user () {
+  const u = await call('GET', 'user')
+  if (typeof u.allow === 'string') allowUrl = u.allow
+  return u
+}
+
+/** Writes one file of this user's contribution (a string, bytes, a Blob, or any JSON value); resolves with the contribution. */
+export function write (path, data) {
+  let body = data
+  let type = 'application/octet-stream'
+  if (typeof data === 'string') type = 'text/plain; charset=utf-8'
+  else if (!(data instanceof Uint8Array || data instanceof ArrayBuffer || data instanceof Blob)) {
+    body = JSON.stringify(data)
+    type = 'application/json'
+  }
+  return call('PUT', `user/files/${filePath(path)}`, body, type)
+}
+
+/** Removes one file of this user's contribution. */
+export function remove (path) { return call('DELETE', `user/files/${filePath(path)}`) }
+
+/** Rows from the site's database: read-only SQL with `?` or `:name` parameters. */
+export async function query (sql, params) {
+  const { rows } = await call('POST', 'db/query', JSON.stringify(params === undefined ? { sql } : { sql, params }), 'application/json')
+  return rows
+}
+
+let source
+const handlers = new Map()
+
+/** Calls `fn(detail)` on each `contribution`, `removed` or `version` event of this site; returns a function that stops it. */
+export function on (event, fn) {
+  source ??= new EventSource('/.weft/events')
+  if (!handlers.has(event)) {
+    handlers.set(event, new Set())
+    source.addEventListener(event, e => {
+      const detail = JSON.parse(e.data)
+      for (const h of handlers.get(event)) h(detail)
+    })
+  }
+  handlers.get(event).add(fn)
+  return () => { handlers.get(event).delete(fn) }
+}
+
+/** Opens the node's confirmation page in a new top-level window, where the person allows this site to write as them. */
+export async function allow () {
+  if (allowUrl === undefined) await user()
+  // noopener: the page and this site share nothing, not even a window reference
+  return window.open(allowUrl, '_blank', 'noopener')
+}

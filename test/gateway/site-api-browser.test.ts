@@ -1,0 +1,138 @@
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Operations } from '../../src/api/index.ts'
+import { startDaemon, type Daemon } from '../../src/node/daemon.ts'
+import { nameOfKey, newSiteKey } from '../../src/sites/keys.ts'
+import { launchBrowser } from '../helpers/browser.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { StandInUsers } from '../helpers/users-stand-in.ts'
+import { until } from '../helpers/until.ts'
+
+const FORUM = fileURLToPath(new URL('../../examples/forum', import.meta.url))
+
+/** A daemon whose gateway has the users STAND-IN (test/helpers/users-stand-in.ts) until src/users/ lands. */
+async function daemonWithUsers (t: TestContext): Promise<{ daemon: Daemon, users: StandInUsers, port: string }> {
+  let users: StandInUsers | undefined
+  const dir = await tmpDir(t)
+  const me = nameOfKey(await newSiteKey())
+  const daemon = await startDaemon({
+    home: await tmpHome(t),
+    apiAddress: '/ip4/127.0.0.1/tcp/0',
+    gatewayAddress: '/ip4/127.0.0.1/tcp/0',
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    reprovideInterval: 0,
+    sites: { republishInterval: 0, pollInterval: 0 },
+    users: node => (users = new StandInUsers({ blocks: node.blocks, dir, me }))
+  })
+  t.after(async () => { await daemon.stop() })
+  return { daemon, users: users as StandInUsers, port: new URL(daemon.gatewayUrl).port }
+}
+
+test('in Chromium: a site that frames the confirmation page does not get it rendered; opened on its own, its Allow button allows the site', async t => {
+  const { daemon, users, port } = await daemonWithUsers(t)
+  const ops = new Operations(daemon.node)
+  await daemon.node.sites.create('framer')
+  const dir = await tmpDir(t)
+  // the site's name is known once created; its page frames the node's confirmation page for itself
+  const name = daemon.node.sites.list()[0].name
+  const allowUrl = `http://127.0.0.1:${port}/allow?site=${name}`
+  await writeFile(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><title>framer</title><iframe id="f" name="f" src="${allowUrl}" width="600" height="400"></iframe>`)
+  await ops.publish(dir, { site: 'framer' })
+  const browser = await launchBrowser(t)
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const answers: Array<{ url: string, status: number }> = []
+  page.on('response', r => { answers.push({ url: r.url(), status: r.status() }) })
+  await page.goto(`http://${name}.ipns.localhost:${port}/`)
+  await until('the frame\'s request', () => answers.some(a => a.url === allowUrl))
+  const frame = page.frames().find(f => f !== page.mainFrame())
+  assert.ok(frame !== undefined, 'the iframe exists')
+  // Chromium refuses to render it (X-Frame-Options: DENY, frame-ancestors 'none'): an error page, or no document at all
+  const content = await frame.content().catch((err: Error) => `unreadable: ${err.message}`)
+  assert.doesNotMatch(content, /Allow this site to write as you/, 'the framed confirmation page rendered')
+  assert.equal(await frame.$('#allow').catch(() => null), null, 'the Allow button is not reachable in the frame')
+  assert.equal(users.allowed(name), false)
+
+  // on its own, top-level, the page renders and its button allows the site (the form's POST carries the UI origin)
+  const own = await context.newPage()
+  await own.goto(allowUrl)
+  await own.click('#allow')
+  await own.waitForSelector('#done')
+  assert.equal(users.allowed(name), true)
+})
+
+test('in Chromium: the sample forum on the site API: allow once, post, reply, and another user\'s post and its removal appear live', async t => {
+  const { daemon, users, port } = await daemonWithUsers(t)
+  const ops = new Operations(daemon.node)
+  await daemon.node.sites.create('forum')
+  const { name } = await ops.publish(FORUM, { site: 'forum' })
+  const browser = await launchBrowser(t)
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const errors: string[] = []
+  page.on('pageerror', e => { errors.push(e.message) })
+  await page.goto(`http://${name}.ipns.localhost:${port}/`)
+  await page.waitForSelector('text=No posts yet')
+  assert.match(await page.textContent('#who') ?? '', new RegExp(users.id(name)))
+  assert.equal(await page.isVisible('#allow-box'), true, 'the page offers to allow the site')
+
+  // a post before allowing is refused by the node, and nothing is signed
+  await page.fill('input[name=title]', 'too early')
+  await page.fill('textarea[name=body]', 'not allowed yet')
+  await page.click('#new-post button')
+  await page.waitForSelector('#status:has-text("allow it once")')
+  assert.equal(users.writes.length, 0)
+
+  // Allow opens the node's confirmation page in a window of its own
+  const [popup] = await Promise.all([context.waitForEvent('page'), page.click('#allow')])
+  await popup.waitForLoadState()
+  assert.equal(new URL(popup.url()).host, `127.0.0.1:${port}`)
+  await popup.click('#allow')
+  await popup.waitForSelector('#done')
+  assert.equal(users.allowed(name), true)
+  await popup.close()
+
+  await page.fill('input[name=title]', 'Hello forum')
+  await page.fill('textarea[name=body]', 'the first post')
+  await page.click('#new-post button')
+  await page.waitForSelector('article.post h3:has-text("Hello forum")')
+  assert.deepEqual(users.writes.map(w => w.path), ['posts.json'])
+
+  // another user's post arrives (as from the network): the page refreshes on the event, newest first
+  const other = nameOfKey(await newSiteKey())
+  await users.put(name, other, 'posts.json', Buffer.from(JSON.stringify({ posts: [{ id: 'o1', title: 'From elsewhere', body: 'hi', date: Date.now() + 1000, reply_to: null }] })))
+  await page.waitForSelector('article.post h3:has-text("From elsewhere")')
+  assert.deepEqual(await page.$$eval('article.post h3', hs => hs.map(h => h.textContent)), ['From elsewhere', 'Hello forum'])
+
+  // a reply to it, under it
+  await page.fill('article.post[data-id="o1"] .reply-form textarea', 'a reply')
+  await page.click('article.post[data-id="o1"] .reply-form button')
+  await page.waitForSelector('article.post[data-id="o1"] .reply .body:has-text("a reply")')
+  const mine = JSON.parse(Buffer.from(await (await fetch(`${daemon.gatewayUrl}/ipns/${name}/users/${users.id(name)}/posts.json`)).arrayBuffer()).toString()) as { posts: Array<{ reply_to: string | null }> }
+  assert.deepEqual(mine.posts.map(p => p.reply_to), [null, 'o1'], 'posts.json holds the post and the reply, appended')
+
+  // the other user leaves (a ban): their post leaves the page
+  users.drop(name, other, 'banned')
+  await until('the removed post to leave the page', async () => await page.$('article.post h3:has-text("From elsewhere")') === null)
+  assert.deepEqual(errors, [])
+})
+
+test('in Chromium: the web UI lists one\'s sites with whether each may write as the user, and allows and revokes', async t => {
+  const { daemon, users } = await daemonWithUsers(t)
+  const site = await daemon.node.sites.create('blog')
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+  await page.goto(daemon.uiUrl)
+  const row = page.locator(`[data-testid=consent-row][data-name="${site.name}"]`)
+  await row.waitFor()
+  assert.equal(await row.locator('.allowed').textContent(), 'no')
+  assert.equal(await row.locator('.user-id').getAttribute('title'), users.id(site.name))
+  await row.locator('[data-testid=consent-button]').click()
+  await until('the site to be allowed', () => users.allowed(site.name))
+  await page.waitForSelector(`[data-testid=consent-row][data-name="${site.name}"] .allowed:has-text("yes")`)
+  await row.locator('[data-testid=consent-button]').click()
+  await until('the site to be revoked', () => !users.allowed(site.name))
+})
