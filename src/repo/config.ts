@@ -130,6 +130,8 @@ export const configSchema = z.strictObject({
       network: z.enum(['main', 'testnet', 'regtest', 'simnet']).default('main'),
       /** "proof" checks every answer with an urkel proof against a block header; "none" trusts the node. */
       verify: z.enum(['proof', 'none']).default('proof'),
+      /** With verify "proof", serve what cannot be proven (marked unproven) instead of refusing it (ERR_NAME_UNPROVEN). */
+      acceptUnproven: z.boolean().default(false),
       /** TLDs that are surely Handshake's; other single-label names are asked of hsd beside the other resolvers. */
       tlds: z.array(z.string()).default([])
     }).prefault({})
