@@ -64,6 +64,8 @@ export const ERROR_CODES = {
   ERR_NAME_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint (Ethereum RPC, hsd, DNS) did not answer' },
   ERR_NAME_PROOF_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a naming answer came with a proof that does not verify' },
   ERR_NAME_WRONG_CHAIN: { kind: 'user', exit: 1, http: 502, summary: 'a naming endpoint serves another chain than the one configured' },
+  ERR_NAME_UNPROVEN: { kind: 'user', exit: 1, http: 502, summary: 'verify is "proof" but the endpoint cannot prove its answer, so the answer is refused' },
+  ERR_NAME_STALE: { kind: 'user', exit: 1, http: 502, summary: 'a naming answer is older than the chain lets a name live without an update' },
   ERR_CONTENTHASH_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a name\'s contenthash or dnslink value is malformed' },
   ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' },
   ERR_SITE_RESERVED_PATH: { kind: 'user', exit: 1, http: 400, summary: 'a folder to publish has a top-level `users` or `.weft` entry, paths the node serves on every site' },

@@ -46,6 +46,8 @@ export interface ResolvedName {
   sequence?: bigint
   /** The newest version known, when an older one held whole is answered while it is fetched (X-Weft-Newest-Sequence). */
   newest?: bigint
+  /** When a human-readable name was resolved: its resolver (X-Weft-Name-Resolver) and whether it was proven (X-Weft-Name-Proven). */
+  named?: { resolver: string, proven: boolean }
 }
 
 export interface GatewayComponents extends StoreComponents {
@@ -250,6 +252,11 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       root = value.cid
       prefix = value.segments
       cacheControl = `public, max-age=${Math.floor(resolved.ttl / 1000)}`
+      if (resolved.named !== undefined) {
+        // a visitor (or a script) can tell a chain-proven name from one a node or DNS merely reported
+        headers['x-weft-name-resolver'] = resolved.named.resolver
+        headers['x-weft-name-proven'] = String(resolved.named.proven)
+      }
       if (resolved.sequence !== undefined) {
         headers['x-weft-sequence'] = resolved.sequence.toString()
         headers['x-weft-newest-sequence'] = (resolved.newest ?? resolved.sequence).toString()

@@ -8,7 +8,9 @@
  * ens-proof.ts), and the answer is what the proofs say. `eth_call` is asked beside the
  * proofs: when it disagrees with them, the endpoint lied and the answer is
  * ERR_NAME_PROOF_INVALID. Without an independent block the same checks run against the
- * endpoint's own block and the answer says it is not proven.
+ * endpoint's own block, and the answer, not proven, is refused with ERR_NAME_UNPROVEN, as is
+ * one from an endpoint without eth_getProof or a resolver of unknown layout; with
+ * `acceptUnproven` such answers are given, saying `proven: false` and why.
  */
 import { decodeFunctionResult, encodeFunctionData, hexToBytes, numberToHex, toHex, type Hex } from 'viem'
 import { namehash, normalize } from 'viem/ens'
@@ -29,6 +31,8 @@ export interface EnsInit {
   chainId?: number
   /** `proof` (default): check answers with eth_getProof; `none`: believe the endpoint. */
   verify?: 'proof' | 'none'
+  /** With verify "proof": answer what cannot be proven, marked `proven: false`, instead of ERR_NAME_UNPROVEN. */
+  acceptUnproven?: boolean
   /** A second endpoint, trusted for block headers only. */
   headerRpc?: string
   /** Which of headerRpc's blocks to prove against: `latest` (default), `safe` or `finalized`. */
@@ -92,7 +96,12 @@ export function createEnsResolver (init: EnsInit): NameResolver {
         return answer(normal, resolver, contenthash, defaultTtl, false, 'not verified (verify: none)')
       }
       const at = await block(options)
-      return await resolveProven(rpc, registry, node, normal, at, defaultTtl, options)
+      const got = await resolveProven(rpc, registry, node, normal, at, defaultTtl, options)
+      // proof mode fails closed: what the checks could not prove is refused unless unproven answers were asked for
+      if (!got.proven && init.acceptUnproven !== true) {
+        throw new WeftError('ERR_NAME_UNPROVEN', `${normal}: ${got.proof ?? 'not proven'}; refused because naming.ens.verify is "proof" (set naming.ens.acceptUnproven to true to be served unproven answers)`)
+      }
+      return got
     }
   }
 }

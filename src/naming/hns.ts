@@ -11,7 +11,9 @@
  *    without forging a header). The header must be on the node's main chain.
  * 4. the proof is verified with urkel (as hsd's SPV client does), the proven NameState decoded,
  *    and the TXT records read from *its* resource; `getnameresource` is never asked.
- * Mode `none` reads `getnameresource` and marks the answer unproven.
+ * Mode `none` reads `getnameresource` and marks the answer unproven. In mode `proof` a node
+ * that cannot prove (no `getnameproof`: a limited RPC in front of hsd) has its answer refused
+ * with ERR_NAME_UNPROVEN, unless `acceptUnproven`: then `getnameresource` answers, unproven.
  *
  * What this trusts: that the block the node names is in the chain with the most work (the
  * node's word, as with any full node you run); the tree lags the chain by up to one
@@ -33,6 +35,8 @@ export interface HnsInit {
   network?: HnsNetwork
   /** Default proof. */
   verify?: 'proof' | 'none'
+  /** With verify "proof": answer what cannot be proven, marked `proven: false`, instead of ERR_NAME_UNPROVEN. */
+  acceptUnproven?: boolean
   /** TLDs that are Handshake's for sure (handles() says true); other dotless names are a perhaps. */
   tlds?: string[]
   /** ms an answer may be cached; default 5 minutes. */
@@ -108,7 +112,18 @@ export function createHnsResolver (init: HnsInit): NameResolver {
 
   async function resolveProven (name: string, signal?: AbortSignal): Promise<NameAnswer> {
     const key = hashName(name)
-    const np = await call<NameProofJson>('getnameproof', [name], signal)
+    let np: NameProofJson
+    try {
+      np = await call<NameProofJson>('getnameproof', [name], signal)
+    } catch (err) {
+      // a node (or a proxy in front of one) without getnameproof cannot prove: refused, or answered unproven when asked for
+      if (err instanceof NodeRpcError && err.rpcCode === -32601) {
+        const why = `hsd at ${url.host} cannot prove ${name} (${err.message.slice(0, 160)})`
+        if (init.acceptUnproven !== true) throw new WeftError('ERR_NAME_UNPROVEN', `${why}; refused because naming.hns.verify is "proof" (set naming.hns.acceptUnproven to true to be served unproven answers)`)
+        return { ...await resolveReported(name, signal), proof: `not proven: ${why}` }
+      }
+      throw err
+    }
     if (np === null || typeof np !== 'object' || typeof np.root !== 'string' || !/^[0-9a-f]{64}$/i.test(np.root) || typeof np.hash !== 'string' || !/^[0-9a-f]{64}$/i.test(np.hash)) {
       throw new WeftError('ERR_NAME_PROOF_INVALID', `hsd's proof for ${name} is malformed`)
     }

@@ -52,6 +52,14 @@ export function isKeyName (text: string): boolean {
   }
 }
 
+/** Which setting would make a resolver handle `name`, for the "no resolver handles" message. */
+function unhandledHint (name: string): string {
+  if (name.endsWith('.bit')) return '.bit names need a Namecoin Core node: set naming.namecoin.rpc (docs/config.md)'
+  if (name.endsWith('.eth')) return '.eth names need an Ethereum endpoint: set naming.ens.rpc (docs/config.md)'
+  if (!name.includes('.')) return 'a single label is a petname (weft name set) or, with naming.hns.rpc set, a Handshake name'
+  return 'petnames, .eth with naming.ens.rpc, .bit with naming.namecoin.rpc, DNS names with DNSLink'
+}
+
 interface Cached { answer?: NameAnswer, error?: WeftError, expires: number }
 
 export function createNaming (resolvers: NameResolver[], init: NamingInit): Naming {
@@ -74,7 +82,7 @@ export function createNaming (resolvers: NameResolver[], init: NamingInit): Nami
     const deciding = resolvers.find(r => r.handles(name) === true)
     if (deciding !== undefined) return await ask(deciding, name, signal)
     const maybe = resolvers.filter(r => r.handles(name) === undefined)
-    if (maybe.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `no resolver handles "${name}" (petnames, .eth with ENS configured, DNS names with DNSLink)`)
+    if (maybe.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `no resolver handles "${name}": ${unhandledHint(name)}`)
     const results = await Promise.allSettled(maybe.map(async r => await ask(r, name, signal)))
     const found = results.find(r => r.status === 'fulfilled')
     if (found !== undefined) return (found as PromiseFulfilledResult<NameAnswer>).value
@@ -107,18 +115,26 @@ export function createNaming (resolvers: NameResolver[], init: NamingInit): Nami
       let first: NameAnswer | undefined
       let ttl = Infinity
       let proven = true
+      let unprovenWhy: string | undefined
       for (;;) {
         if (via.includes(name)) throw new WeftError('ERR_NAME_LOOP', `${via.join(' → ')} → ${name} goes round in a circle`)
         if (via.length >= MAX_NAME_DEPTH) throw new WeftError('ERR_NAME_LOOP', `${via[0]} points through more than ${MAX_NAME_DEPTH} names`)
         via.push(name)
         const answer = await cached(name, options)
+        // a resolver's own hops (a Namecoin alias) are part of the way too
+        for (const hop of answer.via ?? []) {
+          if (via.includes(hop)) throw new WeftError('ERR_NAME_LOOP', `${via.join(' → ')} → ${hop} goes round in a circle`)
+          via.push(hop)
+        }
         first ??= answer
         ttl = Math.min(ttl, answer.ttl)
+        if (proven && !answer.proven) unprovenWhy = answer.proof
         proven &&= answer.proven
         const value = parseValue(answer.value, `${answer.resolver} for ${name}`)
         rest = value.rest + rest
         if (value.namespace === 'ipfs' || isKeyName(value.id)) {
-          return { value: `/${value.namespace}/${value.id}${rest}`, ttl, resolver: first.resolver, proven, proof: first.proof, via }
+          // an unproven answer says why (the first resolver's proof line may be a proven one's)
+          return { value: `/${value.namespace}/${value.id}${rest}`, ttl, resolver: first.resolver, proven, proof: proven ? first.proof : (unprovenWhy ?? first.proof), via }
         }
         name = normalizeName(value.id)
       }

@@ -2,20 +2,30 @@
  * Namecoin `.bit` names through a Namecoin Core node's JSON-RPC (POST `/`, JSON-RPC 1.0
  * `{ method, params, id }`, HTTP basic auth from rpcuser/rpcpassword or the `.cookie` file).
  *
- * `<sub>.<label>.bit` is `name_show d/<label>`; its value is Namecoin's domain JSON (ifa-0001):
- * subdomains under `map`, a DNSLink in `map._dnslink.txt` or in `txt` at the name (a string
- * or an array of strings), `alias` to another name; every other field is ignored.
+ * First, once: `getblockchaininfo` must name the configured network (`main` by default),
+ * else ERR_NAME_WRONG_CHAIN. `<sub>.<label>.bit` is `name_show d/<label> {"valueEncoding":"hex"}`
+ * (hex, because the node's default ascii encoding cannot carry a value with any non-ASCII
+ * byte); its value is Namecoin's domain JSON (ifa-0001), read as the spec says:
+ * subdomains under `map`; a subdomain missing from `map` goes through `translate` (DNAME:
+ * `foo.<label>.bit` → `foo.<target>`), never through `alias`; `alias` (CNAME) makes the name
+ * itself another name and overrides its other fields; a DNSLink is in `map._dnslink.txt` or
+ * `txt` at the name (a string or an array of strings); every other field is ignored. Each
+ * alias or translate hop is listed in the answer's `via`.
  *
  * Verified mode (the default), per name_show answer: `getblockhash <height>`, then
  * `getrawtransaction <txid> true <block>`: the raw tx must hash to the txid and its output
  * `vout` must be a name_firstupdate/name_update of this very name and value (parsed from the
  * script, not the node's decoding); `gettxoutproof [txid] <block>`: the partial Merkle tree
  * must match the txid and the header's merkle root; the header must hash to the block and equal
- * `getblockheader <block> false`; `getblockheader <block>` must report confirmations ≥ 1.
- * What this shows: the value is the one a transaction in a block on the node's chain wrote.
- * What it does not: that this update is the name's newest (a node can show an old one), that
- * the name has not expired since, or that the node's chain has the most work (its word, as with
- * any full node you run). A node without gettxoutproof/getblockheader gives unproven answers.
+ * `getblockheader <block> false`; `getblockheader <block>` must report confirmations ≥ 1 and
+ * no more than the network's expiry depth (an update older than that is superseded or
+ * expired: ERR_NAME_STALE). A node that cannot prove (no gettxoutproof, pruned block data)
+ * gets its answer refused with ERR_NAME_UNPROVEN, unless `acceptUnproven` is set; then the
+ * answer says `proven: false` and why.
+ * What this shows: the value is the one a transaction in a block on the node's chain wrote,
+ * less than an expiry depth ago. What it does not: that no newer update was written since
+ * (a node can show an older one within that window), or that the node's chain has the most
+ * work (its word, as with any full node you run).
  */
 import { readFile } from 'node:fs/promises'
 import { WeftError } from '../errors.ts'
@@ -24,6 +34,8 @@ import { normalizeName, parseValue } from './names.ts'
 import { extractMatches, parseMerkleBlock, parseNameScript, parseTx, ProofError } from './namecoin-proof.ts'
 import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 
+export type NamecoinNetwork = 'main' | 'test' | 'regtest'
+
 export interface NamecoinInit {
   /** Namecoin Core RPC URL, e.g. http://127.0.0.1:8336 */
   rpc: string
@@ -31,11 +43,22 @@ export interface NamecoinInit {
   password?: string
   /** Namecoin Core's `.cookie` ("user:password"), read at each resolve (the node rewrites it when it restarts). */
   cookieFile?: string
+  /** Checked against the node's getblockchaininfo → ERR_NAME_WRONG_CHAIN. Default main. */
+  network?: NamecoinNetwork
   /** Default proof. */
   verify?: 'proof' | 'none'
+  /** With verify "proof": answer what cannot be proven, marked `proven: false`, instead of ERR_NAME_UNPROVEN. */
+  acceptUnproven?: boolean
   /** ms one RPC call may take when the caller's signal does not end it sooner; default 10 s. */
   timeout?: number
 }
+
+/**
+ * Blocks after its last update at which a name expires (Namecoin Core's chainparams:
+ * 36,000 on mainnet and testnet, 30 on regtest). An update shown with more confirmations
+ * than this has been superseded, or the name has expired.
+ */
+export const NAMECOIN_EXPIRY_DEPTH: Record<NamecoinNetwork, number> = { main: 36_000, test: 36_000, regtest: 30 }
 
 /** Namecoin's consensus limit on a name's value. */
 const MAX_VALUE = 520
@@ -47,14 +70,20 @@ const MAX_TTL = 60 * 60_000
 /** Domain labels Namecoin's d/ namespace allows. */
 const DOMAIN = /^[a-z0-9]+(-[a-z0-9]+)*$/
 const HASH = /^[0-9a-f]{64}$/
+const HEX = /^([0-9a-f]{2})*$/i
 
-interface NameShow { name: string, value: string, value_encoding?: string, txid: string, vout: number, height: number, expires_in: number, expired?: boolean }
+interface NameShow { name: string, value: string, value_encoding?: string, value_error?: unknown, txid: string, vout: number, height: number, expires_in: number, expired?: boolean }
 type Json = Record<string, unknown>
 
+/** What a proof attempt gives: the proof line, or why the node could not prove (not why it is wrong: that throws). */
+type Proof = { proof: string, unproven?: undefined } | { proof?: undefined, unproven: string }
 
 export function createNamecoinResolver (init: NamecoinInit): NameResolver {
   const verify = init.verify ?? 'proof'
+  const network = init.network ?? 'main'
+  const expiryDepth = NAMECOIN_EXPIRY_DEPTH[network]
   const url = new URL(init.rpc)
+  let chainChecked = false
 
   async function authorization (): Promise<string | undefined> {
     if (init.user !== undefined || init.password !== undefined) return basicAuth(init.user ?? '', init.password ?? '')
@@ -74,11 +103,21 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     credentialsHint: 'check naming.namecoin.user/password or cookieFile'
   })
 
+  /** Once per resolver (a node does not change chains while it runs); a failed check is asked again. */
+  async function checkChain (signal?: AbortSignal): Promise<void> {
+    if (chainChecked) return
+    const info = await call<{ chain?: unknown } | null>('getblockchaininfo', [], signal)
+    const chain = info !== null && typeof info === 'object' ? info.chain : undefined
+    if (chain !== network) throw new WeftError('ERR_NAME_WRONG_CHAIN', `Namecoin Core at ${url.host} serves the ${String(chain).slice(0, 40)} chain, not ${network} (naming.namecoin.network)`)
+    chainChecked = true
+  }
+
   async function nameShow (label: string, signal?: AbortSignal): Promise<NameShow> {
     const name = `d/${label}`
     let shown: NameShow | null
     try {
-      shown = await call<NameShow | null>('name_show', [name], signal)
+      // hex: in its default ascii encoding the node leaves out any value with a non-ASCII byte ("invalid data for ascii")
+      shown = await call<NameShow | null>('name_show', [name, { valueEncoding: 'hex' }], signal)
     } catch (err) {
       if (err instanceof NodeRpcError && err.rpcCode === -4) {
         if (/expired/i.test(err.message)) throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit has expired on Namecoin`)
@@ -87,17 +126,25 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
       if (err instanceof NodeRpcError) throw new WeftError('ERR_NAME_UNREACHABLE', `${err.message} (is ${url.host} a Namecoin Core node?)`)
       throw err
     }
-    if (shown === null || typeof shown !== 'object' || shown.name !== name || typeof shown.value !== 'string') {
+    if (shown !== null && typeof shown === 'object' && shown.name === name && typeof shown.value !== 'string' && typeof shown.value_error === 'string') {
+      throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} did not give ${name}'s value: ${shown.value_error.slice(0, 120)}`)
+    }
+    if (shown === null || typeof shown !== 'object' || shown.name !== name || typeof shown.value !== 'string' || (shown.value_encoding === 'hex' && !HEX.test(shown.value))) {
       throw new WeftError('ERR_NAME_UNREACHABLE', `Namecoin Core at ${url.host} gave a malformed name_show answer for ${name}`)
     }
     if (shown.expired === true || !(shown.expires_in > 0)) throw new WeftError('ERR_NAME_NOT_FOUND', `${label}.bit has expired on Namecoin`)
     return shown
   }
 
-  /** The proof line for one name_show answer, undefined when the node cannot prove, ERR_NAME_PROOF_INVALID when the proof fails. */
-  async function prove (shown: NameShow, value: Buffer, signal?: AbortSignal): Promise<string | undefined> {
+  /**
+   * The proof line for one name_show answer, or why the node cannot prove it;
+   * ERR_NAME_PROOF_INVALID when the proof fails, ERR_NAME_STALE when the update is older than the expiry depth.
+   */
+  async function prove (shown: NameShow, value: Buffer, signal?: AbortSignal): Promise<Proof> {
     const bad = (why: string): WeftError => new WeftError('ERR_NAME_PROOF_INVALID', `${shown.name}: ${why}`)
     if (typeof shown.txid !== 'string' || !HASH.test(shown.txid) || !Number.isInteger(shown.height) || !Number.isInteger(shown.vout)) throw bad('name_show gave no txid, vout and height to prove')
+    let confirmations: number
+    let line: string
     try {
       const block = await call<string>('getblockhash', [shown.height], signal)
       if (typeof block !== 'string' || !HASH.test(block)) throw bad(`getblockhash ${shown.height} is not a block hash`)
@@ -123,16 +170,21 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
       if (!root.equals(mb.merkleRoot)) throw bad(`the Merkle proof does not reach block ${shown.height}'s merkle root`)
       if (matched.length !== 1 || matched[0] !== shown.txid) throw bad(`the Merkle proof does not match transaction ${shown.txid.slice(0, 16)}…`)
       if (header?.hash !== block || header.height !== shown.height) throw bad(`getblockheader describes another block than ${block.slice(0, 16)}…`)
-      const confirmations = header.confirmations
-      if (typeof confirmations !== 'number' || confirmations < 1) throw bad(`block ${shown.height} is not on the node's main chain`)
-      return `tx ${shown.txid} in block ${shown.height} (${block}, ${confirmations} confirmation${confirmations === 1 ? '' : 's'}), Merkle proof against its header`
+      if (typeof header.confirmations !== 'number' || header.confirmations < 1) throw bad(`block ${shown.height} is not on the node's main chain`)
+      confirmations = header.confirmations
+      line = `tx ${shown.txid} in block ${shown.height} (${block}, ${confirmations} confirmation${confirmations === 1 ? '' : 's'}), Merkle proof against its header`
     } catch (err) {
       if (err instanceof ProofError) throw bad(err.message)
       // a node without the calls (-32601) or whose block data is pruned cannot prove: unproven, not wrong
-      if (err instanceof NodeRpcError && (err.rpcCode === -32601 || /pruned|not available/i.test(err.message))) return undefined
+      if (err instanceof NodeRpcError && (err.rpcCode === -32601 || /pruned|not available/i.test(err.message))) return { unproven: `Namecoin Core at ${url.host} cannot prove ${shown.name}'s value (${err.message.slice(0, 160)})` }
       if (err instanceof NodeRpcError) throw bad(err.message)
       throw err
     }
+    // a name lives expiryDepth blocks after its last update: an update shown older than that was superseded, or the name expired
+    if (confirmations > expiryDepth) {
+      throw new WeftError('ERR_NAME_STALE', `${shown.name}: the update shown is in block ${shown.height}, ${confirmations} confirmations deep, past the ${expiryDepth} after which a ${network} Namecoin name expires; the node shows a superseded update or hides that the name expired`)
+    }
+    return { proof: line }
   }
 
   function decodeValue (shown: NameShow, label: string): { bytes: Buffer, json: Json } {
@@ -172,11 +224,24 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     const shown = await nameShow(domain, signal)
     const { bytes, json } = decodeValue(shown, domain)
     const ttl = Math.min(MAX_TTL, shown.expires_in * BLOCK_MS)
+    /** This name_show's own proof, joined to what the answer (its own or a hop's) carries. */
     const finish = async (answer: NameAnswer): Promise<NameAnswer> => {
-      const own = verify === 'proof' ? await prove(shown, bytes, signal) : undefined
-      const proven = answer.proven && own !== undefined
-      const proof = [own, answer.proof].filter(p => p !== undefined).join('; then ')
-      return proven ? { ...answer, ttl: Math.min(ttl, answer.ttl), proven, proof } : { value: answer.value, ttl: Math.min(ttl, answer.ttl), resolver: 'namecoin', proven: false }
+      const via = answer.via === undefined ? {} : { via: answer.via }
+      if (verify === 'none') return { value: answer.value, ttl: Math.min(ttl, answer.ttl), resolver: 'namecoin', proven: false, ...via }
+      const own = await prove(shown, bytes, signal)
+      if (own.unproven !== undefined && init.acceptUnproven !== true) {
+        throw new WeftError('ERR_NAME_UNPROVEN', `${own.unproven}; refused because naming.namecoin.verify is "proof" (set naming.namecoin.acceptUnproven to true to be served unproven answers)`)
+      }
+      const proven = answer.proven && own.proof !== undefined
+      const proof = proven
+        ? [own.proof, answer.proof].filter(p => p !== undefined).join('; then ')
+        : `not proven: ${own.unproven ?? (answer.proof ?? '').replace(/^not proven: /, '')}`
+      return { value: answer.value, ttl: Math.min(ttl, answer.ttl), resolver: 'namecoin', proven, proof, ...via }
+    }
+    /** Follows an alias or translate hop, listing it in `via`. */
+    const hop = async (target: string): Promise<NameAnswer> => {
+      const answer = await lookup(target, signal, seen)
+      return await finish({ ...answer, via: [target, ...(answer.via ?? [])] })
     }
 
     let node = json
@@ -184,32 +249,32 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     for (let i = subs.length - 1; i >= 0; i--) {
       const next = child(node, subs[i])
       if (next === undefined) {
-        if (typeof node.alias === 'string') return await finish(await lookup(aliasTarget(node.alias, [...subs.slice(0, i + 1)], domain), signal, seen))
+        // ifa-0001: translate (like DNS's DNAME) carries the subdomains map does not name; alias never does
+        if (typeof node.translate === 'string') return await hop(relativeTarget(node.translate, subs.slice(0, i + 1), domain, 'translates'))
         throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no entry for ${subs[i]} in its Namecoin value`)
       }
       node = next
     }
+    // ifa-0001: alias (like DNS's CNAME) makes this name another; its other fields are ignored
+    if (typeof node.alias === 'string') return await hop(relativeTarget(node.alias, [], domain, 'aliases'))
     const dnslinkNode = child(node, '_dnslink')
     const links = [...(dnslinkNode === undefined ? [] : txtOf(dnslinkNode)), ...txtOf(node)].filter(t => t.startsWith('dnslink='))
-    if (links.length === 0) {
-      if (typeof node.alias === 'string') return await finish(await lookup(aliasTarget(node.alias, [], domain), signal, seen))
-      throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no dnslink= TXT record on Namecoin`)
-    }
+    if (links.length === 0) throw new WeftError('ERR_NAME_NOT_FOUND', `${name} has no dnslink= TXT record on Namecoin`)
     const value = links[0].slice('dnslink='.length).trim()
     parseValue(value, `the Namecoin TXT of ${name}`)
     return await finish({ value, ttl, resolver: 'namecoin', proven: true })
   }
 
-  /** An alias ending in a dot is absolute; otherwise it is relative to `<domain>.bit` ("" or "@" is the domain itself). */
-  function aliasTarget (alias: string, subs: string[], domain: string): string {
+  /** An alias or translate ending in a dot is absolute; otherwise it is relative to `<domain>.bit` ("" or "@" is the domain itself). */
+  function relativeTarget (alias: string, subs: string[], domain: string, verb: string): string {
     const base = alias.endsWith('.') ? alias.slice(0, -1) : alias === '' || alias === '@' ? `${domain}.bit` : `${alias}.${domain}.bit`
     let target: string
     try {
       target = normalizeName([...subs, base].join('.'))
     } catch {
-      throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit aliases "${alias.slice(0, 80)}", which is not a name`)
+      throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit ${verb} "${alias.slice(0, 80)}", which is not a name`)
     }
-    if (!target.endsWith('.bit')) throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit aliases ${target}, which is not a .bit name`)
+    if (!target.endsWith('.bit')) throw new WeftError('ERR_CONTENTHASH_INVALID', `${domain}.bit ${verb} ${target}, which is not a .bit name`)
     return target
   }
 
@@ -226,6 +291,7 @@ export function createNamecoinResolver (init: NamecoinInit): NameResolver {
     async resolve (text: string, options: ResolveOptions = {}): Promise<NameAnswer> {
       const name = normalizeName(text)
       if (!name.endsWith('.bit') || name === 'bit') throw new WeftError('ERR_NAME_INVALID', `${name} is not a Namecoin name (<label>.bit)`)
+      await checkChain(options.signal)
       return await lookup(name, options.signal, [])
     }
   }

@@ -13,8 +13,10 @@ export interface NameAnswer {
   resolver: string
   /** True only when the answer was checked against a chain's state (never for petnames or DNSLink). */
   proven: boolean
-  /** One line on what the proof was checked against (block number and state root, tree root…). */
+  /** One line on what the proof was checked against (block number and state root, tree root…), or why there is none. */
   proof?: string
+  /** Names the resolver itself followed on the way (a Namecoin alias or translate), in order, the asked one not included. */
+  via?: string[]
 }
 
 export interface ResolveOptions {

@@ -40,6 +40,8 @@ export interface ResolvedPath {
   sequence?: bigint
   /** The newest sequence known, when an older version held whole is answered instead. */
   newest?: bigint
+  /** When a human-readable name led here: which resolver answered, and whether its answer was proven. */
+  named?: { resolver: string, proven: boolean }
 }
 
 export interface CreateNodeOptions extends OpenRepoOptions {
@@ -121,10 +123,11 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const resolvePathWith = (sites: Sites) => async (name: string, o: { signal?: AbortSignal, offline?: boolean, held?: boolean } = {}): Promise<ResolvedPath> => {
       if (isKeyName(name)) return await sites.resolve(name, o)
       const named = await naming.resolve(name, o)
+      const how = { resolver: named.resolver, proven: named.proven }
       const m = /^\/ipns\/([^/]+)(.*)$/.exec(named.value)
-      if (m === null) return named
+      if (m === null) return { value: named.value, ttl: named.ttl, named: how }
       const record = await sites.resolve(m[1], o)
-      return { value: record.value + m[2], ttl: Math.min(named.ttl, record.ttl), sequence: record.sequence, newest: record.newest }
+      return { value: record.value + m[2], ttl: Math.min(named.ttl, record.ttl), sequence: record.sequence, newest: record.newest, named: how }
     }
     // sites needs the db for its records and the key files; offline it signs and resolves from the home.
     const keyPath = (label: string): string => repo.paths.siteKey(label)

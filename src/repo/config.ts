@@ -105,6 +105,8 @@ export const configSchema = z.strictObject({
       /** An endpoint on another chain is refused (1: Ethereum mainnet). */
       chainId: z.number().int().min(1).default(1),
       verify: z.enum(['proof', 'none']).default('proof'),
+      /** With verify "proof", serve what cannot be proven (marked unproven) instead of refusing it (ERR_NAME_UNPROVEN). */
+      acceptUnproven: z.boolean().default(false),
       tlds: z.array(z.string()).default([])
     }).prefault({}),
     /** Namecoin names (`*.bit`) through a Namecoin Core node's JSON-RPC; off until `rpc` is set. */
@@ -114,8 +116,12 @@ export const configSchema = z.strictObject({
       password: z.string().optional(),
       /** Namecoin Core's .cookie ("user:password"), used when user/password are unset. */
       cookieFile: z.string().optional(),
+      /** The chain the node must serve (its getblockchaininfo "chain"); another is ERR_NAME_WRONG_CHAIN. */
+      network: z.enum(['main', 'test', 'regtest']).default('main'),
       /** "proof" checks each answer's transaction with a Merkle proof against its block header; "none" trusts the node. */
-      verify: z.enum(['proof', 'none']).default('proof')
+      verify: z.enum(['proof', 'none']).default('proof'),
+      /** With verify "proof", serve what cannot be proven (marked unproven) instead of refusing it (ERR_NAME_UNPROVEN). */
+      acceptUnproven: z.boolean().default(false)
     }).prefault({}),
     /** Handshake names through an hsd node (its HTTP RPC); off until `rpc` is set. */
     hns: z.strictObject({
@@ -124,6 +130,8 @@ export const configSchema = z.strictObject({
       network: z.enum(['main', 'testnet', 'regtest', 'simnet']).default('main'),
       /** "proof" checks every answer with an urkel proof against a block header; "none" trusts the node. */
       verify: z.enum(['proof', 'none']).default('proof'),
+      /** With verify "proof", serve what cannot be proven (marked unproven) instead of refusing it (ERR_NAME_UNPROVEN). */
+      acceptUnproven: z.boolean().default(false),
       /** TLDs that are surely Handshake's; other single-label names are asked of hsd beside the other resolvers. */
       tlds: z.array(z.string()).default([])
     }).prefault({})

@@ -59,3 +59,20 @@ test('weft publish --name prints the record each naming system needs, and a bad 
   assert.match(dns.out, new RegExp(`_dnslink\\.docs\\.example\\.org  TXT  "dnslink=${ens.address}"`))
   assert.match(dns.out, /DNS is not decentralized/)
 })
+
+test('weft name resolve of a .bit name: proven, refused when unprovable, and "not proven" with the reason once unproven answers are accepted', async t => {
+  const { startReplayNode, nameShowAnswer } = await import('../helpers/namecoin-fixtures.ts')
+  const replay = await startReplayNode(t, (m, p) => m === 'name_show' && p[0] === 'd/weft-cli' ? nameShowAnswer('d/weft-cli', `{"txt":"dnslink=/ipns/${KEY}"}`) : undefined)
+  const home = await tmpHome(t)
+  const namecoin = { rpc: replay.rpc, user: replay.user, password: replay.password, network: 'regtest' }
+  assert.equal((await runWeft(['config', 'set', 'naming.namecoin', JSON.stringify(namecoin)], { home })).code, 0)
+  const proven = await runWeft(['name', 'resolve', 'weft-txt.bit'], { home })
+  assert.match(proven.out, /^\/ipns\/k51\w+\nresolver namecoin\nproven \(tx \w+ in block 345 /, proven.stderr)
+  const refused = await runWeft(['name', 'resolve', 'weft-cli.bit'], { home })
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /cannot prove d\/weft-cli.*naming\.namecoin\.acceptUnproven.*\(ERR_NAME_UNPROVEN\)\n$/)
+  assert.equal((await runWeft(['config', 'set', 'naming.namecoin.acceptUnproven', 'true'], { home })).code, 0)
+  const accepted = await runWeft(['name', 'resolve', 'weft-cli.bit'], { home })
+  assert.equal(accepted.code, 0, accepted.stderr)
+  assert.match(accepted.out, new RegExp(`^/ipns/${KEY}\\nresolver namecoin\\nnot proven: Namecoin Core at 127\\.0\\.0\\.1:\\d+ cannot prove d/weft-cli's value`))
+})

@@ -155,3 +155,44 @@ test('in Chromium: a followed site whose update no peer can supply yet shows as 
   await site.reload()
   assert.equal(await site.textContent('#title'), 'version one')
 })
+
+test('in Chromium: the web UI says when a chain name was not proven before opening it, and opens a proven one at once', async t => {
+  const { startReplayNode, nameShowAnswer, loadRecorded, syntheticName } = await import('../helpers/namecoin-fixtures.ts')
+  let site = ''
+  const recorded = loadRecorded()
+  // d/weft-ui-unproven has no transaction behind it: the node cannot prove it
+  const replay = await startReplayNode(t, (method, params) => method === 'name_show' && params[0] === 'd/weft-ui-unproven' ? nameShowAnswer('d/weft-ui-unproven', JSON.stringify({ txt: `dnslink=/ipns/${site}` })) : undefined, recorded)
+  const daemon = await startTestDaemon(t, {}, c => ({ ...c, naming: { ...c.naming, namecoin: { ...c.naming.namecoin, rpc: replay.rpc, user: replay.user, password: replay.password, network: 'regtest' as const, acceptUnproven: true } } }))
+  const dir = await tmpDir(t)
+  await writeSite(dir, 'named site')
+  const { root } = await importPath(daemon.node.blocks, dir, {})
+  await daemon.node.blocks.pin(root.cid, 'recursive')
+  await daemon.node.sites.create('named')
+  site = (await daemon.node.sites.publish('named', root.cid)).name
+  recorded.push(...syntheticName({ name: 'd/weft-ui-proven', value: JSON.stringify({ txt: `dnslink=/ipns/${site}` }), height: 600 }))
+
+  const browser = await launchBrowser(t)
+  const page = await browser.newPage()
+  await page.goto(daemon.uiUrl)
+  await page.waitForSelector('#app:not([hidden])')
+  await page.fill('#open-input', 'weft-ui-unproven.bit')
+  await page.click('#open-button')
+  await page.waitForSelector('#open-note:not(:empty)')
+  assert.match(await page.textContent('#open-note') ?? '', /weft-ui-unproven\.bit is not proven against its chain \(not proven: .*\).*Press Open again/)
+  assert.equal(new URL(page.url()).host, new URL(daemon.gatewayUrl).host, 'the UI stays until told again')
+  // a second Open opens it anyway, on the name's own origin, where the gateway marks it
+  const unprovenPage = page.waitForResponse(r => r.url().includes('.ipns.localhost') && r.status() === 200)
+  await page.click('#open-button')
+  const response = await unprovenPage
+  assert.equal(response.headers()['x-weft-name-proven'], 'false')
+  assert.equal(await page.textContent('#title'), 'named site')
+
+  // a proven name opens at once, with no note
+  await page.goto(daemon.uiUrl)
+  await page.waitForSelector('#app:not([hidden])')
+  await page.fill('#open-input', 'weft-ui-proven.bit')
+  const provenPage = page.waitForResponse(r => r.url().includes('.ipns.localhost') && r.status() === 200)
+  await page.click('#open-button')
+  assert.equal((await provenPage).headers()['x-weft-name-proven'], 'true')
+  assert.equal(await page.textContent('#title'), 'named site')
+})

@@ -349,6 +349,17 @@ test('the page opens CIDs, paths and names on their subdomain origins', async ()
   assert.equal(siteUrl(name, '8080'), `http://${name}.ipns.localhost:8080/`)
 })
 
+test('the page finds the human-readable name in what is typed (asked before opening, to say whether it was proven)', async () => {
+  const { nameIn } = await import(new URL('../../src/gateway/ui/addresses.js', import.meta.url).href)
+  const cid = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
+  const key = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
+  const names: Array<[string, string | undefined]> = [
+    ['Blog.BIT', 'blog.bit'], [' mysite.eth/about ', 'mysite.eth'], ['/ipns/docs.example.org/x', 'docs.example.org'], ['ipns://weft.bit', 'weft.bit'], ['blog', 'blog'],
+    [cid, undefined], [`/ipfs/${cid}`, undefined], [key, undefined], [`/ipns/${key}/a`, undefined], ['hello world', undefined]
+  ]
+  for (const [input, name] of names) assert.equal(nameIn(input), name, input)
+})
+
 test('in Chromium: the daemon\'s #token= link, pasted while the token prompt shows, opens the UI', async t => {
   const daemon = await startTestDaemon(t)
   const browser = await launchBrowser(t)

@@ -1,6 +1,7 @@
 import type { TestContext } from 'node:test'
 import { chromium, type Browser } from 'playwright-core'
 import { startDaemon, type Daemon } from '../../src/node/daemon.ts'
+import type { CreateNodeOptions } from '../../src/node/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import { tmpHome } from './home.ts'
 
@@ -19,10 +20,11 @@ export async function launchBrowser (t: TestContext): Promise<Browser> {
   return browser
 }
 
-/** A daemon (node, control API, gateway with the web UI) in this process, on 127.0.0.1 with ephemeral ports. */
-export async function startTestDaemon (t: TestContext, sites: Partial<SitesInit> = {}): Promise<Daemon> {
+/** A daemon (node, control API, gateway with the web UI) in this process, on 127.0.0.1 with ephemeral ports; `configOverrides` changes its config (naming endpoints). */
+export async function startTestDaemon (t: TestContext, sites: Partial<SitesInit> = {}, configOverrides?: CreateNodeOptions['configOverrides']): Promise<Daemon> {
   const daemon = await startDaemon({
     home: await tmpHome(t),
+    configOverrides,
     apiAddress: '/ip4/127.0.0.1/tcp/0',
     gatewayAddress: '/ip4/127.0.0.1/tcp/0',
     net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },

@@ -111,13 +111,22 @@ export async function startEnsChain (): Promise<EnsChain> {
 /** A JSON-RPC request as a proxy sees it, and the answer it is about to pass on. */
 export type Rewrite = (method: string, params: unknown[], result: unknown) => unknown
 
-/** An HTTP proxy on 127.0.0.1 in front of `target` that may rewrite each answer's result (or never answer: `hang`). */
-export async function startProxy (target: string, rewrite: Rewrite, options: { hang?: boolean } = {}): Promise<HttpEndpoint> {
+/**
+ * An HTTP proxy on 127.0.0.1 in front of `target` that may rewrite each answer's result (or never
+ * answer: `hang`; or answer the methods `refuse` names with a JSON-RPC error, as an endpoint without them does).
+ */
+export async function startProxy (target: string, rewrite: Rewrite, options: { hang?: boolean, refuse?: Record<string, { code: number, message: string }> } = {}): Promise<HttpEndpoint> {
   const server = createServer((req, res) => {
     void (async () => {
       const text = await readBody(req)
       if (options.hang === true) return
-      const asked = JSON.parse(text) as { method: string, params: unknown[] }
+      const asked = JSON.parse(text) as { method: string, params: unknown[], id?: unknown }
+      const refused = options.refuse?.[asked.method]
+      if (refused !== undefined) {
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ jsonrpc: '2.0', id: asked.id, error: refused }))
+        return
+      }
       const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text })
       const reply = await upstream.json() as { result?: unknown }
       if ('result' in reply) reply.result = rewrite(asked.method, asked.params, reply.result)

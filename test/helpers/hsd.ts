@@ -33,13 +33,20 @@ export type RpcRewrite = (method: string, params: unknown[], result: unknown) =>
  * A lying hsd: an HTTP server on 127.0.0.1 that forwards every JSON-RPC call to `target`
  * and passes each result through `rewrite` before answering.
  */
-export async function startLyingProxy (t: TestContext, target: string, rewrite: RpcRewrite): Promise<string> {
+export async function startLyingProxy (t: TestContext, target: string, rewrite: RpcRewrite, refuse: Record<string, { code: number, message: string }> = {}): Promise<string> {
   const server = createHttpServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       void (async () => {
         const body = Buffer.concat(chunks).toString()
+        // a method `refuse` names is answered as a node without it answers
+        const asked = JSON.parse(body) as { method: string, id: unknown }
+        if (refuse[asked.method] !== undefined) {
+          res.writeHead(404, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ result: null, error: refuse[asked.method], id: asked.id }))
+          return
+        }
         const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' }, body })
         const answer = await upstream.json() as { result: unknown, error: unknown, id: unknown }
         const { method, params } = JSON.parse(body) as { method: string, params: unknown[] }

@@ -118,8 +118,9 @@ describe('ENS resolver against a local chain', () => {
     await rejectsWith(ens.resolve('mysite.eth'), 'ERR_NAME_PROOF_INVALID')
   })
 
-  it('says not proven when there is no independent header, or verify is none', async () => {
-    const own = await createEnsResolver({ rpc: chain.url, registry: chain.registry }).resolve('mysite.eth')
+  it('refuses what it cannot prove (no independent header) unless unproven answers are accepted, and says not proven with verify none', async () => {
+    await rejectsWith(createEnsResolver({ rpc: chain.url, registry: chain.registry }).resolve('mysite.eth'), 'ERR_NAME_UNPROVEN')
+    const own = await createEnsResolver({ rpc: chain.url, registry: chain.registry, acceptUnproven: true }).resolve('mysite.eth')
     assert.equal(own.value, ipnsPath)
     assert.equal(own.proven, false)
     assert.match(own.proof ?? '', /no independent header/)
@@ -213,6 +214,14 @@ describe('ENS resolver against a local chain', () => {
     const a = await verified({ rpc: liar.url }).resolve('mysite.eth')
     assert.equal(a.value, ipnsPath)
     assert.equal(a.proven, true)
+  })
+
+  it('refuses the answer of an endpoint without eth_getProof (ERR_NAME_UNPROVEN) unless unproven answers are accepted', async () => {
+    const noProofs = await proxy(chain.url, (_m, _p, r) => r, { refuse: { eth_getProof: { code: -32601, message: 'the method eth_getProof does not exist/is not available' } } })
+    await rejectsWith(verified({ rpc: noProofs.url }).resolve('mysite.eth'), 'ERR_NAME_UNPROVEN')
+    const accepted = await verified({ rpc: noProofs.url, acceptUnproven: true }).resolve('mysite.eth')
+    assert.deepEqual([accepted.value, accepted.proven], [ipnsPath, false])
+    assert.match(accepted.proof ?? '', /not proven: the endpoint does not support eth_getProof/)
   })
 
   it('gives ERR_NAME_WRONG_CHAIN for an endpoint on another chain', async () => {

@@ -97,6 +97,14 @@ test('hns: Handshake names from a real regtest hsd, checked with urkel proofs', 
     assert.deepEqual([proven.value, proven.proven], [SITE, true])
   })
 
+  await t.test('a node without getnameproof is refused in proof mode (ERR_NAME_UNPROVEN); acceptUnproven answers unproven', async () => {
+    const proxy = await startLyingProxy(t, hsd.rpc, (_m, _p, r) => r, { getnameproof: { code: -32601, message: 'Method not found.' } })
+    await assert.rejects(createHnsResolver({ ...init, rpc: proxy }).resolve('weftsite'), rejectsWith('ERR_NAME_UNPROVEN'))
+    const accepted = await createHnsResolver({ ...init, rpc: proxy, acceptUnproven: true }).resolve('weftsite')
+    assert.deepEqual([accepted.value, accepted.proven], [SITE, false])
+    assert.match(accepted.proof ?? '', /^not proven: hsd at .* cannot prove weftsite/)
+  })
+
   await t.test('a proxy that tampers with getnameproof or the header is ERR_NAME_PROOF_INVALID', async () => {
     type NameProof = { hash: string, root: string, proof: { type: string, depth: number, nodes: unknown[], value?: string } }
     const early = await hsd.call<string>('getblockhash', [1])

@@ -37,7 +37,7 @@ test('namecoin: .bit names from recorded Namecoin Core answers', async (t) => {
     if (name === 'd/weft-relative') return nameShowAnswer(name, '{"map":{"www":{"alias":"blog"},"blog":{"txt":"dnslink=' + MAP_CID + '"}}}')
     return undefined
   })
-  const init: NamecoinInit = { rpc: node.rpc, user: node.user, password: node.password }
+  const init: NamecoinInit = { rpc: node.rpc, user: node.user, password: node.password, network: 'regtest' }
   const plain = createNamecoinResolver({ ...init, verify: 'none' })
   const verified = createNamecoinResolver(init)
 
@@ -75,9 +75,10 @@ test('namecoin: .bit names from recorded Namecoin Core answers', async (t) => {
     const answer = await plain.resolve('weft-alias.bit')
     assert.equal(answer.value, SITE)
     assert.equal(answer.proven, false)
+    assert.deepEqual(answer.via, ['weft-txt.bit'])
     assert.equal((await plain.resolve('www.weft-relative.bit')).value, MAP_CID)
-    // the alias's own name_show has no recorded proof calls: never proven as a whole
-    assert.equal((await verified.resolve('weft-alias.bit')).proven, false)
+    // the alias's own name_show has no recorded proof calls: not provable, so refused in proof mode
+    await assert.rejects(verified.resolve('weft-alias.bit'), rejectsWith('ERR_NAME_UNPROVEN', /weft-alias/))
   })
 
   await t.test('alias loops are ERR_NAME_LOOP', async () => {
@@ -122,17 +123,19 @@ test('namecoin: verified answers refuse tampered proofs', async (t) => {
   for (const [what, rewrite, message] of cases) {
     await t.test(what, async (t) => {
       const node = await startReplayNode(t, rewrite)
-      const nmc = createNamecoinResolver({ rpc: node.rpc, user: node.user, password: node.password })
+      const nmc = createNamecoinResolver({ rpc: node.rpc, user: node.user, password: node.password, network: 'regtest' })
       await assert.rejects(nmc.resolve('weft-txt.bit'), rejectsWith('ERR_NAME_PROOF_INVALID', message))
     })
   }
 
-  await t.test('a node without gettxoutproof answers unproven', async (t) => {
+  await t.test('a node without gettxoutproof is refused in proof mode, and answers unproven only when that is accepted', async (t) => {
     const node = await startReplayNode(t, (m, _p, r) => m === 'gettxoutproof' ? { result: null, error: { code: -32601, message: 'Method not found' }, id: 1 } : r)
-    const answer = await createNamecoinResolver({ rpc: node.rpc, user: node.user, password: node.password }).resolve('weft-txt.bit')
+    const init: NamecoinInit = { rpc: node.rpc, user: node.user, password: node.password, network: 'regtest' }
+    await assert.rejects(createNamecoinResolver(init).resolve('weft-txt.bit'), rejectsWith('ERR_NAME_UNPROVEN', /cannot prove .*acceptUnproven/))
+    const answer = await createNamecoinResolver({ ...init, acceptUnproven: true }).resolve('weft-txt.bit')
     assert.equal(answer.value, SITE)
     assert.equal(answer.proven, false)
-    assert.equal(answer.proof, undefined)
+    assert.match(answer.proof ?? '', /^not proven: .*Method not found/)
   })
 })
 
@@ -142,7 +145,7 @@ test('namecoin: credentials and reachability', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'weft-nmc-'))
     t.after(async () => { await rm(dir, { recursive: true, force: true }) })
     await writeFile(join(dir, '.cookie'), `${node.user}:${node.password}`)
-    const nmc = createNamecoinResolver({ rpc: node.rpc, cookieFile: join(dir, '.cookie'), verify: 'none' })
+    const nmc = createNamecoinResolver({ rpc: node.rpc, cookieFile: join(dir, '.cookie'), verify: 'none', network: 'regtest' })
     assert.equal((await nmc.resolve('weft-txt.bit')).value, SITE)
     const missing = createNamecoinResolver({ rpc: node.rpc, cookieFile: join(dir, 'absent'), verify: 'none' })
     await assert.rejects(missing.resolve('weft-txt.bit'), rejectsWith('ERR_NAME_UNREACHABLE', /cookie file/))
@@ -155,10 +158,10 @@ test('namecoin: credentials and reachability', async (t) => {
   await t.test('an unreachable node is ERR_NAME_UNREACHABLE', async () => {
     const port = await freePort()
     const nmc = createNamecoinResolver({ rpc: `http://127.0.0.1:${port}/`, user: 'a', password: 'b', timeout: 2000 })
-    await assert.rejects(nmc.resolve('weft-txt.bit'), rejectsWith('ERR_NAME_UNREACHABLE', /did not answer name_show/))
+    await assert.rejects(nmc.resolve('weft-txt.bit'), rejectsWith('ERR_NAME_UNREACHABLE', /did not answer getblockchaininfo/))
   })
   await t.test('a caller\'s abort ends the call', async () => {
-    const nmc = createNamecoinResolver({ rpc: node.rpc, user: node.user, password: node.password })
+    const nmc = createNamecoinResolver({ rpc: node.rpc, user: node.user, password: node.password, network: 'regtest' })
     await assert.rejects(nmc.resolve('weft-txt.bit', { signal: AbortSignal.abort() }), rejectsWith('ERR_NAME_UNREACHABLE'))
   })
 })

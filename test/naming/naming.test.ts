@@ -189,22 +189,50 @@ test('an ENS name on a local chain with the real contracts: the node resolves it
   assert.equal(await r.text(), '<p>on ens</p>')
 })
 
-test('a Namecoin name: the node resolves .bit through its Namecoin Core node, and the gateway serves the site at its inlined subdomain (weft--gw-bit)', async t => {
-  const { startReplayNode, nameShowAnswer } = await import('../helpers/namecoin-fixtures.ts')
+test('a Namecoin name: the node resolves .bit through its Namecoin Core node, and the gateway serves the site at its inlined subdomain (weft--gw-bit), marked proven', async t => {
+  const { startReplayNode, nameShowAnswer, loadRecorded, syntheticName } = await import('../helpers/namecoin-fixtures.ts')
   let site = ''
-  // the recorded chain, plus one name (not in the recording, so not provable) that points at this test's site
-  const replay = await startReplayNode(t, (method, params) => method === 'name_show' && (params[0] as string) === 'd/weft-gw' ? nameShowAnswer('d/weft-gw', JSON.stringify({ txt: `dnslink=/ipns/${site}` })) : undefined)
-  const { node, name } = await nodeWithSite(t, '<p>on namecoin</p>', c => ({ ...c, naming: { ...c.naming, namecoin: { ...c.naming.namecoin, rpc: replay.rpc, user: replay.user, password: replay.password } } }))
+  let other = ''
+  // the recorded chain; the names pointing at this test's sites are added once the sites exist
+  const recorded = loadRecorded()
+  const replay = await startReplayNode(t, (method, params) => {
+    if (method !== 'name_show') return undefined
+    if (params[0] === 'd/weft-gx') return nameShowAnswer('d/weft-gx', JSON.stringify({ txt: `dnslink=/ipns/${site}` }))
+    if (params[0] === 'd/weft-gy') return nameShowAnswer('d/weft-gy', JSON.stringify({ txt: `dnslink=/ipns/${other}` }))
+    return undefined
+  }, recorded)
+  const namecoin = (extra: object) => (c: Config): Config => ({ ...c, naming: { ...c.naming, namecoin: { ...c.naming.namecoin, rpc: replay.rpc, user: replay.user, password: replay.password, network: 'regtest' as const, ...extra } } })
+  const { node, name } = await nodeWithSite(t, '<p>on namecoin</p>', namecoin({}))
   site = name
+  // d/weft-gw: a name_update in a block of its own, with its proof; d/weft-gx: no transaction, so not provable
+  recorded.push(...syntheticName({ name: 'd/weft-gw', value: JSON.stringify({ txt: `dnslink=/ipns/${site}` }), height: 500 }))
   // a recorded name: proven by the Merkle proof of its transaction
-  const recorded = await node.naming.resolve('weft-txt.bit')
-  assert.equal(recorded.resolver, 'namecoin')
-  assert.equal(recorded.proven, true)
-  assert.match(recorded.value, /^\/ipns\/k51/)
-  // the synthetic one has no recorded transaction: the node cannot prove it, and it is never called proven
-  const synthetic = await node.naming.resolve('weft-gw.bit')
-  assert.deepEqual({ value: synthetic.value, proven: synthetic.proven }, { value: `/ipns/${name}`, proven: false })
+  const recorded1 = await node.naming.resolve('weft-txt.bit')
+  assert.equal(recorded1.resolver, 'namecoin')
+  assert.equal(recorded1.proven, true)
+  assert.match(recorded1.value, /^\/ipns\/k51/)
+  const proven = await node.naming.resolve('weft-gw.bit')
+  assert.deepEqual({ value: proven.value, proven: proven.proven }, { value: `/ipns/${name}`, proven: true })
   const ok = await visit(node, `http://${inlineDnsName('weft-gw.bit')}.ipns.localhost:8080/`)
   assert.equal(ok.status, 200)
   assert.equal(await ok.text(), '<p>on namecoin</p>')
+  assert.equal(ok.headers.get('x-weft-name-resolver'), 'namecoin')
+  assert.equal(ok.headers.get('x-weft-name-proven'), 'true')
+
+  // proof mode fails closed: the unprovable name is refused, by naming and by the gateway
+  await assert.rejects(node.naming.resolve('weft-gx.bit'), code('ERR_NAME_UNPROVEN'))
+  const refused = await visit(node, `http://${inlineDnsName('weft-gx.bit')}.ipns.localhost:8080/`)
+  assert.equal(refused.status, 502)
+  assert.match(await refused.text(), /ERR_NAME_UNPROVEN/)
+
+  // a node that accepts unproven answers serves it, and marks it
+  const accepting = await nodeWithSite(t, '<p>unproven</p>', namecoin({ acceptUnproven: true }))
+  other = accepting.name
+  const unproven = await accepting.node.naming.resolve('weft-gy.bit')
+  assert.deepEqual({ value: unproven.value, proven: unproven.proven }, { value: `/ipns/${other}`, proven: false })
+  assert.match(unproven.proof ?? '', /^not proven: /)
+  const marked = await visit(accepting.node, `http://${inlineDnsName('weft-gy.bit')}.ipns.localhost:8080/`)
+  assert.equal(marked.status, 200)
+  assert.equal(await marked.text(), '<p>unproven</p>')
+  assert.equal(marked.headers.get('x-weft-name-proven'), 'false')
 })

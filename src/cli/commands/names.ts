@@ -53,7 +53,9 @@ export function registerNameCommands (program: Command): void {
         }
         const trust = r.proven
           ? `proven${r.proof === undefined ? '' : ` (${r.proof})`}`
-          : r.resolver === 'dnslink' ? 'not proven: DNS is not decentralized; whoever runs the domain decides' : r.resolver === 'petname' ? 'your own petname' : 'not proven'
+          : r.resolver === 'dnslink' ? 'not proven: DNS is not decentralized; whoever runs the domain decides' : r.resolver === 'petname' ? 'your own petname'
+            // a chain's answer accepted unproven (acceptUnproven or verify: none) says why
+            : `not proven${r.proof === undefined ? '' : `: ${r.proof.replace(/^not proven: /, '')}`}`
         await writeOut(`${r.value}\nresolver ${r.resolver}${r.via.length > 1 ? ` (via ${r.via.join(' → ')})` : ''}\n${trust}\nttl      ${Math.round(r.ttl / 1000)} s\n`)
       })
     })

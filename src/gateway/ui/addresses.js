@@ -53,3 +53,20 @@ export function openUrl (input, port) {
   if (dnsSafe && id.length <= DNS_LABEL_MAX) return `http://${id.toLowerCase()}.${namespace}.localhost${host}${rest}`
   return `http://localhost${host}/${namespace}/${id}${rest}`
 }
+
+/**
+ * The human-readable name in what a person typed (`site.eth`, `/ipns/blog.bit/x`, a petname),
+ * or undefined for a CID, a k51… key or anything that is not a name: the names the UI asks
+ * the node about before opening, to say whether the answer was proven.
+ */
+export function nameIn (input) {
+  let text = input.trim()
+  const scheme = /^ipns:\/\/(.*)$/i.exec(text)
+  if (scheme !== null) text = `/ipns/${scheme[1]}`
+  if (/^\/ipfs\//.test(text) || /^ipfs:\/\//i.test(text)) return undefined
+  const { id } = splitId(text.replace(/^\/ipns\//, ''))
+  if (/^k51/i.test(id) || /^12D3Koo/.test(id) || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)) return undefined
+  // a dotless id of 40 characters or more is taken for a CID, as openUrl does
+  if (!text.startsWith('/ipns/') && !id.includes('.') && id.length >= 40) return undefined
+  return id.toLowerCase()
+}

@@ -4,7 +4,7 @@
 // Everything shown is set with textContent: names, labels and site titles come from
 // other people and are never parsed as HTML.
 
-import { openUrl, siteUrl } from './addresses.js'
+import { nameIn, openUrl, siteUrl } from './addresses.js'
 
 const TOKEN_KEY = 'weft-token'
 const REFRESH_MS = 3000
@@ -510,14 +510,31 @@ window.addEventListener('hashchange', () => {
   start()
 })
 
+/** Resolvers whose answers can be proven against a chain: an unproven one is worth a warning. */
+const CHAIN_RESOLVERS = new Set(['ens', 'hns', 'namecoin'])
+/** The input whose unproven answer was shown: a second Open opens it anyway. */
+let warnedFor = ''
+
+$('open-input').addEventListener('input', () => { setText($('open-note'), ''); warnedFor = '' })
+
 $('open-form').addEventListener('submit', event => {
   event.preventDefault()
-  showError($('open-error'))
-  try {
-    location.assign(openUrl($('open-input').value, location.port))
-  } catch (err) {
-    showError($('open-error'), err)
-  }
+  const input = $('open-input').value
+  void withButton($('open-button'), $('open-error'), async () => {
+    const url = openUrl(input, location.port)
+    const name = nameIn(input)
+    // a chain name whose answer the node could not prove is said so before the site opens
+    if (name !== undefined && warnedFor !== input) {
+      const resolved = await api('name/resolve', { name })
+      if (!resolved.proven && CHAIN_RESOLVERS.has(resolved.resolver)) {
+        warnedFor = input
+        setText($('open-note'), `${name} is not proven against its chain (${resolved.proof ?? 'no proof'}): the ${resolved.resolver} endpoint's word is all there is. Press Open again to open it anyway.`)
+        return
+      }
+    }
+    setText($('open-note'), '')
+    location.assign(url)
+  })
 })
 
 $('create-form').addEventListener('submit', event => {
