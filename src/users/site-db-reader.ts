@@ -17,7 +17,7 @@ import type { SQLInputValue } from 'node:sqlite'
 import { WeftError, type ErrorCode } from '../errors.ts'
 
 const QUERY_PROCESS = fileURLToPath(new URL('./site-db-query-process.ts', import.meta.url))
-/** A forum page queries in bursts; a minute idle means the visitor left, and a restart costs ~60 ms (measured on the 2-core CI machine). */
+/** A forum page queries in bursts; a minute idle means the visitor left, and a restart costs 80–200 ms (bench sitedb, 2 cores at load 4–8). */
 export const QUERY_PROCESS_IDLE_MS = 60_000
 
 export type QueryParams = SQLInputValue[] | Record<string, SQLInputValue>

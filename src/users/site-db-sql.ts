@@ -5,8 +5,10 @@
  * never counts and a quoted identifier never hides one.
  *
  * This is the first of three walls: the query process also opens the file read-only
- * with `PRAGMA query_only` and extension loading off. None of them bounds time; the
- * query process is killed for that (site-db-reader.ts).
+ * with `PRAGMA query_only` and extension loading off. The check is not redundant: on
+ * such a connection `VACUUM INTO 'file'` still creates the file before it fails, and
+ * `PRAGMA writable_schema = 1` succeeds. None of them bounds time; the query process is
+ * killed for that (site-db-reader.ts).
  */
 import { WeftError } from '../errors.ts'
 

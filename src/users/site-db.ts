@@ -31,12 +31,16 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 1_000
 export const DEFAULT_MAX_ROWS = 10_000
 /** The same bound in bytes, for few rows with huge values (randomblob(1e8)). */
 export const MAX_RESULT_BYTES = 16 * 1024 * 1024
-/** JSON.parse of a 4 MiB file takes ~30 ms on the 2-core CI machine (measured), the longest one file may hold the event loop; the owner's maxBytes is usually 64 KiB. */
-export const MAX_FILE_BYTES = 4 * 1024 * 1024
-/** One file is one list (a user's posts, comments); 5,000 entries is past any forum's busiest poster. */
-export const MAX_ROWS_PER_FILE = 5_000
-/** Bounds one putUser: 10,000 rows insert in ~25 ms here (measured), and the issue's benchmark has 10 rows per user. */
-export const MAX_ROWS_PER_USER = 10_000
+/**
+ * JSON a put reads, summed over the user's files (a file that would pass it is skipped):
+ * JSON.parse is slowest on tiny values, 3.7 MiB of `{}` took 590 ms here (2 cores, load 8),
+ * so 512 KiB holds the event loop ~80 ms at worst. The spec's usual maxBytes is 64 KiB.
+ */
+export const MAX_JSON_BYTES_PER_USER = 512 * 1024
+/** One file is one list (a user's posts); at ≥ 50 bytes of JSON a row, a 64 KiB contribution holds ~1,300 rows. */
+export const MAX_ROWS_PER_FILE = 1_000
+/** Bounds a put's inserts: 2,000 rows into a table with 4 indexes took 15 ms (bench sitedb, load 4) to 33–88 ms (load 8) on 2 cores; the issue's benchmark has 10 rows a user. */
+export const MAX_ROWS_PER_USER = 2_000
 
 export interface SiteDbComponents {
   /** The database file. */
@@ -183,6 +187,7 @@ class SqliteSiteDb implements SiteDb {
     if (typeof user !== 'string' || user.length === 0) throw new WeftError('ERR_USAGE', 'putUser needs a user id')
     const skipped: PutResult['skipped'] = []
     let rows = 0
+    let jsonBytes = 0
     const decoder = new TextDecoder('utf-8', { fatal: true })
     // Sorted, so which rows the caps drop does not depend on the order the files arrived in.
     const paths = [...files.keys()].sort()
@@ -192,7 +197,11 @@ class SqliteSiteDb implements SiteDb {
         const maps = this.schema.maps.filter(m => matchesPattern(m.file, path))
         if (maps.length === 0) continue
         const bytes = files.get(path) as Uint8Array
-        if (bytes.byteLength > MAX_FILE_BYTES) { skipped.push({ path, reason: `larger than ${MAX_FILE_BYTES} bytes` }); continue }
+        if (jsonBytes + bytes.byteLength > MAX_JSON_BYTES_PER_USER) {
+          skipped.push({ path, reason: `past ${MAX_JSON_BYTES_PER_USER} bytes of JSON for one user` })
+          continue
+        }
+        jsonBytes += bytes.byteLength
         let json: unknown
         try {
           json = JSON.parse(decoder.decode(bytes))

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { isWeftError } from '../../src/errors.ts'
-import { MAX_FILE_BYTES, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
+import { MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
 import { tmpDir } from '../helpers/home.ts'
 
 const WEFT_JSON = {
@@ -132,23 +132,26 @@ test('putUser turns matching files into rows, replaces them on the next put, and
   assert.deepEqual((await db.query('SELECT DISTINCT user FROM posts')).map(r => r.user), ['bob'])
 })
 
-test('rows per file and per user are capped, and an oversized file is skipped', async t => {
+test('rows per file and per user are capped, and JSON past the per-user byte budget is not read', async t => {
   const db = await open(t)
-  // 1e6 items in one 3 MB file: the first MAX_ROWS_PER_FILE go in.
+  // 1e6 items (3 MB) is past the byte budget: skipped without being parsed.
   const million = new TextEncoder().encode(`[${Array.from({ length: 1e6 }, () => '{}').join(',')}]`)
   const started = performance.now()
-  const one = db.putUser('flood', new Map([['more/a.json', million]]))
+  const flood = db.putUser('flood', new Map([['more/a.json', million], ['posts.json', json({ posts: [{ id: 'kept' }] })]]))
   const ms = performance.now() - started
+  assert.equal(flood.rows, 1, 'the other file still counts')
+  assert.deepEqual(flood.skipped, [{ path: 'more/a.json', reason: `past ${MAX_JSON_BYTES_PER_USER} bytes of JSON for one user` }])
+  assert.ok(ms < 500, `refusing it took ${ms.toFixed(0)} ms`)
+
+  const one = db.putUser('flood', new Map([['more/a.json', new TextEncoder().encode(`[${Array.from({ length: MAX_ROWS_PER_FILE + 1 }, () => '{}').join(',')}]`)]]))
   assert.equal(one.rows, MAX_ROWS_PER_FILE)
   assert.match(one.skipped[0].reason, /per file/)
-  assert.ok(ms < 2_000, `a capped put took ${ms.toFixed(0)} ms`)
 
   const files = new Map<string, Uint8Array>()
-  for (let i = 0; i < 4; i++) files.set(`more/${i}.json`, json(Array.from({ length: MAX_ROWS_PER_FILE }, (_, j) => ({ id: `${i}-${j}` }))))
-  files.set('posts.json', new Uint8Array(MAX_FILE_BYTES + 1).fill(0x20))
+  const filesNeeded = Math.ceil(MAX_ROWS_PER_USER / MAX_ROWS_PER_FILE) + 1
+  for (let i = 0; i < filesNeeded; i++) files.set(`more/${i}.json`, json(Array.from({ length: MAX_ROWS_PER_FILE }, (_, j) => ({ id: `${i}-${j}` }))))
   const many = db.putUser('flood', files)
   assert.equal(many.rows, MAX_ROWS_PER_USER)
-  assert.ok(many.skipped.some(s => s.path === 'posts.json' && /larger than/.test(s.reason)))
   assert.ok(many.skipped.some(s => /per user/.test(s.reason)))
   assert.deepEqual((await db.query('SELECT count(*) AS n FROM posts'))[0].n, MAX_ROWS_PER_USER)
 })
