@@ -64,7 +64,7 @@ export const ERROR_CODES = {
   ERR_REDIRECTS_INVALID: { kind: 'user', exit: 1, http: 500, summary: 'a site\'s _redirects file is malformed or too large' },
   ERR_SITE_DB_SCHEMA_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a site\'s weft.json db section (tables, columns, indexes, maps) is malformed or over its limits' },
   ERR_QUERY_REFUSED: { kind: 'user', exit: 1, http: 403, summary: 'SQL for a site database that is not one read statement (a write, ATTACH, PRAGMA, load_extension, two statements)' },
-  ERR_QUERY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'SQLite could not run a site database query (syntax, unknown table or column, bad parameters)' },
+  ERR_QUERY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'SQLite could not run a site database query (syntax, unknown table or column, bad parameters, out of memory)' },
   ERR_QUERY_TIMEOUT: { kind: 'user', exit: 1, http: 504, summary: 'a site database query ran past its time limit and was stopped' },
   ERR_QUERY_TOO_MANY_ROWS: { kind: 'user', exit: 1, http: 413, summary: 'a site database query answered more rows or bytes than the limit' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>

@@ -11,7 +11,7 @@
  * the process, and the next query starts a new one. The process starts on the first
  * query and exits after QUERY_PROCESS_IDLE_MS without one.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { SQLInputValue } from 'node:sqlite'
 import { WeftError, type ErrorCode } from '../errors.ts'
@@ -19,6 +19,15 @@ import { WeftError, type ErrorCode } from '../errors.ts'
 const QUERY_PROCESS = fileURLToPath(new URL('./site-db-query-process.ts', import.meta.url))
 /** A forum page queries in bursts; a minute idle means the visitor left, and a restart costs 80–200 ms (bench sitedb, 2 cores at load 4–8). */
 export const QUERY_PROCESS_IDLE_MS = 60_000
+
+/**
+ * The query process's data size limit on Linux (RLIMIT_DATA, set by `ulimit -d` before
+ * exec): SQLite's allocations past it fail with "out of memory" instead of growing until
+ * the machine swaps (randomblob(9e8) asks for 900 MB). Node itself needs ~768 MiB of it
+ * to start (V8 reserves its code range writable; measured: 512 MiB aborts at startup).
+ */
+export const QUERY_PROCESS_DATA_LIMIT_KIB = 1024 * 1024
+const EXEC_ARGV = ['--disable-warning=ExperimentalWarning']
 
 export type QueryParams = SQLInputValue[] | Record<string, SQLInputValue>
 
@@ -100,11 +109,11 @@ export class SiteDbReader {
   }
 
   private spawn (): ChildProcess {
-    const child = fork(QUERY_PROCESS, [this.path], {
-      serialization: 'advanced', // rows carry Uint8Array blobs
-      execArgv: ['--disable-warning=ExperimentalWarning'],
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc']
-    })
+    const options = { serialization: 'advanced' as const, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] as Array<'ignore' | 'inherit' | 'ipc'> } // advanced: rows carry Uint8Array blobs
+    const child = process.platform === 'linux'
+      // The shell sets the limit and execs node in its place (same pid, same IPC channel); without the limit if the hard limit is lower.
+      ? spawn('/bin/sh', ['-c', `ulimit -d ${QUERY_PROCESS_DATA_LIMIT_KIB} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...EXEC_ARGV, QUERY_PROCESS, this.path], options)
+      : fork(QUERY_PROCESS, [this.path], { ...options, execArgv: EXEC_ARGV })
     child.on('message', (answer: { id: number, rows?: Array<Record<string, unknown>>, error?: { code: ErrorCode, message: string } }) => {
       const job = this.running
       if (job === undefined || answer.id !== job.id || this.child !== child) return

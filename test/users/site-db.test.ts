@@ -280,3 +280,9 @@ test('a query answering more than maxRows fails with ERR_QUERY_TOO_MANY_ROWS', a
   const blob = await db.query('SELECT x\'0102\' AS b')
   assert.deepEqual([...(blob[0].b as Uint8Array)], [1, 2])
 })
+
+test('on Linux a query asking SQLite for a gigabyte fails with out of memory inside the query process, and the next query works', { skip: process.platform !== 'linux' }, async t => {
+  const db = await open(t)
+  await rejectsWith(db.query('SELECT length(randomblob(900000000)) AS n'), 'ERR_QUERY_INVALID', '900 MB blob')
+  assert.deepEqual((await db.query('SELECT length(randomblob(1000)) AS n')).map(r => r.n), [1000])
+})
