@@ -18,6 +18,8 @@ interface Token { kind: 'word' | 'quoted' | 'punct' | 'literal', text: string }
 const READ_VERBS = new Set(['select', 'values', 'with'])
 /** Verbs that may follow a WITH clause; only the reads are let through. */
 const MAIN_VERBS = new Set(['select', 'values', 'insert', 'update', 'delete', 'replace'])
+/** Words only a write uses (replace only when it is not the replace() function): refused anywhere, not just as the verb. */
+const WRITE_WORDS = new Set(['insert', 'update', 'delete', 'replace'])
 /** Functions refused wherever they appear (node:sqlite turns extension loading off too). */
 const REFUSED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer'])
 /** A site's query is for a page, not a program: 100 KiB of SQL is past anything a page writes. */
@@ -80,6 +82,7 @@ export function checkReadOnlySql (sql: string): void {
   for (let i = 0; i < body.length; i++) {
     const t = body[i]
     if ((t.kind === 'word' || t.kind === 'quoted') && REFUSED_FUNCTIONS.has(t.text)) refuse(`${t.text} is not allowed`)
+    if (t.kind === 'word' && WRITE_WORDS.has(t.text) && !(t.text === 'replace' && body[i + 1]?.text === '(')) refuse(`${t.text.toUpperCase()} is a write`)
     if (t.kind === 'punct') {
       if (t.text === '(') depth++
       else if (t.text === ')') depth--

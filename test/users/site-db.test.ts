@@ -207,6 +207,8 @@ test('anything but one read statement is refused, and ATTACH creates no file', a
     'SELECT 1; SELECT 2',
     'WITH x AS (SELECT 1) DELETE FROM posts',
     'WITH x AS (SELECT 1) INSERT INTO posts (user, file) SELECT 1, 2 FROM x',
+    'WITH x AS (SELECT 1), y AS (SELECT 2) UPDATE posts SET title = 1',
+    "WITH replace AS (SELECT 1) DELETE FROM posts",
     'BEGIN',
     '',
     ' ; ',
