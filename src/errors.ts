@@ -72,7 +72,12 @@ export const ERROR_CODES = {
   ERR_SITE_NOT_ALLOWED: { kind: 'user', exit: 1, http: 403, summary: 'a site asked to write as the user before the user allowed it' },
   ERR_SITE_API_FORBIDDEN: { kind: 'user', exit: 1, http: 403, summary: 'a site API (`/.weft/`) request from another origin, a cross-site context or a preflight' },
   ERR_SITE_API_BUSY: { kind: 'user', exit: 1, http: 429, summary: 'a site has as many open event streams as the node allows' },
-  ERR_CONSENT_INVALID: { kind: 'user', exit: 1, http: 403, summary: 'a confirmation (allow a site) without its page\'s single-use nonce, or from another origin' }
+  ERR_CONSENT_INVALID: { kind: 'user', exit: 1, http: 403, summary: 'a confirmation (allow a site) without its page\'s single-use nonce, or from another origin' },
+  ERR_SITE_DB_SCHEMA_INVALID: { kind: 'user', exit: 1, http: 502, summary: 'a site\'s weft.json db section (tables, columns, indexes, maps) is malformed or over its limits' },
+  ERR_QUERY_REFUSED: { kind: 'user', exit: 1, http: 403, summary: 'SQL for a site database that is not one read statement (a write, ATTACH, PRAGMA, load_extension, two statements)' },
+  ERR_QUERY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'SQLite could not run a site database query (syntax, unknown table or column, bad parameters, out of memory)' },
+  ERR_QUERY_TIMEOUT: { kind: 'user', exit: 1, http: 504, summary: 'a site database query ran past its time limit and was stopped' },
+  ERR_QUERY_TOO_MANY_ROWS: { kind: 'user', exit: 1, http: 413, summary: 'a site database query answered more rows or bytes than the limit' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

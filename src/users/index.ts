@@ -17,6 +17,10 @@ import type { UserIdentity } from './identity.ts'
 export { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
 export { usersTopic } from './contributions.ts'
 export {
+  openSiteDb, parseDbSchema, DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_MS, MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER,
+  type SiteDb, type SiteDbComponents, type SiteDbInit, type SiteDbSchema, type ColumnType, type PutResult
+} from './site-db.ts'
+export {
   createUserIdentity, siteUserKey, userIdOf, readUserKey, ensureUserKey, exportUserKey, unsealUserKey,
   MASTER_KEY_BYTES, USER_KEY_HEADER, type UserIdentity, type UserIdentityComponents, type ImportResult
 } from './identity.ts'

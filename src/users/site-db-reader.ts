@@ -1,0 +1,177 @@
+/**
+ * Runs a site's read queries in a child process (site-db-query-process.ts) so that no
+ * query can stall the node: node:sqlite 24 has no interrupt and no progress handler, and
+ * a worker thread's terminate() only stops JavaScript (measured: a recursive CTE in a
+ * worker kept running, and kept a core busy, 3 s after terminate()). A process can be
+ * SIGKILLed, which stops SQLite wherever it is.
+ *
+ * One process per site db, one query at a time, in arrival order. Each query has a
+ * deadline from when it was asked (the caller waits at most `queryTimeout`, queue
+ * included): a query still waiting at its deadline is dropped, one still running kills
+ * the process, and the next query starts a new one. The process starts on the first
+ * query and exits after QUERY_PROCESS_IDLE_MS without one.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { SQLInputValue } from 'node:sqlite'
+import { WeftError, type ErrorCode } from '../errors.ts'
+
+const QUERY_PROCESS = fileURLToPath(new URL('./site-db-query-process.ts', import.meta.url))
+/** A forum page queries in bursts; a minute idle means the visitor left, and a restart costs 80–200 ms (bench sitedb, 2 cores at load 4–8). */
+export const QUERY_PROCESS_IDLE_MS = 60_000
+
+/**
+ * The query process's data size limit on Linux (RLIMIT_DATA, set by `ulimit -d` before
+ * exec): SQLite's allocations past it fail with "out of memory" instead of growing until
+ * the machine swaps (randomblob(9e8) asks for 900 MB). Node itself needs ~768 MiB of it
+ * to start (V8 reserves its code range writable; measured: 512 MiB aborts at startup).
+ */
+export const QUERY_PROCESS_DATA_LIMIT_KIB = 1024 * 1024
+const EXEC_ARGV = ['--disable-warning=ExperimentalWarning']
+
+export type QueryParams = SQLInputValue[] | Record<string, SQLInputValue>
+
+export interface ReaderInit {
+  /** ms from asking to rows, queue and process start included. */
+  queryTimeout: number
+  maxRows: number
+  maxBytes: number
+}
+
+interface Job {
+  id: number
+  message: { id: number, sql: string, params: QueryParams, maxRows: number, maxBytes: number }
+  resolve: (rows: Array<Record<string, unknown>>) => void
+  reject: (err: unknown) => void
+  cleanup: () => void
+}
+
+export class SiteDbReader {
+  private readonly path: string
+  private readonly init: ReaderInit
+  private child: ChildProcess | undefined
+  private running: Job | undefined
+  private readonly waiting: Job[] = []
+  private nextId = 1
+  private idleTimer: NodeJS.Timeout | undefined
+  private closed = false
+
+  constructor (path: string, init: ReaderInit) {
+    this.path = path
+    this.init = init
+  }
+
+  async run (sql: string, params: QueryParams, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {
+    options.signal?.throwIfAborted()
+    if (this.closed) throw new WeftError('ERR_QUERY_REFUSED', 'the site database is closed')
+    return await new Promise((resolve, reject) => {
+      const id = this.nextId++
+      const timer = setTimeout(() => { this.fail(job, new WeftError('ERR_QUERY_TIMEOUT', `the query ran past ${this.init.queryTimeout} ms and was stopped`)) }, this.init.queryTimeout)
+      const onAbort = (): void => { this.fail(job, options.signal?.reason) }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      const job: Job = {
+        id,
+        message: { id, sql, params, maxRows: this.init.maxRows, maxBytes: this.init.maxBytes },
+        resolve,
+        reject,
+        cleanup: () => { clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort) }
+      }
+      this.waiting.push(job)
+      this.next()
+    })
+  }
+
+  /** Ends a job early (deadline or abort): off the queue if waiting, the process killed if running. */
+  private fail (job: Job, err: unknown): void {
+    job.cleanup()
+    const at = this.waiting.indexOf(job)
+    if (at >= 0) this.waiting.splice(at, 1)
+    if (this.running === job) {
+      this.running = undefined
+      this.kill()
+    }
+    job.reject(err)
+    this.next()
+  }
+
+  private next (): void {
+    if (this.running !== undefined || this.closed) return
+    const job = this.waiting.shift()
+    if (job === undefined) {
+      this.idle()
+      return
+    }
+    clearTimeout(this.idleTimer)
+    this.running = job
+    const child = this.child ?? this.spawn()
+    child.channel?.ref() // a query in flight keeps the node alive until it answers
+    child.send(job.message)
+  }
+
+  private spawn (): ChildProcess {
+    const options = { serialization: 'advanced' as const, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] as Array<'ignore' | 'inherit' | 'ipc'> } // advanced: rows carry Uint8Array blobs
+    const child = process.platform === 'linux'
+      // The shell sets the limit and execs node in its place (same pid, same IPC channel); without the limit if the hard limit is lower.
+      ? spawn('/bin/sh', ['-c', `ulimit -d ${QUERY_PROCESS_DATA_LIMIT_KIB} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...EXEC_ARGV, QUERY_PROCESS, this.path], options)
+      : fork(QUERY_PROCESS, [this.path], { ...options, execArgv: EXEC_ARGV })
+    child.on('message', (answer: { id: number, rows?: Array<Record<string, unknown>>, error?: { code: ErrorCode, message: string } }) => {
+      const job = this.running
+      if (job === undefined || answer.id !== job.id || this.child !== child) return
+      this.running = undefined
+      job.cleanup()
+      if (answer.error !== undefined) job.reject(new WeftError(answer.error.code, answer.error.message))
+      else job.resolve(answer.rows ?? [])
+      this.next()
+    })
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return
+      this.child = undefined
+      const job = this.running
+      if (job === undefined) return
+      this.running = undefined
+      job.cleanup()
+      job.reject(new WeftError('ERR_INTERNAL', `the site database's query process stopped (${signal ?? `exit ${code}`}) while running a query`))
+      this.next()
+    })
+    child.on('error', () => { /* 'exit' follows and fails the running query */ })
+    this.child = child
+    return child
+  }
+
+  private idle (): void {
+    const child = this.child
+    if (child === undefined) return
+    child.channel?.unref() // an idle query process never keeps the node running
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => { if (this.running === undefined) this.kill() }, QUERY_PROCESS_IDLE_MS)
+    this.idleTimer.unref()
+  }
+
+  private kill (): void {
+    const child = this.child
+    this.child = undefined
+    clearTimeout(this.idleTimer)
+    if (child === undefined) return
+    child.kill('SIGKILL')
+  }
+
+  /** Whether a query process is running now (tests check restarts and idle exit). */
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    for (const job of [...this.waiting, ...(this.running === undefined ? [] : [this.running])]) {
+      job.cleanup()
+      job.reject(new WeftError('ERR_QUERY_REFUSED', 'the site database was closed'))
+    }
+    this.waiting.length = 0
+    this.running = undefined
+    const child = this.child
+    this.kill()
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>(resolve => child.once('exit', () => { resolve() }))
+    }
+  }
+}
