@@ -13,12 +13,11 @@ import {
 import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
 import type { WeftNode } from '../node/index.ts'
-import type { Users } from '../users/types.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isKeyName } from '../naming/index.ts'
-import { createUserIdentity, type ImportResult, type UserIdentity } from '../users/index.ts'
+import type { ImportResult, UserIdentity } from '../users/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -331,17 +330,10 @@ export class Operations {
   /** The port the daemon's gateway listens on, once it does (config's until then). */
   gatewayPort?: number
 
-  /** Consent per site (src/users/), when the node runs its users service. */
-  users?: Pick<Users, 'id' | 'allowed' | 'allow'>
-
-  private needUsers (): Pick<Users, 'id' | 'allowed' | 'allow'> {
-    if (this.users === undefined) throw new WeftError('ERR_OFFLINE', 'this node runs without its users service: start the daemon')
-    return this.users
-  }
 
   /** One's own and followed sites, with this user's id on each and whether the site may write as them. */
   async userSites (): Promise<Array<{ name: string, label?: string, id: string, allowed: boolean }>> {
-    const users = this.needUsers()
+    const users = this.node.users
     const own = this.node.sites.list()
     const names = new Map<string, string | undefined>(own.map(s => [s.name, s.label]))
     for (const f of await this.node.sites.following()) if (!names.has(f.name)) names.set(f.name, undefined)
@@ -350,7 +342,7 @@ export class Operations {
 
   /** Allows a site to write as this user (sign contributions), or revokes it. */
   async userAllow (name: string, allowed: boolean): Promise<{ name: string, allowed: boolean }> {
-    const users = this.needUsers()
+    const users = this.node.users
     const site = parseSiteName(name).name
     users.allow(site, allowed)
     return { name: site, allowed: users.allowed(site) }
@@ -414,12 +406,9 @@ export class Operations {
 
   // ---- users ----
 
-  private identity?: UserIdentity
-
-  /** The home's user identity; its master key is read (or made) at the first use. */
+  /** The home's user identity (the node's own, so an import reaches the users service at once); its master key is read (or made) at the first use. */
   private get userIdentity (): UserIdentity {
-    this.identity ??= createUserIdentity({ path: this.node.repo.paths.userKey })
-    return this.identity
+    return this.node.userIdentity
   }
 
   /**

@@ -21,7 +21,7 @@
 import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { WeftError, toWeftError } from '../errors.ts'
-import type { Contribution, Users } from '../users/types.ts'
+import type { Contribution, Users } from '../users/index.ts'
 import { gatewayStatus } from './responses.ts'
 
 /** What the gateway needs of users (src/users/): the Users interface less its lifecycle (`allow` for the confirmation page). */

@@ -77,7 +77,7 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
  * The node online plus its control API. The API's address goes in `$WEFT_HOME/api` and its
  * token in `api.token`, which is how the CLI finds a running daemon.
  */
-export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string, gatewayAddress?: string, users?: (node: WeftNode) => SiteApiUsers }): Promise<Daemon> {
+export async function startDaemon (options: CreateNodeOptions & { apiAddress?: string, gatewayAddress?: string }): Promise<Daemon> {
   const node = await createNode({ ...options, online: true })
   const servers: Server[] = []
   const apiFile = join(node.repo.paths.home, 'api')
@@ -109,11 +109,9 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     const ops = new Operations(node)
     const apiUrl = await bind(createApiHandler(ops, token), 'api', options.apiAddress)
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
-    // until src/users/ is in the node (createUsers), the caller may hand the gateway a users service;
-    // the API and the web UI list and change which sites may write as the user through it
-    const users = options.users?.(node)
-    ops.users = users
-    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users })
+    // sites get /users/ and the site API from the node's users; the API and the web UI list
+    // and change which sites may write as the person
+    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users: node.users })
     const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache({ deletions: () => node.blocks.deletions() }))
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })

@@ -3,6 +3,7 @@ import { createExchange, createBitswapExchange, type Exchange, type BitswapExcha
 import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconnect, type ReconnectInit, type WeftLibp2p } from '../net/index.ts'
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
+import { createUserIdentity, createUsers, type UserIdentity, type Users, type UsersInit } from '../users/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -20,6 +21,10 @@ export interface WeftNode {
   readonly reconnect?: Reconnect
   /** Own sites, resolving, following; online parts only when the node is. */
   readonly sites: Sites
+  /** The person's identity on each site, their contributions and everyone's, and each site's database. */
+  readonly users: Users
+  /** The master key behind the per-site user keys (one instance: the API imports into it). */
+  readonly userIdentity: UserIdentity
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -55,6 +60,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   reprovideInterval?: number
   /** Override sites' timers and limits (tests, benchmarks). */
   sites?: Partial<SitesInit>
+  /** Override users' timers and limits (tests, benchmarks). */
+  users?: Partial<UsersInit>
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
@@ -81,11 +88,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // (sites and the exchange are built later, so the roots sites holds and the exchange
     // that refetches a damaged block are looked up late; offline there is no repair.)
     let sitesForGc: Sites | undefined
+    let usersForGc: Users | undefined
     let exchangeForRepair: Exchange | undefined
     const blocks = createBlocks({
       db: repo.db,
       dir: repo.paths.blocks,
-      heldRoots: () => sitesForGc?.heldRoots() ?? [],
+      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
       repair: options.online === true
         ? async (cid, o) => {
           if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
@@ -131,10 +139,17 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }
     // sites needs the db for its records and the key files; offline it signs and resolves from the home.
     const keyPath = (label: string): string => repo.paths.siteKey(label)
+    // users needs the master key, the db for its tables, a folder for each site's database,
+    // the store for folders, and sites for which sites are followed and their rules.
+    const userIdentity = createUserIdentity({ path: repo.paths.userKey })
+    const usersBase = { db: repo.db, identity: userIdentity, siteDbDir: repo.paths.siteDbs, blocks }
     if (options.online !== true) {
       const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
       sitesForGc = sites
-      return { repo, blocks, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      const users = createUsers({ ...usersBase, sites }, options.users)
+      usersForGc = users
+      stops.push(async () => { await users.stop() })
+      return { repo, blocks, sites, users, userIdentity, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -164,7 +179,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
-      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? [])],
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
       datastore
@@ -213,7 +228,28 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     sitesForGc = sites
     await sites.start()
     stops.push(async () => { await sites.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // users needs what sites does, plus a protocol of its own for catching up and one-block fetches.
+    const users = createUsers({
+      ...usersBase,
+      sites,
+      net: {
+        routing,
+        pubsub: libp2p.services.pubsub,
+        fetch: async (cid, o) => await exchange.fetch(cid, o),
+        penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
+        onPeerConnected: fn => {
+          libp2p.addEventListener('peer:connect', fn)
+          return () => { libp2p.removeEventListener('peer:connect', fn) }
+        },
+        handle: async (protocol, handler) => { await libp2p.handle(protocol, stream => { handler(stream) }, { maxInboundStreams: 8 }) },
+        unhandle: async protocol => { await libp2p.unhandle(protocol) },
+        dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o)
+      }
+    }, options.users)
+    usersForGc = users
+    await users.start()
+    stops.push(async () => { await users.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

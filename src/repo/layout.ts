@@ -37,6 +37,14 @@
  *                                                               and provider records (/dht/provider/…)
  *                        peers(peer, addrs, last_seen)          peers talked to: their addresses (JSON),
  *                                                               last seen (ms epoch); redialled at start
+ *                        user_records(site, user, record, …)    the best user record per (site, user)
+ *                        contributions(site, user, sequence,    what that record's folder held when checked:
+ *                          root, files, state, reason, updated) accepted, refused (reason) or pending
+ *                        user_equivocations, user_rejections    as for sites, per (site, user) and per site
+ *                        user_consent(site, changed)            sites allowed to sign as this node's person
+ *   users/             0700, one SQLite file per site that takes contributions (<site>.db): its
+ *                      tables from the site's weft.json `db` section, rebuilt from the accepted
+ *                      contributions whenever the schema changes (src/users/site-db.ts)
  *   api, api.token     while a daemon runs: its control API URL; the API token (0600, kept)
  *   tmp/               0700, folders the web UI uploads into before publishing (upload-<id>/);
  *                      removed after the publish, or at the next start when older than an hour
@@ -67,6 +75,7 @@ export function repoPaths (home: string) {
     identityKey: join(home, 'keys', 'self.key'),
     siteKey: (label: string) => join(home, 'keys', `site-${label}.key`),
     userKey: join(home, 'keys', 'user.key'),
+    siteDbs: join(home, 'users'),
     db: join(home, 'weft.db'),
     blocks: join(home, 'blocks')
   }

@@ -146,6 +146,7 @@ export class ContributionService extends EventTarget implements Users {
     const before = this.configs.get(site)
     if (before?.root === resolved.root) return
     const config = await readSiteConfig(this.components.blocks, CID.parse(resolved.root), resolved.sequence)
+    if (config === undefined) return
     this.configs.set(site, config)
     if (config.rules === undefined) {
       if (config.problem !== undefined) log.error('%s: %s', site, config.problem)
@@ -154,10 +155,13 @@ export class ContributionService extends EventTarget implements Users {
     this.subscribe(site)
     for (const moderator of config.rules.moderators) await this.readModeratorBans(site, moderator)
     const db = await this.siteDb(site)
-    if (db !== undefined && !db.schemaMatches) this.rebuildDb(site, db)
-    // rules apply to old contributions too: every one is checked again
-    for (const row of this.store.contributions(site)) this.enqueue(site, row.user)
-    if (before === undefined) this.catchUpSoon()
+    if (db !== undefined && !db.schemaMatches) await this.rebuildDb(site, db, config.rules.maxBytes)
+    // rules apply to old contributions too: every one is checked again (and records whose folder was never checked, too)
+    for (const user of this.store.users(site)) this.enqueue(site, user)
+    if (before === undefined) {
+      this.catchUpSoon()
+      this.background(async () => { await this.announceOwn(site) })
+    }
   }
 
   private config (site: string): SiteConfig | undefined {
@@ -182,9 +186,18 @@ export class ContributionService extends EventTarget implements Users {
     return await opening
   }
 
-  private rebuildDb (site: string, db: SiteDb): void {
-    for (const user of db.users()) db.removeUser(user)
-    for (const row of this.store.contributions(site, 'accepted')) this.enqueue(site, row.user)
+  /** A new schema (or a new file): every accepted contribution goes in again, then the build is marked whole. */
+  private async rebuildDb (site: string, db: SiteDb, maxBytes: number): Promise<void> {
+    for (const row of this.store.contributions(site, 'accepted')) await this.feedDb(db, site, row, maxBytes)
+    db.markBuilt()
+  }
+
+  /** This person's own record on a site goes out again (written while offline, or a restart). */
+  private async announceOwn (site: string): Promise<void> {
+    if (!this.online) return
+    const own = this.store.recordOf(site, this.components.identity.id(site))
+    if (own === undefined) return
+    await this.announce(site, { ...own.record, user: this.components.identity.id(site), site }, {})
   }
 
   // ---- the topic ----
@@ -498,6 +511,7 @@ export class ContributionService extends EventTarget implements Users {
     const name = parseSiteName(site).name
     await this.refreshSite(name)
     const db = await this.siteDb(name)
+    if (db === undefined && this.config(name) === undefined) throw new WeftError('ERR_SITE_DB_ABSENT', `${name} has no database here yet: no version of it is held (follow it, and wait for its fetch)`)
     if (db === undefined) throw new WeftError('ERR_SITE_DB_ABSENT', `${name} declares no database (its weft.json has no db section)`)
     return await db.query(sql, params, options)
   }

@@ -22,7 +22,8 @@ export interface SiteConfig {
   problem?: string
 }
 
-export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'has' | 'put' | 'flush'>, root: CID, sequence: bigint): Promise<SiteConfig> {
+/** The rules of the version at `root`; undefined while its blocks are not all here. */
+export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'has' | 'put' | 'flush'>, root: CID, sequence: bigint): Promise<SiteConfig | undefined> {
   const config: SiteConfig = { root: root.toString(), sequence }
   let parsed: unknown
   try {
@@ -32,6 +33,8 @@ export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'ha
     parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
   } catch (err) {
     if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return config
+    // not here yet (a version still being fetched): nothing to remember, ask again when it is
+    if (isWeftError(err, 'ERR_BLOCK_NOT_FOUND')) return undefined
     config.problem = `weft.json could not be read: ${(err as Error).message}`
     return config
   }

@@ -104,6 +104,11 @@ export class UserStore {
     return r === undefined ? undefined : { record: decode(new Uint8Array(r.record)), firstSeen: r.first_seen }
   }
 
+  /** Users with a record held on a site. */
+  users (site: string): string[] {
+    return (this.db.prepare('SELECT user FROM user_records WHERE site = ?').all(site) as Row[]).map(r => r.user)
+  }
+
   /** Sites with any user record held. */
   sites (): string[] {
     return (this.db.prepare('SELECT DISTINCT site FROM user_records').all() as Row[]).map(r => r.site)

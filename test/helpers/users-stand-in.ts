@@ -13,7 +13,7 @@ import { DatabaseSync } from 'node:sqlite'
 import { importPath, type ContentBlockstore } from '../../src/content/index.ts'
 import { WeftError } from '../../src/errors.ts'
 import type { SiteApiUsers } from '../../src/gateway/index.ts'
-import type { Contribution } from '../../src/users/types.ts'
+import type { Contribution } from '../../src/users/index.ts'
 
 export interface StandInUsersOptions {
   blocks: ContentBlockstore
