@@ -9,6 +9,7 @@
  * Imports nothing from weft, so it starts in tens of milliseconds.
  */
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite'
+import { Worker } from 'node:worker_threads'
 
 interface Request { id: number, sql: string, params: SQLInputValue[] | Record<string, SQLInputValue>, maxRows: number, maxBytes: number }
 
@@ -55,14 +56,39 @@ function run (req: Request): unknown {
   return { id: req.id, rows }
 }
 
-process.on('message', (req: Request) => {
-  let answer: unknown
+function answer (req: Request): void {
+  let out: unknown
   try {
-    answer = run(req)
+    out = run(req)
   } catch (err) {
-    answer = { id: req.id, error: { code: 'ERR_QUERY_INVALID', message: (err as Error).message } }
+    out = { id: req.id, error: { code: 'ERR_QUERY_INVALID', message: (err as Error).message } }
   }
-  process.send?.(answer)
+  process.send?.(out)
+}
+
+/** How often the watchdog looks for the parent: an orphaned runaway query spins at most this long. */
+const ORPHAN_CHECK_MS = 1_000
+// 'disconnect' waits for the running statement, which may never end if the node died
+// mid-query; a thread of its own sees the parent go and kills this process. Queries wait
+// until it runs: a worker's start needs this thread's event loop, which a query blocks.
+const watchdog = new Worker(`setInterval(() => { if (process.ppid !== ${process.ppid}) process.kill(process.pid, 'SIGKILL') }, ${ORPHAN_CHECK_MS})`, {
+  eval: true,
+  // A small isolate: the default one reserves a code range that would not fit under the query process's data limit.
+  resourceLimits: { codeRangeSizeMb: 4, maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 }
+})
+watchdog.unref()
+let early: Request[] | undefined = []
+const release = (): void => {
+  const waiting = early ?? []
+  early = undefined
+  for (const req of waiting) answer(req)
+}
+watchdog.once('online', release)
+// Without a watchdog queries still run (and still die at their deadline); only an orphan would outlive its node.
+watchdog.once('error', release)
+process.on('message', (req: Request) => {
+  if (early !== undefined) early.push(req)
+  else answer(req)
 })
 // The parent is gone (or closed the db): nothing left to answer.
 process.on('disconnect', () => { process.exit(0) })
