@@ -129,6 +129,10 @@ test('putUser turns matching files into rows, replaces them on the next put, and
   assert.deepEqual(await db.query('SELECT * FROM profiles'), [])
   assert.deepEqual((await db.query('SELECT id FROM posts WHERE user = :u', { u: 'bob' })).map(r => r.id), ['b1'])
 
+  // Queries asked together are answered, each with its own rows (one query process, one at a time).
+  const together = await Promise.all(Array.from({ length: 50 }, (_, i) => db.query('SELECT ? AS i, count(*) AS n FROM posts', [i])))
+  assert.deepEqual(together.map(r => r[0].i), Array.from({ length: 50 }, (_, i) => i))
+
   db.removeUser('alice')
   assert.deepEqual(db.users(), ['bob'])
   assert.deepEqual((await db.query('SELECT DISTINCT user FROM posts')).map(r => r.user), ['bob'])
