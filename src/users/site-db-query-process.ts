@@ -4,6 +4,7 @@
  * query's time by killing this process; this file only runs statements and answers.
  *
  * Messages (structured clone over the IPC channel):
+ *   out: { ready: true } once, when it can take queries
  *   in:  { id, sql, params, maxRows, maxBytes }
  *   out: { id, rows } | { id, error: { code, message } }
  * Imports nothing from weft, so it starts in tens of milliseconds.
@@ -77,18 +78,11 @@ const watchdog = new Worker(`setInterval(() => { if (process.ppid !== ${process.
   resourceLimits: { codeRangeSizeMb: 4, maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 }
 })
 watchdog.unref()
-let early: Request[] | undefined = []
-const release = (): void => {
-  const waiting = early ?? []
-  early = undefined
-  for (const req of waiting) answer(req)
-}
-watchdog.once('online', release)
+// The parent sends queries only after this: until the watchdog runs, an orphan could outlive its node.
+const ready = (): void => { process.send?.({ ready: true }) }
+watchdog.once('online', ready)
 // Without a watchdog queries still run (and still die at their deadline); only an orphan would outlive its node.
-watchdog.once('error', release)
-process.on('message', (req: Request) => {
-  if (early !== undefined) early.push(req)
-  else answer(req)
-})
+watchdog.once('error', ready)
+process.on('message', answer)
 // The parent is gone (or closed the db): nothing left to answer.
 process.on('disconnect', () => { process.exit(0) })
