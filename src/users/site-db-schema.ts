@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto'
 import { WeftError } from '../errors.ts'
+import { MAX_PATTERN_CHARS, pathProblem } from './rules.ts'
 
 export type ColumnType = 'TEXT' | 'INTEGER' | 'REAL' | 'BLOB'
 
@@ -38,8 +39,8 @@ export const MAX_INDEXES = 8
 export const MAX_INDEX_COLUMNS = 4
 /** One map per table per file kind, with room to spare. */
 export const MAX_MAPS = 64
-/** The same bound as the `users.files` patterns (users-spec.md). */
-export const MAX_PATTERN_LENGTH = 128
+/** The same bound as the `users.files` patterns. */
+export const MAX_PATTERN_LENGTH = MAX_PATTERN_CHARS
 /** A version is a counter an owner bumps; past 2^31 is a typo or an attack. */
 const MAX_VERSION = 2 ** 31 - 1
 
@@ -62,12 +63,11 @@ function identifier (name: unknown, what: string): string {
   return name
 }
 
-/** A `users.files`-style pattern: literal characters, `*` and `?`, no empty segment or `..`. */
+/** A `users.files`-style pattern, checked by the same rule as those (rules.ts). */
 function pattern (p: unknown, where: string): string {
   if (typeof p !== 'string' || p.length === 0 || p.length > MAX_PATTERN_LENGTH) invalid(`${where}.file must be a pattern of 1 to ${MAX_PATTERN_LENGTH} characters`)
-  const segments = p.split('/')
-  if (segments.some(s => s === '' || s === '.' || s === '..')) invalid(`${where}.file ${JSON.stringify(p)} has an empty, . or .. segment`)
-  if (/[\u0000-\u001f\\]/.test(p)) invalid(`${where}.file ${JSON.stringify(p)} has a control character or a backslash`)
+  const problem = pathProblem(p)
+  if (problem !== undefined) invalid(`${where}.file ${JSON.stringify(p)}: ${problem.replace('the path', 'the pattern')}`)
   return p
 }
 
@@ -141,24 +141,4 @@ export function schemaHash (schema: SiteDbSchema, layout: number): string {
     return v
   }
   return createHash('sha256').update(JSON.stringify({ layout, schema: canonical(schema) })).digest('hex')
-}
-
-/** One path segment against one pattern segment: `*` any run, `?` one character; linear backtracking (one saved star), no blow-up. */
-function matchSegment (pat: string, text: string): boolean {
-  let p = 0
-  let t = 0
-  let star = -1
-  let mark = 0
-  while (t < text.length) {
-    if (p < pat.length && (pat[p] === '?' || pat[p] === text[t])) { p++; t++ } else if (p < pat.length && pat[p] === '*') { star = p++; mark = t } else if (star >= 0) { p = star + 1; t = ++mark } else return false
-  }
-  while (p < pat.length && pat[p] === '*') p++
-  return p === pat.length
-}
-
-/** Whether a contribution's relative path matches a map's `file` pattern (`*` and `?` never cross `/`). */
-export function matchesPattern (pattern: string, path: string): boolean {
-  const ps = pattern.split('/')
-  const ts = path.split('/')
-  return ps.length === ts.length && ps.every((s, i) => matchSegment(s, ts[i]))
 }
