@@ -338,7 +338,10 @@ export class ContributionService extends EventTarget implements Users {
     if (row.state === 'accepted') {
       if (this.online) this.components.net?.routing.provideSoon(root)
       if (db !== undefined) await this.feedDb(db, site, row, rules.maxBytes)
-      this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      // a new site version checks every contribution again: only a new or newly accepted one is news to the site's pages
+      if (before?.state !== 'accepted' || before.root !== row.root) {
+        this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      }
     } else {
       db?.removeUser(user)
       if (before?.state === 'accepted') this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user, reason: row.reason ?? 'refused' } }))
