@@ -104,13 +104,15 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   async stop (): Promise<void> {
-    if (!this.started) return
-    this.started = false
-    this.controller.abort()
-    for (const t of this.timers.splice(0)) clearInterval(t)
-    for (const fn of this.cleanups.splice(0)) fn()
-    for (const topic of [...this.subscribed]) this.unsubscribe(topic)
-    this.queue.length = 0
+    if (this.started) {
+      this.started = false
+      this.controller.abort()
+      for (const t of this.timers.splice(0)) clearInterval(t)
+      for (const fn of this.cleanups.splice(0)) fn()
+      for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+      this.queue.length = 0
+    }
+    // an offline node (never started) opens databases too, on its first query: each holds a query process until closed
     const dbs = [...this.dbs.values()]
     this.dbs.clear()
     for (const db of dbs) await (await db.catch(() => undefined))?.close()
