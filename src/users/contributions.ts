@@ -104,13 +104,15 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   async stop (): Promise<void> {
-    if (!this.started) return
-    this.started = false
-    this.controller.abort()
-    for (const t of this.timers.splice(0)) clearInterval(t)
-    for (const fn of this.cleanups.splice(0)) fn()
-    for (const topic of [...this.subscribed]) this.unsubscribe(topic)
-    this.queue.length = 0
+    if (this.started) {
+      this.started = false
+      this.controller.abort()
+      for (const t of this.timers.splice(0)) clearInterval(t)
+      for (const fn of this.cleanups.splice(0)) fn()
+      for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+      this.queue.length = 0
+    }
+    // an offline node (never started) opens databases too, on its first query: each holds a query process until closed
     const dbs = [...this.dbs.values()]
     this.dbs.clear()
     for (const db of dbs) await (await db.catch(() => undefined))?.close()
@@ -338,7 +340,10 @@ export class ContributionService extends EventTarget implements Users {
     if (row.state === 'accepted') {
       if (this.online) this.components.net?.routing.provideSoon(root)
       if (db !== undefined) await this.feedDb(db, site, row, rules.maxBytes)
-      this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      // a new site version checks every contribution again: only a new or newly accepted one is news to the site's pages
+      if (before?.state !== 'accepted' || before.root !== row.root) {
+        this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      }
     } else {
       db?.removeUser(user)
       if (before?.state === 'accepted') this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user, reason: row.reason ?? 'refused' } }))

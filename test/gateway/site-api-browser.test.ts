@@ -60,7 +60,7 @@ test('in Chromium: a site that frames the confirmation page does not get it rend
   assert.equal(users.allowed(name), true)
 })
 
-test('in Chromium: the sample forum on the site API: allow once, post, reply, and another user\'s post and its removal appear live', async t => {
+test('in Chromium: the sample forum on the site API: a post is refused until the site is allowed once, then a post and a reply (other users\' posts arriving and leaving: test/users/forum-browser.test.ts)', async t => {
   const { daemon, users, port } = await daemonWithUsers(t)
   const ops = new Operations(daemon.node)
   await daemon.node.sites.create('forum')

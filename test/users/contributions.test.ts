@@ -150,7 +150,9 @@ test('contributions under the owner\'s rules: outside the pattern, over the limi
 })
 
 test('a flood of user records from one peer is limited per peer and per user, and the peer is penalised', async t => {
-  const [owner, mallory] = await createTestnet(t, 2)
+  // a peer bucket of 100 refilling at 10 a second: 240 records overflow it unless they take 14 s to arrive, which even a loaded
+  // machine's loop of publishes does not (at the default 200 and 50 a second, 240 records spread over 0.8 s got no penalty)
+  const [owner, mallory] = await createTestnet(t, 2, { users: { peerBurst: 100, peerRate: 10 } })
   const site = await publishForum(t, owner, FORUM_RULES)
   await mallory.sites.follow(site)
   await until('mallory on the users topic', async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0)

@@ -6,9 +6,13 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { isWeftError } from '../../src/errors.ts'
 import { MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
-import { tmpDir } from '../helpers/home.ts'
+import { fileURLToPath } from 'node:url'
+import { Operations } from '../../src/api/index.ts'
+import { createNode } from '../../src/node/index.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { until } from '../helpers/until.ts'
 
+const FORUM = fileURLToPath(new URL('../../examples/forum', import.meta.url))
 const WEFT_JSON = {
   title: 'forum',
   db: {
@@ -335,4 +339,20 @@ test('on Linux a query process left running by a node that died mid-query kills 
   node.kill('SIGKILL')
   const gone = await until('the orphaned query process to end', () => procStat(child as number) === undefined, 10_000)
   assert.ok(gone < 5_000, `it ran ${gone.toFixed(0)} ms after its node died`)
+})
+
+test('an offline node (users never started) that queried a site\'s database ends its query process when it stops', async t => {
+  const node = await createNode({ home: await tmpHome(t) })
+  let stopped = false
+  t.after(async () => { if (!stopped) await node.stop() })
+  await node.sites.create('forum')
+  const { name } = await new Operations(node).publish(FORUM, { site: 'forum' })
+  const processes = (): number => process.getActiveResourcesInfo().filter(r => r === 'ProcessWrap').length
+  const before = processes()
+  assert.deepEqual(await node.users.query(name, 'SELECT count(*) AS n FROM posts'), [{ n: 0 }])
+  assert.equal(processes(), before + 1, 'the query ran in a process of its own')
+  await node.stop()
+  stopped = true
+  // the process is reaped when it exits; before the fix it idled on for QUERY_PROCESS_IDLE_MS (a minute)
+  await until('the query process to be gone', () => processes() === before, 5_000)
 })
