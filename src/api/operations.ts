@@ -17,7 +17,7 @@ import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isKeyName } from '../naming/index.ts'
-import { MAX_BYTES_CEILING, isUserId, type ImportResult, type UserIdentity, type UsersInfo } from '../users/index.ts'
+import { MAX_BYTES_CEILING, isUserId, usersTopic, type ImportResult, type UserIdentity, type UsersInfo } from '../users/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -55,6 +55,7 @@ const USER_ANNOUNCE_TIMEOUT = 30_000
 /** The most bytes one `user write` takes: no site's rules may allow a larger contribution (rules.ts), so more is refused before it is read. */
 export const MAX_USER_FILE_BYTES = MAX_BYTES_CEILING
 
+/** `announced`: the record was pushed to at least one peer on the site's users topic (else it waits in the home, and followers catch up on it when they connect). */
 export interface UserWriteReport { site: string, user: string, sequence: string, root: string, files: Array<{ path: string, size: number }>, announced: boolean }
 export type UserListReport = Wire<Omit<UsersInfo, 'contributions'> & { me: string, contributions: Array<UsersInfo['contributions'][number] & { mine: boolean }> }>
 
@@ -468,8 +469,8 @@ export class Operations {
       sequence: c.sequence.toString(),
       root: c.root,
       files: c.files.map(f => ({ path: f.path, size: f.size })),
-      // the service announces only when it runs on the network (users.write): a daemon's node
-      announced: this.node.libp2p !== undefined
+      // pushed on the site's users topic to at least one peer; others catch up when they connect
+      announced: this.node.libp2p !== undefined && this.node.libp2p.services.pubsub.getSubscribers(usersTopic(name)).length > 0
     }
   }
 

@@ -212,6 +212,7 @@ test('CLI: a contribution written offline reaches a follower once the daemon sta
   // the follower writes too, through its daemon
   const theirs = JSON.parse(ok(await runWeft(['user', 'write', '--site', name, 'img/x.png', '-', '--json'], { ...f, input: 'png' })).out)
   assert.notEqual(theirs.user, offline.user)
+  assert.equal(theirs.announced, true, 'the owner is on the site\'s users topic')
   await until('the follower\'s write at the owner', async () => (await listOf('forum', { home })).contributions.some(c => c.user === theirs.user && c.state === 'accepted'), 30_000, 500)
   ok(await runWeft(['user', 'rm', '--site', name, 'img/x.png'], f))
 })

@@ -38,12 +38,13 @@ async function readInput (path: string | undefined): Promise<Uint8Array> {
 }
 
 /** Where a written record went, in words true where the command ran. */
-function sent (report: UserWriteReport): string {
-  return report.announced ? 'announced to the site\'s followers' : 'saved; it goes out when `weft daemon` starts'
+function sent (report: UserWriteReport, where: 'daemon' | 'local'): string {
+  if (report.announced) return 'announced to the site\'s followers'
+  return where === 'daemon' ? 'saved; no follower of the site is connected yet: they catch up on it when they connect' : 'saved; it goes out when `weft daemon` starts'
 }
 
-async function printWrite (what: string, report: UserWriteReport): Promise<void> {
-  await writeOut(`${what} your contribution to ${report.site} (${sent(report)})\n` +
+async function printWrite (what: string, report: UserWriteReport, where: 'daemon' | 'local'): Promise<void> {
+  await writeOut(`${what} your contribution to ${report.site} (${sent(report, where)})\n` +
     `user      ${report.user}\nsequence  ${report.sequence}\nroot      /ipfs/${report.root}\n` +
     `files     ${report.files.length} (${formatBytes(report.files.reduce((n, f) => n + f.size, 0))})\n`)
 }
@@ -77,10 +78,10 @@ export function registerUserCommands (program: Command): void {
     .option('--json', 'print { "site", "user", "sequence", "root", "files", "announced" } as JSON')
     .action(async (file: string, path: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
       const bytes = await readInput(path)
-      await withApi(cmd, async api => {
+      await withApi(cmd, async (api, where) => {
         const report = await api.userWrite(opts.site, file, bytes)
         if (opts.json === true) printJson(report)
-        else await printWrite(`wrote ${file} (${formatBytes(bytes.byteLength)}) to`, report)
+        else await printWrite(`wrote ${file} (${formatBytes(bytes.byteLength)}) to`, report, where)
       })
     })
 
@@ -90,10 +91,10 @@ export function registerUserCommands (program: Command): void {
     .argument('<file>', 'the path inside your contribution')
     .option('--json', 'print { "site", "user", "sequence", "root", "files", "announced" } as JSON')
     .action(async (file: string, opts: { site: string, json?: boolean }, cmd: Command) => {
-      await withApi(cmd, async api => {
+      await withApi(cmd, async (api, where) => {
         const report = await api.userRm(opts.site, file)
         if (opts.json === true) printJson(report)
-        else await printWrite(`removed ${file} from`, report)
+        else await printWrite(`removed ${file} from`, report, where)
       })
     })
 
