@@ -426,7 +426,10 @@ export class ContributionService extends EventTarget implements Users {
 
   private async catchUpAll (): Promise<void> {
     for (const site of this.activeSites()) {
-      if (this.config(site)?.rules !== undefined) await this.catchUp(site)
+      if (this.config(site)?.rules === undefined) continue
+      await this.catchUp(site)
+      // folders no peer had the last time: the peers now connected may
+      for (const row of this.store.contributions(site, 'pending')) this.enqueue(site, row.user)
     }
   }
 
@@ -546,7 +549,9 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   heldRoots (): CID[] {
-    return this.store.heldRoots().map(r => CID.parse(r))
+    // a site no longer followed or owned releases its users' folders to gc
+    const active = new Set(this.activeSites())
+    return this.store.heldRoots().filter(r => active.has(r.site)).map(r => CID.parse(r.root))
   }
 
   /** Waits until no contribution is being checked (tests, benchmarks). */

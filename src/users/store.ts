@@ -132,8 +132,8 @@ export class UserStore {
   }
 
   /** Folder roots gc must keep: every accepted or pending contribution's (a pending one is being fetched). */
-  heldRoots (): string[] {
-    return (this.db.prepare("SELECT DISTINCT root FROM contributions WHERE state != 'refused'").all() as Row[]).map(r => r.root)
+  heldRoots (): Array<{ site: string, root: string }> {
+    return (this.db.prepare("SELECT site, root FROM contributions WHERE state != 'refused'").all() as Row[]).map(r => ({ site: r.site, root: r.root }))
   }
 
   /** Drops a site's user records and contributions (a site no longer followed). */

@@ -1,11 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { isWeftError } from '../../src/errors.ts'
 import { MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
 import { tmpDir } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 const WEFT_JSON = {
   title: 'forum',
@@ -126,6 +128,10 @@ test('putUser turns matching files into rows, replaces them on the next put, and
   assert.deepEqual((await db.query('SELECT id FROM posts WHERE user = ? ORDER BY id', ['alice'])).map(r => r.id), ['p4'])
   assert.deepEqual(await db.query('SELECT * FROM profiles'), [])
   assert.deepEqual((await db.query('SELECT id FROM posts WHERE user = :u', { u: 'bob' })).map(r => r.id), ['b1'])
+
+  // Queries asked together are answered, each with its own rows (one query process, one at a time).
+  const together = await Promise.all(Array.from({ length: 50 }, (_, i) => db.query('SELECT ? AS i, count(*) AS n FROM posts', [i])))
+  assert.deepEqual(together.map(r => r[0].i), Array.from({ length: 50 }, (_, i) => i))
 
   db.removeUser('alice')
   assert.deepEqual(db.users(), ['bob'])
@@ -254,6 +260,12 @@ test('a query that never ends is stopped at its deadline, the node keeps running
   assert.ok(worstGap < timeout / 2, `the event loop stalled for ${worstGap.toFixed(0)} ms`)
 })
 
+test('starting the query process does not count against a query\'s deadline', async t => {
+  // Node alone takes ~40 ms to start, the query process 80–300 ms: with the start counted, this deadline could not be met.
+  const db = await open(t, { queryTimeout: 60 })
+  assert.deepEqual((await db.query('SELECT 1 AS x')).map(r => r.x), [1])
+})
+
 test('a query is stopped by its signal, and one waiting behind a slow query meets the same deadline', async t => {
   const db = await open(t, { queryTimeout: 2_000 })
   await db.query('SELECT 1')
@@ -287,4 +299,40 @@ test('on Linux a query asking SQLite for a gigabyte fails with out of memory ins
   const db = await open(t)
   await rejectsWith(db.query('SELECT length(randomblob(900000000)) AS n'), 'ERR_QUERY_INVALID', '900 MB blob')
   assert.deepEqual((await db.query('SELECT length(randomblob(1000)) AS n')).map(r => r.n), [1000])
+})
+
+/** Linux: a process's parent and state from /proc, or undefined once it is gone (a zombie counts as gone). */
+function procStat (pid: number): { ppid: number, state: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return state === 'Z' ? undefined : { ppid: Number(ppid), state }
+  } catch {
+    return undefined
+  }
+}
+
+test('on Linux a query process left running by a node that died mid-query kills itself', { skip: process.platform !== 'linux' }, async t => {
+  const dir = await tmpDir(t, 'weft-sitedb-')
+  const script = join(dir, 'node.ts')
+  writeFileSync(script, `
+    import { openSiteDb, parseDbSchema } from ${JSON.stringify(new URL('../../src/users/index.ts', import.meta.url).href)}
+    const db = await openSiteDb({ path: ${JSON.stringify(join(dir, 'site.db'))} }, { schema: parseDbSchema(${JSON.stringify(WEFT_JSON)}), queryTimeout: 600_000 })
+    await db.query('SELECT 1')
+    void db.query('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c')
+    process.stdout.write('running\\n')
+    setInterval(() => {}, 1000)
+  `)
+  const node = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { node.kill('SIGKILL') })
+  let out = ''
+  node.stdout.on('data', (b: Buffer) => { out += b.toString() })
+  await until('the node to start its runaway query', () => out.includes('running'), 30_000)
+  const queryProcess = () => readdirSync('/proc').filter(f => /^\d+$/.test(f)).map(Number)
+    .find(pid => procStat(pid)?.ppid === node.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('site-db-query-process'))
+  let child: number | undefined
+  await until('the query process to appear', () => (child = queryProcess()) !== undefined, 10_000)
+  node.kill('SIGKILL')
+  const gone = await until('the orphaned query process to end', () => procStat(child as number) === undefined, 10_000)
+  assert.ok(gone < 5_000, `it ran ${gone.toFixed(0)} ms after its node died`)
 })
