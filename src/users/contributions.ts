@@ -110,9 +110,9 @@ export class ContributionService extends EventTarget implements Users {
       for (const t of this.timers.splice(0)) clearInterval(t)
       for (const fn of this.cleanups.splice(0)) fn()
       for (const topic of [...this.subscribed]) this.unsubscribe(topic)
-      this.queue.length = 0
     }
-    // an offline node (never started) opens databases too, on its first query: each holds a query process until closed
+    this.queue.length = 0
+    // a node that was never started (the CLI's offline one) opens site databases too, on a write or a list
     const dbs = [...this.dbs.values()]
     this.dbs.clear()
     for (const db of dbs) await (await db.catch(() => undefined))?.close()
@@ -456,6 +456,10 @@ export class ContributionService extends EventTarget implements Users {
 
   id (site: string): string {
     return this.components.identity.id(parseSiteName(site).name)
+  }
+
+  async refresh (site: string): Promise<void> {
+    await this.refreshSite(parseSiteName(site).name)
   }
 
   async write (site: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal } = {}): Promise<Contribution> {

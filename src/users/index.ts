@@ -70,7 +70,13 @@ export interface Users extends Startable, EventTarget {
   /** Whether this node's person allowed the site to sign as them. */
   allowed(site: string): boolean
   allow(site: string, allowed: boolean): void
-  /** Every contribution known on a site with its state, and the records refused (`weft user list`). */
+  /**
+   * Reads the rules of the site's held version, checking every contribution again when they
+   * changed. A started node does this as versions arrive; one that was not started (the
+   * CLI's offline node) does it on a write, and here before `info`.
+   */
+  refresh(site: string): Promise<void>
+  /** Every contribution known on a site with its state, and the records refused (`weft user list`), under the rules last read (`refresh`). */
   info(site: string): UsersInfo
   /** Asks peers on the site's users topic for the user records they hold; returns how many came. */
   catchUp(site: string): Promise<number>
