@@ -53,6 +53,8 @@ export class ContributionService extends EventTarget implements Users {
   private readonly processing = new Set<string>()
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
   private readonly timers: NodeJS.Timeout[] = []
+  /** Sites whose own newest record no DHT peer has taken yet. */
+  private readonly unannounced = new Set<string>()
   private readonly cleanups: Array<() => void> = []
   private running = 0
   private controller = new AbortController()
@@ -431,6 +433,7 @@ export class ContributionService extends EventTarget implements Users {
     for (const site of this.activeSites()) {
       if (this.config(site)?.rules === undefined) continue
       await this.catchUp(site)
+      if (this.unannounced.has(site)) await this.announceOwn(site)
       // folders no peer had the last time: the peers now connected may
       for (const row of this.store.contributions(site, 'pending')) this.enqueue(site, row.user)
     }
@@ -500,10 +503,13 @@ export class ContributionService extends EventTarget implements Users {
     if (net === undefined) return
     const signal = options.signal ?? this.controller.signal
     net.routing.provideSoon(record.root)
-    await Promise.all([
+    const [, took] = await Promise.all([
       net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) }),
-      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message) })
+      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
     ])
+    // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
+    if (took > 0) this.unannounced.delete(site)
+    else this.unannounced.add(site)
   }
 
   private toContribution (row: ContributionRow): Contribution {
