@@ -18,41 +18,24 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { DatabaseSync } from 'node:sqlite'
 import { MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDbSchema } from '../src/users/index.ts'
 import type { BenchOptions } from './index.ts'
+import { quantile, timed } from './lib/figures.ts'
+import { FORUM_DB, forumPosts, LOOKUP, measureQueries, POSTS_PER_USER, TARGET_QUERY_P95_MS } from './lib/site-db-queries.ts'
 
 const USERS = Number(process.env.WEFT_BENCH_USERS ?? 10_000)
-const POSTS_PER_USER = 10
 const QUERIES = 1_000
 const RUNAWAY_TIMEOUT_MS = 1_000
-const TARGET_QUERY_P95_MS = 5
 
+/** The forum's posts, and more/*.json for the per-user cap. */
 const SCHEMA = parseDbSchema({
-  db: {
-    version: 1,
-    tables: { posts: { columns: { id: 'TEXT', title: 'TEXT', body: 'TEXT', date: 'INTEGER', reply_to: 'TEXT' }, indexes: [['id'], ['date'], ['reply_to', 'date']] } },
-    maps: [{ file: 'posts.json', table: 'posts', key: 'posts' }, { file: 'more/*.json', table: 'posts' }]
-  }
+  db: { ...FORUM_DB, maps: [...FORUM_DB.maps, { file: 'more/*.json', table: 'posts' }] }
 }) as SiteDbSchema
 
-const LOOKUP = 'SELECT id, title, body, date, user FROM posts WHERE id = ?'
-const NEWEST = 'SELECT id, title, date, user FROM posts ORDER BY date DESC LIMIT 50'
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c'
 
-const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]
 const ms = (x: number): number => Number(x.toFixed(3))
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
-
-async function timed (count: number, once: (i: number) => unknown): Promise<number[]> {
-  const out: number[] = []
-  for (let i = 0; i < count; i++) {
-    const start = performance.now()
-    await once(i)
-    out.push(performance.now() - start)
-  }
-  return out
-}
 
 export async function run (options: BenchOptions): Promise<void> {
   const say = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
@@ -62,9 +45,7 @@ export async function run (options: BenchOptions): Promise<void> {
   try {
     const puts: number[] = []
     for (let u = 0; u < USERS; u++) {
-      const posts = Array.from({ length: POSTS_PER_USER }, (_, i) => ({
-        id: `${u}-${i}`, title: `post ${i} by ${u}`, body: 'x'.repeat(200), date: u * POSTS_PER_USER + i, reply_to: i === 0 ? null : `${u}-0`
-      }))
+      const posts = forumPosts(u)
       const start = performance.now()
       db.putUser(`user${u}`, new Map([['posts.json', encode({ posts })]]))
       puts.push(performance.now() - start)
@@ -88,16 +69,8 @@ export async function run (options: BenchOptions): Promise<void> {
     await db.query('SELECT 1')
     const coldMs = performance.now() - coldStart
 
-    const id = (i: number): string => `${(i * 7919) % USERS}-${i % POSTS_PER_USER}`
-    const lookups = await timed(QUERIES, async i => { if ((await db.query(LOOKUP, [id(i)])).length !== 1) throw new Error(`no post ${id(i)}`) })
-    const newest = await timed(QUERIES, async () => { if ((await db.query(NEWEST)).length !== 50) throw new Error('not 50 rows') })
-
-    const direct = new DatabaseSync(path, { readOnly: true })
-    const lookupStmt = direct.prepare(LOOKUP)
-    const newestStmt = direct.prepare(NEWEST)
-    const directLookups = await timed(QUERIES, i => lookupStmt.all(id(i)))
-    const directNewest = await timed(QUERIES, () => newestStmt.all())
-    direct.close()
+    const figures = await measureQueries(async (sql, params) => await db.query(sql, params), path, USERS, QUERIES)
+    const { lookups, newest } = figures
 
     let worstGap = 0
     let last = performance.now()
@@ -107,7 +80,7 @@ export async function run (options: BenchOptions): Promise<void> {
     const runawayMs = performance.now() - runawayStart
     clearInterval(ticker)
     const afterStart = performance.now()
-    await db.query(LOOKUP, [id(1)])
+    await db.query(LOOKUP, ['1-1'])
     const afterMs = performance.now() - afterStart
 
     const result = {
@@ -121,8 +94,8 @@ export async function run (options: BenchOptions): Promise<void> {
       lookup_p95_ms: ms(quantile(lookups, 0.95)),
       newest50_p50_ms: ms(quantile(newest, 0.5)),
       newest50_p95_ms: ms(quantile(newest, 0.95)),
-      direct_lookup_p95_ms: ms(quantile(directLookups, 0.95)),
-      direct_newest50_p95_ms: ms(quantile(directNewest, 0.95)),
+      direct_lookup_p95_ms: ms(figures.directLookupP95),
+      direct_newest50_p95_ms: ms(figures.directNewestP95),
       runaway: outcome,
       runaway_stopped_ms: ms(runawayMs),
       runaway_worst_loop_gap_ms: ms(worstGap),

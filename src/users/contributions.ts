@@ -13,6 +13,7 @@
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { CID } from 'multiformats/cid'
@@ -211,7 +212,7 @@ export class ContributionService extends EventTarget implements Users {
     const topic = usersTopic(site)
     if (!this.online || net === undefined || this.subscribed.has(topic)) return
     this.subscribed.add(topic)
-    net.pubsub.topicValidators.set(topic, async (peer, message) => await this.validatePush(site, peer, message.data))
+    net.pubsub.topicValidators.set(topic, async (peer, message) => await this.validatePush(site, peer, message))
     net.pubsub.subscribe(topic)
   }
 
@@ -222,14 +223,18 @@ export class ContributionService extends EventTarget implements Users {
     try { pubsub.unsubscribe(topic) } catch { /* stopping */ }
   }
 
-  private async validatePush (site: string, peer: PeerId, bytes: Uint8Array): Promise<TopicValidatorResult> {
+  private async validatePush (site: string, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
     if (!this.allowRate(`peer:${from}`, this.init.peerBurst, this.init.peerRate)) {
       this.components.net?.penalise(from, `more than ${this.init.peerRate} user records a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
     try {
-      const outcome = await this.receive(site, bytes, { kind: 'pubsub', peer: from, origin: peer })
+      // The folder is asked of the push's publisher first (it wrote it), then of the peer
+      // that forwarded it: a forwarder lacks it until it has checked it too, and without the
+      // publisher a one-block fetch waits for the DHT (seconds) or for the blocks to spread.
+      const hints = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
+      const outcome = await this.receive(site, message.data, { kind: 'pubsub', peer: from, origin: peer }, hints)
       return outcome === 'new' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     } catch (err) {
       if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
@@ -254,7 +259,7 @@ export class ContributionService extends EventTarget implements Users {
    * The one way a user record comes in. Throws RecordRejected (counted, and the sender
    * penalised for hostile reasons, by the gate).
    */
-  private async receive (site: string, bytes: Uint8Array, source: RecordSource): Promise<'new' | 'refresh' | 'same'> {
+  private async receive (site: string, bytes: Uint8Array, source: RecordSource, hints: PeerId[] = source.origin !== undefined ? [source.origin] : []): Promise<'new' | 'refresh' | 'same'> {
     if (!this.isActive(site)) throw new RecordRejected('stale', `${site} is not followed here`)
     let record: UserRecord
     try {
@@ -273,19 +278,19 @@ export class ContributionService extends EventTarget implements Users {
       throw new RecordRejected('stale', `user ${record.user} sent more than ${this.init.userRate} versions a second`)
     }
     const { outcome } = await this.gate.accept(gateKey(site, record.user), bytes, source)
-    if (outcome === 'new') this.enqueue(site, record.user, source.origin)
+    if (outcome === 'new') this.enqueue(site, record.user, hints)
     return outcome
   }
 
   // ---- checking a contribution ----
 
-  private enqueue (site: string, user: string, hint?: PeerId): void {
+  private enqueue (site: string, user: string, hints: PeerId[] = []): void {
     const key = gateKey(site, user)
     if (this.processing.has(key)) return
     this.processing.add(key)
     this.queue.push(async () => {
       try {
-        await this.check(site, user, hint)
+        await this.check(site, user, hints)
       } finally {
         this.processing.delete(key)
       }
@@ -306,7 +311,7 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   /** Walks the current record's folder and applies the rules; updates the row, the database and the events. */
-  private async check (site: string, user: string, hint?: PeerId): Promise<void> {
+  private async check (site: string, user: string, hints: PeerId[] = []): Promise<void> {
     const config = this.config(site)
     const held = this.store.recordOf(site, user)
     if (config?.rules === undefined || held === undefined) return
@@ -325,7 +330,7 @@ export class ContributionService extends EventTarget implements Users {
       try {
         if (files === undefined) {
           this.store.setContribution(base)
-          files = await walkFolder(cid => this.getBlock(cid, hint), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
+          files = await walkFolder(cid => this.getBlock(cid, hints), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
         }
         const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
@@ -340,7 +345,10 @@ export class ContributionService extends EventTarget implements Users {
     this.store.setContribution(row)
     const db = await this.siteDb(site).catch(() => undefined)
     if (row.state === 'accepted') {
-      if (this.online) this.components.net?.routing.provideSoon(root)
+      // Not provided here: a DHT walk per contribution on every follower was most of a cold
+      // follow's time (10,000 walks) and of a push's on 30 followers; fetchers are pointed
+      // at the publisher, forwarder or catch-up peer, the author provides it on writing,
+      // and the reprovide schedule announces every held root (heldRoots).
       if (db !== undefined) await this.feedDb(db, site, row, rules.maxBytes)
       // a new site version checks every contribution again: only a new or newly accepted one is news to the site's pages
       if (before?.state !== 'accepted' || before.root !== row.root) {
@@ -357,12 +365,12 @@ export class ContributionService extends EventTarget implements Users {
     }
   }
 
-  private async getBlock (cid: CID, hint?: PeerId): Promise<Uint8Array> {
+  private async getBlock (cid: CID, hints: PeerId[] = []): Promise<Uint8Array> {
     const { blocks, net } = this.components
     if (!blocks.has(cid)) {
       if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
-      await net.fetch(cid, { signal, recursive: false, providers: hint !== undefined ? [hint] : undefined })
+      await net.fetch(cid, { signal, recursive: false, providers: hints.length > 0 ? hints : undefined })
     }
     return await blocks.get(cid)
   }

@@ -1,0 +1,424 @@
+/**
+ * `npm run bench -- users [--json]`: issue 12's performance section, on a private network
+ * on 127.0.0.1, every node in this process.
+ *
+ * - contribution: a forum site (examples/forum/weft.json's rules and db, with an index on
+ *   id) owned by one node and followed by 30 more, joined through the DHT as in bench
+ *   sites. Users on 5 followers write a post at once, 4 rounds. Per (write, reader) pair,
+ *   where the readers are every node but the writer (the owner too): from just before
+ *   `users.write` until a query of the reader's database (`users.query`, the real path)
+ *   shows the post; the query is asked when the reader's 'contribution' event names that
+ *   version, and again every 10 ms until the row is there. Beside it: the site record's
+ *   push to the same followers (the owner republishes; each follower's 'record' event).
+ * - cold follow: a second forum with 10,000 contributions (10 posts each: 100,000 rows).
+ *   They are made on a generator node (generated keys, `buildFolder` into its store,
+ *   `signUserRecord`), which answers catch-up (`/weft/users/1.0.0`) with them; the owner
+ *   takes them from it through its own catch-up, walks and checks (setup, timed too).
+ *   Then a fresh node follows the site: from `sites.follow` until its database holds
+ *   every contribution, all of it over the network (catch-up from the topic's peers, one
+ *   walk per folder). Beside it: another fresh node fetching the same posts as one
+ *   folder (each contribution's folder under one root) from the generator.
+ * - query: 1,000 indexed lookups and 1,000 `ORDER BY date DESC LIMIT 50` over those
+ *   100,000 rows through the cold follower's `users.query`; beside them, the same
+ *   statements in-process on its database file (bench/lib/site-db-queries.ts, shared
+ *   with `bench sitedb`).
+ *
+ * The followers of the first forum stop before the cold follow: the cold figures are
+ * the owner, the generator and the new follower on two cores, not thirty idle nodes.
+ *
+ * WEFT_BENCH_FOLLOWERS, WEFT_BENCH_ROUNDS and WEFT_BENCH_CONTRIBUTIONS change the counts
+ * for a quicker look.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { CID } from 'multiformats/cid'
+import { importPath } from '../src/content/index.ts'
+import { createNode, type WeftNode } from '../src/node/index.ts'
+import { joinNetwork } from '../src/routing/index.ts'
+import type { SiteEvents } from '../src/sites/index.ts'
+import { CATCH_UP_PROTOCOL, signUserRecord, usersTopic, type UserEvents, type UsersInit } from '../src/users/index.ts'
+import { serveCatchUp } from '../src/users/catch-up.ts'
+import { buildFolder } from '../src/users/folder.ts'
+import type { BenchOptions } from './index.ts'
+import { median, ms, quantile, settle, show, until, verdict } from './lib/figures.ts'
+import { FORUM_DB, forumPosts, measureQueries, POSTS_PER_USER, TARGET_QUERY_P95_MS } from './lib/site-db-queries.ts'
+
+const FOLLOWERS = Number(process.env.WEFT_BENCH_FOLLOWERS ?? 30)
+const WRITERS = 5
+const ROUNDS = Number(process.env.WEFT_BENCH_ROUNDS ?? 4)
+const CONTRIBUTIONS = Number(process.env.WEFT_BENCH_CONTRIBUTIONS ?? 10_000)
+/** Site record pushes timed beside the contributions. */
+const PUSHES = 3
+const QUERIES = 1_000
+
+const TARGET_CONTRIBUTION_P95_MS = 1_000
+const TARGET_COLD_FOLLOW_S = 60
+
+const JOIN_TIMEOUT = 120_000
+const FOLLOW_TIMEOUT = 60_000
+/** A round's writes count as never shown on a reader after this. */
+const ROUND_TIMEOUT = 30_000
+const PUSH_TIMEOUT = 15_000
+/** The owner's and the cold follower's intake of every contribution: past this they count as never. */
+const COLD_TIMEOUT = 180_000
+/** How often a reader's database is asked again when the event came before the row (it should not). */
+const POLL_MS = 10
+
+/** examples/forum/weft.json's users section. */
+const FORUM_RULES = { files: ['posts.json'], maxBytes: 65536, maxFiles: 1, banned: [] as string[], moderators: [] as string[] }
+const YEAR = 365 * 24 * 3600_000
+
+type Online = WeftNode & {
+  libp2p: NonNullable<WeftNode['libp2p']>
+  routing: NonNullable<WeftNode['routing']>
+  exchange: NonNullable<WeftNode['exchange']>
+}
+
+const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
+
+async function createBenchNode (home: string, users: Partial<UsersInit> = {}): Promise<Online> {
+  return await createNode({
+    home,
+    online: true,
+    reprovideInterval: 0,
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'bench' }, bootstrap: [], mdns: false },
+    sites: { republishInterval: 0, pollInterval: 0 },
+    users
+  }) as Online
+}
+
+/** Publishes a forum site from `dir` on `owner` under `label`; returns its name. */
+async function publishForum (owner: Online, dir: string, label: string): Promise<string> {
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'index.html'), `<!doctype html>\n<title>${label}</title>\n<h1>${label}</h1>\n`)
+  writeFileSync(join(dir, 'weft.json'), JSON.stringify({ title: label, users: FORUM_RULES, db: FORUM_DB }))
+  const { root } = await importPath(owner.blocks, dir, {})
+  await owner.blocks.pin(root.cid, 'recursive')
+  await owner.sites.create(label)
+  return (await owner.sites.publish(label, root.cid, { signal: AbortSignal.timeout(30_000) })).name
+}
+
+/** Whether `node` holds the site's current version and takes its contributions (its database answers). */
+async function ready (node: Online, site: string): Promise<boolean> {
+  const own = node.sites.list().some(s => s.name === site)
+  if (!own && (await node.sites.following()).find(f => f.name === site)?.fetched !== true) return false
+  try {
+    await node.users.query(site, 'SELECT 1 FROM posts LIMIT 1')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Stamps (performance.now()) the first time `node`'s database shows post `id`: asked when
+ * the node's 'contribution' event names the post's author, then every POLL_MS until the
+ * row is there (the event comes after the row is written, so once is the rule).
+ */
+function watchPosts (node: Online, site: string): { expect: (user: string, id: string) => void, shown: Map<string, number>, stop: () => void } {
+  const shown = new Map<string, number>()
+  const wanted = new Map<string, string>()
+  let stopped = false
+  const look = async (id: string): Promise<void> => {
+    while (!stopped && !shown.has(id)) {
+      const rows = await node.users.query(site, 'SELECT 1 AS x FROM posts WHERE id = ?', [id]).catch(() => [])
+      if (rows.length > 0) {
+        shown.set(id, performance.now())
+        return
+      }
+      await new Promise(resolve => setTimeout(resolve, POLL_MS))
+    }
+  }
+  const onContribution = (event: Event): void => {
+    const d = (event as CustomEvent<UserEvents['contribution']>).detail
+    const id = wanted.get(d.user)
+    if (d.site !== site || id === undefined) return
+    wanted.delete(d.user)
+    void look(id)
+  }
+  node.users.addEventListener('contribution', onContribution)
+  return {
+    expect: (user, id) => { wanted.set(user, id) },
+    shown,
+    stop: () => { stopped = true; node.users.removeEventListener('contribution', onContribution) }
+  }
+}
+
+/** Counts distinct users whose contribution to `site` `node` accepted, stamping the first and the last. */
+function countContributions (node: Online, site: string): { users: Set<string>, first?: number, last?: number, stop: () => void } {
+  const out: { users: Set<string>, first?: number, last?: number, stop: () => void } = { users: new Set(), stop: () => {} }
+  const on = (event: Event): void => {
+    const d = (event as CustomEvent<UserEvents['contribution']>).detail
+    if (d.site !== site) return
+    const now = performance.now()
+    out.first ??= now
+    if (!out.users.has(d.user)) out.last = now
+    out.users.add(d.user)
+  }
+  node.users.addEventListener('contribution', on)
+  out.stop = () => { node.users.removeEventListener('contribution', on) }
+  return out
+}
+
+export async function run (options: BenchOptions): Promise<void> {
+  const say = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
+  const dir = mkdtempSync(join(tmpdir(), 'weft-bench-users-'))
+  const running = new Set<Online>()
+  const start = async (home: string, users?: Partial<UsersInit>): Promise<Online> => {
+    const node = await createBenchNode(join(dir, home), users)
+    running.add(node)
+    return node
+  }
+  const stop = async (nodes: Online[]): Promise<void> => {
+    await Promise.all(nodes.map(async n => { running.delete(n); await n.stop().catch(() => {}) }))
+  }
+  let cleaned: Promise<void> | undefined
+  const cleanup = async (): Promise<void> => {
+    cleaned ??= (async () => {
+      await stop([...running])
+      rmSync(dir, { recursive: true, force: true })
+    })()
+    await cleaned
+  }
+  const onSignal = (): void => {
+    const exit = (): never => { rmSync(dir, { recursive: true, force: true }); process.exit(130) }
+    void cleanup().then(exit, exit)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const benchStart = performance.now()
+  try {
+    // ---- the network: the followers, then the owner, all joined through nodes 0..2 ----
+    const nodes: Online[] = []
+    const total = FOLLOWERS + 1
+    for (let i = 0; i < total; i++) nodes.push(await start(`node-${i}`))
+    const followers = nodes.slice(0, FOLLOWERS)
+    const owner = nodes[FOLLOWERS]
+    const bootstrap = (i: number): Array<ReturnType<Online['libp2p']['getMultiaddrs']>[number]> =>
+      [0, 1, 2].filter(j => j !== i && j < total).map(j => nodes[j].libp2p.getMultiaddrs()[0])
+    let t0 = performance.now()
+    await Promise.all(nodes.map(async (node, i) => { await joinNetwork(node.libp2p, bootstrap(i), { signal: AbortSignal.timeout(JOIN_TIMEOUT) }) }))
+    const joinS = (performance.now() - t0) / 1000
+    say(`${total} nodes (${FOLLOWERS} followers and the owner) joined in ${joinS.toFixed(1)} s`)
+
+    // ---- the forum, followed by every follower ----
+    const forum = await publishForum(owner, join(dir, 'forum'), 'forum')
+    t0 = performance.now()
+    await Promise.all(followers.map(async f => { await f.sites.follow(forum, { signal: AbortSignal.timeout(FOLLOW_TIMEOUT) }) }))
+    const allReady = await until(async () => (await Promise.all(nodes.map(async n => await ready(n, forum)))).every(Boolean), FOLLOW_TIMEOUT, 250)
+    // the topic's mesh forms over gossipsub heartbeats (a second each)
+    await until(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(usersTopic(forum)).length > 0), 10_000)
+    say(`forum ${forum}: every node holds it and its database answers: ${allReady ? 'yes' : 'NO'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+
+    // ---- beside it: the site record's push to the same followers ----
+    const recordSeen = followers.map(() => new Map<bigint, number>())
+    const onRecord = followers.map((f, i) => (event: Event): void => {
+      const d = (event as CustomEvent<SiteEvents['record']>).detail
+      if (d.name === forum && !recordSeen[i].has(d.sequence)) recordSeen[i].set(d.sequence, performance.now())
+    })
+    followers.forEach((f, i) => { f.sites.addEventListener('record', onRecord[i]) })
+    const pushMs: number[] = []
+    for (let p = 0; p < PUSHES; p++) {
+      // a new version (the entry page changes; the rules do not, and no contribution is held yet)
+      writeFileSync(join(dir, 'forum', 'index.html'), `<!doctype html>\n<title>forum</title>\n<h1>forum</h1>\n<!-- version ${p + 1} -->\n`)
+      const { root } = await importPath(owner.blocks, join(dir, 'forum'), {})
+      await owner.blocks.pin(root.cid, 'recursive')
+      await settle(10_000)
+      const pushStart = performance.now()
+      const { sequence } = await owner.sites.publish('forum', root.cid, { signal: AbortSignal.timeout(30_000) })
+      await until(() => recordSeen.every(s => s.has(sequence)), PUSH_TIMEOUT)
+      pushMs.push(...recordSeen.map(s => (s.get(sequence) ?? Infinity) - pushStart))
+    }
+    followers.forEach((f, i) => { f.sites.removeEventListener('record', onRecord[i]) })
+    say(`site record push, ${PUSHES} × ${FOLLOWERS} followers: p50 ${show(median(pushMs))}  p95 ${show(quantile(pushMs, 0.95))}  max ${show(Math.max(...pushMs))}`)
+
+    // ---- contributions: 5 writers at once, a round at a time ----
+    const writers = followers.filter((_, i) => i % Math.floor(FOLLOWERS / WRITERS) === 0).slice(0, WRITERS)
+    const watchers = nodes.map(n => watchPosts(n, forum))
+    const contributionMs: number[] = []
+    const writeMs: number[] = []
+    const roundMs: number[] = []
+    const writing: Array<Promise<void>> = []
+    let pairs = 0
+    let missed = 0
+    for (let round = 0; round < ROUNDS; round++) {
+      await settle(10_000)
+      const ids = writers.map((_, w) => `w${w}-r${round}`)
+      // every reader waits for every post of the round; a writer is not its own reader
+      nodes.forEach((n, i) => { ids.forEach((id, w) => { if (n !== writers[w]) watchers[i].expect(writers[w].users.id(forum), id) }) })
+      const starts: number[] = []
+      const roundStart = performance.now()
+      // write() returns once the DHT took the user record too (seconds on a busy network);
+      // readers have it by the push long before, so the round waits for them, not for that
+      writing.push(...writers.map(async (writer, w) => {
+        const posts = Array.from({ length: round + 1 }, (_, r) => ({ id: `w${w}-r${r}`, title: `round ${r} from writer ${w}`, body: 'y'.repeat(200), date: Date.now(), reply_to: null }))
+        starts[w] = performance.now()
+        await writer.users.write(forum, 'posts.json', encode({ posts }), { signal: AbortSignal.timeout(ROUND_TIMEOUT) })
+        writeMs.push(performance.now() - starts[w])
+      }))
+      await until(() => nodes.every((n, i) => ids.every((id, w) => n === writers[w] || watchers[i].shown.has(id))), ROUND_TIMEOUT)
+      roundMs.push(performance.now() - roundStart)
+      for (const [w, id] of ids.entries()) {
+        for (const [i, n] of nodes.entries()) {
+          if (n === writers[w]) continue
+          pairs++
+          const at = watchers[i].shown.get(id)
+          if (at === undefined) missed++
+          contributionMs.push((at ?? Infinity) - starts[w])
+        }
+      }
+      say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)}`)
+    }
+    await Promise.allSettled(writing)
+    for (const w of watchers) w.stop()
+    say(`contribution → every reader's database, ${pairs} (write, reader) pairs: p50 ${show(median(contributionMs))}  p95 ${show(quantile(contributionMs, 0.95))}  max ${show(Math.max(...contributionMs))}; users.write returned p50 ${show(median(writeMs))}`)
+
+    // ---- cold follow: a forum with 10,000 contributions ----
+    await stop(followers)
+    const generator = await start('generator')
+    const coldBootstrap = [owner.libp2p.getMultiaddrs()[0]]
+    await joinNetwork(generator.libp2p, coldBootstrap, { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
+    const big = await publishForum(owner, join(dir, 'big'), 'big')
+    await generator.sites.follow(big, { signal: AbortSignal.timeout(FOLLOW_TIMEOUT) })
+    await until(async () => await ready(generator, big), FOLLOW_TIMEOUT, 100)
+
+    t0 = performance.now()
+    const records: Uint8Array[] = []
+    const posts = new Map<string, Uint8Array>()
+    let postBytes = 0
+    for (let u = 0; u < CONTRIBUTIONS; u++) {
+      const key = await generateKeyPair('Ed25519')
+      const file = encode({ posts: forumPosts(u) })
+      postBytes += file.byteLength
+      posts.set(`${u}/posts.json`, file)
+      const folder = await buildFolder(generator.blocks, new Map([['posts.json', file]]))
+      records.push((await signUserRecord(key, big, folder.root, 0n, { validity: YEAR, ttl: 60_000 })).bytes)
+    }
+    // the reference: the same posts as one folder (each user's folder is one of its entries)
+    const oneFolder: CID = (await buildFolder(generator.blocks, posts)).root
+    const generateS = (performance.now() - t0) / 1000
+    // the generator answers catch-up with them, as a follower holding them would
+    await generator.libp2p.unhandle(CATCH_UP_PROTOCOL)
+    await generator.libp2p.handle(CATCH_UP_PROTOCOL, stream => { void serveCatchUp(stream, site => site === big ? records : undefined) }, { maxInboundStreams: 8 })
+    say(`generated ${CONTRIBUTIONS} contributions (${POSTS_PER_USER} posts each, ${(postBytes / 1024 / 1024).toFixed(1)} MiB of posts.json) on the generator in ${generateS.toFixed(1)} s`)
+
+    // setup, timed too: the owner takes them from the generator by its own catch-up
+    await until(() => owner.libp2p.services.pubsub.getSubscribers(usersTopic(big)).some(p => p.equals(generator.libp2p.peerId)), 10_000)
+    const ownerCount = countContributions(owner, big)
+    t0 = performance.now()
+    const caughtUp = await owner.users.catchUp(big)
+    const ownerRecordsS = (performance.now() - t0) / 1000
+    await until(() => ownerCount.users.size >= CONTRIBUTIONS, COLD_TIMEOUT, 100)
+    const ownerTakeS = ownerCount.users.size >= CONTRIBUTIONS ? ((ownerCount.last as number) - t0) / 1000 : Infinity
+    ownerCount.stop()
+    say(`the owner took ${ownerCount.users.size}/${CONTRIBUTIONS} from the generator in ${ownerTakeS.toFixed(1)} s (${caughtUp} records by catch-up in ${ownerRecordsS.toFixed(1)} s, then the walks)`)
+
+    // beside it: a fresh node fetches the same posts as one folder from the generator
+    await settle(10_000)
+    const reference = await start('reference')
+    await reference.libp2p.dial(generator.libp2p.getMultiaddrs()[0])
+    t0 = performance.now()
+    let referenceS = Infinity
+    let referenceBlocks = 0
+    let referenceBytes = 0
+    try {
+      const fetched = await reference.exchange.fetch(oneFolder, { providers: [generator.libp2p.peerId], signal: AbortSignal.timeout(COLD_TIMEOUT) })
+      referenceS = (performance.now() - t0) / 1000
+      referenceBlocks = fetched.blocks
+      referenceBytes = fetched.bytes
+    } catch (err) {
+      say(`the reference fetch failed: ${(err as Error).message}`)
+    }
+    await stop([reference])
+    say(`one folder of the same posts, fetched whole by a fresh node: ${referenceS.toFixed(1)} s (${referenceBlocks} blocks, ${(referenceBytes / 1024 / 1024).toFixed(1)} MiB)`)
+
+    // the new follower: joined (untimed), then from follow() until every contribution is in its database
+    await settle(10_000)
+    const cold = await start('cold')
+    await joinNetwork(cold.libp2p, [owner.libp2p.getMultiaddrs()[0], generator.libp2p.getMultiaddrs()[0]], { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
+    await settle(10_000)
+    const coldCount = countContributions(cold, big)
+    let siteHeldAt: number | undefined
+    cold.sites.addEventListener('fetched', e => { if ((e as CustomEvent<SiteEvents['fetched']>).detail.name === big) siteHeldAt ??= performance.now() })
+    const coldStart = performance.now()
+    await cold.sites.follow(big, { signal: AbortSignal.timeout(FOLLOW_TIMEOUT) })
+    await until(() => coldCount.users.size >= CONTRIBUTIONS, COLD_TIMEOUT, 100)
+    let rows = 0
+    let users = 0
+    await until(async () => {
+      const [r] = await cold.users.query(big, 'SELECT count(*) AS n, count(DISTINCT user) AS u FROM posts').catch(() => [{ n: 0, u: 0 }])
+      rows = Number(r.n)
+      users = Number(r.u)
+      return users >= CONTRIBUTIONS
+    }, 10_000, 50)
+    const coldS = users >= CONTRIBUTIONS ? (performance.now() - coldStart) / 1000 : Infinity
+    coldCount.stop()
+    const info = cold.users.info(big)
+    say(`cold follow: ${users}/${CONTRIBUTIONS} users' ${rows} rows in its database after ${coldS.toFixed(1)} s (site held at ${(((siteHeldAt ?? NaN) - coldStart) / 1000).toFixed(1)} s, first contribution at ${(((coldCount.first ?? NaN) - coldStart) / 1000).toFixed(1)} s; ${info.rejections.map(r => `${r.count} ${r.reason}`).join(', ') || 'no'} refusals)`)
+
+    // ---- queries over the cold follower's 100,000 rows, through users.query ----
+    await settle(10_000)
+    const figures = await measureQueries(async (sql, params) => await cold.users.query(big, sql, params), join(cold.repo.paths.siteDbs, `${big}.db`), CONTRIBUTIONS, QUERIES)
+    const queryP95 = Math.max(quantile(figures.lookups, 0.95), quantile(figures.newest, 0.95))
+
+    const result = {
+      followers: FOLLOWERS,
+      writers: WRITERS,
+      rounds: ROUNDS,
+      pairs,
+      contribution_p50_ms: ms(median(contributionMs)),
+      contribution_p95_ms: ms(quantile(contributionMs, 0.95)),
+      contribution_max_ms: ms(Math.max(...contributionMs)),
+      contribution_missed: missed,
+      write_p50_ms: ms(median(writeMs)),
+      record_push_pairs: pushMs.length,
+      record_push_p50_ms: ms(median(pushMs)),
+      record_push_p95_ms: ms(quantile(pushMs, 0.95)),
+      contributions: CONTRIBUTIONS,
+      rows,
+      query_count: QUERIES,
+      query_p95_ms: ms(queryP95, 3),
+      lookup_p50_ms: ms(median(figures.lookups), 3),
+      lookup_p95_ms: ms(quantile(figures.lookups, 0.95), 3),
+      newest50_p50_ms: ms(median(figures.newest), 3),
+      newest50_p95_ms: ms(quantile(figures.newest, 0.95), 3),
+      direct_lookup_p95_ms: ms(figures.directLookupP95, 3),
+      direct_newest50_p95_ms: ms(figures.directNewestP95, 3),
+      cold_follow_s: Number.isFinite(coldS) ? Number(coldS.toFixed(1)) : null,
+      cold_site_held_s: siteHeldAt !== undefined ? Number(((siteHeldAt - coldStart) / 1000).toFixed(1)) : null,
+      cold_users: users,
+      one_folder_fetch_s: Number.isFinite(referenceS) ? Number(referenceS.toFixed(1)) : null,
+      one_folder_blocks: referenceBlocks,
+      one_folder_bytes: referenceBytes,
+      owner_intake_s: Number.isFinite(ownerTakeS) ? Number(ownerTakeS.toFixed(1)) : null,
+      generate_s: Number(generateS.toFixed(1)),
+      join_s: Number(joinS.toFixed(1)),
+      total_s: Math.round((performance.now() - benchStart) / 1000),
+      max_rss_MB: Math.round(process.resourceUsage().maxRSS / 1024),
+      pass: {
+        contribution_p95: quantile(contributionMs, 0.95) < TARGET_CONTRIBUTION_P95_MS,
+        query_p95: queryP95 < TARGET_QUERY_P95_MS,
+        cold_follow: coldS < TARGET_COLD_FOLLOW_S
+      }
+    }
+
+    const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([34, 34, 50, 14][i] ?? 0)).join(' ').trimEnd()
+    say('')
+    say(`users — ${FOLLOWERS} followers and the owner on 127.0.0.1, one process; ${WRITERS} writers × ${ROUNDS} rounds; a forum of ${CONTRIBUTIONS} contributions`)
+    say(row(['', 'weft', 'reference, same run', 'target', '']))
+    say(row([`write → each reader's db (${pairs})`, `p50 ${show(median(contributionMs))}  p95 ${show(quantile(contributionMs, 0.95))}`, `site record push p50 ${show(median(pushMs))}  p95 ${show(quantile(pushMs, 0.95))}`, `p95 < ${TARGET_CONTRIBUTION_P95_MS} ms`, verdict(result.pass.contribution_p95)]))
+    say(row([`indexed lookup, ${rows} rows`, `p50 ${show(median(figures.lookups), 2)}  p95 ${show(quantile(figures.lookups, 0.95), 2)}`, `in-process p95 ${show(figures.directLookupP95, 3)}`, `p95 < ${TARGET_QUERY_P95_MS} ms`, verdict(quantile(figures.lookups, 0.95) < TARGET_QUERY_P95_MS)]))
+    say(row(['ORDER BY date DESC LIMIT 50', `p50 ${show(median(figures.newest), 2)}  p95 ${show(quantile(figures.newest, 0.95), 2)}`, `in-process p95 ${show(figures.directNewestP95, 3)}`, `p95 < ${TARGET_QUERY_P95_MS} ms`, verdict(quantile(figures.newest, 0.95) < TARGET_QUERY_P95_MS)]))
+    say(row([`cold follow, ${CONTRIBUTIONS} contributions`, Number.isFinite(coldS) ? `${coldS.toFixed(1)} s` : 'never', `same posts as one folder ${Number.isFinite(referenceS) ? `${referenceS.toFixed(1)} s` : 'never'}`, `< ${TARGET_COLD_FOLLOW_S} s`, verdict(result.pass.cold_follow)]))
+    say(`setup: join ${joinS.toFixed(1)} s; ${CONTRIBUTIONS} contributions generated in ${generateS.toFixed(1)} s; the owner's intake of them ${ownerTakeS.toFixed(1)} s; whole run ${result.total_s} s; peak RSS ${result.max_rss_MB} MB`)
+    if (missed > 0) say(`warning: ${missed} of ${pairs} (write, reader) pairs never showed the post within ${ROUND_TIMEOUT / 1000} s; they count as infinitely slow`)
+    if (options.json) process.stdout.write(JSON.stringify(result) + '\n')
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await cleanup()
+  }
+}
