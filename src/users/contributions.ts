@@ -39,6 +39,12 @@ export function usersTopic (site: string): string {
 const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value', 'wrong-site'])
 /** Folder walks at once: a cold follow of thousands of contributions, without thousands of fetches in flight. */
 const WALK_CONCURRENCY = 16
+/** The longest one folder walk may take: a forum post's folder is two blocks, fetched in well under a second on a LAN. */
+const WALK_TIMEOUT = 120_000
+/** Refused contributions kept per site (as evidence, and so they are not fetched again); past it the oldest go, records and all. */
+export const MAX_REFUSED_PER_SITE = 1_000
+/** Contributions whose folder no peer had, tried again per catch-up round. */
+const RETRIES_PER_ROUND = 100
 
 export class ContributionService extends EventTarget implements Users {
   private readonly components: UsersComponents
@@ -52,6 +58,9 @@ export class ContributionService extends EventTarget implements Users {
   private readonly subscribed = new Set<string>()
   private readonly queue: Array<() => Promise<void>> = []
   private readonly processing = new Set<string>()
+  /** Checks asked for while one of the same contribution ran: it runs again with the rules then in force. */
+  private readonly again = new Set<string>()
+  private readonly writing = new Map<string, Promise<Contribution>>()
   private readonly buckets = new Map<string, { tokens: number, at: number }>()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
@@ -92,7 +101,8 @@ export class ContributionService extends EventTarget implements Users {
     const net = this.components.net
     if (net !== undefined) {
       await net.handle(CATCH_UP_PROTOCOL, stream => {
-        void serveCatchUp(stream, site => this.isActive(site) ? this.store.records(site, MAX_CATCH_UP_RECORDS) : undefined)
+        // only what this node accepted: junk it was handed goes no further
+        void serveCatchUp(stream, (site, offset, limit) => this.isActive(site) ? this.store.acceptedRecords(site, offset, Math.min(limit, MAX_CATCH_UP_RECORDS - offset)) : [])
       })
       this.cleanups.push(() => { void net.unhandle(CATCH_UP_PROTOCOL).catch(() => {}) })
       const offPeer = net.onPeerConnected(() => { this.catchUpSoon() })
@@ -155,6 +165,12 @@ export class ContributionService extends EventTarget implements Users {
     this.configs.set(site, config)
     if (config.rules === undefined) {
       if (config.problem !== undefined) log.error('%s: %s', site, config.problem)
+      // a version without (valid) rules takes no contributions: the ones held leave
+      for (const row of this.store.contributions(site, 'accepted')) {
+        this.store.setContribution({ ...row, state: 'refused', reason: 'no-rules' })
+        ;(await this.siteDb(site).catch(() => undefined))?.removeUser(row.user)
+        this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user: row.user, reason: 'no-rules' } }))
+      }
       return
     }
     this.subscribe(site)
@@ -225,8 +241,11 @@ export class ContributionService extends EventTarget implements Users {
 
   private async validatePush (site: string, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
-    if (!this.allowRate(`peer:${from}`, this.init.peerBurst, this.init.peerRate)) {
-      this.components.net?.penalise(from, `more than ${this.init.peerRate} user records a second on ${site}`)
+    // the rate is the publishing node's (the message's signer), not the relay's: an honest
+    // relay passing on a flood must not be banned for it
+    const origin = message.type === 'signed' ? message.from.toString() : undefined
+    if (!this.allowRate(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
+      if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} user records a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
     try {
@@ -286,13 +305,17 @@ export class ContributionService extends EventTarget implements Users {
 
   private enqueue (site: string, user: string, hints: PeerId[] = []): void {
     const key = gateKey(site, user)
-    if (this.processing.has(key)) return
+    if (this.processing.has(key)) {
+      this.again.add(key)
+      return
+    }
     this.processing.add(key)
     this.queue.push(async () => {
       try {
         await this.check(site, user, hints)
       } finally {
         this.processing.delete(key)
+        if (this.again.delete(key)) this.enqueue(site, user, hints)
       }
     })
     this.pump()
@@ -330,7 +353,9 @@ export class ContributionService extends EventTarget implements Users {
       try {
         if (files === undefined) {
           this.store.setContribution(base)
-          files = await walkFolder(cid => this.getBlock(cid, hints), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
+          // a deadline for the whole walk: a sender feeding one block a minute holds a slot no longer
+          const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
+          files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
         }
         const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
@@ -338,11 +363,13 @@ export class ContributionService extends EventTarget implements Users {
         if (err instanceof FolderRefused) row = { ...base, state: 'refused', reason: err.reason }
         else {
           log('%s: the folder of %s is not here yet: %s', site, user, (err as Error).message)
+          this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
           return
         }
       }
     }
     this.store.setContribution(row)
+    if (row.state !== 'accepted') this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
     const db = await this.siteDb(site).catch(() => undefined)
     if (row.state === 'accepted') {
       // Not provided here: a DHT walk per contribution on every follower was most of a cold
@@ -365,11 +392,11 @@ export class ContributionService extends EventTarget implements Users {
     }
   }
 
-  private async getBlock (cid: CID, hints: PeerId[] = []): Promise<Uint8Array> {
+  private async getBlock (cid: CID, hints: PeerId[] = [], walk?: AbortSignal): Promise<Uint8Array> {
     const { blocks, net } = this.components
     if (!blocks.has(cid)) {
       if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
-      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout), ...(walk !== undefined ? [walk] : [])])
       await net.fetch(cid, { signal, recursive: false, providers: hints.length > 0 ? hints : undefined })
     }
     return await blocks.get(cid)
@@ -443,7 +470,7 @@ export class ContributionService extends EventTarget implements Users {
       await this.catchUp(site)
       if (this.unannounced.has(site)) await this.announceOwn(site)
       // folders no peer had the last time: the peers now connected may
-      for (const row of this.store.contributions(site, 'pending')) this.enqueue(site, row.user)
+      for (const row of this.store.contributions(site, 'pending').slice(0, RETRIES_PER_ROUND)) this.enqueue(site, row.user)
     }
   }
 
@@ -475,6 +502,18 @@ export class ContributionService extends EventTarget implements Users {
 
   async write (site: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal } = {}): Promise<Contribution> {
     const name = parseSiteName(site).name
+    // one write at a time per site: two at once would both build on the same version
+    const previous = this.writing.get(name) ?? Promise.resolve()
+    const mine = previous.catch(() => {}).then(async () => await this.writeNow(name, path, bytes, options))
+    this.writing.set(name, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.writing.get(name) === mine) this.writing.delete(name)
+    }
+  }
+
+  private async writeNow (name: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal }): Promise<Contribution> {
     if (!this.isActive(name)) throw new WeftError('ERR_NOT_FOLLOWING', `${name} is neither followed nor owned here: follow it first (weft follow ${name})`)
     await this.refreshSite(name)
     const rules = this.config(name)?.rules
@@ -484,6 +523,10 @@ export class ContributionService extends EventTarget implements Users {
     const key = this.components.identity.key(name)
     const user = this.components.identity.id(name)
     const current = this.store.contribution(name, user)
+    if (current !== undefined && current.files.length === 0 && (current.state === 'pending' || (current.state === 'refused' && current.reason !== 'banned'))) {
+      // a newer version of one's own contribution came back (an imported key) and is not walked yet: writing now would drop its files
+      throw new WeftError('ERR_CONTRIBUTION_REFUSED', `your contribution to ${name} (version ${current.sequence}) is not here yet, so a new version would lose its files; try again once \`weft user list --site ${name}\` shows it accepted`)
+    }
     const files = new Map<string, Uint8Array>()
     for (const file of current?.files ?? []) {
       if (file.path !== path) files.set(file.path, await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), rules.maxBytes))
