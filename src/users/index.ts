@@ -12,6 +12,7 @@ import type { Routing } from '../routing/index.ts'
 import type { Sites } from '../sites/index.ts'
 import type { ContributionFile } from './store.ts'
 import { ContributionService } from './contributions.ts'
+import { DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_MS } from './site-db.ts'
 import type { UserIdentity } from './identity.ts'
 
 export { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
@@ -143,8 +144,8 @@ export const USERS_DEFAULTS: UsersInit = {
   fetchTimeout: 60_000,
   catchUpInterval: 10 * 60_000,
   catchUpPeers: 3,
-  queryTimeout: 2_000,
-  maxRows: 10_000,
+  queryTimeout: DEFAULT_QUERY_TIMEOUT_MS,
+  maxRows: DEFAULT_MAX_ROWS,
   // a forum thread being read and answered by a crowd; a flood is orders beyond
   peerBurst: 200,
   peerRate: 50,
