@@ -10,7 +10,6 @@
  * and an event goes out. A new site version re-reads the rules and checks every
  * contribution again, so a ban reaches old posts too.
  */
-import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
@@ -23,8 +22,10 @@ import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
-import { bannedUsers, checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
-import { openSiteDb, type SiteDb } from './site-db.ts'
+import { checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
+import type { SiteDb } from './site-db.ts'
+import { SiteStates } from './site-state.ts'
+import { TokenBuckets } from './rate.ts'
 import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
@@ -51,17 +52,14 @@ export class ContributionService extends EventTarget implements Users {
   private readonly init: UsersInit
   private readonly store: UserStore
   private readonly gate: RecordGate
-  private readonly configs = new Map<string, SiteConfig>()
-  private readonly dbs = new Map<string, Promise<SiteDb>>()
-  /** The schema (as JSON) each open database was opened with. */
-  private readonly dbSchemas = new Map<string, string>()
+  private readonly sitesState: SiteStates
   private readonly subscribed = new Set<string>()
   private readonly queue: Array<() => Promise<void>> = []
   private readonly processing = new Set<string>()
   /** Checks asked for while one of the same contribution ran: it runs again with the rules then in force. */
   private readonly again = new Set<string>()
   private readonly writing = new Map<string, Promise<Contribution>>()
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
   private readonly unannounced = new Set<string>()
@@ -80,6 +78,7 @@ export class ContributionService extends EventTarget implements Users {
       label: 'users'
     })
     mkdirSync(components.siteDbDir, { recursive: true, mode: 0o700 })
+    this.sitesState = new SiteStates(components.siteDbDir, { queryTimeout: init.queryTimeout, maxRows: init.maxRows })
   }
 
   // ---- lifecycle ----
@@ -126,9 +125,7 @@ export class ContributionService extends EventTarget implements Users {
     }
     this.queue.length = 0
     // a node that was never started (the CLI's offline one) opens site databases too, on a write or a list
-    const dbs = [...this.dbs.values()]
-    this.dbs.clear()
-    for (const db of dbs) await (await db.catch(() => undefined))?.close()
+    await this.sitesState.closeAll()
   }
 
   private background (fn: () => Promise<void>): void {
@@ -158,11 +155,11 @@ export class ContributionService extends EventTarget implements Users {
     } catch {
       return
     }
-    const before = this.configs.get(site)
+    const before = this.sitesState.config(site)
     if (before?.root === resolved.root) return
     const config = await readSiteConfig(this.components.blocks, CID.parse(resolved.root), resolved.sequence)
     if (config === undefined) return
-    this.configs.set(site, config)
+    this.sitesState.setConfig(site, config)
     if (config.rules === undefined) {
       if (config.problem !== undefined) log.error('%s: %s', site, config.problem)
       // a version without (valid) rules takes no contributions: the ones held leave
@@ -186,25 +183,11 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   private config (site: string): SiteConfig | undefined {
-    return this.configs.get(site)
+    return this.sitesState.config(site)
   }
 
   private async siteDb (site: string): Promise<SiteDb | undefined> {
-    const schema = this.config(site)?.schema
-    if (schema === undefined) return undefined
-    let opening = this.dbs.get(site)
-    const path = join(this.components.siteDbDir, `${site}.db`)
-    const wanted = JSON.stringify(schema)
-    if (opening !== undefined) {
-      const db = await opening
-      if (this.dbSchemas.get(site) === wanted) return db
-      this.dbs.delete(site)
-      await db.close()
-    }
-    opening = openSiteDb({ path }, { schema, queryTimeout: this.init.queryTimeout, maxRows: this.init.maxRows })
-    this.dbs.set(site, opening)
-    this.dbSchemas.set(site, wanted)
-    return await opening
+    return await this.sitesState.db(site)
   }
 
   /** A new schema (or a new file): every accepted contribution goes in again, then the build is marked whole. */
@@ -244,7 +227,7 @@ export class ContributionService extends EventTarget implements Users {
     // the rate is the publishing node's (the message's signer), not the relay's: an honest
     // relay passing on a flood must not be banned for it
     const origin = message.type === 'signed' ? message.from.toString() : undefined
-    if (!this.allowRate(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
+    if (!this.buckets.take(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
       if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} user records a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
@@ -259,19 +242,6 @@ export class ContributionService extends EventTarget implements Users {
       if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       return TopicValidatorResult.Ignore
     }
-  }
-
-  /** A token bucket per key: `burst` at once, `rate` a second after that. */
-  private allowRate (key: string, burst: number, rate: number): boolean {
-    const now = Date.now()
-    const bucket = this.buckets.get(key) ?? { tokens: burst, at: now }
-    bucket.tokens = Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)
-    bucket.at = now
-    this.buckets.set(key, bucket)
-    if (this.buckets.size > 10_000) this.buckets.delete(this.buckets.keys().next().value as string)
-    if (bucket.tokens < 1) return false
-    bucket.tokens--
-    return true
   }
 
   /**
@@ -292,7 +262,7 @@ export class ContributionService extends EventTarget implements Users {
     }
     const held = this.store.recordOf(site, record.user)
     if (source.kind !== 'self' && (held === undefined || held.record.sequence < record.sequence) &&
-      !this.allowRate(`user:${site}/${record.user}`, this.init.userBurst, this.init.userRate)) {
+      !this.buckets.take(`user:${site}/${record.user}`, this.init.userBurst, this.init.userRate)) {
       // a flood of versions from one user: the newest arrives again by catch-up
       throw new RecordRejected('stale', `user ${record.user} sent more than ${this.init.userRate} versions a second`)
     }
@@ -416,38 +386,27 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   private isModerator (site: string, user: string): boolean {
-    return this.config(site)?.rules?.moderators.includes(user) === true
+    return this.sitesState.isModerator(site, user)
   }
 
-  /** The owner's bans and those in moderators' accepted bans.json files. */
   private bans (site: string): Set<string> {
-    const rules = this.config(site)?.rules
-    if (rules === undefined) return new Set()
-    const moderatorBans = new Map<string, unknown>()
-    for (const moderator of rules.moderators) {
-      const text = this.moderatorBansText.get(gateKey(site, moderator))
-      if (text !== undefined) moderatorBans.set(moderator, text)
-    }
-    return bannedUsers(rules, moderatorBans)
+    return this.sitesState.bans(site)
   }
-
-  private readonly moderatorBansText = new Map<string, unknown>()
 
   /** A moderator's bans.json, parsed, from their accepted contribution (none: no bans). */
   private async readModeratorBans (site: string, moderator: string): Promise<void> {
-    const key = gateKey(site, moderator)
     const row = this.store.contribution(site, moderator)
     const file = row?.state === 'accepted' ? row.files.find(f => f.path === BANS_FILE) : undefined
     if (file === undefined) {
-      this.moderatorBansText.delete(key)
+      this.sitesState.setModeratorBans(site, moderator, undefined)
       return
     }
     try {
       const bytes = await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), this.config(site)?.rules?.maxBytes ?? 0)
-      this.moderatorBansText.set(key, JSON.parse(new TextDecoder().decode(bytes)))
+      this.sitesState.setModeratorBans(site, moderator, JSON.parse(new TextDecoder().decode(bytes)))
     } catch (err) {
       log('%s: moderator %s has an unreadable %s: %s', site, moderator, BANS_FILE, (err as Error).message)
-      this.moderatorBansText.delete(key)
+      this.sitesState.setModeratorBans(site, moderator, undefined)
     }
   }
 
