@@ -128,17 +128,24 @@ test('site API: a write is refused until the person allows the site on the confi
   r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow' })
   assert.equal(r.status, 403)
   assert.match(await r.text(), /ERR_CONSENT_INVALID/)
-  r = await answer({ origin: a.origin, 'sec-fetch-site': 'same-site' }, { site: a.name, action: 'allow', nonce })
+  r = await answer({ origin: a.origin, 'sec-fetch-site': 'same-site' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403)
-  r = await answer({}, { site: a.name, action: 'allow', nonce })
+  r = await answer({}, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403)
   assert.equal(users.allowed(a.name), false)
-  // a refused answer from the site's origin does not burn the person's nonce; the page's own answer counts once
+  // the page asks for a box to be ticked (the browser will not submit without it); an answer without it is refused, and keeps the nonce
+  assert.match(html, /<input type="checkbox" name="confirm" value="yes" id="confirm" required>/)
+  assert.match(html, /@keyframes weft-arm\{from,to\{pointer-events:none/, 'the form takes no click for its first second')
   r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce })
+  assert.equal(r.status, 403)
+  assert.match(await r.text(), /tick/)
+  assert.equal(users.allowed(a.name), false)
+  // a refused answer from the site's origin does not burn the person's nonce; the page's own answer counts once
+  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 200, await r.clone().text())
   assert.equal(users.allowed(a.name), true)
   users.allow(a.name, false)
-  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce })
+  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403, 'a nonce counts once')
   assert.equal(users.allowed(a.name), false)
   users.allow(a.name, true)
@@ -194,6 +201,41 @@ test('site API: a write is refused until the person allows the site on the confi
   assert.equal(r.status, 404)
   r = await request(gateway, `${a.origin}/.weft/db/query`, { method: 'POST', headers: sameOrigin(a.origin), body: JSON.stringify({ sql: 'SELECT count(*) AS n FROM posts' }) })
   assert.deepEqual(await r.json(), { rows: [{ n: 0 }] }, 'its rows left the database')
+})
+
+test('consent: pages loaded for other sites (say as images, 300 of them) or for the same site do not push out the nonce of the page the person has open; a nonce counts only for its own site', async t => {
+  const { gateway, users, a, b } = await setup(t)
+  const nonceOf = async (site: string): Promise<string> => {
+    const r = await request(gateway, `${UI}/allow?site=${site}`, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-dest': 'image' } })
+    return /name="nonce" value="([^"]+)"/.exec(await r.text())?.[1] as string
+  }
+  const open = await nonceOf(a.name)
+  for (let i = 0; i < 300; i++) await nonceOf(i % 2 === 0 ? b.name : nameOfKey(await newSiteKey()))
+  for (let i = 0; i < 20; i++) await nonceOf(a.name)
+  const answer = (form: Record<string, string>) => request(gateway, `${UI}/allow`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: UI, 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ action: 'allow', confirm: 'yes', ...form }).toString() })
+  // B's nonce says nothing for A, nor a forged or altered one
+  let r = await answer({ site: a.name, nonce: await nonceOf(b.name) })
+  assert.equal(r.status, 403)
+  const [expires, salt, tag] = open.split('.')
+  for (const forged of [`${Number(expires) + 60_000}.${salt}.${tag}`, `${expires}.x${salt}.${tag}`, `${expires}.${salt}`, 'x', '']) {
+    r = await answer({ site: a.name, nonce: forged })
+    assert.equal(r.status, 403, forged)
+  }
+  assert.equal(users.allowed(a.name), false)
+  r = await answer({ site: a.name, nonce: open })
+  assert.equal(r.status, 200, await r.clone().text())
+  assert.equal(users.allowed(a.name), true)
+})
+
+test('consent: a page\'s nonce stops counting when it expires', async t => {
+  const { gateway, users, a } = await setup(t, { consent: { nonceTtl: 50 } })
+  const r0 = await request(gateway, `${UI}/allow?site=${a.name}`)
+  const nonce = /name="nonce" value="([^"]+)"/.exec(await r0.text())?.[1] as string
+  const expires = Number(nonce.split('.')[0])
+  await until('the nonce to expire', () => Date.now() > expires)
+  const r = await request(gateway, `${UI}/allow`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: UI, 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ site: a.name, action: 'allow', confirm: 'yes', nonce }).toString() })
+  assert.equal(r.status, 403)
+  assert.equal(users.allowed(a.name), false)
 })
 
 test('site API: site A\'s page, the UI origin and cross-site requests cannot use site B\'s API; no CORS, no preflight', async t => {
