@@ -389,28 +389,61 @@ test('a site cannot publish users/ or .weft/, and a users/ folder in its content
   assert.deepEqual((await r.json()).users, [])
 })
 
-test('a name that points at a site has the site\'s users and API on its own origin; a name that points at no site has neither', async t => {
+test('a name that points at a site has the site\'s public /users/ on its origin but no site API (403 pointing at the key origin); a name that points at no site serves its own users/ and .weft/', async t => {
   const { node, gateway, users, a, me } = await setup(t)
-  node.petnames.set('forum', a.name)
-  const origin = `http://forum.ipns.localhost:${PORT}`
   users.allow(a.name, true)
-  let r = await request(gateway, `${origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(origin), body: '{"posts":[]}' })
-  assert.equal(r.status, 200, await r.clone().text())
-  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]], 'written for the site the name points at, as the person\'s id on it')
-  r = await request(gateway, `${origin}/users/`)
-  assert.deepEqual((await r.json()).users.map((u: { user: string }) => u.user), [me])
-  r = await request(gateway, `${origin}/.weft/site`)
-  assert.equal((await r.json()).name, a.name)
-  // the key's origin is another origin: the name's page cannot write there
-  r = await request(gateway, `${a.origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: { origin, 'sec-fetch-site': 'same-site' }, body: '{}' })
-  assert.equal(r.status, 403)
+  await request(gateway, `${a.origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(a.origin), body: '{"posts":[]}' })
+  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]])
 
-  const dir = await tmpDir(t)
-  await writeFile(join(dir, 'x.txt'), 'x')
-  const { root } = await importPath(node.blocks, dir, {})
-  node.petnames.set('plainfolder', root.cid.toString())
-  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/.weft/user`)
-  assert.equal(r.status, 404)
-  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/x.txt`)
+  // a name whose DNSLink (TTL 0) first serves the attacker's page, then points at the site the person allowed
+  const page = await tmpDir(t)
+  await writeFile(join(page, 'index.html'), '<!doctype html><script type="module">fetch("/.weft/user")</script>')
+  const { root: attackerRoot } = await importPath(node.blocks, page, {})
+  node.petnames.set('evil', attackerRoot.cid.toString())
+  const origin = `http://evil.ipns.localhost:${PORT}`
+  let r = await request(gateway, `${origin}/`)
   assert.equal(r.status, 200)
+  assert.match(await r.text(), /fetch\("\/\.weft\/user"\)/)
+  node.petnames.set('evil', a.name)
+  r = await request(gateway, `${origin}/users/`)
+  assert.equal(r.status, 200, 'the site\'s public contributions stay readable on the name')
+  assert.equal((await r.json()).site, a.name)
+  for (const [method, path, body] of [['GET', 'user', undefined], ['GET', 'site', undefined], ['GET', 'events', undefined], ['PUT', 'user/files/posts.json', '{"posts":[{"id":"forged"}]}'], ['DELETE', 'user/files/posts.json', undefined], ['POST', 'db/query', '{"sql":"SELECT user FROM posts"}']] as const) {
+    r = await request(gateway, `${origin}/.weft/${path}`, { method, headers: sameOrigin(origin), body })
+    assert.equal(r.status, 403, `${method} /.weft/${path}`)
+    const text = await r.text()
+    assert.equal(JSON.parse(text).error, 'ERR_SITE_API_FORBIDDEN')
+    assert.ok(text.includes(a.origin), 'the refusal points at the site\'s key origin')
+    assert.ok(!text.includes(me), 'the person\'s id on the site is not revealed')
+  }
+  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]], 'nothing was written as the person')
+  assert.equal(users.contribution(a.name, me)?.sequence, 0n)
+  // client.js loads, so a page on the name can show the API's refusal
+  r = await request(gateway, `${origin}/.weft/client.js`)
+  assert.equal(r.status, 200)
+  // on the key origin everything still answers
+  r = await request(gateway, `${a.origin}/.weft/user`, { headers: sameOrigin(a.origin) })
+  assert.equal((await r.json()).id, me)
+
+  // a folder (an /ipfs/ site, a DNSLink to one) is no weft site: its own users/ and .weft/ are its content
+  const dir = await tmpDir(t)
+  await mkdir(join(dir, 'users'))
+  await mkdir(join(dir, '.weft'))
+  await writeFile(join(dir, 'users', 'list.txt'), 'own users')
+  await writeFile(join(dir, '.weft', 'user'), 'own dot weft')
+  await writeFile(join(dir, 'x.txt'), 'x')
+  const { root } = await importPath(node.blocks, dir, { hidden: true })
+  node.petnames.set('plainfolder', root.cid.toString())
+  for (const base of [`http://plainfolder.ipns.localhost:${PORT}`, `http://${root.cid.toString()}.ipfs.localhost:${PORT}`]) {
+    r = await request(gateway, `${base}/.weft/user`)
+    assert.equal(r.status, 200, base)
+    assert.equal(await r.text(), 'own dot weft')
+    r = await request(gateway, `${base}/users/list.txt`)
+    assert.equal(r.status, 200, base)
+    assert.equal(await r.text(), 'own users')
+    r = await request(gateway, `${base}/x.txt`)
+    assert.equal(await r.text(), 'x')
+    r = await request(gateway, `${base}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(base), body: '{}' })
+    assert.equal(r.status, 405, 'content takes no writes')
+  }
 })
