@@ -60,6 +60,8 @@ function identifier (name: unknown, what: string): string {
   if (typeof name !== 'string' || !IDENTIFIER.test(name) || name.startsWith('sqlite_')) {
     invalid(`${what} ${JSON.stringify(name)} must match ${IDENTIFIER.source} and not start with sqlite_`)
   }
+  // assigned as a key it would set the object's prototype, not name a table or column
+  if (name === '__proto__') invalid(`${what} "__proto__" is not allowed`)
   return name
 }
 
@@ -109,7 +111,7 @@ export function parseDbSchema (weftJson: unknown): SiteDbSchema | undefined {
       indexes = table.indexes.map((index: unknown, i: number) => {
         if (!Array.isArray(index) || index.length === 0 || index.length > MAX_INDEX_COLUMNS) invalid(`table ${name}.indexes[${i}] must list 1 to ${MAX_INDEX_COLUMNS} columns`)
         return index.map((c: unknown) => {
-          if (typeof c !== 'string' || !(c in columns || (IMPLICIT_COLUMNS as readonly string[]).includes(c))) invalid(`table ${name}.indexes[${i}] names ${JSON.stringify(c)}, not a column of ${name}`)
+          if (typeof c !== 'string' || !(Object.hasOwn(columns, c) || (IMPLICIT_COLUMNS as readonly string[]).includes(c))) invalid(`table ${name}.indexes[${i}] names ${JSON.stringify(c)}, not a column of ${name}`)
           return c
         })
       })
@@ -122,7 +124,7 @@ export function parseDbSchema (weftJson: unknown): SiteDbSchema | undefined {
     if (!isPlainObject(m)) invalid(`${where} is not an object`)
     onlyKeys(m, ['file', 'table', 'key'], where)
     const file = pattern(m.file, where)
-    if (typeof m.table !== 'string' || !(m.table in tables)) invalid(`${where}.table names no table in db.tables`)
+    if (typeof m.table !== 'string' || !Object.hasOwn(tables, m.table)) invalid(`${where}.table names no table in db.tables`)
     if (m.key === undefined) return { file, table: m.table }
     if (typeof m.key !== 'string' || m.key.length === 0 || m.key.length > MAX_PATTERN_LENGTH) invalid(`${where}.key must be a field name of 1 to ${MAX_PATTERN_LENGTH} characters`)
     return { file, table: m.table, key: m.key }

@@ -128,17 +128,24 @@ test('site API: a write is refused until the person allows the site on the confi
   r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow' })
   assert.equal(r.status, 403)
   assert.match(await r.text(), /ERR_CONSENT_INVALID/)
-  r = await answer({ origin: a.origin, 'sec-fetch-site': 'same-site' }, { site: a.name, action: 'allow', nonce })
+  r = await answer({ origin: a.origin, 'sec-fetch-site': 'same-site' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403)
-  r = await answer({}, { site: a.name, action: 'allow', nonce })
+  r = await answer({}, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403)
   assert.equal(users.allowed(a.name), false)
-  // a refused answer from the site's origin does not burn the person's nonce; the page's own answer counts once
+  // the page asks for a box to be ticked (the browser will not submit without it); an answer without it is refused, and keeps the nonce
+  assert.match(html, /<input type="checkbox" name="confirm" value="yes" id="confirm" required>/)
+  assert.match(html, /@keyframes weft-arm\{from,to\{pointer-events:none/, 'the form takes no click for its first second')
   r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce })
+  assert.equal(r.status, 403)
+  assert.match(await r.text(), /tick/)
+  assert.equal(users.allowed(a.name), false)
+  // a refused answer from the site's origin does not burn the person's nonce; the page's own answer counts once
+  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 200, await r.clone().text())
   assert.equal(users.allowed(a.name), true)
   users.allow(a.name, false)
-  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce })
+  r = await answer({ origin: UI, 'sec-fetch-site': 'same-origin' }, { site: a.name, action: 'allow', nonce, confirm: 'yes' })
   assert.equal(r.status, 403, 'a nonce counts once')
   assert.equal(users.allowed(a.name), false)
   users.allow(a.name, true)
@@ -194,6 +201,41 @@ test('site API: a write is refused until the person allows the site on the confi
   assert.equal(r.status, 404)
   r = await request(gateway, `${a.origin}/.weft/db/query`, { method: 'POST', headers: sameOrigin(a.origin), body: JSON.stringify({ sql: 'SELECT count(*) AS n FROM posts' }) })
   assert.deepEqual(await r.json(), { rows: [{ n: 0 }] }, 'its rows left the database')
+})
+
+test('consent: pages loaded for other sites (say as images, 300 of them) or for the same site do not push out the nonce of the page the person has open; a nonce counts only for its own site', async t => {
+  const { gateway, users, a, b } = await setup(t)
+  const nonceOf = async (site: string): Promise<string> => {
+    const r = await request(gateway, `${UI}/allow?site=${site}`, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-dest': 'image' } })
+    return /name="nonce" value="([^"]+)"/.exec(await r.text())?.[1] as string
+  }
+  const open = await nonceOf(a.name)
+  for (let i = 0; i < 300; i++) await nonceOf(i % 2 === 0 ? b.name : nameOfKey(await newSiteKey()))
+  for (let i = 0; i < 20; i++) await nonceOf(a.name)
+  const answer = (form: Record<string, string>) => request(gateway, `${UI}/allow`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: UI, 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ action: 'allow', confirm: 'yes', ...form }).toString() })
+  // B's nonce says nothing for A, nor a forged or altered one
+  let r = await answer({ site: a.name, nonce: await nonceOf(b.name) })
+  assert.equal(r.status, 403)
+  const [expires, salt, tag] = open.split('.')
+  for (const forged of [`${Number(expires) + 60_000}.${salt}.${tag}`, `${expires}.x${salt}.${tag}`, `${expires}.${salt}`, 'x', '']) {
+    r = await answer({ site: a.name, nonce: forged })
+    assert.equal(r.status, 403, forged)
+  }
+  assert.equal(users.allowed(a.name), false)
+  r = await answer({ site: a.name, nonce: open })
+  assert.equal(r.status, 200, await r.clone().text())
+  assert.equal(users.allowed(a.name), true)
+})
+
+test('consent: a page\'s nonce stops counting when it expires', async t => {
+  const { gateway, users, a } = await setup(t, { consent: { nonceTtl: 50 } })
+  const r0 = await request(gateway, `${UI}/allow?site=${a.name}`)
+  const nonce = /name="nonce" value="([^"]+)"/.exec(await r0.text())?.[1] as string
+  const expires = Number(nonce.split('.')[0])
+  await until('the nonce to expire', () => Date.now() > expires)
+  const r = await request(gateway, `${UI}/allow`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: UI, 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ site: a.name, action: 'allow', confirm: 'yes', nonce }).toString() })
+  assert.equal(r.status, 403)
+  assert.equal(users.allowed(a.name), false)
 })
 
 test('site API: site A\'s page, the UI origin and cross-site requests cannot use site B\'s API; no CORS, no preflight', async t => {
@@ -347,28 +389,61 @@ test('a site cannot publish users/ or .weft/, and a users/ folder in its content
   assert.deepEqual((await r.json()).users, [])
 })
 
-test('a name that points at a site has the site\'s users and API on its own origin; a name that points at no site has neither', async t => {
+test('a name that points at a site has the site\'s public /users/ on its origin but no site API (403 pointing at the key origin); a name that points at no site serves its own users/ and .weft/', async t => {
   const { node, gateway, users, a, me } = await setup(t)
-  node.petnames.set('forum', a.name)
-  const origin = `http://forum.ipns.localhost:${PORT}`
   users.allow(a.name, true)
-  let r = await request(gateway, `${origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(origin), body: '{"posts":[]}' })
-  assert.equal(r.status, 200, await r.clone().text())
-  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]], 'written for the site the name points at, as the person\'s id on it')
-  r = await request(gateway, `${origin}/users/`)
-  assert.deepEqual((await r.json()).users.map((u: { user: string }) => u.user), [me])
-  r = await request(gateway, `${origin}/.weft/site`)
-  assert.equal((await r.json()).name, a.name)
-  // the key's origin is another origin: the name's page cannot write there
-  r = await request(gateway, `${a.origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: { origin, 'sec-fetch-site': 'same-site' }, body: '{}' })
-  assert.equal(r.status, 403)
+  await request(gateway, `${a.origin}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(a.origin), body: '{"posts":[]}' })
+  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]])
 
-  const dir = await tmpDir(t)
-  await writeFile(join(dir, 'x.txt'), 'x')
-  const { root } = await importPath(node.blocks, dir, {})
-  node.petnames.set('plainfolder', root.cid.toString())
-  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/.weft/user`)
-  assert.equal(r.status, 404)
-  r = await request(gateway, `http://plainfolder.ipns.localhost:${PORT}/x.txt`)
+  // a name whose DNSLink (TTL 0) first serves the attacker's page, then points at the site the person allowed
+  const page = await tmpDir(t)
+  await writeFile(join(page, 'index.html'), '<!doctype html><script type="module">fetch("/.weft/user")</script>')
+  const { root: attackerRoot } = await importPath(node.blocks, page, {})
+  node.petnames.set('evil', attackerRoot.cid.toString())
+  const origin = `http://evil.ipns.localhost:${PORT}`
+  let r = await request(gateway, `${origin}/`)
   assert.equal(r.status, 200)
+  assert.match(await r.text(), /fetch\("\/\.weft\/user"\)/)
+  node.petnames.set('evil', a.name)
+  r = await request(gateway, `${origin}/users/`)
+  assert.equal(r.status, 200, 'the site\'s public contributions stay readable on the name')
+  assert.equal((await r.json()).site, a.name)
+  for (const [method, path, body] of [['GET', 'user', undefined], ['GET', 'site', undefined], ['GET', 'events', undefined], ['PUT', 'user/files/posts.json', '{"posts":[{"id":"forged"}]}'], ['DELETE', 'user/files/posts.json', undefined], ['POST', 'db/query', '{"sql":"SELECT user FROM posts"}']] as const) {
+    r = await request(gateway, `${origin}/.weft/${path}`, { method, headers: sameOrigin(origin), body })
+    assert.equal(r.status, 403, `${method} /.weft/${path}`)
+    const text = await r.text()
+    assert.equal(JSON.parse(text).error, 'ERR_SITE_API_FORBIDDEN')
+    assert.ok(text.includes(a.origin), 'the refusal points at the site\'s key origin')
+    assert.ok(!text.includes(me), 'the person\'s id on the site is not revealed')
+  }
+  assert.deepEqual(written(users, a.name), [[me, ['posts.json']]], 'nothing was written as the person')
+  assert.equal(users.contribution(a.name, me)?.sequence, 0n)
+  // client.js loads, so a page on the name can show the API's refusal
+  r = await request(gateway, `${origin}/.weft/client.js`)
+  assert.equal(r.status, 200)
+  // on the key origin everything still answers
+  r = await request(gateway, `${a.origin}/.weft/user`, { headers: sameOrigin(a.origin) })
+  assert.equal((await r.json()).id, me)
+
+  // a folder (an /ipfs/ site, a DNSLink to one) is no weft site: its own users/ and .weft/ are its content
+  const dir = await tmpDir(t)
+  await mkdir(join(dir, 'users'))
+  await mkdir(join(dir, '.weft'))
+  await writeFile(join(dir, 'users', 'list.txt'), 'own users')
+  await writeFile(join(dir, '.weft', 'user'), 'own dot weft')
+  await writeFile(join(dir, 'x.txt'), 'x')
+  const { root } = await importPath(node.blocks, dir, { hidden: true })
+  node.petnames.set('plainfolder', root.cid.toString())
+  for (const base of [`http://plainfolder.ipns.localhost:${PORT}`, `http://${root.cid.toString()}.ipfs.localhost:${PORT}`]) {
+    r = await request(gateway, `${base}/.weft/user`)
+    assert.equal(r.status, 200, base)
+    assert.equal(await r.text(), 'own dot weft')
+    r = await request(gateway, `${base}/users/list.txt`)
+    assert.equal(r.status, 200, base)
+    assert.equal(await r.text(), 'own users')
+    r = await request(gateway, `${base}/x.txt`)
+    assert.equal(await r.text(), 'x')
+    r = await request(gateway, `${base}/.weft/user/files/posts.json`, { method: 'PUT', headers: sameOrigin(base), body: '{}' })
+    assert.equal(r.status, 405, 'content takes no writes')
+  }
 })

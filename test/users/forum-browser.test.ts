@@ -35,6 +35,7 @@ async function allowOnce (context: BrowserContext, page: Page, daemon: Daemon, s
   const [popup] = await Promise.all([context.waitForEvent('page'), page.click('#allow')])
   await popup.waitForLoadState()
   assert.equal(new URL(popup.url()).host, new URL(daemon.gatewayUrl).host, 'the confirmation page is the node\'s own, not the site\'s')
+  await popup.check('#confirm')
   await popup.click('#allow')
   await popup.waitForSelector('#done')
   await popup.close()

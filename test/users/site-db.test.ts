@@ -79,6 +79,11 @@ test('parseDbSchema reads the db section and refuses anything outside the format
     ['no columns', { t: { columns: {} } }],
     ['unknown table field', { t: { columns: { a: 'TEXT' }, triggers: [] } }],
     ['index on a missing column', { t: { columns: { a: 'TEXT' }, indexes: [['b']] } }],
+    // names every object inherits must not count as columns (they threw a TypeError later)
+    ['index on constructor', { t: { columns: { a: 'TEXT' }, indexes: [['constructor']] } }],
+    ['table named __proto__', JSON.parse('{"__proto__": { "columns": { "a": "TEXT" } }, "t": { "columns": { "a": "TEXT" } } }')],
+    ['column named __proto__', { t: { columns: JSON.parse('{"a": "TEXT", "__proto__": "TEXT"}') } }],
+    ['index on toString', { t: { columns: { a: 'TEXT' }, indexes: [['a', 'toString']] } }],
     ['too many tables', Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`t${i}`, { columns: { a: 'TEXT' } }]))],
     ['too many columns', { t: { columns: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`c${i}`, 'TEXT'])) } }],
     ['too many indexes', { t: { columns: { a: 'TEXT' }, indexes: Array.from({ length: 9 }, () => ['a']) } }]
@@ -92,6 +97,9 @@ test('parseDbSchema reads the db section and refuses anything outside the format
     ['version 0', { version: 0, tables, maps: [] }],
     ['unknown db field', { version: 1, tables, maps: [], views: {} }],
     ['map to a missing table', { version: 1, tables, maps: [{ file: 'a.json', table: 'nope' }] }],
+    ['map to constructor', { version: 1, tables, maps: [{ file: 'a.json', table: 'constructor' }] }],
+    ['map to __proto__', { version: 1, tables, maps: [{ file: 'a.json', table: '__proto__' }] }],
+    ['map to hasOwnProperty', { version: 1, tables, maps: [{ file: 'a.json', table: 'hasOwnProperty' }] }],
     ['map with ..', { version: 1, tables, maps: [{ file: '../a.json', table: 't' }] }],
     ['map pattern too long', { version: 1, tables, maps: [{ file: 'a'.repeat(129), table: 't' }] }],
     ['map key not a string', { version: 1, tables, maps: [{ file: 'a.json', table: 't', key: 3 }] }]
@@ -222,7 +230,16 @@ test('anything but one read statement is refused, and ATTACH creates no file', a
     'BEGIN',
     '',
     ' ; ',
-    "SELECT 'unterminated"
+    "SELECT 'unterminated",
+    // the file's path names the person's home folder; dbstat and sqlite_dbpage read raw pages
+    'SELECT file FROM pragma_database_list',
+    'SELECT file FROM "pragma_database_list"',
+    'SELECT file FROM main.[PRAGMA_DATABASE_LIST]',
+    'SELECT * FROM `pragma_table_info`(\'posts\')',
+    'SELECT (SELECT file FROM pragma_database_list) AS f',
+    'SELECT * FROM dbstat',
+    'SELECT * FROM "DBSTAT"',
+    'SELECT * FROM sqlite_dbpage'
   ]
   for (const sql of refused) await rejectsWith(db.query(sql), 'ERR_QUERY_REFUSED', sql)
   assert.equal(existsSync(attached), false)
