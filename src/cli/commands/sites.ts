@@ -22,6 +22,15 @@ function followState (f: { state: string, held?: string }, where: 'daemon' | 'lo
 }
 
 /** From --passphrase-file, else $WEFT_PASSPHRASE, else asked on the terminal without echo. */
+/** An exported key file's text (site or user key exports). */
+export async function readKeyFile (file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8')
+  } catch (err) {
+    throw new WeftError('ERR_PATH_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`)
+  }
+}
+
 export async function readPassphrase (opts: PassphraseFlags, prompt: string): Promise<string> {
   if (opts.passphraseFile !== undefined) {
     try {
@@ -117,12 +126,7 @@ export function registerSiteCommands (program: Command): void {
     .option('--passphrase-file <path>', 'read the passphrase from this file (else $WEFT_PASSPHRASE, else ask)')
     .option('--json', 'print { "label", "name", "address" } as JSON')
     .action(async (file: string, opts: PassphraseFlags & { label?: string, json?: boolean }, cmd: Command) => {
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (err) {
-        throw new WeftError('ERR_PATH_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`)
-      }
+      const text = await readKeyFile(file)
       const passphrase = await readPassphrase(opts, 'passphrase of the exported key: ')
       await withApi(cmd, async api => {
         const imported = await api.siteImportKey(text, passphrase, opts.label)

@@ -5,7 +5,7 @@ import { WeftError } from '../../errors.ts'
 import { MAX_USER_FILE_BYTES, type UserWriteReport } from '../../api/operations.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
-import { readPassphrase, type PassphraseFlags } from './sites.ts'
+import { readKeyFile, readPassphrase, type PassphraseFlags } from './sites.ts'
 
 const SITE_HELP = 'the site: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one (a petname, .eth, …)'
 
@@ -164,12 +164,7 @@ export function registerUserCommands (program: Command): void {
     .option('--passphrase-file <path>', 'read the passphrase from this file (else $WEFT_PASSPHRASE, else ask)')
     .option('--json', 'print { "outcome": "added" | "same" | "replaced" } as JSON')
     .action(async (file: string, opts: PassphraseFlags & { force?: boolean, json?: boolean }, cmd: Command) => {
-      let text: string
-      try {
-        text = await readFile(file, 'utf8')
-      } catch (err) {
-        throw new WeftError('ERR_PATH_NOT_FOUND', `cannot read ${file}: ${(err as Error).message}`)
-      }
+      const text = await readKeyFile(file)
       const passphrase = await readPassphrase(opts, 'passphrase of the exported key: ')
       await withApi(cmd, async api => {
         const result = await api.userImportKey(text, passphrase, opts.force === true)
