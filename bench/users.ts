@@ -316,7 +316,7 @@ export async function run (options: BenchOptions): Promise<void> {
     const generateS = (performance.now() - t0) / 1000
     // the generator answers catch-up with them, as a follower holding them would
     await generator.libp2p.unhandle(CATCH_UP_PROTOCOL)
-    await generator.libp2p.handle(CATCH_UP_PROTOCOL, stream => { void serveCatchUp(stream, site => site === big ? records : undefined) }, { maxInboundStreams: 8 })
+    await generator.libp2p.handle(CATCH_UP_PROTOCOL, stream => { void serveCatchUp(stream, (site, offset, limit) => site === big ? records.slice(offset, offset + limit) : []) }, { maxInboundStreams: 8 })
     say(`generated ${CONTRIBUTIONS} contributions (${POSTS_PER_USER} posts each, ${(postBytes / 1024 / 1024).toFixed(1)} MiB of posts.json) on the generator in ${generateS.toFixed(1)} s`)
 
     // beside it: a fresh node fetches the same posts as one folder from the generator

@@ -87,6 +87,23 @@ async function load () {
   }
 }
 
+let loading
+let again = false
+/** load(), at most one at a time: a burst of events (a catch-up brings hundreds) costs two reads, not hundreds. */
+function reload () {
+  if (loading !== undefined) {
+    again = true
+    return
+  }
+  loading = load().catch(err => { $('status').textContent = err.message }).finally(() => {
+    loading = undefined
+    if (again) {
+      again = false
+      reload()
+    }
+  })
+}
+
 async function main () {
   const u = await user()
   me = u.id
@@ -100,8 +117,8 @@ async function main () {
   })
   // a write elsewhere (another tab, the person allowing the site) shows when the page is looked at again
   window.addEventListener('focus', () => { user().then(v => { $('allow-box').hidden = v.allowed || v.id === null }) })
-  on('contribution', () => { load() })
-  on('removed', () => { load() })
+  on('contribution', reload)
+  on('removed', reload)
   await load()
 }
 

@@ -71,18 +71,39 @@ export const BODIES = {
   'user/export-key': z.object({ passphrase: text }),
   'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() }),
   'user/sites': none,
-  'user/allow': z.object({ name: text, allowed: z.boolean() })
+  'user/allow': z.object({ name: text, allowed: z.boolean() }),
+  'user/rm': z.object({ site: text, file: text }),
+  'user/list': z.object({ site: text }),
+  'user/cat': z.object({ site: text, user: text, file: text })
 } as const satisfies Record<string, z.ZodType>
+
+/** `user/write` carries the file's bytes as its body, so what it is about travels in the query: `?site=<name>&file=<path>`. */
+export const USER_WRITE_QUERY = z.object({ site: text.min(1), file: text.min(1) })
 
 export type BodyRoute = keyof typeof BODIES
 export type BodyOf<R extends BodyRoute> = z.infer<typeof BODIES[R]>
 
 /** The body of `route` as its schema types it; ERR_USAGE naming the first bad field otherwise. */
 export function parseBody<R extends BodyRoute> (route: R, body: unknown): BodyOf<R> {
-  const result = BODIES[route].safeParse(body)
-  if (result.success) return result.data as BodyOf<R>
+  return parseWith<unknown>(route, BODIES[route], body, 'the body') as BodyOf<R>
+}
+
+/** `user/write`'s query parameters, typed; ERR_USAGE naming the one missing or repeated. */
+export function parseUserWriteQuery (params: URLSearchParams): z.infer<typeof USER_WRITE_QUERY> {
+  const fields: Record<string, unknown> = {}
+  // a repeated parameter is ambiguous (which file?): kept as a list, so the schema refuses it
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key)
+    fields[key] = values.length === 1 ? values[0] : values
+  }
+  return parseWith('user/write', USER_WRITE_QUERY, fields, 'the query')
+}
+
+function parseWith<T> (route: string, schema: z.ZodType<T>, value: unknown, whole: string): T {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
   const issue = result.error.issues[0]
-  const field = issue.path.length > 0 ? `"${issue.path.join('.')}"` : 'the body'
+  const field = issue.path.length > 0 ? `"${issue.path.join('.')}"` : whole
   const message = issue.message.replace(/\s+/g, ' ').slice(0, 200)
   throw new WeftError('ERR_USAGE', `${route}: ${field}: ${message}`)
 }

@@ -17,7 +17,7 @@ import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
 import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isKeyName } from '../naming/index.ts'
-import type { ImportResult, UserIdentity } from '../users/index.ts'
+import { MAX_BYTES_CEILING, isUserId, usersTopic, type ImportResult, type UserIdentity, type UsersInfo } from '../users/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -50,6 +50,14 @@ export interface ResolveOptions { offline?: boolean, timeout?: number, fresh?: b
 
 /** ms `user id` may spend turning a name into a site: naming's own timeout (config naming.timeout) stops each resolver sooner. */
 const USER_SITE_TIMEOUT = 30_000
+/** ms a written contribution's DHT put may take; past it the record has still gone out on the site's topic and followers catch up. */
+const USER_ANNOUNCE_TIMEOUT = 30_000
+/** The most bytes one `user write` takes: no site's rules may allow a larger contribution (rules.ts), so more is refused before it is read. */
+export const MAX_USER_FILE_BYTES = MAX_BYTES_CEILING
+
+/** `announced`: the record was pushed to at least one peer on the site's users topic (else it waits in the home, and followers catch up on it when they connect). */
+export interface UserWriteReport { site: string, user: string, sequence: string, root: string, files: Array<{ path: string, size: number }>, announced: boolean }
+export type UserListReport = Wire<Omit<UsersInfo, 'contributions'> & { me: string, contributions: Array<UsersInfo['contributions'][number] & { mine: boolean }> }>
 
 /** `T` as it looks after JSON: JSON has no bigint, so sequences travel as decimal strings. */
 export type Wire<T> = T extends bigint ? string : T extends Array<infer U> ? Array<Wire<U>> : T extends object ? { [K in keyof T]: Wire<T[K]> } : T
@@ -431,6 +439,73 @@ export class Operations {
   async userId (site: string): Promise<{ site: string, id: string }> {
     const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
     return { site: name, id: this.userIdentity.id(name) }
+  }
+
+  /** The k51 name of a site this home owns or follows (a user's contribution lives only there). */
+  private async contributedSite (site: string): Promise<string> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    const { sites } = this.node
+    if (!sites.list().some(s => s.name === name) && !sites.followedNames().includes(name)) {
+      throw new WeftError('ERR_NOT_FOLLOWING', `${name} is neither followed nor owned here: follow it first (weft follow ${name})`)
+    }
+    return name
+  }
+
+  /**
+   * Writes one file of this person's contribution to a site (with `bytes` undefined, removes
+   * it), signed as their user on that site. Offline the record waits in the home: the
+   * users service announces its own record when the daemon starts, and followers that
+   * connect later catch up on it.
+   */
+  async userWrite (site: string, file: string, bytes: Uint8Array | undefined): Promise<UserWriteReport> {
+    const name = await this.contributedSite(site)
+    if (bytes !== undefined && bytes.byteLength > MAX_USER_FILE_BYTES) {
+      throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${file} is ${bytes.byteLength} bytes; no site takes a file over ${MAX_USER_FILE_BYTES} (the ceiling of every site's maxBytes)`)
+    }
+    const c = await this.node.users.write(name, file, bytes, { signal: AbortSignal.timeout(USER_ANNOUNCE_TIMEOUT) })
+    return {
+      site: name,
+      user: c.user,
+      sequence: c.sequence.toString(),
+      root: c.root,
+      files: c.files.map(f => ({ path: f.path, size: f.size })),
+      // pushed on the site's users topic to at least one peer; others catch up when they connect
+      announced: this.node.libp2p !== undefined && this.node.libp2p.services.pubsub.getSubscribers(usersTopic(name)).length > 0
+    }
+  }
+
+  async userRm (site: string, file: string): Promise<UserWriteReport> {
+    return await this.userWrite(site, file, undefined)
+  }
+
+  /** Every contribution known on a site (this person's marked), the records refused by reason, and the equivocations. */
+  async userList (site: string): Promise<UserListReport> {
+    const name = await this.contributedSite(site)
+    const users = this.node.users
+    await users.refresh(name)
+    // offline nothing arrives meanwhile: wait for the checks the rules' reading started, so states are settled
+    if (this.node.libp2p === undefined) await users.settled()
+    const info = users.info(name)
+    const me = users.id(name)
+    return withStringSequences({ ...info, me, contributions: info.contributions.map(c => ({ ...c, mine: c.user === me })) })
+  }
+
+  /** One file of a user's accepted contribution, read verified from the store (an accepted folder is held whole). */
+  async * userCat (site: string, user: string, file: string): AsyncGenerator<Uint8Array> {
+    const name = await this.contributedSite(site)
+    if (!isUserId(user)) throw new WeftError('ERR_INVALID_NAME', `"${String(user).slice(0, 100)}" is not a user id (k51…; \`weft user list --site ${site}\` shows them)`)
+    const users = this.node.users
+    await users.refresh(name)
+    const contribution = users.contribution(name, user)
+    if (contribution === undefined) {
+      const known = users.info(name).contributions.find(c => c.user === user)
+      if (known === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', `no contribution from ${user} to ${name} is known here`)
+      if (known.state === 'refused') throw new WeftError('ERR_CONTRIBUTION_REFUSED', `the contribution of ${user} to ${name} is refused here (${known.reason ?? 'refused'})`)
+      throw new WeftError('ERR_BLOCK_NOT_FOUND', `the contribution of ${user} to ${name} is not held yet (its folder is still being fetched)`)
+    }
+    if (!contribution.files.some(f => f.path === file)) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${file} is not in the contribution of ${user} to ${name}`)
+    // encoded, since content paths decode their segments (a file may be named "100%.json")
+    yield * this.cat(`/ipfs/${contribution.root}/${file.split('/').map(encodeURIComponent).join('/')}`, { offline: true })
   }
 
   async userExportKey (passphrase: string): Promise<{ key: string }> {

@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Readable } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
-import type { NetworkOptions, Operations, Progress } from './operations.ts'
-import { parseBody, type BodyOf, type BodyRoute } from './bodies.ts'
+import { MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
+import { parseBody, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
 export function errorResponse (err: unknown): Response {
@@ -113,7 +113,10 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'user/export-key': json(async (ops, b) => await ops.userExportKey(b.passphrase)),
   'user/import-key': json(async (ops, b) => await ops.userImportKey(b.key, b.passphrase, b.force === true)),
   'user/sites': json(async ops => await ops.userSites()),
-  'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed))
+  'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed)),
+  'user/rm': json(async (ops, b) => await ops.userRm(b.site, b.file)),
+  'user/list': json(async (ops, b) => await ops.userList(b.site)),
+  'user/cat': async (ops, b) => await bytesResponse(ops.userCat(b.site, b.user, b.file))
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {
@@ -127,12 +130,30 @@ async function carImport (ops: Operations, request: Request): Promise<Response> 
   return Response.json(await ops.carImport(request.body as unknown as AsyncIterable<Uint8Array>, pin))
 }
 
+/** The file's bytes are the request body, read whole (a contribution is signed over its folder) but never past the ceiling of every site's maxBytes. */
+async function userWrite (ops: Operations, request: Request): Promise<Response> {
+  const { site, file } = parseUserWriteQuery(new URL(request.url).searchParams)
+  const tooLarge = (): WeftError => new WeftError('ERR_CONTRIBUTION_REFUSED', `${file.slice(0, 200)} is over ${MAX_USER_FILE_BYTES} bytes; no site takes a larger file (the ceiling of every site's maxBytes)`)
+  if (Number(request.headers.get('content-length') ?? NaN) > MAX_USER_FILE_BYTES) throw tooLarge()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of (request.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > MAX_USER_FILE_BYTES) throw tooLarge()
+    chunks.push(chunk)
+  }
+  return Response.json(await ops.userWrite(site, file, Buffer.concat(chunks)))
+}
+
 async function dispatch<R extends BodyRoute> (route: R, ops: Operations, body: unknown): Promise<Response> {
   const handler: Handler<R> = ROUTES[route]
   return await handler(ops, parseBody(route, body))
 }
 
-export const API_ROUTES = [...Object.keys(ROUTES), 'car/import']
+/** Routes whose body is bytes, not JSON. */
+const RAW_ROUTES: Record<string, (ops: Operations, request: Request) => Promise<Response>> = { 'car/import': carImport, 'user/write': userWrite }
+
+export const API_ROUTES = [...Object.keys(ROUTES), ...Object.keys(RAW_ROUTES)]
 
 /** Throws ERR_API_UNAUTHORIZED unless the request carries `Authorization: Bearer <token>`. */
 export function assertAuthorized (request: Request, token: string): void {
@@ -149,10 +170,10 @@ export function createApiHandler (ops: Operations, token: string): (request: Req
       assertAuthorized(request, token)
       const url = new URL(request.url)
       const name = url.pathname.replace(/^\/api\/v0\//, '')
-      if (request.method !== 'POST' || !url.pathname.startsWith('/api/v0/') || !(Object.hasOwn(ROUTES, name) || name === 'car/import')) {
+      if (request.method !== 'POST' || !url.pathname.startsWith('/api/v0/') || !(Object.hasOwn(ROUTES, name) || Object.hasOwn(RAW_ROUTES, name))) {
         throw new WeftError('ERR_USAGE', `no such API route: ${request.method} ${url.pathname}`)
       }
-      if (name === 'car/import') return await carImport(ops, request)
+      if (Object.hasOwn(RAW_ROUTES, name)) return await RAW_ROUTES[name](ops, request)
       const text = await request.text()
       let body: unknown
       try {

@@ -9,10 +9,16 @@
  *   a CSP sandbox, so nothing a site holds can run as the UI), and a browser's navigation
  *   is sent to the subdomain form. Everything else goes to the UI.
  *
- * On a site's origin (`<name>.ipns.localhost`) the node itself answers two prefixes no site
- * can publish: `/users/` (accepted contributions: a JSON listing, and each user's files,
- * verified like any content) and `/.weft/` (the site API, site-api.ts). On the UI origin,
- * `/allow` is the confirmation page that lets a site write as the user (consent.ts).
+ * On a weft site's origin the node itself answers two prefixes no site can publish: `/users/`
+ * (accepted contributions: a JSON listing, and each user's files, verified like any content)
+ * and `/.weft/` (the site API, site-api.ts). The API answers only on the site's key origin
+ * (`<k51…>.ipns.localhost`): a name's origin (DNSLink, ENS, petname) is resolved again on each
+ * request, so a name that first served an attacker's page and then points at another site
+ * would hand that page the person's id there and their signature; it gets 403 (client.js
+ * aside). A weft site is a key name (k51…) or a name that points at one; any other origin
+ * (`/ipfs/`, a name pointing at `/ipfs/`) serves its own `users/` and `.weft/` like any path.
+ * On the UI origin, `/allow` is the confirmation page that lets a site write as the user
+ * (consent.ts).
  *
  * Any other Host is refused, which keeps DNS rebinding away from the UI.
  */
@@ -115,12 +121,10 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
   const siteApi = createSiteApi({ users: components.users, onVersion: components.onVersion }, init.siteApi)
   const consent = components.users === undefined ? undefined : createConsent({ users: components.users }, init.consent)
 
-  /** The k51… site a name is, or points at; ERR_DAG_PATH_NOT_FOUND when it points at no site. */
-  async function siteOf (name: string, signal: AbortSignal): Promise<string> {
+  /** The k51… site a name is, or points at; undefined when it points at no site (its own users/ and .weft/ are then plain paths). */
+  async function siteOf (name: string, signal: AbortSignal): Promise<string | undefined> {
     if (isKeyName(name)) return parseSiteName(name).name
-    const site = await components.siteName?.(name, { signal })
-    if (site === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${name.slice(0, 200)} does not point at a weft site, so it has no users and no site API`)
-    return site
+    return await components.siteName?.(name, { signal })
   }
 
   /** The site's current root (with the path its name points into) and its weft.json, if any. */
@@ -142,26 +146,34 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     return { sequence: resolved.sequence, root: value.cid.toString(), weftJson }
   }
 
-  /** `/.weft/…` on a site's origin: checked for the origin before anything is resolved. */
-  async function serveSiteApi (request: Request, host: Extract<GatewayHost, { kind: 'subdomain' }>, url: URL): Promise<Response> {
+  /**
+   * `/.weft/…` on a site's origin; a key origin is checked for the request's origin before anything is resolved
+   * (a name's must be resolved first: if it points at no site its `.weft/` is content any page may load).
+   * Undefined: the origin is no weft site (`/ipfs/`, a name pointing at no site), whose own `.weft/` path is served as content.
+   */
+  async function serveSiteApi (request: Request, host: Extract<GatewayHost, { kind: 'subdomain' }>, url: URL): Promise<Response | undefined> {
     try {
-      if (host.namespace !== 'ipns') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'an /ipfs/ origin is not a site and has no site API')
+      if (host.namespace !== 'ipns') return undefined
       const port = host.port === '' ? '' : `:${host.port}`
       const origin = `http://${host.id}.ipns.localhost${port}`
-      assertSameOrigin(request, origin)
       const id = nameOfLabel(host.id)
-      if (subdomainName(id) !== host.id) throw new WeftError('ERR_SITE_API_FORBIDDEN', `use the site's canonical origin http://${subdomainName(id)}.ipns.localhost${port}`)
-      const segments = pathSegments(url.pathname).slice(1)
+      if (subdomainName(id) !== host.id) {
+        assertSameOrigin(request, origin)
+        throw new WeftError('ERR_SITE_API_FORBIDDEN', `use the site's canonical origin http://${subdomainName(id)}.ipns.localhost${port}`)
+      }
       const site = await siteOf(id, AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
-      return await siteApi(request, segments, { site, origin, uiOrigin: `http://127.0.0.1${port}`, describe: async signal => await describe(id, signal) })
+      if (site === undefined) return undefined
+      const segments = pathSegments(url.pathname).slice(1)
+      // on a name's origin the API points at the key origin: what the name means may change between this request and the page's
+      const keyOrigin = isKeyName(id) ? undefined : `http://${subdomainName(site)}.ipns.localhost${port}`
+      return await siteApi(request, segments, { site, origin, keyOrigin, uiOrigin: `http://127.0.0.1${port}`, describe: async signal => await describe(id, signal) })
     } catch (err) {
       return siteApiError(err)
     }
   }
 
   /** `/users/`: the accepted contributions (JSON), `/users/<id>/`: one, `/users/<id>/<path>`: a file of one, verified like any content. */
-  async function serveUsers (ctx: { request: Request, signal: () => AbortSignal }, name: string, segments: string[], headers: Record<string, string>): Promise<Response> {
-    const site = await siteOf(name, ctx.signal())
+  async function serveUsers (ctx: { request: Request, signal: () => AbortSignal }, site: string, segments: string[], headers: Record<string, string>): Promise<Response> {
     const users = components.users
     const answer = (value: unknown): Response => new Response(ctx.request.method === 'HEAD' ? null : JSON.stringify(value), { headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } })
     if (segments.length === 0) return answer({ site, users: (users?.contributions(site) ?? []).map(contributionJson) })
@@ -219,13 +231,12 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       headers['content-security-policy'] = 'sandbox'
     }
     const segments = pathSegments(rest)
-    if (namespace === 'ipns' && format === undefined) {
-      // the node's own routes on a site: the site's published files never stand in for them
-      if (segments[0] === '.weft') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'the site API answers only on the site\'s own origin')
-      if (segments[0] === 'users') {
-        const budgetSignal = AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)])
-        return await serveUsers({ request, signal: () => budgetSignal }, id, segments.slice(1), headers)
-      }
+    if (namespace === 'ipns' && format === undefined && (segments[0] === '.weft' || segments[0] === 'users')) {
+      const budgetSignal = AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)])
+      const site = await siteOf(id, budgetSignal)
+      // the node's own routes on a weft site: the site's published files never stand in for them
+      if (site !== undefined && segments[0] === '.weft') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'the site API answers only on the site\'s own origin')
+      if (site !== undefined) return await serveUsers({ request, signal: () => budgetSignal }, site, segments.slice(1), headers)
     }
     let budget: AbortSignal | undefined
     const signal = (): AbortSignal => (budget ??= AbortSignal.any([request.signal, AbortSignal.timeout(fetchTimeout)]))
@@ -291,7 +302,10 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       if (request.url.length > MAX_URL_LENGTH) throw new WeftError('ERR_URL_TOO_LONG', `the URL is longer than ${MAX_URL_LENGTH} characters`)
       const url = new URL(request.url)
       const host = parseHost(request.headers.get('host') ?? url.host)
-      if (host.kind === 'subdomain' && isSiteApiPath(url.pathname)) return await serveSiteApi(request, host, url)
+      if (host.kind === 'subdomain' && isSiteApiPath(url.pathname)) {
+        const answer = await serveSiteApi(request, host, url)
+        if (answer !== undefined) return answer
+      }
       if (host.kind === 'ui' && url.pathname === '/allow') {
         if (consent === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'this node runs without its users service: there is nothing to allow')
         return await consent(request, host.port)

@@ -12,6 +12,9 @@
  * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site;
  * - `GET /.weft/client.js`: a small ES module over all of the above.
  *
+ * Key origin only: on a name's origin (`<dns-name>.ipns.localhost`) everything but client.js
+ * answers 403, since the name can point elsewhere between the page's load and its requests.
+ *
  * Same origin only: the page that calls must be the site's own. A state-changing request
  * needs `Origin` equal to the site's origin; any request a browser marks cross-site or
  * same-site (every other `*.localhost` origin is "same-site") is refused; no CORS header is
@@ -48,8 +51,14 @@ export interface SiteApiInit {
 export interface SiteContext {
   /** The site's k51… name. */
   site: string
-  /** `http://<label>.ipns.localhost:<port>`: the only origin the API answers. */
+  /** `http://<label>.ipns.localhost:<port>`: the request's origin; a request from any other is refused. */
   origin: string
+  /**
+   * Set when `origin` is a name's (DNSLink, ENS, petname), not the site's key: the site's key origin.
+   * The API answers 403 there (client.js aside): the name is resolved again on each request, so the
+   * page may be another site's than the one this request resolves to.
+   */
+  keyOrigin?: string
   /** `http://127.0.0.1:<port>`: where the confirmation page is. */
   uiOrigin: string
   /** The site's current version and weft.json (read when `/.weft/site` asks). */
@@ -246,6 +255,7 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
         const bytes = await clientJs
         return new Response(request.method === 'HEAD' ? null : bytes as Uint8Array<ArrayBuffer>, { headers: { ...NO_STORE, 'cache-control': 'no-cache', 'content-type': 'text/javascript; charset=utf-8' } })
       }
+      if (ctx.keyOrigin !== undefined) throw new WeftError('ERR_SITE_API_FORBIDDEN', `the site API answers only on the site's own origin, ${ctx.keyOrigin}: a name's origin may serve another site's page; open the site there to take part`)
       if (route === 'site' && method === 'GET') {
         const { sequence, root, weftJson } = await ctx.describe(AbortSignal.any([request.signal, AbortSignal.timeout(30_000)]))
         return json({ name: ctx.site, address: `/ipns/${ctx.site}`, sequence, root, users: weftJson?.users ?? null, db: weftJson?.db ?? null })

@@ -27,7 +27,7 @@ export type HomeState =
  * Every name weft itself writes at the top of a home (see layout.ts), including the
  * SQLite side files and config.json's temporary twin, so that a half-made home is known.
  */
-const LAYOUT_ENTRIES = [/^home\.json$/, /^config\.json(\.tmp-\d+)?$/, /^repo\.lock$/, /^keys$/, /^weft\.db(-wal|-shm|-journal)?$/, /^blocks$/, /^api$/, /^api\.token$/, /^tmp$/]
+const LAYOUT_ENTRIES = [/^home\.json$/, /^config\.json(\.tmp-\d+)?$/, /^repo\.lock$/, /^keys$/, /^weft\.db(-wal|-shm|-journal)?$/, /^blocks$/, /^api$/, /^api\.token$/, /^tmp$/, /^users$/]
 
 function isLayoutEntry (name: string): boolean {
   return LAYOUT_ENTRIES.some(re => re.test(name))

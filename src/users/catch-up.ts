@@ -5,7 +5,8 @@
  *
  * Frames are an unsigned varint length and that many bytes. The requester sends one
  * frame, the site's name (`k51…`); the responder answers with one frame per user record
- * (each at most MAX_RECORD_BYTES, newest first, at most MAX_CATCH_UP_RECORDS), then closes.
+ * of a contribution it accepted (each at most MAX_RECORD_BYTES, newest first, at most
+ * MAX_CATCH_UP_RECORDS), then closes.
  * A responder that breaks the framing or sends a record that fails the gate is penalised
  * by the requester, record by record.
  */
@@ -19,12 +20,18 @@ export const MAX_CATCH_UP_RECORDS = 20_000
 /** A site name is 62 characters; anything much longer is not one. */
 const MAX_REQUEST_BYTES = 128
 
-export async function serveCatchUp (stream: Stream, records: (site: string) => Uint8Array[] | undefined): Promise<void> {
+/** Records read from the store and written per step: a page, not the whole site, is in memory at once. */
+const PAGE = 256
+
+export async function serveCatchUp (stream: Stream, records: (site: string, offset: number, limit: number) => Uint8Array[]): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
   try {
     const site = new TextDecoder().decode((await lp.read()).subarray())
-    const held = records(site) ?? []
-    for (let i = 0; i < held.length; i += 256) await lp.writeV(held.slice(i, i + 256))
+    for (let offset = 0; offset < MAX_CATCH_UP_RECORDS; offset += PAGE) {
+      const page = records(site, offset, PAGE)
+      if (page.length > 0) await lp.writeV(page)
+      if (page.length < PAGE) break
+    }
     await stream.close()
   } catch (err) {
     stream.abort(err as Error)

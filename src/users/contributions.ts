@@ -10,7 +10,6 @@
  * and an event goes out. A new site version re-reads the rules and checks every
  * contribution again, so a ban reaches old posts too.
  */
-import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
@@ -23,8 +22,10 @@ import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
-import { bannedUsers, checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
-import { openSiteDb, type SiteDb } from './site-db.ts'
+import { checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
+import type { SiteDb } from './site-db.ts'
+import { SiteStates } from './site-state.ts'
+import { TokenBuckets } from './rate.ts'
 import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
@@ -39,21 +40,29 @@ export function usersTopic (site: string): string {
 const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value', 'wrong-site'])
 /** Folder walks at once: a cold follow of thousands of contributions, without thousands of fetches in flight. */
 const WALK_CONCURRENCY = 16
+/** The longest one folder walk may take: a forum post's folder is two blocks, fetched in well under a second on a LAN. */
+const WALK_TIMEOUT = 120_000
+/** Refused contributions kept per site (as evidence, and so they are not fetched again); past it the oldest go, records and all. */
+export const MAX_REFUSED_PER_SITE = 1_000
+/** Contributions whose folder no peer had, tried again per catch-up round. */
+const RETRIES_PER_ROUND = 100
 
 export class ContributionService extends EventTarget implements Users {
   private readonly components: UsersComponents
   private readonly init: UsersInit
   private readonly store: UserStore
   private readonly gate: RecordGate
-  private readonly configs = new Map<string, SiteConfig>()
-  private readonly dbs = new Map<string, Promise<SiteDb>>()
-  /** The schema (as JSON) each open database was opened with. */
-  private readonly dbSchemas = new Map<string, string>()
+  private readonly sitesState: SiteStates
   private readonly subscribed = new Set<string>()
   private readonly queue: Array<() => Promise<void>> = []
   private readonly processing = new Set<string>()
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  /** Checks asked for while one of the same contribution ran: it runs again with the rules then in force. */
+  private readonly again = new Set<string>()
+  private readonly writing = new Map<string, Promise<Contribution>>()
+  private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
+  /** Sites whose own newest record no DHT peer has taken yet. */
+  private readonly unannounced = new Set<string>()
   private readonly cleanups: Array<() => void> = []
   private running = 0
   private controller = new AbortController()
@@ -69,6 +78,7 @@ export class ContributionService extends EventTarget implements Users {
       label: 'users'
     })
     mkdirSync(components.siteDbDir, { recursive: true, mode: 0o700 })
+    this.sitesState = new SiteStates(components.siteDbDir, { queryTimeout: init.queryTimeout, maxRows: init.maxRows })
   }
 
   // ---- lifecycle ----
@@ -90,7 +100,8 @@ export class ContributionService extends EventTarget implements Users {
     const net = this.components.net
     if (net !== undefined) {
       await net.handle(CATCH_UP_PROTOCOL, stream => {
-        void serveCatchUp(stream, site => this.isActive(site) ? this.store.records(site, MAX_CATCH_UP_RECORDS) : undefined)
+        // only what this node accepted: junk it was handed goes no further
+        void serveCatchUp(stream, (site, offset, limit) => this.isActive(site) ? this.store.acceptedRecords(site, offset, Math.min(limit, MAX_CATCH_UP_RECORDS - offset)) : [])
       })
       this.cleanups.push(() => { void net.unhandle(CATCH_UP_PROTOCOL).catch(() => {}) })
       const offPeer = net.onPeerConnected(() => { this.catchUpSoon() })
@@ -105,16 +116,16 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   async stop (): Promise<void> {
-    if (!this.started) return
-    this.started = false
-    this.controller.abort()
-    for (const t of this.timers.splice(0)) clearInterval(t)
-    for (const fn of this.cleanups.splice(0)) fn()
-    for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+    if (this.started) {
+      this.started = false
+      this.controller.abort()
+      for (const t of this.timers.splice(0)) clearInterval(t)
+      for (const fn of this.cleanups.splice(0)) fn()
+      for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+    }
     this.queue.length = 0
-    const dbs = [...this.dbs.values()]
-    this.dbs.clear()
-    for (const db of dbs) await (await db.catch(() => undefined))?.close()
+    // a node that was never started (the CLI's offline one) opens site databases too, on a write or a list
+    await this.sitesState.closeAll()
   }
 
   private background (fn: () => Promise<void>): void {
@@ -144,13 +155,19 @@ export class ContributionService extends EventTarget implements Users {
     } catch {
       return
     }
-    const before = this.configs.get(site)
+    const before = this.sitesState.config(site)
     if (before?.root === resolved.root) return
     const config = await readSiteConfig(this.components.blocks, CID.parse(resolved.root), resolved.sequence)
     if (config === undefined) return
-    this.configs.set(site, config)
+    this.sitesState.setConfig(site, config)
     if (config.rules === undefined) {
       if (config.problem !== undefined) log.error('%s: %s', site, config.problem)
+      // a version without (valid) rules takes no contributions: the ones held leave
+      for (const row of this.store.contributions(site, 'accepted')) {
+        this.store.setContribution({ ...row, state: 'refused', reason: 'no-rules' })
+        ;(await this.siteDb(site).catch(() => undefined))?.removeUser(row.user)
+        this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user: row.user, reason: 'no-rules' } }))
+      }
       return
     }
     this.subscribe(site)
@@ -166,25 +183,11 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   private config (site: string): SiteConfig | undefined {
-    return this.configs.get(site)
+    return this.sitesState.config(site)
   }
 
   private async siteDb (site: string): Promise<SiteDb | undefined> {
-    const schema = this.config(site)?.schema
-    if (schema === undefined) return undefined
-    let opening = this.dbs.get(site)
-    const path = join(this.components.siteDbDir, `${site}.db`)
-    const wanted = JSON.stringify(schema)
-    if (opening !== undefined) {
-      const db = await opening
-      if (this.dbSchemas.get(site) === wanted) return db
-      this.dbs.delete(site)
-      await db.close()
-    }
-    opening = openSiteDb({ path }, { schema, queryTimeout: this.init.queryTimeout, maxRows: this.init.maxRows })
-    this.dbs.set(site, opening)
-    this.dbSchemas.set(site, wanted)
-    return await opening
+    return await this.sitesState.db(site)
   }
 
   /** A new schema (or a new file): every accepted contribution goes in again, then the build is marked whole. */
@@ -221,8 +224,11 @@ export class ContributionService extends EventTarget implements Users {
 
   private async validatePush (site: string, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
-    if (!this.allowRate(`peer:${from}`, this.init.peerBurst, this.init.peerRate)) {
-      this.components.net?.penalise(from, `more than ${this.init.peerRate} user records a second on ${site}`)
+    // the rate is the publishing node's (the message's signer), not the relay's: an honest
+    // relay passing on a flood must not be banned for it
+    const origin = message.type === 'signed' ? message.from.toString() : undefined
+    if (!this.buckets.take(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
+      if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} user records a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
     try {
@@ -236,19 +242,6 @@ export class ContributionService extends EventTarget implements Users {
       if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
       return TopicValidatorResult.Ignore
     }
-  }
-
-  /** A token bucket per key: `burst` at once, `rate` a second after that. */
-  private allowRate (key: string, burst: number, rate: number): boolean {
-    const now = Date.now()
-    const bucket = this.buckets.get(key) ?? { tokens: burst, at: now }
-    bucket.tokens = Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)
-    bucket.at = now
-    this.buckets.set(key, bucket)
-    if (this.buckets.size > 10_000) this.buckets.delete(this.buckets.keys().next().value as string)
-    if (bucket.tokens < 1) return false
-    bucket.tokens--
-    return true
   }
 
   /**
@@ -269,7 +262,7 @@ export class ContributionService extends EventTarget implements Users {
     }
     const held = this.store.recordOf(site, record.user)
     if (source.kind !== 'self' && (held === undefined || held.record.sequence < record.sequence) &&
-      !this.allowRate(`user:${site}/${record.user}`, this.init.userBurst, this.init.userRate)) {
+      !this.buckets.take(`user:${site}/${record.user}`, this.init.userBurst, this.init.userRate)) {
       // a flood of versions from one user: the newest arrives again by catch-up
       throw new RecordRejected('stale', `user ${record.user} sent more than ${this.init.userRate} versions a second`)
     }
@@ -282,13 +275,17 @@ export class ContributionService extends EventTarget implements Users {
 
   private enqueue (site: string, user: string, hints: PeerId[] = []): void {
     const key = gateKey(site, user)
-    if (this.processing.has(key)) return
+    if (this.processing.has(key)) {
+      this.again.add(key)
+      return
+    }
     this.processing.add(key)
     this.queue.push(async () => {
       try {
         await this.check(site, user, hints)
       } finally {
         this.processing.delete(key)
+        if (this.again.delete(key)) this.enqueue(site, user, hints)
       }
     })
     this.pump()
@@ -326,7 +323,9 @@ export class ContributionService extends EventTarget implements Users {
       try {
         if (files === undefined) {
           this.store.setContribution(base)
-          files = await walkFolder(cid => this.getBlock(cid, hints), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes })
+          // a deadline for the whole walk: a sender feeding one block a minute holds a slot no longer
+          const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
+          files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
         }
         const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
@@ -334,11 +333,13 @@ export class ContributionService extends EventTarget implements Users {
         if (err instanceof FolderRefused) row = { ...base, state: 'refused', reason: err.reason }
         else {
           log('%s: the folder of %s is not here yet: %s', site, user, (err as Error).message)
+          this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
           return
         }
       }
     }
     this.store.setContribution(row)
+    if (row.state !== 'accepted') this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
     const db = await this.siteDb(site).catch(() => undefined)
     if (row.state === 'accepted') {
       // Not provided here: a DHT walk per contribution on every follower was most of a cold
@@ -346,7 +347,10 @@ export class ContributionService extends EventTarget implements Users {
       // at the publisher, forwarder or catch-up peer, the author provides it on writing,
       // and the reprovide schedule announces every held root (heldRoots).
       if (db !== undefined) await this.feedDb(db, site, row, rules.maxBytes)
-      this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      // a new site version checks every contribution again: only a new or newly accepted one is news to the site's pages
+      if (before?.state !== 'accepted' || before.root !== row.root) {
+        this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site, user, sequence: row.sequence, root: row.root } }))
+      }
     } else {
       db?.removeUser(user)
       if (before?.state === 'accepted') this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user, reason: row.reason ?? 'refused' } }))
@@ -358,11 +362,11 @@ export class ContributionService extends EventTarget implements Users {
     }
   }
 
-  private async getBlock (cid: CID, hints: PeerId[] = []): Promise<Uint8Array> {
+  private async getBlock (cid: CID, hints: PeerId[] = [], walk?: AbortSignal): Promise<Uint8Array> {
     const { blocks, net } = this.components
     if (!blocks.has(cid)) {
       if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
-      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout), ...(walk !== undefined ? [walk] : [])])
       await net.fetch(cid, { signal, recursive: false, providers: hints.length > 0 ? hints : undefined })
     }
     return await blocks.get(cid)
@@ -382,38 +386,27 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   private isModerator (site: string, user: string): boolean {
-    return this.config(site)?.rules?.moderators.includes(user) === true
+    return this.sitesState.isModerator(site, user)
   }
 
-  /** The owner's bans and those in moderators' accepted bans.json files. */
   private bans (site: string): Set<string> {
-    const rules = this.config(site)?.rules
-    if (rules === undefined) return new Set()
-    const moderatorBans = new Map<string, unknown>()
-    for (const moderator of rules.moderators) {
-      const text = this.moderatorBansText.get(gateKey(site, moderator))
-      if (text !== undefined) moderatorBans.set(moderator, text)
-    }
-    return bannedUsers(rules, moderatorBans)
+    return this.sitesState.bans(site)
   }
-
-  private readonly moderatorBansText = new Map<string, unknown>()
 
   /** A moderator's bans.json, parsed, from their accepted contribution (none: no bans). */
   private async readModeratorBans (site: string, moderator: string): Promise<void> {
-    const key = gateKey(site, moderator)
     const row = this.store.contribution(site, moderator)
     const file = row?.state === 'accepted' ? row.files.find(f => f.path === BANS_FILE) : undefined
     if (file === undefined) {
-      this.moderatorBansText.delete(key)
+      this.sitesState.setModeratorBans(site, moderator, undefined)
       return
     }
     try {
       const bytes = await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), this.config(site)?.rules?.maxBytes ?? 0)
-      this.moderatorBansText.set(key, JSON.parse(new TextDecoder().decode(bytes)))
+      this.sitesState.setModeratorBans(site, moderator, JSON.parse(new TextDecoder().decode(bytes)))
     } catch (err) {
       log('%s: moderator %s has an unreadable %s: %s', site, moderator, BANS_FILE, (err as Error).message)
-      this.moderatorBansText.delete(key)
+      this.sitesState.setModeratorBans(site, moderator, undefined)
     }
   }
 
@@ -432,7 +425,11 @@ export class ContributionService extends EventTarget implements Users {
 
   private async catchUpAll (): Promise<void> {
     for (const site of this.activeSites()) {
-      if (this.config(site)?.rules !== undefined) await this.catchUp(site)
+      if (this.config(site)?.rules === undefined) continue
+      await this.catchUp(site)
+      if (this.unannounced.has(site)) await this.announceOwn(site)
+      // folders no peer had the last time: the peers now connected may
+      for (const row of this.store.contributions(site, 'pending').slice(0, RETRIES_PER_ROUND)) this.enqueue(site, row.user)
     }
   }
 
@@ -458,8 +455,24 @@ export class ContributionService extends EventTarget implements Users {
     return this.components.identity.id(parseSiteName(site).name)
   }
 
+  async refresh (site: string): Promise<void> {
+    await this.refreshSite(parseSiteName(site).name)
+  }
+
   async write (site: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal } = {}): Promise<Contribution> {
     const name = parseSiteName(site).name
+    // one write at a time per site: two at once would both build on the same version
+    const previous = this.writing.get(name) ?? Promise.resolve()
+    const mine = previous.catch(() => {}).then(async () => await this.writeNow(name, path, bytes, options))
+    this.writing.set(name, mine)
+    try {
+      return await mine
+    } finally {
+      if (this.writing.get(name) === mine) this.writing.delete(name)
+    }
+  }
+
+  private async writeNow (name: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal }): Promise<Contribution> {
     if (!this.isActive(name)) throw new WeftError('ERR_NOT_FOLLOWING', `${name} is neither followed nor owned here: follow it first (weft follow ${name})`)
     await this.refreshSite(name)
     const rules = this.config(name)?.rules
@@ -469,6 +482,10 @@ export class ContributionService extends EventTarget implements Users {
     const key = this.components.identity.key(name)
     const user = this.components.identity.id(name)
     const current = this.store.contribution(name, user)
+    if (current !== undefined && current.files.length === 0 && (current.state === 'pending' || (current.state === 'refused' && current.reason !== 'banned'))) {
+      // a newer version of one's own contribution came back (an imported key) and is not walked yet: writing now would drop its files
+      throw new WeftError('ERR_CONTRIBUTION_REFUSED', `your contribution to ${name} (version ${current.sequence}) is not here yet, so a new version would lose its files; try again once \`weft user list --site ${name}\` shows it accepted`)
+    }
     const files = new Map<string, Uint8Array>()
     for (const file of current?.files ?? []) {
       if (file.path !== path) files.set(file.path, await readSmallFile(cid => this.getBlock(cid), CID.parse(file.cid), rules.maxBytes))
@@ -496,10 +513,13 @@ export class ContributionService extends EventTarget implements Users {
     if (net === undefined) return
     const signal = options.signal ?? this.controller.signal
     net.routing.provideSoon(record.root)
-    await Promise.all([
+    const [, took] = await Promise.all([
       net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) }),
-      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message) })
+      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
     ])
+    // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
+    if (took > 0) this.unannounced.delete(site)
+    else this.unannounced.add(site)
   }
 
   private toContribution (row: ContributionRow): Contribution {
@@ -548,7 +568,9 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   heldRoots (): CID[] {
-    return this.store.heldRoots().map(r => CID.parse(r))
+    // a site no longer followed or owned releases its users' folders to gc
+    const active = new Set(this.activeSites())
+    return this.store.heldRoots().filter(r => active.has(r.site)).map(r => CID.parse(r.root))
   }
 
   /** Waits until no contribution is being checked (tests, benchmarks). */

@@ -47,26 +47,50 @@ export class FolderRefused extends Error {
   }
 }
 
+/** Blocks asked for at once in a walk: enough to hide a round trip, few enough that a refusal wastes little. */
+export const WALK_BATCH = 16
+/** A file of the unixfs-v1-2025 profile is one level of 1 MiB leaves under its root; any file a contribution may hold needs at most two. */
+export const MAX_FILE_DEPTH = 3
+/** Folders a contribution may hold beyond its files (the same number as the folder depth allows paths to need, generously). */
+const SPARE_ENTRIES = 64
+
+/**
+ * The most blocks a walk may take: two per file (its root and one leaf), one per MiB of
+ * the byte limit twice over (leaves of bigger files, with room for other chunkers), and
+ * the folders. Tiny blocks cannot make a walk run long.
+ */
+export function maxWalkBlocks (limits: { maxFiles: number, maxBytes: number }): number {
+  return limits.maxFiles * 2 + Math.ceil(limits.maxBytes / (512 * 1024)) + SPARE_ENTRIES
+}
+
 /**
  * Walks the folder at `root`, getting each block through `get` (which fetches and verifies
- * what is missing), and lists its files. Stops with FolderRefused once more than
- * `maxFiles` files or `maxBytes` of blocks (plus framing) are seen.
+ * what is missing), and lists its files. Blocks are asked for a batch at a time, and the
+ * walk stops with FolderRefused as soon as it would pass `maxFiles` entries, `maxBytes` of
+ * blocks (plus framing) or maxWalkBlocks blocks, and aborts what is still in flight.
  */
-export async function walkFolder (get: (cid: CID) => Promise<Uint8Array>, root: CID, limits: { maxFiles: number, maxBytes: number }): Promise<ContributionFile[]> {
+export async function walkFolder (get: (cid: CID, signal: AbortSignal) => Promise<Uint8Array>, root: CID, limits: { maxFiles: number, maxBytes: number }, options: { signal?: AbortSignal } = {}): Promise<ContributionFile[]> {
   const budget = limits.maxBytes + (limits.maxFiles + 1) * FRAMING_BYTES_PER_FILE
+  const blockBudget = maxWalkBlocks(limits)
+  const stop = new AbortController()
+  const signal = options.signal === undefined ? stop.signal : AbortSignal.any([stop.signal, options.signal])
   let spent = 0
+  let taken = 0
+  let entryCount = 0
   const files: ContributionFile[] = []
   const take = async (cid: CID): Promise<Uint8Array> => {
-    const bytes = await get(cid)
+    if (++taken > blockBudget) throw new FolderRefused('too-large', `the folder is more than ${blockBudget} blocks`)
+    const bytes = await get(cid, signal)
     spent += bytes.byteLength
     if (spent > budget) throw new FolderRefused('too-large', `the folder holds more than ${limits.maxBytes} bytes`)
     return bytes
   }
-  // level by level: every block of one level is asked for at once
   type Item = { cid: CID, path: string, depth: number, kind: 'root' | 'entry' | 'part' }
-  let level: Item[] = [{ cid: root, path: '', depth: 0, kind: 'root' }]
   const entries = (node: dagPb.PBNode, item: Item): Item[] => {
     if (item.depth >= MAX_FOLDER_DEPTH) throw new FolderRefused('malformed', `folders nest deeper than ${MAX_FOLDER_DEPTH}`)
+    // counted before a single entry is fetched: a folder of thousands of links costs one block
+    entryCount += node.Links.length
+    if (entryCount > limits.maxFiles + SPARE_ENTRIES) throw new FolderRefused('too-many-files', `the folder holds more than ${limits.maxFiles} files`)
     return node.Links.map(link => {
       const name = link.Name ?? ''
       if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
@@ -75,41 +99,47 @@ export async function walkFolder (get: (cid: CID) => Promise<Uint8Array>, root: 
       return { cid: link.Hash, path: item.path === '' ? name : `${item.path}/${name}`, depth: item.depth + 1, kind: 'entry' }
     })
   }
-  while (level.length > 0) {
-    const blocks = await Promise.all(level.map(async item => ({ item, bytes: await take(item.cid) })))
-    const next: Item[] = []
-    for (const { item, bytes } of blocks) {
-      if (item.cid.code === raw.code) {
-        if (item.kind === 'root') throw new FolderRefused('malformed', 'the contribution is a file, not a folder')
-        if (item.kind === 'entry') files.push({ path: item.path, size: bytes.byteLength, cid: item.cid.toString() })
-        continue
-      }
-      if (item.cid.code !== dagPb.code) throw new FolderRefused('malformed', `${item.path === '' ? 'the root' : item.path} is not UnixFS (codec 0x${item.cid.code.toString(16)})`)
-      let node: dagPb.PBNode
-      let fs: UnixFS
-      try {
-        node = dagPb.decode(bytes)
-        fs = UnixFS.unmarshal(node.Data ?? new Uint8Array())
-      } catch (err) {
-        throw new FolderRefused('malformed', `${item.path === '' ? 'the root' : item.path} is not UnixFS: ${(err as Error).message}`)
-      }
-      if (item.kind === 'part') {
-        if (fs.type !== 'file' && fs.type !== 'raw') throw new FolderRefused('malformed', `a part of ${item.path} is a ${fs.type}`)
-        for (const link of node.Links) next.push({ ...item, cid: link.Hash })
-      } else if (fs.type === 'directory') {
-        next.push(...entries(node, item))
-      } else if (item.kind === 'root') {
-        throw new FolderRefused('malformed', `the contribution is a ${fs.type}, not a folder (sharded folders are not taken)`)
-      } else if (fs.type === 'file' || fs.type === 'raw') {
-        files.push({ path: item.path, size: Number(fs.fileSize()), cid: item.cid.toString() })
-        for (const link of node.Links) next.push({ ...item, cid: link.Hash, kind: 'part' })
-      } else {
-        throw new FolderRefused('malformed', `${item.path} is a ${fs.type}; contributions hold files and folders`)
-      }
-      if (files.length > limits.maxFiles) throw new FolderRefused('too-many-files', `the folder holds more than ${limits.maxFiles} files`)
+  const visit = (item: Item, bytes: Uint8Array): Item[] => {
+    if (item.cid.code === raw.code) {
+      if (item.kind === 'root') throw new FolderRefused('malformed', 'the contribution is a file, not a folder')
+      if (item.kind === 'entry') files.push({ path: item.path, size: bytes.byteLength, cid: item.cid.toString() })
+      return []
     }
-    level = next
+    const where = item.path === '' ? 'the root' : item.path
+    if (item.cid.code !== dagPb.code) throw new FolderRefused('malformed', `${where} is not UnixFS (codec 0x${item.cid.code.toString(16)})`)
+    let node: dagPb.PBNode
+    let fs: UnixFS
+    try {
+      node = dagPb.decode(bytes)
+      fs = UnixFS.unmarshal(node.Data ?? new Uint8Array())
+    } catch (err) {
+      throw new FolderRefused('malformed', `${where} is not UnixFS: ${(err as Error).message}`)
+    }
+    if (item.kind === 'part') {
+      if (fs.type !== 'file' && fs.type !== 'raw') throw new FolderRefused('malformed', `a part of ${item.path} is a ${fs.type}`)
+      if (node.Links.length > 0 && item.depth >= MAX_FILE_DEPTH) throw new FolderRefused('malformed', `${item.path} is a DAG deeper than ${MAX_FILE_DEPTH} levels`)
+      return node.Links.map(link => ({ ...item, cid: link.Hash, depth: item.depth + 1 }))
+    }
+    if (fs.type === 'directory') return entries(node, item)
+    if (item.kind === 'root') throw new FolderRefused('malformed', `the contribution is a ${fs.type}, not a folder (sharded folders are not taken)`)
+    if (fs.type !== 'file' && fs.type !== 'raw') throw new FolderRefused('malformed', `${item.path} is a ${fs.type}; contributions hold files and folders`)
+    files.push({ path: item.path, size: Number(fs.fileSize()), cid: item.cid.toString() })
+    if (files.length > limits.maxFiles) throw new FolderRefused('too-many-files', `the folder holds more than ${limits.maxFiles} files`)
+    // a part's depth counts levels inside its file, from 1
+    return node.Links.map(link => ({ ...item, cid: link.Hash, kind: 'part' as const, depth: 1 }))
   }
+  const queue: Item[] = [{ cid: root, path: '', depth: 0, kind: 'root' }]
+  try {
+    while (queue.length > 0) {
+      const batch = queue.splice(0, WALK_BATCH)
+      const blocks = await Promise.all(batch.map(async item => ({ item, bytes: await take(item.cid) })))
+      for (const { item, bytes } of blocks) queue.push(...visit(item, bytes))
+    }
+  } catch (err) {
+    stop.abort(err)
+    throw err
+  }
+  if (files.length > limits.maxFiles) throw new FolderRefused('too-many-files', `the folder holds more than ${limits.maxFiles} files`)
   return files.sort((a, b) => a.path < b.path ? -1 : 1)
 }
 

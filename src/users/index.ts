@@ -12,6 +12,7 @@ import type { Routing } from '../routing/index.ts'
 import type { Sites } from '../sites/index.ts'
 import type { ContributionFile } from './store.ts'
 import { ContributionService } from './contributions.ts'
+import { DEFAULT_MAX_ROWS, DEFAULT_QUERY_TIMEOUT_MS } from './site-db.ts'
 import type { UserIdentity } from './identity.ts'
 
 export { checkUserRecord, signUserRecord, userIdOfPublicKey, type UserRecord } from './records.ts'
@@ -70,7 +71,13 @@ export interface Users extends Startable, EventTarget {
   /** Whether this node's person allowed the site to sign as them. */
   allowed(site: string): boolean
   allow(site: string, allowed: boolean): void
-  /** Every contribution known on a site with its state, and the records refused (`weft user list`). */
+  /**
+   * Reads the rules of the site's held version, checking every contribution again when they
+   * changed. A started node does this as versions arrive; one that was not started (the
+   * CLI's offline node) does it on a write, and here before `info`.
+   */
+  refresh(site: string): Promise<void>
+  /** Every contribution known on a site with its state, and the records refused (`weft user list`), under the rules last read (`refresh`). */
   info(site: string): UsersInfo
   /** Asks peers on the site's users topic for the user records they hold; returns how many came. */
   catchUp(site: string): Promise<number>
@@ -137,8 +144,8 @@ export const USERS_DEFAULTS: UsersInit = {
   fetchTimeout: 60_000,
   catchUpInterval: 10 * 60_000,
   catchUpPeers: 3,
-  queryTimeout: 2_000,
-  maxRows: 10_000,
+  queryTimeout: DEFAULT_QUERY_TIMEOUT_MS,
+  maxRows: DEFAULT_MAX_ROWS,
   // a forum thread being read and answered by a crowd; a flood is orders beyond
   peerBurst: 200,
   peerRate: 50,

@@ -40,11 +40,15 @@ export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'ha
   }
   try {
     config.rules = parseUserRules(parsed)
-    config.schema = parseDbSchema(parsed)
   } catch (err) {
     // a site whose rules do not parse takes no contributions until a version fixes them
-    config.rules = undefined
-    config.schema = undefined
+    config.problem = (err as Error).message
+    return config
+  }
+  try {
+    config.schema = parseDbSchema(parsed)
+  } catch (err) {
+    // a bad schema costs the site its database, not its rules (and the bans in them)
     config.problem = (err as Error).message
   }
   return config

@@ -4,11 +4,13 @@
  * query's time by killing this process; this file only runs statements and answers.
  *
  * Messages (structured clone over the IPC channel):
+ *   out: { ready: true } once, when it can take queries
  *   in:  { id, sql, params, maxRows, maxBytes }
  *   out: { id, rows } | { id, error: { code, message } }
  * Imports nothing from weft, so it starts in tens of milliseconds.
  */
 import { DatabaseSync, type StatementSync, type SQLInputValue } from 'node:sqlite'
+import { Worker } from 'node:worker_threads'
 
 interface Request { id: number, sql: string, params: SQLInputValue[] | Record<string, SQLInputValue>, maxRows: number, maxBytes: number }
 
@@ -55,14 +57,32 @@ function run (req: Request): unknown {
   return { id: req.id, rows }
 }
 
-process.on('message', (req: Request) => {
-  let answer: unknown
+function answer (req: Request): void {
+  let out: unknown
   try {
-    answer = run(req)
+    out = run(req)
   } catch (err) {
-    answer = { id: req.id, error: { code: 'ERR_QUERY_INVALID', message: (err as Error).message } }
+    out = { id: req.id, error: { code: 'ERR_QUERY_INVALID', message: (err as Error).message } }
   }
-  process.send?.(answer)
+  process.send?.(out)
+}
+
+/** How often the watchdog looks for the parent: an orphaned runaway query spins at most this long. */
+const ORPHAN_CHECK_MS = 1_000
+// 'disconnect' waits for the running statement, which may never end if the node died
+// mid-query; a thread of its own sees the parent go and kills this process. Queries wait
+// until it runs: a worker's start needs this thread's event loop, which a query blocks.
+const watchdog = new Worker(`setInterval(() => { if (process.ppid !== ${process.ppid}) process.kill(process.pid, 'SIGKILL') }, ${ORPHAN_CHECK_MS})`, {
+  eval: true,
+  // A small isolate: the default one reserves a code range that would not fit under the query process's data limit.
+  resourceLimits: { codeRangeSizeMb: 4, maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 }
 })
+watchdog.unref()
+// The parent sends queries only after this: until the watchdog runs, an orphan could outlive its node.
+const ready = (): void => { process.send?.({ ready: true }) }
+watchdog.once('online', ready)
+// Without a watchdog queries still run (and still die at their deadline); only an orphan would outlive its node.
+watchdog.once('error', ready)
+process.on('message', answer)
 // The parent is gone (or closed the db): nothing left to answer.
 process.on('disconnect', () => { process.exit(0) })

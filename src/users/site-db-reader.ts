@@ -6,10 +6,11 @@
  * SIGKILLed, which stops SQLite wherever it is.
  *
  * One process per site db, one query at a time, in arrival order. Each query has a
- * deadline from when it was asked (the caller waits at most `queryTimeout`, queue
- * included): a query still waiting at its deadline is dropped, one still running kills
- * the process, and the next query starts a new one. The process starts on the first
- * query and exits after QUERY_PROCESS_IDLE_MS without one.
+ * deadline from when it was asked, queue included (or from when the process is up, if it
+ * was starting: a cold start under load can take a second): a query still waiting at its
+ * deadline is dropped, one still running kills the process, and the next query starts a
+ * new one. The process starts on the first query and exits after QUERY_PROCESS_IDLE_MS
+ * without one.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -38,11 +39,16 @@ export interface ReaderInit {
   maxBytes: number
 }
 
+/** A process that is not answering by then never will; cold starts took 80–1,100 ms here (2 cores, load 4–10). */
+export const QUERY_PROCESS_START_TIMEOUT_MS = 10_000
+
 interface Job {
   id: number
   message: { id: number, sql: string, params: QueryParams, maxRows: number, maxBytes: number }
   resolve: (rows: Array<Record<string, unknown>>) => void
   reject: (err: unknown) => void
+  /** Starts the job's deadline (once): at asking, or when the query process is up if it was still starting. */
+  arm: () => void
   cleanup: () => void
 }
 
@@ -50,6 +56,9 @@ export class SiteDbReader {
   private readonly path: string
   private readonly init: ReaderInit
   private child: ChildProcess | undefined
+  /** The query process said it is ready (its watchdog runs); queries go to it only then. */
+  private ready = false
+  private startTimer: NodeJS.Timeout | undefined
   private running: Job | undefined
   private readonly waiting: Job[] = []
   private nextId = 1
@@ -66,7 +75,7 @@ export class SiteDbReader {
     if (this.closed) throw new WeftError('ERR_QUERY_REFUSED', 'the site database is closed')
     return await new Promise((resolve, reject) => {
       const id = this.nextId++
-      const timer = setTimeout(() => { this.fail(job, new WeftError('ERR_QUERY_TIMEOUT', `the query ran past ${this.init.queryTimeout} ms and was stopped`)) }, this.init.queryTimeout)
+      let timer: NodeJS.Timeout | undefined
       const onAbort = (): void => { this.fail(job, options.signal?.reason) }
       options.signal?.addEventListener('abort', onAbort, { once: true })
       const job: Job = {
@@ -74,8 +83,13 @@ export class SiteDbReader {
         message: { id, sql, params, maxRows: this.init.maxRows, maxBytes: this.init.maxBytes },
         resolve,
         reject,
+        arm: () => {
+          timer ??= setTimeout(() => { this.fail(job, new WeftError('ERR_QUERY_TIMEOUT', `the query ran past ${this.init.queryTimeout} ms and was stopped`)) }, this.init.queryTimeout)
+        },
         cleanup: () => { clearTimeout(timer); options.signal?.removeEventListener('abort', onAbort) }
       }
+      // A process start is not the query's time: under load it alone can pass a short deadline.
+      if (this.ready) job.arm()
       this.waiting.push(job)
       this.next()
     })
@@ -96,15 +110,15 @@ export class SiteDbReader {
 
   private next (): void {
     if (this.running !== undefined || this.closed) return
-    const job = this.waiting.shift()
-    if (job === undefined) {
+    if (this.waiting.length === 0) {
       this.idle()
       return
     }
     clearTimeout(this.idleTimer)
-    this.running = job
     const child = this.child ?? this.spawn()
-    child.channel?.ref() // a query in flight keeps the node alive until it answers
+    if (!this.ready) return // 'ready' calls next() again
+    const job = this.waiting.shift() as Job
+    this.running = job
     child.send(job.message)
   }
 
@@ -114,9 +128,29 @@ export class SiteDbReader {
       // The shell sets the limit and execs node in its place (same pid, same IPC channel); without the limit if the hard limit is lower.
       ? spawn('/bin/sh', ['-c', `ulimit -d ${QUERY_PROCESS_DATA_LIMIT_KIB} 2>/dev/null; exec "$0" "$@"`, process.execPath, ...EXEC_ARGV, QUERY_PROCESS, this.path], options)
       : fork(QUERY_PROCESS, [this.path], { ...options, execArgv: EXEC_ARGV })
-    child.on('message', (answer: { id: number, rows?: Array<Record<string, unknown>>, error?: { code: ErrorCode, message: string } }) => {
+    // Never what keeps the node running: a waiting query's own timer (or the start timer) does that.
+    child.unref()
+    child.channel?.unref()
+    this.ready = false
+    this.startTimer = setTimeout(() => {
+      if (this.child !== child) return
+      this.kill()
+      for (const job of this.waiting.splice(0)) {
+        job.cleanup()
+        job.reject(new WeftError('ERR_QUERY_TIMEOUT', `the site database's query process did not start within ${QUERY_PROCESS_START_TIMEOUT_MS} ms`))
+      }
+    }, QUERY_PROCESS_START_TIMEOUT_MS)
+    child.on('message', (answer: { ready?: true, id?: number, rows?: Array<Record<string, unknown>>, error?: { code: ErrorCode, message: string } }) => {
+      if (this.child !== child) return
+      if (answer.ready === true) {
+        this.ready = true
+        clearTimeout(this.startTimer)
+        for (const job of this.waiting) job.arm()
+        this.next()
+        return
+      }
       const job = this.running
-      if (job === undefined || answer.id !== job.id || this.child !== child) return
+      if (job === undefined || answer.id !== job.id) return
       this.running = undefined
       job.cleanup()
       if (answer.error !== undefined) job.reject(new WeftError(answer.error.code, answer.error.message))
@@ -126,11 +160,14 @@ export class SiteDbReader {
     child.on('exit', (code, signal) => {
       if (this.child !== child) return
       this.child = undefined
+      this.ready = false
+      clearTimeout(this.startTimer)
       const job = this.running
-      if (job === undefined) return
       this.running = undefined
-      job.cleanup()
-      job.reject(new WeftError('ERR_INTERNAL', `the site database's query process stopped (${signal ?? `exit ${code}`}) while running a query`))
+      if (job !== undefined) {
+        job.cleanup()
+        job.reject(new WeftError('ERR_INTERNAL', `the site database's query process stopped (${signal ?? `exit ${code}`}) while running a query`))
+      }
       this.next()
     })
     child.on('error', () => { /* 'exit' follows and fails the running query */ })
@@ -139,18 +176,18 @@ export class SiteDbReader {
   }
 
   private idle (): void {
-    const child = this.child
-    if (child === undefined) return
-    child.channel?.unref() // an idle query process never keeps the node running
+    if (this.child === undefined) return
     clearTimeout(this.idleTimer)
-    this.idleTimer = setTimeout(() => { if (this.running === undefined) this.kill() }, QUERY_PROCESS_IDLE_MS)
+    this.idleTimer = setTimeout(() => { if (this.running === undefined && this.waiting.length === 0) this.kill() }, QUERY_PROCESS_IDLE_MS)
     this.idleTimer.unref()
   }
 
   private kill (): void {
     const child = this.child
     this.child = undefined
+    this.ready = false
     clearTimeout(this.idleTimer)
+    clearTimeout(this.startTimer)
     if (child === undefined) return
     child.kill('SIGKILL')
   }
@@ -169,6 +206,7 @@ export class SiteDbReader {
     this.waiting.length = 0
     this.running = undefined
     const child = this.child
+    child?.ref() // so the node waits for the exit it is promised
     this.kill()
     if (child !== undefined && child.exitCode === null && child.signalCode === null) {
       await new Promise<void>(resolve => child.once('exit', () => { resolve() }))

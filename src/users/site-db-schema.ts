@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto'
 import { WeftError } from '../errors.ts'
+import { MAX_PATTERN_CHARS, pathProblem } from './rules.ts'
 
 export type ColumnType = 'TEXT' | 'INTEGER' | 'REAL' | 'BLOB'
 
@@ -38,8 +39,8 @@ export const MAX_INDEXES = 8
 export const MAX_INDEX_COLUMNS = 4
 /** One map per table per file kind, with room to spare. */
 export const MAX_MAPS = 64
-/** The same bound as the `users.files` patterns (users-spec.md). */
-export const MAX_PATTERN_LENGTH = 128
+/** The same bound as the `users.files` patterns. */
+export const MAX_PATTERN_LENGTH = MAX_PATTERN_CHARS
 /** A version is a counter an owner bumps; past 2^31 is a typo or an attack. */
 const MAX_VERSION = 2 ** 31 - 1
 
@@ -59,15 +60,16 @@ function identifier (name: unknown, what: string): string {
   if (typeof name !== 'string' || !IDENTIFIER.test(name) || name.startsWith('sqlite_')) {
     invalid(`${what} ${JSON.stringify(name)} must match ${IDENTIFIER.source} and not start with sqlite_`)
   }
+  // assigned as a key it would set the object's prototype, not name a table or column
+  if (name === '__proto__') invalid(`${what} "__proto__" is not allowed`)
   return name
 }
 
-/** A `users.files`-style pattern: literal characters, `*` and `?`, no empty segment or `..`. */
+/** A `users.files`-style pattern, checked by the same rule as those (rules.ts). */
 function pattern (p: unknown, where: string): string {
   if (typeof p !== 'string' || p.length === 0 || p.length > MAX_PATTERN_LENGTH) invalid(`${where}.file must be a pattern of 1 to ${MAX_PATTERN_LENGTH} characters`)
-  const segments = p.split('/')
-  if (segments.some(s => s === '' || s === '.' || s === '..')) invalid(`${where}.file ${JSON.stringify(p)} has an empty, . or .. segment`)
-  if (/[\u0000-\u001f\\]/.test(p)) invalid(`${where}.file ${JSON.stringify(p)} has a control character or a backslash`)
+  const problem = pathProblem(p)
+  if (problem !== undefined) invalid(`${where}.file ${JSON.stringify(p)}: ${problem.replace('the path', 'the pattern')}`)
   return p
 }
 
@@ -109,7 +111,7 @@ export function parseDbSchema (weftJson: unknown): SiteDbSchema | undefined {
       indexes = table.indexes.map((index: unknown, i: number) => {
         if (!Array.isArray(index) || index.length === 0 || index.length > MAX_INDEX_COLUMNS) invalid(`table ${name}.indexes[${i}] must list 1 to ${MAX_INDEX_COLUMNS} columns`)
         return index.map((c: unknown) => {
-          if (typeof c !== 'string' || !(c in columns || (IMPLICIT_COLUMNS as readonly string[]).includes(c))) invalid(`table ${name}.indexes[${i}] names ${JSON.stringify(c)}, not a column of ${name}`)
+          if (typeof c !== 'string' || !(Object.hasOwn(columns, c) || (IMPLICIT_COLUMNS as readonly string[]).includes(c))) invalid(`table ${name}.indexes[${i}] names ${JSON.stringify(c)}, not a column of ${name}`)
           return c
         })
       })
@@ -122,7 +124,7 @@ export function parseDbSchema (weftJson: unknown): SiteDbSchema | undefined {
     if (!isPlainObject(m)) invalid(`${where} is not an object`)
     onlyKeys(m, ['file', 'table', 'key'], where)
     const file = pattern(m.file, where)
-    if (typeof m.table !== 'string' || !(m.table in tables)) invalid(`${where}.table names no table in db.tables`)
+    if (typeof m.table !== 'string' || !Object.hasOwn(tables, m.table)) invalid(`${where}.table names no table in db.tables`)
     if (m.key === undefined) return { file, table: m.table }
     if (typeof m.key !== 'string' || m.key.length === 0 || m.key.length > MAX_PATTERN_LENGTH) invalid(`${where}.key must be a field name of 1 to ${MAX_PATTERN_LENGTH} characters`)
     return { file, table: m.table, key: m.key }
@@ -141,24 +143,4 @@ export function schemaHash (schema: SiteDbSchema, layout: number): string {
     return v
   }
   return createHash('sha256').update(JSON.stringify({ layout, schema: canonical(schema) })).digest('hex')
-}
-
-/** One path segment against one pattern segment: `*` any run, `?` one character; linear backtracking (one saved star), no blow-up. */
-function matchSegment (pat: string, text: string): boolean {
-  let p = 0
-  let t = 0
-  let star = -1
-  let mark = 0
-  while (t < text.length) {
-    if (p < pat.length && (pat[p] === '?' || pat[p] === text[t])) { p++; t++ } else if (p < pat.length && pat[p] === '*') { star = p++; mark = t } else if (star >= 0) { p = star + 1; t = ++mark } else return false
-  }
-  while (p < pat.length && pat[p] === '*') p++
-  return p === pat.length
-}
-
-/** Whether a contribution's relative path matches a map's `file` pattern (`*` and `?` never cross `/`). */
-export function matchesPattern (pattern: string, path: string): boolean {
-  const ps = pattern.split('/')
-  const ts = path.split('/')
-  return ps.length === ts.length && ps.every((s, i) => matchSegment(s, ts[i]))
 }

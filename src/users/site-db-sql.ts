@@ -1,6 +1,7 @@
 /**
  * The statement check a site's SQL passes before it reaches SQLite: one statement, a
- * read (SELECT, VALUES, or WITH … SELECT), no extension loading. It reads SQLite's
+ * read (SELECT, VALUES, or WITH … SELECT), no extension loading, no pragma_* table-valued
+ * functions or dbstat (they describe the file, and its path names the person's home). It reads SQLite's
  * tokens (strings, quoted identifiers, comments, blobs) so a keyword inside a string
  * never counts and a quoted identifier never hides one.
  *
@@ -22,6 +23,9 @@ const MAIN_VERBS = new Set(['select', 'values', 'insert', 'update', 'delete', 'r
 const WRITE_WORDS = new Set(['insert', 'update', 'delete', 'replace'])
 /** Functions refused wherever they appear (node:sqlite turns extension loading off too). */
 const REFUSED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer'])
+/** Virtual tables that describe the file rather than the site's rows: dbstat and sqlite_dbpage read raw pages, and pragma_* (database_list) names the file's path, which holds the person's home folder. */
+const REFUSED_TABLES = new Set(['dbstat', 'sqlite_dbpage'])
+const REFUSED_PREFIX = 'pragma_'
 /** A site's query is for a page, not a program: 100 KiB of SQL is past anything a page writes. */
 export const MAX_SQL_LENGTH = 100 * 1024
 
@@ -82,6 +86,7 @@ export function checkReadOnlySql (sql: string): void {
   for (let i = 0; i < body.length; i++) {
     const t = body[i]
     if ((t.kind === 'word' || t.kind === 'quoted') && REFUSED_FUNCTIONS.has(t.text)) refuse(`${t.text} is not allowed`)
+    if ((t.kind === 'word' || t.kind === 'quoted') && (REFUSED_TABLES.has(t.text) || t.text.startsWith(REFUSED_PREFIX))) refuse(`${t.text} describes the database file, not the site's rows`)
     if (t.kind === 'word' && WRITE_WORDS.has(t.text) && !(t.text === 'replace' && body[i + 1]?.text === '(')) refuse(`${t.text.toUpperCase()} is a write`)
     if (t.kind === 'punct') {
       if (t.text === '(') depth++

@@ -17,7 +17,8 @@
  */
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite'
 import { WeftError } from '../errors.ts'
-import { IMPLICIT_COLUMNS, matchesPattern, schemaHash, type SiteDbSchema } from './site-db-schema.ts'
+import { IMPLICIT_COLUMNS, schemaHash, type SiteDbSchema } from './site-db-schema.ts'
+import { globMatch } from './rules.ts'
 import { checkReadOnlySql } from './site-db-sql.ts'
 import { SiteDbReader, type QueryParams } from './site-db-reader.ts'
 
@@ -194,7 +195,7 @@ class SqliteSiteDb implements SiteDb {
     this.transaction(() => {
       this.deleteRows(user)
       for (const path of paths) {
-        const maps = this.schema.maps.filter(m => matchesPattern(m.file, path))
+        const maps = this.schema.maps.filter(m => globMatch(m.file, path))
         if (maps.length === 0) continue
         const bytes = files.get(path) as Uint8Array
         if (jsonBytes + bytes.byteLength > MAX_JSON_BYTES_PER_USER) {

@@ -93,10 +93,29 @@ export class UserStore {
 
   // ---- records and contributions ----
 
-  /** Every record held for a site (for a peer catching up), newest first. */
-  records (site: string, limit: number): Uint8Array[] {
-    return (this.db.prepare('SELECT record FROM user_records WHERE site = ? ORDER BY first_seen DESC LIMIT ?').all(site, limit) as Row[])
+  /** The records of a site's accepted contributions, newest first, a page at a time (for a peer catching up). */
+  acceptedRecords (site: string, offset: number, limit: number): Uint8Array[] {
+    if (limit <= 0) return []
+    return (this.db.prepare(`SELECT r.record FROM user_records r JOIN contributions c ON c.site = r.site AND c.user = r.user AND c.sequence = r.sequence
+      WHERE r.site = ? AND c.state = 'accepted' ORDER BY r.first_seen DESC, r.user LIMIT ? OFFSET ?`).all(site, limit, offset) as Row[])
       .map(r => new Uint8Array(r.record))
+  }
+
+  /**
+   * Keeps at most `keep` contributions of a site that are not accepted (refused, or pending
+   * a folder no peer had), dropping the oldest with their records, never `except`'s (one's own):
+   * a peer handing over junk from fresh keys cannot grow the home without bound.
+   */
+  evictUnaccepted (site: string, keep: number, except: string): void {
+    const old = this.db.prepare(`SELECT user FROM contributions WHERE site = ? AND state != 'accepted' AND user != ?
+      ORDER BY updated DESC LIMIT -1 OFFSET ?`).all(site, except, keep) as Row[]
+    if (old.length === 0) return
+    transaction(this.db, () => {
+      for (const { user } of old) {
+        this.db.prepare('DELETE FROM contributions WHERE site = ? AND user = ?').run(site, user)
+        this.db.prepare('DELETE FROM user_records WHERE site = ? AND user = ?').run(site, user)
+      }
+    })
   }
 
   recordOf (site: string, user: string): { record: SiteRecord, firstSeen: number } | undefined {
@@ -132,8 +151,8 @@ export class UserStore {
   }
 
   /** Folder roots gc must keep: every accepted or pending contribution's (a pending one is being fetched). */
-  heldRoots (): string[] {
-    return (this.db.prepare("SELECT DISTINCT root FROM contributions WHERE state != 'refused'").all() as Row[]).map(r => r.root)
+  heldRoots (): Array<{ site: string, root: string }> {
+    return (this.db.prepare("SELECT site, root FROM contributions WHERE state != 'refused'").all() as Row[]).map(r => ({ site: r.site, root: r.root }))
   }
 
   /** Drops a site's user records and contributions (a site no longer followed). */

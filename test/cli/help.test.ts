@@ -30,3 +30,14 @@ test('weft <command> --help prints usage and exits 0; --version prints the versi
   assert.equal(version.code, 0)
   assert.match(version.out, /^\d+\.\d+\.\d+\n$/)
 })
+
+test('weft user --help lists the contribution commands, and write says where its bytes come from', () => {
+  const user = buildProgram().commands.find(c => c.name() === 'user')
+  assert.ok(user !== undefined)
+  const help = user.helpInformation()
+  for (const name of ['id', 'write', 'rm', 'list', 'cat', 'export-key', 'import-key']) assert.match(help, new RegExp(`^  ${name}\\b`, 'm'), name)
+  const write = user.commands.find(c => c.name() === 'write')?.helpInformation() ?? ''
+  assert.match(write, /^Usage: weft user write \[options\] <file> \[path\]/)
+  assert.match(write, /--site <name>/)
+  assert.match(write, /stdin/)
+})

@@ -55,7 +55,12 @@ const VALID: Record<string, unknown> = {
   'car/export': { path: CID, offline: true },
   'user/id': { site: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8' },
   'user/export-key': { passphrase: 'correct horse' },
-  'user/import-key': { key: 'weft-user-key…', passphrase: 'correct horse', force: true }
+  'user/import-key': { key: 'weft-user-key…', passphrase: 'correct horse', force: true },
+  'user/sites': {},
+  'user/allow': { name: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', allowed: true },
+  'user/rm': { site: 'forum', file: 'posts.json' },
+  'user/list': { site: 'forum' },
+  'user/cat': { site: 'forum', user: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', file: 'posts.json' }
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string'
@@ -106,7 +111,13 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   carExport: ([path, net]) => isStr(path) && isNet(net),
   userId: ([site]) => isStr(site),
   userExportKey: ([pass]) => isStr(pass),
-  userImportKey: ([key, pass, force]) => isStr(key) && isStr(pass) && typeof force === 'boolean'
+  userImportKey: ([key, pass, force]) => isStr(key) && isStr(pass) && typeof force === 'boolean',
+  userSites: () => true,
+  userAllow: ([name, allowed]) => isStr(name) && typeof allowed === 'boolean',
+  userRm: ([site, file]) => isStr(site) && isStr(file),
+  userList: ([site]) => isStr(site),
+  userCat: ([site, user, file]) => isStr(site) && isStr(user) && isStr(file),
+  userWrite: ([site, file, bytes]) => isStr(site) && isStr(file) && bytes instanceof Uint8Array
 }
 
 /** Operations that only check and record what they are called with. */
@@ -116,7 +127,7 @@ function recordingOperations (calls: Array<{ method: string, args: unknown[] }>)
       if (method === 'then') return undefined
       return (...args: unknown[]) => {
         calls.push({ method, args: args.filter(a => typeof a !== 'function') })
-        if (method === 'cat' || method === 'carExport') return (async function * () { yield new Uint8Array([1]) })()
+        if (method === 'cat' || method === 'carExport' || method === 'userCat') return (async function * () { yield new Uint8Array([1]) })()
         return Promise.resolve({ ok: true })
       }
     }
@@ -166,6 +177,24 @@ test('fuzz: API bodies reach operations with the declared types, or are 400 ERR_
   console.log(counter.report('API bodies'))
 })
 
+test('fuzz: user/write\'s query reaches userWrite as two strings and the body\'s bytes, or is 400 ERR_USAGE', async () => {
+  const calls: Array<{ method: string, args: unknown[] }> = []
+  const handle = createApiHandler(recordingOperations(calls), TOKEN)
+  const counter = new CaseCounter()
+  const key = fc.constantFrom('site', 'file', 'Site', 'pin', '')
+  const query = fc.array(fc.tuple(key, fc.string({ maxLength: 20 })), { maxLength: 4 })
+  await fc.assert(fc.asyncProperty(query, fc.uint8Array({ maxLength: 64 }), async (pairs, bytes) => {
+    counter.tick()
+    calls.length = 0
+    const search = new URLSearchParams(pairs).toString()
+    const response = await handle(new Request(`http://127.0.0.1/api/v0/user/write?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
+    await assertCleanAnswer(response, 'user/write', search)
+    for (const call of calls) assert.ok(SIGNATURES[call.method]?.(call.args) === true, `user/write ?${search} called ${call.method}(${JSON.stringify(call.args).slice(0, 300)})`)
+    if (response.status === 200) assert.deepEqual(Buffer.from(calls[0]?.args[2] as Uint8Array), Buffer.from(bytes))
+  }), params(500))
+  console.log(counter.report('user/write queries'))
+})
+
 test('regression: bodies that reached the real operations as the wrong types are 400 ERR_USAGE', async t => {
   // found by the fuzzer: each was a 500 ERR_INTERNAL ("a bug in weft") or ran with a wrong type
   const node = await createNode({ home: await tmpHome(t) })
@@ -187,4 +216,25 @@ test('regression: bodies that reached the real operations as the wrong types are
     assert.equal(answer.code, 'ERR_USAGE')
     assert.ok(!answer.message.includes('\n'))
   }
+})
+
+test('user/write stops reading a body past 64 MiB (no site takes a larger file) and answers 403 ERR_CONTRIBUTION_REFUSED', async () => {
+  const calls: Array<{ method: string, args: unknown[] }> = []
+  const handle = createApiHandler(recordingOperations(calls), TOKEN)
+  const MiB = new Uint8Array(1024 * 1024)
+  let pulled = 0
+  const body = new ReadableStream<Uint8Array>({
+    pull (controller) {
+      // far past the ceiling: a reader that does not stop would take it all
+      if (++pulled > 200) controller.close()
+      else controller.enqueue(MiB)
+    }
+  })
+  const response = await handle(new Request('http://127.0.0.1/api/v0/user/write?site=forum&file=big.png', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body, duplex: 'half' } as RequestInit))
+  const answer = await response.json() as { code: string, message: string }
+  assert.equal(response.status, 403)
+  assert.equal(answer.code, 'ERR_CONTRIBUTION_REFUSED')
+  assert.match(answer.message, /big\.png is over 67108864 bytes/)
+  assert.ok(pulled <= 66, `read ${pulled} MiB`)
+  assert.equal(calls.length, 0, 'nothing was written')
 })

@@ -4,6 +4,7 @@ import { tmpHome } from './home.ts'
 import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import type { Config } from '../../src/repo/index.ts'
+import type { UsersInit } from '../../src/users/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -21,6 +22,8 @@ export interface TestnetOptions {
   banMs?: number
   /** Sites' timers for every node (default: no republish or poll schedule; tests drive them). */
   sites?: Partial<SitesInit>
+  /** Users' timers and limits for every node (default: USERS_DEFAULTS). */
+  users?: Partial<UsersInit>
   /** Settings for each new home, over the defaults. */
   config?: (config: Config) => Config
 }
@@ -34,7 +37,8 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
     reprovideInterval: 0,
-    sites: { republishInterval: 0, pollInterval: 0, ...options.sites }
+    sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
+    users: options.users
   })
   t.after(async () => { await node.stop() })
   return node as OnlineNode

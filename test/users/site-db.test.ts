@@ -1,12 +1,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { isWeftError } from '../../src/errors.ts'
 import { MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
-import { tmpDir } from '../helpers/home.ts'
+import { fileURLToPath } from 'node:url'
+import { Operations } from '../../src/api/index.ts'
+import { createNode } from '../../src/node/index.ts'
+import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
+const FORUM = fileURLToPath(new URL('../../examples/forum', import.meta.url))
 const WEFT_JSON = {
   title: 'forum',
   db: {
@@ -73,6 +79,11 @@ test('parseDbSchema reads the db section and refuses anything outside the format
     ['no columns', { t: { columns: {} } }],
     ['unknown table field', { t: { columns: { a: 'TEXT' }, triggers: [] } }],
     ['index on a missing column', { t: { columns: { a: 'TEXT' }, indexes: [['b']] } }],
+    // names every object inherits must not count as columns (they threw a TypeError later)
+    ['index on constructor', { t: { columns: { a: 'TEXT' }, indexes: [['constructor']] } }],
+    ['table named __proto__', JSON.parse('{"__proto__": { "columns": { "a": "TEXT" } }, "t": { "columns": { "a": "TEXT" } } }')],
+    ['column named __proto__', { t: { columns: JSON.parse('{"a": "TEXT", "__proto__": "TEXT"}') } }],
+    ['index on toString', { t: { columns: { a: 'TEXT' }, indexes: [['a', 'toString']] } }],
     ['too many tables', Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`t${i}`, { columns: { a: 'TEXT' } }]))],
     ['too many columns', { t: { columns: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`c${i}`, 'TEXT'])) } }],
     ['too many indexes', { t: { columns: { a: 'TEXT' }, indexes: Array.from({ length: 9 }, () => ['a']) } }]
@@ -86,6 +97,9 @@ test('parseDbSchema reads the db section and refuses anything outside the format
     ['version 0', { version: 0, tables, maps: [] }],
     ['unknown db field', { version: 1, tables, maps: [], views: {} }],
     ['map to a missing table', { version: 1, tables, maps: [{ file: 'a.json', table: 'nope' }] }],
+    ['map to constructor', { version: 1, tables, maps: [{ file: 'a.json', table: 'constructor' }] }],
+    ['map to __proto__', { version: 1, tables, maps: [{ file: 'a.json', table: '__proto__' }] }],
+    ['map to hasOwnProperty', { version: 1, tables, maps: [{ file: 'a.json', table: 'hasOwnProperty' }] }],
     ['map with ..', { version: 1, tables, maps: [{ file: '../a.json', table: 't' }] }],
     ['map pattern too long', { version: 1, tables, maps: [{ file: 'a'.repeat(129), table: 't' }] }],
     ['map key not a string', { version: 1, tables, maps: [{ file: 'a.json', table: 't', key: 3 }] }]
@@ -126,6 +140,10 @@ test('putUser turns matching files into rows, replaces them on the next put, and
   assert.deepEqual((await db.query('SELECT id FROM posts WHERE user = ? ORDER BY id', ['alice'])).map(r => r.id), ['p4'])
   assert.deepEqual(await db.query('SELECT * FROM profiles'), [])
   assert.deepEqual((await db.query('SELECT id FROM posts WHERE user = :u', { u: 'bob' })).map(r => r.id), ['b1'])
+
+  // Queries asked together are answered, each with its own rows (one query process, one at a time).
+  const together = await Promise.all(Array.from({ length: 50 }, (_, i) => db.query('SELECT ? AS i, count(*) AS n FROM posts', [i])))
+  assert.deepEqual(together.map(r => r[0].i), Array.from({ length: 50 }, (_, i) => i))
 
   db.removeUser('alice')
   assert.deepEqual(db.users(), ['bob'])
@@ -212,7 +230,16 @@ test('anything but one read statement is refused, and ATTACH creates no file', a
     'BEGIN',
     '',
     ' ; ',
-    "SELECT 'unterminated"
+    "SELECT 'unterminated",
+    // the file's path names the person's home folder; dbstat and sqlite_dbpage read raw pages
+    'SELECT file FROM pragma_database_list',
+    'SELECT file FROM "pragma_database_list"',
+    'SELECT file FROM main.[PRAGMA_DATABASE_LIST]',
+    'SELECT * FROM `pragma_table_info`(\'posts\')',
+    'SELECT (SELECT file FROM pragma_database_list) AS f',
+    'SELECT * FROM dbstat',
+    'SELECT * FROM "DBSTAT"',
+    'SELECT * FROM sqlite_dbpage'
   ]
   for (const sql of refused) await rejectsWith(db.query(sql), 'ERR_QUERY_REFUSED', sql)
   assert.equal(existsSync(attached), false)
@@ -254,6 +281,12 @@ test('a query that never ends is stopped at its deadline, the node keeps running
   assert.ok(worstGap < timeout / 2, `the event loop stalled for ${worstGap.toFixed(0)} ms`)
 })
 
+test('starting the query process does not count against a query\'s deadline', async t => {
+  // Node alone takes ~40 ms to start, the query process 80–300 ms: with the start counted, this deadline could not be met.
+  const db = await open(t, { queryTimeout: 60 })
+  assert.deepEqual((await db.query('SELECT 1 AS x')).map(r => r.x), [1])
+})
+
 test('a query is stopped by its signal, and one waiting behind a slow query meets the same deadline', async t => {
   const db = await open(t, { queryTimeout: 2_000 })
   await db.query('SELECT 1')
@@ -287,4 +320,58 @@ test('on Linux a query asking SQLite for a gigabyte fails with out of memory ins
   const db = await open(t)
   await rejectsWith(db.query('SELECT length(randomblob(900000000)) AS n'), 'ERR_QUERY_INVALID', '900 MB blob')
   assert.deepEqual((await db.query('SELECT length(randomblob(1000)) AS n')).map(r => r.n), [1000])
+})
+
+/** Linux: a process's parent and state from /proc, or undefined once it is gone (a zombie counts as gone). */
+function procStat (pid: number): { ppid: number, state: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return state === 'Z' ? undefined : { ppid: Number(ppid), state }
+  } catch {
+    return undefined
+  }
+}
+
+test('on Linux a query process left running by a node that died mid-query kills itself', { skip: process.platform !== 'linux' }, async t => {
+  const dir = await tmpDir(t, 'weft-sitedb-')
+  const script = join(dir, 'node.ts')
+  writeFileSync(script, `
+    import { openSiteDb, parseDbSchema } from ${JSON.stringify(new URL('../../src/users/index.ts', import.meta.url).href)}
+    const db = await openSiteDb({ path: ${JSON.stringify(join(dir, 'site.db'))} }, { schema: parseDbSchema(${JSON.stringify(WEFT_JSON)}), queryTimeout: 600_000 })
+    await db.query('SELECT 1')
+    void db.query('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c')
+    process.stdout.write('running\\n')
+    setInterval(() => {}, 1000)
+  `)
+  const node = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => { node.kill('SIGKILL') })
+  let out = ''
+  node.stdout.on('data', (b: Buffer) => { out += b.toString() })
+  await until('the node to start its runaway query', () => out.includes('running'), 30_000)
+  const queryProcess = () => readdirSync('/proc').filter(f => /^\d+$/.test(f)).map(Number)
+    .find(pid => procStat(pid)?.ppid === node.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('site-db-query-process'))
+  let child: number | undefined
+  await until('the query process to appear', () => (child = queryProcess()) !== undefined, 10_000)
+  node.kill('SIGKILL')
+  const gone = await until('the orphaned query process to end', () => procStat(child as number) === undefined, 10_000)
+  assert.ok(gone < 5_000, `it ran ${gone.toFixed(0)} ms after its node died`)
+})
+
+test('an offline node (users never started) that queried a site\'s database ends its query process when it stops', { skip: process.platform !== 'linux' }, async t => {
+  const node = await createNode({ home: await tmpHome(t) })
+  let stopped = false
+  t.after(async () => { if (!stopped) await node.stop() })
+  // this process's query processes, from /proc (Linux); elsewhere the test has nothing to count
+  const processes = (): number => process.platform !== 'linux' ? 0 : readdirSync('/proc').filter(f => /^\d+$/.test(f)).map(Number)
+    .filter(pid => procStat(pid)?.ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('site-db-query-process')).length
+  const before = processes()
+  await node.sites.create('forum')
+  const { name } = await new Operations(node).publish(FORUM, { site: 'forum' })
+  assert.deepEqual(await node.users.query(name, 'SELECT count(*) AS n FROM posts'), [{ n: 0 }])
+  assert.equal(processes(), before + 1, 'the query ran in a process of its own')
+  await node.stop()
+  stopped = true
+  // the process is reaped when it exits; before the fix it idled on for QUERY_PROCESS_IDLE_MS (a minute)
+  await until('the query process to be gone', () => processes() === before, 5_000)
 })

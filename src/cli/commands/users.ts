@@ -1,10 +1,53 @@
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { printJson } from '../format.ts'
+import { MAX_USER_FILE_BYTES, type UserWriteReport } from '../../api/operations.ts'
+import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
 import { readPassphrase, type PassphraseFlags } from './sites.ts'
+
+const SITE_HELP = 'the site: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one (a petname, .eth, …)'
+
+function tooLarge (what: string): WeftError {
+  return new WeftError('ERR_CONTRIBUTION_REFUSED', `${what} is over ${formatBytes(MAX_USER_FILE_BYTES)}; no site takes a larger file (the ceiling of every site's maxBytes)`)
+}
+
+/** The file's bytes: from `path`, or stdin for `-` or none; refused past the ceiling before more is read. */
+async function readInput (path: string | undefined): Promise<Uint8Array> {
+  if (path !== undefined && path !== '-') {
+    try {
+      if ((await stat(path)).size > MAX_USER_FILE_BYTES) throw tooLarge(path)
+      return await readFile(path)
+    } catch (err) {
+      if (err instanceof WeftError) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EISDIR') throw new WeftError('ERR_NOT_A_FILE', `${path} is a folder: write one file at a time`)
+      throw new WeftError(code === 'EACCES' ? 'ERR_PATH_UNREADABLE' : 'ERR_PATH_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`)
+    }
+  }
+  if (process.stdin.isTTY === true) process.stderr.write('reading the file from stdin (end it with Ctrl-D)\n')
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.byteLength
+    if (size > MAX_USER_FILE_BYTES) throw tooLarge('stdin')
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+/** Where a written record went, in words true where the command ran. */
+function sent (report: UserWriteReport, where: 'daemon' | 'local'): string {
+  if (report.announced) return 'announced to the site\'s followers'
+  return where === 'daemon' ? 'saved; no follower of the site is connected yet: they catch up on it when they connect' : 'saved; it goes out when `weft daemon` starts'
+}
+
+async function printWrite (what: string, report: UserWriteReport, where: 'daemon' | 'local'): Promise<void> {
+  await writeOut(`${what} your contribution to ${report.site} (${sent(report, where)})\n` +
+    `user      ${report.user}\nsequence  ${report.sequence}\nroot      /ipfs/${report.root}\n` +
+    `files     ${report.files.length} (${formatBytes(report.files.reduce((n, f) => n + f.size, 0))})\n`)
+}
 
 const IMPORTED = {
   added: 'imported the user key: your ids on every site are now those of the home it was exported from\n',
@@ -17,13 +60,78 @@ export function registerUserCommands (program: Command): void {
 
   user.command('id')
     .description('your user id on a site (k51…); the master key is made the first time')
-    .requiredOption('--site <name>', 'the site: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one (a petname, .eth, …)')
+    .requiredOption('--site <name>', SITE_HELP)
     .option('--json', 'print { "site", "id" } as JSON')
     .action(async (opts: { site: string, json?: boolean }, cmd: Command) => {
       await withApi(cmd, async api => {
         const answer = await api.userId(opts.site)
         if (opts.json === true) printJson(answer)
         else await writeOut(`${answer.id}\n`)
+      })
+    })
+
+  user.command('write')
+    .description('write one file of your contribution to a site, signed as your user there; followers check it against the owner\'s rules')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<file>', 'the path inside your contribution, e.g. posts.json (the site\'s rules say which names it takes)')
+    .argument('[path]', 'where the bytes come from: a local file, or - (the default) for stdin')
+    .option('--json', 'print { "site", "user", "sequence", "root", "files", "announced" } as JSON')
+    .action(async (file: string, path: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
+      const bytes = await readInput(path)
+      await withApi(cmd, async (api, where) => {
+        const report = await api.userWrite(opts.site, file, bytes)
+        if (opts.json === true) printJson(report)
+        else await printWrite(`wrote ${file} (${formatBytes(bytes.byteLength)}) to`, report, where)
+      })
+    })
+
+  user.command('rm')
+    .description('remove one file from your contribution to a site (a new signed version without it)')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<file>', 'the path inside your contribution')
+    .option('--json', 'print { "site", "user", "sequence", "root", "files", "announced" } as JSON')
+    .action(async (file: string, opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async (api, where) => {
+        const report = await api.userRm(opts.site, file)
+        if (opts.json === true) printJson(report)
+        else await printWrite(`removed ${file} from`, report, where)
+      })
+    })
+
+  user.command('list')
+    .description('every contribution known on a site: its user, version, state (accepted, refused and why, pending), files and bytes; records refused by reason; equivocations')
+    .requiredOption('--site <name>', SITE_HELP)
+    .option('--json', 'print { "site", "me", "takesContributions", "problem"?, "contributions", "rejections", "equivocations" } as JSON')
+    .action(async (opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const info = await api.userList(opts.site)
+        if (opts.json === true) {
+          printJson(info)
+          return
+        }
+        const takes = info.takesContributions ? 'takes contributions' : `takes no contributions${info.problem !== undefined ? `: ${info.problem}` : ' (its weft.json has no users section, or no version of it is held yet)'}`
+        await writeOut(`${info.site} ${takes}\nyou are ${info.me}\n`)
+        if (info.contributions.length === 0) await writeOut('no contributions known yet\n')
+        printTable(info.contributions.map(c => [
+          c.mine ? `${c.user} (you)` : c.user,
+          `v${c.sequence}`,
+          c.reason !== undefined ? `${c.state}: ${c.reason}` : c.state,
+          `${c.files} file${c.files === 1 ? '' : 's'}`,
+          formatBytes(c.bytes)
+        ]))
+        for (const r of info.rejections) await writeOut(`refused records: ${r.count} × ${r.reason}${r.lastPeer !== undefined ? `, last from ${r.lastPeer}` : ''}\n`)
+        for (const e of info.equivocations) await writeOut(`EQUIVOCATION: ${e.user} signed two versions at sequence ${e.sequence} (the first one seen is kept)\n`)
+      })
+    })
+
+  user.command('cat')
+    .description('write one file of a user\'s accepted contribution to stdout, verified from the store')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<user>', 'the user id (k51…; `weft user list` shows them)')
+    .argument('<file>', 'the path inside their contribution')
+    .action(async (user: string, file: string, opts: { site: string }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        for await (const chunk of api.userCat(opts.site, user, file)) await writeOut(chunk)
       })
     })
 
