@@ -20,7 +20,7 @@ import { WeftError } from '../errors.ts'
 import { parseSiteName, RecordGate, RecordRejected, type RecordSource } from '../sites/index.ts'
 import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
-import { buildFolder, FolderRefused, readSmallFile, walkFolder } from './folder.ts'
+import { buildFolder, FolderRefused, maxWalkBlocks, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
 import { checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
 import type { SiteDb } from './site-db.ts'
@@ -44,6 +44,8 @@ const WALK_CONCURRENCY = 16
 const WALK_TIMEOUT = 120_000
 /** Refused contributions kept per site (as evidence, and so they are not fetched again); past it the oldest go, records and all. */
 export const MAX_REFUSED_PER_SITE = 1_000
+/** ms before each retry of a folder no peer had: the writer's node is usually reachable within seconds. */
+const RETRY_DELAYS = [1_000, 5_000, 20_000]
 /** Contributions whose folder no peer had, tried again per catch-up round. */
 const RETRIES_PER_ROUND = 100
 
@@ -59,6 +61,8 @@ export class ContributionService extends EventTarget implements Users {
   /** Checks asked for while one of the same contribution ran: it runs again with the rules then in force. */
   private readonly again = new Set<string>()
   private readonly writing = new Map<string, Promise<Contribution>>()
+  /** Retries so far of each contribution whose folder no peer had. */
+  private readonly retries = new Map<string, number>()
   private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
@@ -325,6 +329,7 @@ export class ContributionService extends EventTarget implements Users {
           this.store.setContribution(base)
           // a deadline for the whole walk: a sender feeding one block a minute holds a slot no longer
           const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
+          await this.prefetch(root, hints, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, deadline)
           files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
         }
         const verdict = checkContribution(rules, files, user, bans)
@@ -334,11 +339,13 @@ export class ContributionService extends EventTarget implements Users {
         else {
           log('%s: the folder of %s is not here yet: %s', site, user, (err as Error).message)
           this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
+          this.retryLater(site, user, hints)
           return
         }
       }
     }
     this.store.setContribution(row)
+    this.retries.delete(gateKey(site, user))
     if (row.state !== 'accepted') this.store.evictUnaccepted(site, MAX_REFUSED_PER_SITE, this.components.identity.id(site))
     const db = await this.siteDb(site).catch(() => undefined)
     if (row.state === 'accepted') {
@@ -360,6 +367,43 @@ export class ContributionService extends EventTarget implements Users {
       await this.readModeratorBans(site, user)
       for (const other of this.store.contributions(site)) if (other.user !== user) this.enqueue(site, other.user)
     }
+  }
+
+  /**
+   * One session for the whole folder, instead of one per block: the exchange fetches the DAG
+   * and is stopped the moment it passes the walk's byte or block budget (a refusal). Any
+   * other failure is left to the walk, which asks for what is still missing block by block.
+   */
+  private async prefetch (root: CID, hints: PeerId[], limits: { maxFiles: number, maxBytes: number }, deadline: AbortSignal): Promise<void> {
+    const net = this.components.net
+    if (net === undefined || !this.online || this.components.blocks.has(root)) return
+    const bytes = limits.maxBytes + (limits.maxFiles + 1) * 1024
+    const blocks = maxWalkBlocks(limits)
+    const over = new AbortController()
+    try {
+      await net.fetch(root, {
+        recursive: true,
+        providers: hints.length > 0 ? hints : undefined,
+        signal: AbortSignal.any([deadline, over.signal, AbortSignal.timeout(this.init.fetchTimeout)]),
+        onProgress: e => { if (e.bytes > bytes || e.blocks > blocks) over.abort() }
+      })
+    } catch (err) {
+      if (over.signal.aborted) throw new FolderRefused('too-large', `the folder is more than ${limits.maxBytes} bytes or ${blocks} blocks`)
+      log('prefetching %s: %s', root, (err as Error).message)
+    }
+  }
+
+  /** A folder no peer had yet: asked again a few times, sooner than the next catch-up round. */
+  private retryLater (site: string, user: string, hints: PeerId[]): void {
+    const key = gateKey(site, user)
+    const attempt = this.retries.get(key) ?? 0
+    if (attempt >= RETRY_DELAYS.length || !this.online) {
+      this.retries.delete(key)
+      return
+    }
+    this.retries.set(key, attempt + 1)
+    const timer = setTimeout(() => { if (this.started) this.enqueue(site, user, hints) }, RETRY_DELAYS[attempt])
+    timer.unref()
   }
 
   private async getBlock (cid: CID, hints: PeerId[] = [], walk?: AbortSignal): Promise<Uint8Array> {

@@ -107,7 +107,8 @@ export interface UsersNet {
   /** Pushes on each site's users topic. */
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers'>
   /** Brings one block into the store, verified. */
-  fetch: (cid: CID, options: { signal: AbortSignal, recursive: false, providers?: PeerId[] }) => Promise<unknown>
+  /** Brings a block (or, recursive, a DAG) into the store, verified; `onProgress` sees the bytes so far (a walk stops a DAG past its budget). */
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive: boolean, providers?: PeerId[], onProgress?: (event: { bytes: number, blocks: number }) => void }) => Promise<unknown>
   penalise: (peer: string, detail: string) => void
   onPeerConnected: (fn: () => void) => () => void
   handle: (protocol: string, handler: (stream: Stream) => void) => Promise<void>
