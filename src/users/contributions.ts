@@ -205,7 +205,7 @@ export class ContributionService extends EventTarget implements Users {
     if (!this.online) return
     const own = this.store.recordOf(site, this.components.identity.id(site))
     if (own === undefined) return
-    await this.announce(site, { ...own.record, user: this.components.identity.id(site), site }, {})
+    await this.announce(site, { ...own.record, user: this.components.identity.id(site), site })
   }
 
   // ---- the topic ----
@@ -517,6 +517,7 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   private async writeNow (name: string, path: string, bytes: Uint8Array | undefined, options: { signal?: AbortSignal }): Promise<Contribution> {
+    options.signal?.throwIfAborted()
     if (!this.isActive(name)) throw new WeftError('ERR_NOT_FOLLOWING', `${name} is neither followed nor owned here: follow it first (weft follow ${name})`)
     await this.refreshSite(name)
     const rules = this.config(name)?.rules
@@ -548,22 +549,23 @@ export class ContributionService extends EventTarget implements Users {
     const db = await this.siteDb(name)
     if (db !== undefined) await this.feedDb(db, name, row, rules.maxBytes)
     this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site: name, user, sequence, root: row.root } }))
-    if (this.online) await this.announce(name, record, options)
+    if (this.online) await this.announce(name, record)
     return this.toContribution(row)
   }
 
-  private async announce (site: string, record: UserRecord, options: { signal?: AbortSignal }): Promise<void> {
+  private async announce (site: string, record: UserRecord): Promise<void> {
     const net = this.components.net
     if (net === undefined) return
-    const signal = options.signal ?? this.controller.signal
     net.routing.provideSoon(record.root)
-    const [, took] = await Promise.all([
-      net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) }),
-      net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
-    ])
-    // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
-    if (took > 0) this.unannounced.delete(site)
-    else this.unannounced.add(site)
+    await net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
+    // the DHT put walks the network (seconds to tens of seconds on a busy one): followers have
+    // the push long before, so a write does not wait for it
+    this.unannounced.add(site)
+    this.background(async () => {
+      const took = await net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal: this.controller.signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
+      // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
+      if (took > 0) this.unannounced.delete(site)
+    })
   }
 
   private toContribution (row: ContributionRow): Contribution {
