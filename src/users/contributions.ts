@@ -22,11 +22,13 @@ import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, maxWalkBlocks, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
-import { checkContribution, globMatch, pathProblem, BANS_FILE } from './rules.ts'
+import { checkContribution, globMatch, pathProblem, BANS_FILE, type UserRules } from './rules.ts'
 import type { SiteDb } from './site-db.ts'
 import { SiteStates } from './site-state.ts'
 import { TokenBuckets } from './rate.ts'
 import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
+import { decodePush, encodePush, PushMalformed } from './push.ts'
+import { verifyBlock } from '../blocks/hashing.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
 const log = logger('weft:users')
@@ -48,6 +50,8 @@ export const MAX_REFUSED_PER_SITE = 1_000
 const RETRY_DELAYS = [1_000, 5_000, 20_000]
 /** Contributions whose folder no peer had, tried again per catch-up round. */
 const RETRIES_PER_ROUND = 100
+/** Pushes whose carried blocks wait for their check at once (at most 64 KiB each, so 16 MiB): past it a push's folder is fetched instead. */
+const MAX_CARRIED = 256
 
 export class ContributionService extends EventTarget implements Users {
   private readonly components: UsersComponents
@@ -63,6 +67,8 @@ export class ContributionService extends EventTarget implements Users {
   private readonly writing = new Map<string, Promise<Contribution>>()
   /** Retries so far of each contribution whose folder no peer had. */
   private readonly retries = new Map<string, number>()
+  /** Blocks a push carried (verified against their CIDs), per gate key, until its check reads them. */
+  private readonly carried = new Map<string, Map<string, Uint8Array>>()
   private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
@@ -235,12 +241,23 @@ export class ContributionService extends EventTarget implements Users {
       if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} user records a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
+    let push
+    try {
+      push = decodePush(message.data)
+      for (const [cid, bytes] of push.blocks) verifyBlock(CID.parse(cid), bytes)
+    } catch (err) {
+      // only a broken or hostile sender makes a push that does not parse or blocks that do not hash right
+      const detail = err instanceof PushMalformed ? err.message : `a carried block: ${(err as Error).message}`
+      this.store.rejection(gateKey(site, '?'), 'malformed', from)
+      this.components.net?.penalise(origin ?? from, `a malformed users push for ${site}: ${detail}`)
+      return TopicValidatorResult.Reject
+    }
     try {
       // The folder is asked of the push's publisher first (it wrote it), then of the peer
       // that forwarded it: a forwarder lacks it until it has checked it too, and without the
       // publisher a one-block fetch waits for the DHT (seconds) or for the blocks to spread.
       const hints = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
-      const outcome = await this.receive(site, message.data, { kind: 'pubsub', peer: from, origin: peer }, hints)
+      const outcome = await this.receive(site, push.record, { kind: 'pubsub', peer: from, origin: peer }, hints, push.blocks)
       return outcome === 'new' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     } catch (err) {
       if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
@@ -252,7 +269,7 @@ export class ContributionService extends EventTarget implements Users {
    * The one way a user record comes in. Throws RecordRejected (counted, and the sender
    * penalised for hostile reasons, by the gate).
    */
-  private async receive (site: string, bytes: Uint8Array, source: RecordSource, hints: PeerId[] = source.origin !== undefined ? [source.origin] : []): Promise<'new' | 'refresh' | 'same'> {
+  private async receive (site: string, bytes: Uint8Array, source: RecordSource, hints: PeerId[] = source.origin !== undefined ? [source.origin] : [], carried?: Map<string, Uint8Array>): Promise<'new' | 'refresh' | 'same'> {
     if (!this.isActive(site)) throw new RecordRejected('stale', `${site} is not followed here`)
     let record: UserRecord
     try {
@@ -271,7 +288,11 @@ export class ContributionService extends EventTarget implements Users {
       throw new RecordRejected('stale', `user ${record.user} sent more than ${this.init.userRate} versions a second`)
     }
     const { outcome } = await this.gate.accept(gateKey(site, record.user), bytes, source)
-    if (outcome === 'new') this.enqueue(site, record.user, hints)
+    if (outcome === 'new') {
+      const key = gateKey(site, record.user)
+      if (carried !== undefined && carried.size > 0 && (this.carried.size < MAX_CARRIED || this.carried.has(key))) this.carried.set(key, carried)
+      this.enqueue(site, record.user, hints)
+    }
     return outcome
   }
 
@@ -312,10 +333,18 @@ export class ContributionService extends EventTarget implements Users {
     const config = this.config(site)
     const held = this.store.recordOf(site, user)
     if (config?.rules === undefined || held === undefined) return
-    const rules = config.rules
+    const key = gateKey(site, user)
+    const carried = this.carried.get(key)
+    try {
+      await this.checkWith(site, user, config.rules, held.record.root, held.record.sequence, held.firstSeen, hints, carried)
+    } finally {
+      if (carried !== undefined && this.carried.get(key) === carried) this.carried.delete(key)
+    }
+  }
+
+  private async checkWith (site: string, user: string, rules: UserRules, root: CID, sequence: bigint, firstSeen: number, hints: PeerId[], carried: Map<string, Uint8Array> | undefined): Promise<void> {
     const before = this.store.contribution(site, user)
-    const root = held.record.root
-    const base: ContributionRow = { site, user, sequence: held.record.sequence, root: root.toString(), files: [], state: 'pending', updated: held.firstSeen }
+    const base: ContributionRow = { site, user, sequence, root: root.toString(), files: [], state: 'pending', updated: firstSeen }
     const bans = this.bans(site)
     let row: ContributionRow
     if (bans.has(user)) {
@@ -329,8 +358,9 @@ export class ContributionService extends EventTarget implements Users {
           this.store.setContribution(base)
           // a deadline for the whole walk: a sender feeding one block a minute holds a slot no longer
           const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
-          await this.prefetch(root, hints, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, deadline)
-          files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
+          // a push that carried the folder's root carried what the folder is, as a rule (encodePush)
+          if (carried?.has(root.toString()) !== true) await this.prefetch(root, hints, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, deadline)
+          files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal, carried), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
         }
         const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
@@ -406,8 +436,14 @@ export class ContributionService extends EventTarget implements Users {
     timer.unref()
   }
 
-  private async getBlock (cid: CID, hints: PeerId[] = [], walk?: AbortSignal): Promise<Uint8Array> {
+  private async getBlock (cid: CID, hints: PeerId[] = [], walk?: AbortSignal, carried?: Map<string, Uint8Array>): Promise<Uint8Array> {
     const { blocks, net } = this.components
+    const inline = carried?.get(cid.toString())
+    if (inline !== undefined) {
+      // verified against its CID when the push arrived (validatePush); stored only now that the walk reaches it
+      if (!blocks.has(cid)) await blocks.put(cid, inline)
+      return inline
+    }
     if (!blocks.has(cid)) {
       if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout), ...(walk !== undefined ? [walk] : [])])
@@ -540,7 +576,14 @@ export class ContributionService extends EventTarget implements Users {
     const listing = [...files].map(([p, b]) => ({ path: p, size: b.byteLength }))
     const verdict = checkContribution(rules, listing, user, this.bans(name))
     if (!verdict.ok) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} refuses it (${verdict.reason}): ${verdict.detail}`)
-    const folder = await buildFolder(this.components.blocks, files)
+    // the folder's blocks go out with the record, root first (a reader can use a prefix of them)
+    const built: Array<{ cid: CID, bytes: Uint8Array }> = []
+    const store = this.components.blocks
+    const folder = await buildFolder({
+      put: async (cid, block) => { built.unshift({ cid, bytes: block }); await store.put(cid, block) },
+      get: async cid => await store.get(cid),
+      flush: async () => { await store.flush() }
+    }, files)
     const sequence = (this.store.recordOf(name, user)?.record.sequence ?? -1n) + 1n
     const record = await signUserRecord(key, name, folder.root, sequence, { validity: this.init.validity, ttl: this.init.ttl })
     await this.gate.accept(gateKey(name, user), record.bytes, { kind: 'self' })
@@ -549,15 +592,15 @@ export class ContributionService extends EventTarget implements Users {
     const db = await this.siteDb(name)
     if (db !== undefined) await this.feedDb(db, name, row, rules.maxBytes)
     this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site: name, user, sequence, root: row.root } }))
-    if (this.online) await this.announce(name, record)
+    if (this.online) await this.announce(name, record, built)
     return this.toContribution(row)
   }
 
-  private async announce (site: string, record: UserRecord): Promise<void> {
+  private async announce (site: string, record: UserRecord, blocks: Array<{ cid: CID, bytes: Uint8Array }> = []): Promise<void> {
     const net = this.components.net
     if (net === undefined) return
     net.routing.provideSoon(record.root)
-    await net.pubsub.publish(usersTopic(site), record.bytes).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
+    await net.pubsub.publish(usersTopic(site), encodePush(record.bytes, blocks)).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
     // the DHT put walks the network (seconds to tens of seconds on a busy one): followers have
     // the push long before, so a write does not wait for it
     this.unannounced.add(site)

@@ -9,6 +9,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { importPath } from '../../src/content/index.ts'
 import { signUserRecord, userIdOfPublicKey, usersTopic } from '../../src/users/index.ts'
 import { buildFolder } from '../../src/users/folder.ts'
+import { encodePush } from '../../src/users/push.ts'
+import type { CID } from 'multiformats/cid'
 import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { until } from '../helpers/until.ts'
@@ -182,4 +184,40 @@ test('a flood of user records from one peer is limited per peer and per user, an
   assert.ok(info.contributions.length < 200, `${info.contributions.length} of 201 users got in`)
   const flooder = info.contributions.find(c => c.user === userIdOfPublicKey(one.publicKey))
   assert.ok(flooder === undefined || flooder.sequence < 39n, 'the flooding user did not get every version in')
+})
+
+test('a push carries a small folder: readers hold it with no peer able to serve it; a carried block that does not hash right is refused and its sender penalised', async t => {
+  const [owner, mallory] = await createTestnet(t, 2)
+  const site = await publishForum(t, owner, FORUM_RULES)
+  await mallory.sites.follow(site)
+  await until('mallory on the users topic', async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(site)).length > 0)
+  // a folder built outside every node's store: only the push itself can bring it to the owner
+  const built = new Map<string, { cid: CID, bytes: Uint8Array }>()
+  const aside = {
+    put: async (cid: CID, bytes: Uint8Array) => { built.set(cid.toString(), { cid, bytes }) },
+    get: async (cid: CID) => { const b = built.get(cid.toString()); if (b === undefined) throw new Error('absent'); return b.bytes },
+    flush: async () => {}
+  }
+  const carried = async (key: PrivateKey, title: string): Promise<{ record: Uint8Array, root: CID, blocks: Array<{ cid: CID, bytes: Uint8Array }> }> => {
+    built.clear()
+    const folder = await buildFolder(aside, new Map([['posts.json', posts(title)]]))
+    const record = (await signUserRecord(key, site, folder.root, 0n, { validity: HOUR, ttl: 60_000 })).bytes
+    return { record, root: folder.root, blocks: [...built.values()] }
+  }
+  const alice = await generateKeyPair('Ed25519')
+  const push = await carried(alice, 'carried')
+  assert.equal(mallory.blocks.has(push.root), false)
+  await mallory.libp2p.services.pubsub.publish(usersTopic(site), encodePush(push.record, push.blocks))
+  await until('the carried contribution accepted', async () => owner.users.contribution(site, userIdOfPublicKey(alice.publicKey)) !== undefined)
+  assert.deepEqual(await titles(owner, site), ['carried'])
+  assert.ok(owner.blocks.has(push.root))
+
+  // the same kind of push with one block's bytes swapped for others: refused whole, the sender penalised
+  const bob = await generateKeyPair('Ed25519')
+  const bad = await carried(bob, 'tampered')
+  const forged = bad.blocks.map((b, i) => i === bad.blocks.length - 1 ? { cid: b.cid, bytes: posts('swapped') } : b)
+  await mallory.libp2p.services.pubsub.publish(usersTopic(site), encodePush(bad.record, forged))
+  await until('mallory to be penalised for the tampered block', async () => (owner.exchange.peerRecord(mallory.libp2p.peerId)?.offences['bad-record'] ?? 0) > 0)
+  assert.equal(owner.users.info(site).contributions.find(c => c.user === userIdOfPublicKey(bob.publicKey)), undefined)
+  assert.equal(owner.blocks.has(bad.root), false)
 })
