@@ -15,10 +15,11 @@ import type { PeerId } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { anySignal } from 'any-signal'
 import { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
 import { parseSiteName, RecordGate, RecordRejected, type RecordSource } from '../sites/index.ts'
-import { checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
+import { CheckedRecords, checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
 import { UserStore, gateKey, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, maxWalkBlocks, readSmallFile, walkFolder } from './folder.ts'
 import { readSiteConfig, type SiteConfig } from './site-config.ts'
@@ -50,6 +51,8 @@ export const MAX_REFUSED_PER_SITE = 1_000
 const RETRY_DELAYS = [1_000, 5_000, 20_000]
 /** Contributions whose folder no peer had, tried again per catch-up round. */
 const RETRIES_PER_ROUND = 100
+/** A peer that answered a whole catch-up is not asked again on a new connection for this long (the schedule's rounds still ask it). */
+const CATCH_UP_AGAIN_MS = 5 * 60_000
 /** Pushes whose carried blocks wait for their check at once (at most 64 KiB each, so 16 MiB): past it a push's folder is fetched instead. */
 const MAX_CARRIED = 256
 
@@ -69,6 +72,9 @@ export class ContributionService extends EventTarget implements Users {
   private readonly retries = new Map<string, number>()
   /** Blocks a push carried (verified against their CIDs), per gate key, until its check reads them. */
   private readonly carried = new Map<string, Map<string, Uint8Array>>()
+  private readonly checked = new CheckedRecords()
+  /** When each (site, peer) last answered a whole catch-up: connections come and go, and asking again at each one re-reads every record. */
+  private readonly caughtUp = new Map<string, number>()
   private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
@@ -84,7 +90,7 @@ export class ContributionService extends EventTarget implements Users {
     this.init = init
     this.store = new UserStore(components.db)
     this.gate = new RecordGate({ book: this.store, penalise: components.net?.penalise }, {
-      check: async (key, bytes) => await checkUserRecord(key.slice(0, key.indexOf('/')), bytes),
+      check: async (key, bytes) => await checkUserRecord(key.slice(0, key.indexOf('/')), bytes, this.checked),
       label: 'users'
     })
     mkdirSync(components.siteDbDir, { recursive: true, mode: 0o700 })
@@ -117,7 +123,7 @@ export class ContributionService extends EventTarget implements Users {
       const offPeer = net.onPeerConnected(() => { this.catchUpSoon() })
       this.cleanups.push(offPeer)
       if (this.init.catchUpInterval > 0) {
-        const timer = setInterval(() => { this.background(async () => { await this.catchUpAll() }) }, this.init.catchUpInterval)
+        const timer = setInterval(() => { this.background(async () => { await this.catchUpAll(true) }) }, this.init.catchUpInterval)
         timer.unref()
         this.timers.push(timer)
       }
@@ -273,7 +279,7 @@ export class ContributionService extends EventTarget implements Users {
     if (!this.isActive(site)) throw new RecordRejected('stale', `${site} is not followed here`)
     let record: UserRecord
     try {
-      record = await checkUserRecord(site, bytes)
+      record = await checkUserRecord(site, bytes, this.checked)
     } catch (err) {
       if (err instanceof RecordRejected) {
         this.store.rejection(gateKey(site, '?'), err.reason, source.peer)
@@ -357,10 +363,15 @@ export class ContributionService extends EventTarget implements Users {
         if (files === undefined) {
           this.store.setContribution(base)
           // a deadline for the whole walk: a sender feeding one block a minute holds a slot no longer
-          const deadline = AbortSignal.any([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
-          // a push that carried the folder's root carried what the folder is, as a rule (encodePush)
-          if (carried?.has(root.toString()) !== true) await this.prefetch(root, hints, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, deadline)
-          files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal, carried), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
+          // (any-signal, not AbortSignal.any: Node keeps every dependant of the long-lived stop signal and sweeps them all at each one's collection, which took 25 s of CPU in a cold follow of 10,000)
+          const deadline = anySignal([this.controller.signal, AbortSignal.timeout(WALK_TIMEOUT)])
+          try {
+            // a push that carried the folder's root carried what the folder is, as a rule (encodePush)
+            if (carried?.has(root.toString()) !== true) await this.prefetch(root, hints, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, deadline)
+            files = await walkFolder((cid, signal) => this.getBlock(cid, hints, signal, carried), root, { maxFiles: rules.maxFiles, maxBytes: rules.maxBytes }, { signal: deadline })
+          } finally {
+            deadline.clear()
+          }
         }
         const verdict = checkContribution(rules, files, user, bans)
         row = verdict.ok ? { ...base, files, state: 'accepted' } : { ...base, files, state: 'refused', reason: verdict.reason }
@@ -446,8 +457,12 @@ export class ContributionService extends EventTarget implements Users {
     }
     if (!blocks.has(cid)) {
       if (net === undefined || !this.online) throw new WeftError('ERR_OFFLINE', `block ${cid} is not here and the node is offline`)
-      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout), ...(walk !== undefined ? [walk] : [])])
-      await net.fetch(cid, { signal, recursive: false, providers: hints.length > 0 ? hints : undefined })
+      const signal = anySignal([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout), walk])
+      try {
+        await net.fetch(cid, { signal, recursive: false, providers: hints.length > 0 ? hints : undefined })
+      } finally {
+        signal.clear()
+      }
     }
     return await blocks.get(cid)
   }
@@ -503,28 +518,50 @@ export class ContributionService extends EventTarget implements Users {
     this.catchUpTimer.unref()
   }
 
-  private async catchUpAll (): Promise<void> {
+  /** `again`: the schedule's round asks peers asked lately too; one a connection set off asks only the others. */
+  private async catchUpAll (again = false): Promise<void> {
     for (const site of this.activeSites()) {
       if (this.config(site)?.rules === undefined) continue
-      await this.catchUp(site)
+      await this.catchUp(site, { again })
       if (this.unannounced.has(site)) await this.announceOwn(site)
       // folders no peer had the last time: the peers now connected may
       for (const row of this.store.contributions(site, 'pending').slice(0, RETRIES_PER_ROUND)) this.enqueue(site, row.user)
     }
   }
 
-  /** Asks a few peers on the site's users topic for every user record they hold. */
-  async catchUp (site: string): Promise<number> {
+  /**
+   * Asks a few peers on the site's users topic for every user record they hold: those not
+   * asked for the longest time, and none that answered within CATCH_UP_AGAIN_MS unless
+   * `again` (a person asking, or the schedule), since peers connect and reconnect often.
+   */
+  async catchUp (site: string, options: { again?: boolean } = {}): Promise<number> {
     const net = this.components.net
     if (net === undefined || !this.online) return 0
-    const peers = net.pubsub.getSubscribers(usersTopic(site)).slice(0, this.init.catchUpPeers)
+    const now = Date.now()
+    const last = (peer: PeerId): number => this.caughtUp.get(`${site} ${peer.toString()}`) ?? 0
+    const peers = net.pubsub.getSubscribers(usersTopic(site))
+      .filter(peer => options.again !== false || now - last(peer) > CATCH_UP_AGAIN_MS)
+      .sort((a, b) => last(a) - last(b))
+      .slice(0, this.init.catchUpPeers)
     let received = 0
     await Promise.all(peers.map(async peer => {
-      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
-      await requestCatchUp(async (p, s) => await net.dialProtocol(p, CATCH_UP_PROTOCOL, { signal: s }), peer, site, async bytes => {
-        received++
-        await this.receive(site, bytes, { kind: 'local', peer: peer.toString(), origin: peer }).catch(() => {})
-      }, signal).catch(err => { log('%s: catching up from %s failed: %s', site, peer, (err as Error).message) })
+      // the deadline is for silence, not for the whole answer: 10,000 records take longer than one fetch may
+      const idle = new AbortController()
+      const timer = setTimeout(() => { idle.abort(new WeftError('ERR_FETCH_TIMEOUT', `${peer} sent nothing for ${this.init.fetchTimeout} ms`)) }, this.init.fetchTimeout)
+      const signal = anySignal([this.controller.signal, idle.signal])
+      try {
+        await requestCatchUp(async (p, s) => await net.dialProtocol(p, CATCH_UP_PROTOCOL, { signal: s }), peer, site, async bytes => {
+          timer.refresh()
+          received++
+          await this.receive(site, bytes, { kind: 'local', peer: peer.toString(), origin: peer }).catch(() => {})
+        }, signal)
+        this.caughtUp.set(`${site} ${peer.toString()}`, Date.now())
+      } catch (err) {
+        log('%s: catching up from %s failed: %s', site, peer, (err as Error).message)
+      } finally {
+        clearTimeout(timer)
+        signal.clear()
+      }
     }))
     return received
   }

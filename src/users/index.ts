@@ -80,7 +80,7 @@ export interface Users extends Startable, EventTarget {
   /** Every contribution known on a site with its state, and the records refused (`weft user list`), under the rules last read (`refresh`). */
   info(site: string): UsersInfo
   /** Asks peers on the site's users topic for the user records they hold; returns how many came. */
-  catchUp(site: string): Promise<number>
+  catchUp(site: string, options?: { again?: boolean }): Promise<number>
   /** Folder roots of contributions held: gc keeps them, the reprovide schedule announces them. */
   heldRoots(): CID[]
   /** Resolves once no contribution is being checked. */

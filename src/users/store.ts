@@ -46,6 +46,9 @@ const toContribution = (r: Row): ContributionRow => ({
   updated: r.updated
 })
 
+/** A held record seen again is noted at most this often. */
+const TOUCH_AFTER_MS = 60_000
+
 export class UserStore {
   private readonly db: DatabaseSync
 
@@ -75,7 +78,9 @@ export class UserStore {
 
   touch (key: string): void {
     const [site, user] = splitKey(key)
-    this.db.prepare('UPDATE user_records SET fetched = ? WHERE site = ? AND user = ?').run(Date.now(), site, user)
+    // a catch-up round hands over every held record again: a write per record per round is a write for nothing
+    const now = Date.now()
+    this.db.prepare('UPDATE user_records SET fetched = ? WHERE site = ? AND user = ? AND fetched < ?').run(now, site, user, now - TOUCH_AFTER_MS)
   }
 
   equivocation (key: string, sequence: bigint, heldValue: string, other: SiteRecord): void {
