@@ -532,10 +532,10 @@ export class Operations {
     return { site: name, ...entry }
   }
 
-  /** One private file's bytes, opened here from the store (verified, then authenticated). */
+  /** One private file's bytes, opened here from the store (verified, then authenticated a segment at a time). */
   async * privateGet (site: string, path: string): AsyncGenerator<Uint8Array> {
     const name = await this.privateSite(site)
-    yield await this.node.private.get(name, path)
+    yield * this.node.private.read(name, path)
   }
 
   async privateLs (site: string): Promise<PrivateListReport> {

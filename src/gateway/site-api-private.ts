@@ -12,6 +12,7 @@
  * the user's private data can send it anywhere. Each site sees only its own store: the
  * site comes from the origin, never from the request.
  */
+import { streamBody } from '../api/index.ts'
 import { WeftError } from '../errors.ts'
 import type { PrivateStore } from '../private/index.ts'
 import type { Users } from '../users/index.ts'
@@ -19,7 +20,7 @@ import { NO_STORE, allowUrl, json, readBody, siteApiError } from './site-api-htt
 import type { SiteContext } from './site-api.ts'
 
 /** What the site API needs of the private store. */
-export type SiteApiPrivate = Pick<PrivateStore, 'put' | 'get' | 'list' | 'rm' | 'usage'>
+export type SiteApiPrivate = Pick<PrivateStore, 'put' | 'read' | 'list' | 'rm' | 'usage'>
 
 /**
  * A page's private file is held whole in memory while it is sealed (drafts, settings, a
@@ -66,8 +67,11 @@ export async function privateRoute (
     await store.rm(ctx.site, path, { signal: request.signal })
     return json({ path, deleted: true })
   }
-  const bytes = await store.get(ctx.site, path, { signal: request.signal })
-  return new Response(request.method === 'HEAD' ? null : bytes as Uint8Array<ArrayBuffer>, {
-    headers: { ...NO_STORE, 'content-type': 'application/octet-stream', 'content-length': String(bytes.byteLength) }
+  const size = store.list(ctx.site).find(e => e.path === path)?.size
+  // the first segment opens before the answer starts, so a missing or tampered file is an error status
+  const body = await streamBody(store.read(ctx.site, path, { signal: request.signal }))
+  if (request.method === 'HEAD') await body.cancel()
+  return new Response(request.method === 'HEAD' ? null : body, {
+    headers: { ...NO_STORE, 'content-type': 'application/octet-stream', ...(size !== undefined ? { 'content-length': String(size) } : {}) }
   })
 }

@@ -18,7 +18,7 @@
  * so a truncated, extended or reordered file fails to open. Plaintext is padded with zeros
  * to a bucket (`paddedSize`) before sealing: the real size lives only in the encrypted index.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomBytes, type DecipherChaCha20Poly1305 } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
 import { WeftError } from '../errors.ts'
 
@@ -175,4 +175,81 @@ export function openFile (fileKey: Uint8Array, sealed: Uint8Array, what = 'the p
     }
   }
   return out
+}
+
+/**
+ * Opens a sealed file as its blocks arrive, `sealedLength` bytes in all (the index says
+ * how many), yielding each segment's plaintext only once its tag checks, and only the
+ * first `plainLength` bytes (the rest is padding). Nothing unauthenticated is released;
+ * a stream longer or shorter than `sealedLength` is ERR_PRIVATE_TAMPERED.
+ */
+export async function * openFileStream (fileKey: Uint8Array, source: AsyncIterable<Uint8Array>, sealedLength: number, plainLength: number, what = 'the private file'): AsyncGenerator<Uint8Array> {
+  const segments = Math.max(1, Math.ceil((sealedLength - STREAM_PREFIX_BYTES) / (SEGMENT_BYTES + TAG_BYTES)))
+  if (sealedLength < STREAM_PREFIX_BYTES + TAG_BYTES || sealedLength - STREAM_PREFIX_BYTES - segments * TAG_BYTES < plainLength) throw tampered(what)
+  const prefix = Buffer.alloc(STREAM_PREFIX_BYTES)
+  const tag = Buffer.alloc(TAG_BYTES)
+  let subkey: Buffer | undefined
+  /** Bytes of the sealed file taken so far. */
+  let position = 0
+  let segment = 0
+  let bodyLeft = 0
+  let tagFilled = 0
+  let decipher: DecipherChaCha20Poly1305 | undefined
+  let pieces: Buffer[] = []
+  let released = 0
+  const startSegment = (): DecipherChaCha20Poly1305 => {
+    bodyLeft = Math.min(SEGMENT_BYTES + TAG_BYTES, sealedLength - position) - TAG_BYTES
+    tagFilled = 0
+    pieces = []
+    return createDecipheriv('chacha20-poly1305', subkey as Buffer, segmentNonce(segment, segment === segments - 1), { authTagLength: TAG_BYTES })
+  }
+  for await (const chunk of source) {
+    if (position + chunk.byteLength > sealedLength) throw tampered(what)
+    let at = 0
+    while (at < chunk.byteLength) {
+      let n: number
+      if (decipher === undefined) {
+        // the prefix (it may span blocks, though a raw leaf holds it whole)
+        n = Math.min(STREAM_PREFIX_BYTES - position, chunk.byteLength - at)
+        prefix.set(chunk.subarray(at, at + n), position)
+        position += n
+        at += n
+        if (position === STREAM_PREFIX_BYTES) {
+          subkey = hchachaSubkey(fileKey, prefix)
+          decipher = startSegment()
+        }
+        continue
+      }
+      if (bodyLeft > 0) {
+        n = Math.min(bodyLeft, chunk.byteLength - at)
+        pieces.push(decipher.update(chunk.subarray(at, at + n)))
+        bodyLeft -= n
+      } else {
+        n = Math.min(TAG_BYTES - tagFilled, chunk.byteLength - at)
+        tag.set(chunk.subarray(at, at + n), tagFilled)
+        tagFilled += n
+      }
+      position += n
+      at += n
+      if (bodyLeft > 0 || tagFilled < TAG_BYTES) continue
+      decipher.setAuthTag(tag)
+      try {
+        decipher.final()
+      } catch {
+        throw tampered(what)
+      }
+      for (const piece of pieces) {
+        const keep = Math.min(piece.byteLength, plainLength - released)
+        if (keep > 0) yield keep === piece.byteLength ? piece : piece.subarray(0, keep)
+        released += keep
+      }
+      segment++
+      if (segment === segments) {
+        if (position !== sealedLength) throw tampered(what)
+      } else {
+        decipher = startSegment()
+      }
+    }
+  }
+  if (position !== sealedLength || segment !== segments) throw tampered(what)
 }

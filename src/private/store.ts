@@ -16,7 +16,7 @@ import { transaction } from '../repo/index.ts'
 import { checkRecord, decode, parseSiteName, RecordRejected, rejectionError, signRecord, type SiteRecord } from '../sites/index.ts'
 import { pathProblem } from '../users/rules.ts'
 import type { UserIdentity } from '../users/identity.ts'
-import { openFile, openWithNonce, paddedSize, sealedSize, sealFile, sealWithNonce, KEY_BYTES } from './aead.ts'
+import { openFileStream, openWithNonce, paddedSize, sealedSize, sealFile, sealWithNonce, KEY_BYTES } from './aead.ts'
 import { canonicalJson, emptyIndex, folderOf, MAX_HISTORY, openIndex, parseHeldIndex, sealIndex, type Entry, type FileEntry, type PrivateIndex } from './index-doc.ts'
 import { mergeIndexes, sameEntries } from './merge.ts'
 import type { PrivateKeys } from './keys.ts'
@@ -34,6 +34,8 @@ export interface PrivateStore extends EventTarget {
   put(site: string, path: string, bytes: Uint8Array, options?: { signal?: AbortSignal }): Promise<PrivateEntryInfo>
   /** The file's bytes; ERR_PRIVATE_NOT_FOUND when none is at `path`, ERR_PRIVATE_TAMPERED when its ciphertext does not open. */
   get(site: string, path: string, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /** The file's bytes as they open, a segment (1 MiB) at a time, each only once it is authenticated: what the CLI and the gateway stream. */
+  read(site: string, path: string, options?: { signal?: AbortSignal }): AsyncGenerator<Uint8Array>
   list(site: string): PrivateEntryInfo[]
   rm(site: string, path: string, options?: { signal?: AbortSignal }): Promise<void>
   /** `stored`: padded ciphertext bytes. */
@@ -252,24 +254,25 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
     })
   }
 
-  async get (site: string, path: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  async * read (site: string, path: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
     const name = parseSiteName(site).name
     const entry = entryAt(this.indexOf(name), path)
     if (entry === undefined || entry.deleted === true) throw notFound(name, path)
     const keys = this.keys(name)
     const what = `the private file ${JSON.stringify(path.slice(0, 200))}`
     const fileKey = openWithNonce(keys.folderKey(entry.folder, entry.generation), Buffer.from(entry.wrapped, 'base64'), `the key of ${what}`)
-    const expected = sealedSize(paddedSize(entry.size))
-    const sealed = Buffer.allocUnsafe(expected)
-    let filled = 0
-    for await (const chunk of readFile(this.store(options.signal), parseCid(entry.cid, what))) {
+    const cid = parseCid(entry.cid, what)
+    const blocks = readFile(this.store(options.signal), cid)
+    for await (const plain of openFileStream(fileKey, blocks, sealedSize(paddedSize(entry.size)), entry.size, what)) {
       options.signal?.throwIfAborted()
-      if (filled + chunk.byteLength > expected) throw new WeftError('ERR_PRIVATE_TAMPERED', `${what} is longer than its index entry says`)
-      sealed.set(chunk, filled)
-      filled += chunk.byteLength
+      yield plain
     }
-    if (filled !== expected) throw new WeftError('ERR_PRIVATE_TAMPERED', `${what} is shorter than its index entry says`)
-    return openFile(fileKey, sealed, what).subarray(0, entry.size)
+  }
+
+  async get (site: string, path: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.read(site, path, options)) chunks.push(chunk)
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
   }
 
   list (site: string): PrivateEntryInfo[] {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { isWeftError } from '../../src/errors.ts'
 import {
-  xchachaSeal, xchachaOpen, sealFile, openFile, paddedSize, sealedSize, sealWithNonce, openWithNonce,
+  xchachaSeal, xchachaOpen, sealFile, openFile, openFileStream, paddedSize, sealedSize, sealWithNonce, openWithNonce,
   SEGMENT_BYTES, STREAM_PREFIX_BYTES, TAG_BYTES
 } from '../../src/private/aead.ts'
 
@@ -103,4 +103,52 @@ test('STREAM: a sealed file opens to its padded plaintext; tampering, truncation
   assert.throws(() => openFile(key, swapped), tampered)
   assert.throws(() => openFile(randomBytes(32), sealed), tampered)
   assert.deepEqual(openFile(key, sealed), plaintext)
+})
+
+/** The sealed bytes cut into pieces of `size` (or, with 0, random sizes), as blocks arrive. */
+async function * pieces (bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.byteLength;) {
+    const n = size > 0 ? size : 1 + Math.floor(Math.random() * 300_000)
+    yield bytes.subarray(at, at + n)
+    at += n
+  }
+}
+
+async function collectStream (source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const out: Uint8Array[] = []
+  for await (const chunk of source) out.push(chunk)
+  return Buffer.concat(out)
+}
+
+test('STREAM opened as blocks arrive: the same bytes as openFile, however the blocks cut it, padding dropped', async () => {
+  const key = randomBytes(32)
+  for (const size of [0, 5, 4096, SEGMENT_BYTES, 2 * SEGMENT_BYTES + 77]) {
+    const plaintext = randomBytes(size)
+    const padTo = paddedSize(size)
+    const sealed = sealFile(key, plaintext, padTo)
+    for (const cut of [1024 * 1024, 7, 0]) {
+      if (cut === 7 && sealed.length > 100_000) continue
+      const opened = await collectStream(openFileStream(key, pieces(sealed, cut), sealed.length, size))
+      assert.deepEqual(opened, plaintext, `size ${size}, pieces of ${cut}`)
+    }
+  }
+})
+
+test('STREAM opened as blocks arrive: nothing of a tampered segment is released, and truncation or extension fails', async () => {
+  const key = randomBytes(32)
+  const plaintext = randomBytes(3 * SEGMENT_BYTES)
+  const sealed = sealFile(key, plaintext)
+  const segment = SEGMENT_BYTES + TAG_BYTES
+  const bad = Buffer.from(sealed)
+  bad[STREAM_PREFIX_BYTES + segment + 10] ^= 1
+  const released: Uint8Array[] = []
+  await assert.rejects(async () => {
+    for await (const chunk of openFileStream(key, pieces(bad, 1024 * 1024), bad.length, plaintext.length)) released.push(chunk)
+  }, tampered)
+  assert.equal(Buffer.concat(released).length, SEGMENT_BYTES, 'only the first segment, which checked, came out')
+  await assert.rejects(collectStream(openFileStream(key, pieces(sealed.subarray(0, STREAM_PREFIX_BYTES + 2 * segment), SEGMENT_BYTES), sealed.length, plaintext.length)), tampered)
+  await assert.rejects(collectStream(openFileStream(key, pieces(Buffer.concat([sealed, Buffer.alloc(1)]), SEGMENT_BYTES), sealed.length, plaintext.length)), tampered)
+  // the index saying fewer segments than there are: the last one the index names was not sealed as the last
+  await assert.rejects(collectStream(openFileStream(key, pieces(sealed.subarray(0, STREAM_PREFIX_BYTES + 2 * segment), SEGMENT_BYTES), STREAM_PREFIX_BYTES + 2 * segment, 2 * SEGMENT_BYTES)), tampered)
+  await assert.rejects(collectStream(openFileStream(randomBytes(32), pieces(sealed, SEGMENT_BYTES), sealed.length, plaintext.length)), tampered)
 })
