@@ -77,7 +77,8 @@ export const BODIES = {
   'user/cat': z.object({ site: text, user: text, file: text }),
   'private/get': z.object({ site: text, path: text }),
   'private/ls': z.object({ site: text }),
-  'private/rm': z.object({ site: text, path: text })
+  'private/rm': z.object({ site: text, path: text }),
+  'private/sites': none
 } as const satisfies Record<string, z.ZodType>
 
 /** `user/write` carries the file's bytes as its body, so what it is about travels in the query: `?site=<name>&file=<path>`. */

@@ -543,6 +543,12 @@ export class Operations {
     return { site: name, files: this.node.private.list(name), usage: this.node.private.usage(name) }
   }
 
+  /** Every site with private data here and what it holds (the web UI's storage list). */
+  async privateSites (): Promise<Array<{ site: string, files: number, bytes: number, stored: number }>> {
+    const store = this.node.private
+    return store.sites().map(site => ({ site, ...store.usage(site) }))
+  }
+
   async privateRm (site: string, path: string): Promise<{ site: string, path: string }> {
     const name = await this.privateSite(site)
     await this.node.private.rm(name, path)

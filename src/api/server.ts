@@ -119,7 +119,8 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'user/cat': async (ops, b) => await bytesResponse(ops.userCat(b.site, b.user, b.file)),
   'private/get': async (ops, b) => await bytesResponse(ops.privateGet(b.site, b.path)),
   'private/ls': json(async (ops, b) => await ops.privateLs(b.site)),
-  'private/rm': json(async (ops, b) => await ops.privateRm(b.site, b.path))
+  'private/rm': json(async (ops, b) => await ops.privateRm(b.site, b.path)),
+  'private/sites': json(async ops => await ops.privateSites())
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {

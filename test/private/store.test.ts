@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { createNode, type WeftNode } from '../../src/node/index.ts'
+import { Operations } from '../../src/api/index.ts'
 import { exportCar, importCar, importBytes } from '../../src/content/index.ts'
 import { signRecord } from '../../src/sites/index.ts'
 import { isWeftError } from '../../src/errors.ts'
@@ -54,6 +55,7 @@ test('put, get, list, rm and usage; the store holds only ciphertext; a restart k
   assert.equal((await store.get(SITE, 'empty')).byteLength, 0)
   assert.deepEqual(store.list(SITE).map(e => [e.path, e.size]), [['big.bin', large.length], ['empty', 0], ['notes/a.txt', small.length]])
   assert.deepEqual(store.sites(), [SITE])
+  assert.deepEqual((await new Operations(node).privateSites()).map(s => [s.site, s.files]), [[SITE, 3]])
   const usage = store.usage(SITE)
   assert.equal(usage.files, 3)
   assert.equal(usage.bytes, small.length + large.length)
