@@ -11,7 +11,7 @@
  *   the index) and `node.private.read` (read verified, open a segment at a time: what
  *   `weft private get` and `GET /.weft/private/<path>` stream), counted as cat is.
  *
- * Each is run RUNS times after the process settles; the median counts. Targets (issue 13):
+ * Each is run RUNS times, interleaved, after the process settles; the median counts. Targets (issue 13):
  * private put and get at 50% or more of plain add and cat.
  */
 import { randomBytes } from 'node:crypto'
@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import type { CID } from 'multiformats/cid'
 import { importPath, readFile } from '../src/content/index.ts'
 import { createNode } from '../src/node/index.ts'
 import { sealFile } from '../src/private/index.ts'
@@ -28,24 +29,13 @@ import { median, settle, verdict } from './lib/figures.ts'
 
 const MiB = 1024 * 1024
 const FILE_BYTES = 64 * MiB
-const RUNS = 3
+const RUNS = 5
 const TARGET_PCT_OF_PLAIN = 50
 const SITE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
 /** ms the process may take to go quiet before a timed run. */
 const SETTLE_MS = 5_000
 
 const mbps = (bytes: number, ms: number): number => Number(((bytes / MiB) / (ms / 1000)).toFixed(1))
-
-async function timeRuns (once: (i: number) => Promise<unknown> | unknown): Promise<number> {
-  const times: number[] = []
-  for (let i = 0; i < RUNS; i++) {
-    await settle(SETTLE_MS)
-    const start = performance.now()
-    await once(i)
-    times.push(performance.now() - start)
-  }
-  return median(times)
-}
 
 export async function run (options: BenchOptions): Promise<void> {
   const log = (text: string): void => { process.stderr.write(`${text}\n`) }
@@ -56,29 +46,38 @@ export async function run (options: BenchOptions): Promise<void> {
     const data = randomBytes(FILE_BYTES)
     log(`private store: ${FILE_BYTES / MiB} MiB, ${RUNS} runs each, median`)
 
-    const aeadMs = await timeRuns(() => sealFile(key, data))
-    const nobleMs = await timeRuns(() => xchacha20poly1305(key, randomBytes(24)).encrypt(data))
-
     const files = Array.from({ length: RUNS }, (_, i) => {
       const path = join(dir, `plain-${i}.bin`)
       writeFileSync(path, randomBytes(FILE_BYTES))
       return path
     })
-    const roots: Array<Awaited<ReturnType<typeof importPath>>['root']> = []
-    const addMs = await timeRuns(async i => { roots.push((await importPath(node.blocks, files[i], {})).root) })
-    const catMs = await timeRuns(async i => {
-      let bytes = 0
-      for await (const chunk of readFile(node.blocks, roots[i].cid)) bytes += chunk.byteLength
-      if (bytes !== FILE_BYTES) throw new Error(`cat read ${bytes} bytes`)
-    })
-
-    const putMs = await timeRuns(async i => { await node.private.put(SITE, `file-${i}.bin`, data) })
-    // read as plain cat is: block by block (each segment released once authenticated), counted, not gathered
-    const getMs = await timeRuns(async i => {
-      let bytes = 0
-      for await (const chunk of node.private.read(SITE, `file-${i}.bin`)) bytes += chunk.byteLength
-      if (bytes !== FILE_BYTES) throw new Error(`get read ${bytes} bytes`)
-    })
+    // interleaved, run by run, so a neighbour's load on a shared machine falls on plain and private alike
+    const times = { aead: [] as number[], noble: [] as number[], add: [] as number[], cat: [] as number[], put: [] as number[], get: [] as number[] }
+    const time = async (into: number[], once: () => Promise<unknown> | unknown): Promise<void> => {
+      await settle(SETTLE_MS)
+      const start = performance.now()
+      await once()
+      into.push(performance.now() - start)
+    }
+    for (let i = 0; i < RUNS; i++) {
+      await time(times.aead, () => sealFile(key, data))
+      await time(times.noble, () => xchacha20poly1305(key, randomBytes(24)).encrypt(data))
+      let root: CID | undefined
+      await time(times.add, async () => { root = (await importPath(node.blocks, files[i], {})).root.cid })
+      await time(times.put, async () => { await node.private.put(SITE, `file-${i}.bin`, data) })
+      await time(times.cat, async () => {
+        let bytes = 0
+        for await (const chunk of readFile(node.blocks, root as CID)) bytes += chunk.byteLength
+        if (bytes !== FILE_BYTES) throw new Error(`cat read ${bytes} bytes`)
+      })
+      // read as plain cat is: block by block (each segment released once authenticated), counted, not gathered
+      await time(times.get, async () => {
+        let bytes = 0
+        for await (const chunk of node.private.read(SITE, `file-${i}.bin`)) bytes += chunk.byteLength
+        if (bytes !== FILE_BYTES) throw new Error(`get read ${bytes} bytes`)
+      })
+    }
+    const [aeadMs, nobleMs, addMs, catMs, putMs, getMs] = [times.aead, times.noble, times.add, times.cat, times.put, times.get].map(median)
 
     const figures = {
       file_bytes: FILE_BYTES,
