@@ -134,6 +134,8 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
   private readonly init: PrivateStoreInit
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly cache = new Map<string, Held>()
+  /** Ciphertext stored but not yet in an index (a write waiting its turn): gc keeps it meanwhile. */
+  private readonly pending = new Map<string, CID>()
   private deviceId?: string
 
   constructor (components: PrivateStoreComponents, init: PrivateStoreInit) {
@@ -233,25 +235,35 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
     // sealed and stored before the queue: a large file does not hold up other writes
     const fileKey = randomBytes(KEY_BYTES)
     const cid = await importBytes(this.blocks, sealFile(fileKey, bytes, paddedSize(bytes.byteLength)), options)
-    return await this.serial(name, async () => {
-      options.signal?.throwIfAborted()
-      const index = structuredClone(this.indexOf(name))
-      const folder = folderOf(path)
-      const generation = Object.hasOwn(index.folders, folder) ? index.folders[folder].generation : 0
-      const entry: FileEntry = {
-        cid: cid.toString(),
-        size: bytes.byteLength,
-        folder,
-        generation,
-        wrapped: sealWithNonce(keys.folderKey(folder, generation), fileKey).toString('base64'),
-        ...this.successor(index, entryAt(index, path))
-      }
-      index.folders[folder] = { generation }
-      index.entries[path] = entry
-      index.seq += 1
-      await this.commit(keys, index, options)
-      return { path, size: entry.size, mtime: entry.mtime }
-    })
+    const token = randomBytes(8).toString('hex')
+    this.pending.set(token, cid)
+    try {
+      return await this.serial(name, async () => await this.putEntry(keys, path, cid, fileKey, bytes.byteLength, options))
+    } finally {
+      this.pending.delete(token)
+    }
+  }
+
+  /** A write's turn in the site's queue: the next index, with the entry for `path` (its ciphertext already stored). */
+  private async putEntry (keys: PrivateKeys, path: string, cid: CID, fileKey: Uint8Array, size: number, options: { signal?: AbortSignal }): Promise<PrivateEntryInfo> {
+    const name = keys.site
+    options.signal?.throwIfAborted()
+    const index = structuredClone(this.indexOf(name))
+    const folder = folderOf(path)
+    const generation = Object.hasOwn(index.folders, folder) ? index.folders[folder].generation : 0
+    const entry: FileEntry = {
+      cid: cid.toString(),
+      size,
+      folder,
+      generation,
+      wrapped: sealWithNonce(keys.folderKey(folder, generation), fileKey).toString('base64'),
+      ...this.successor(index, entryAt(index, path))
+    }
+    index.folders[folder] = { generation }
+    index.entries[path] = entry
+    index.seq += 1
+    await this.commit(keys, index, options)
+    return { path, size: entry.size, mtime: entry.mtime }
   }
 
   async * read (site: string, path: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
@@ -373,7 +385,7 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
   }
 
   heldRoots (): CID[] {
-    const roots: CID[] = []
+    const roots: CID[] = [...this.pending.values()]
     for (const site of this.sites()) {
       const held = this.held(site)
       if (held === undefined) continue
