@@ -221,3 +221,16 @@ function readDbBody (node: WeftNode): string {
   const row = node.repo.db.prepare('SELECT body FROM private_indexes WHERE site = ?').get(SITE) as { body: string }
   return row.body
 }
+
+test('writes to one site at once all land, one index version each, and gc run meanwhile keeps every file', async t => {
+  const node = await device(t, randomBytes(32))
+  const files = Array.from({ length: 6 }, (_, i) => [`f${i}`, randomBytes(50_000 + i)] as const)
+  const writes = Promise.all(files.map(async ([path, bytes]) => await node.private.put(SITE, path, bytes)))
+  await node.blocks.gc()
+  await writes
+  await node.blocks.gc()
+  assert.deepEqual(node.private.list(SITE).map(e => e.path), files.map(([p]) => p))
+  for (const [path, bytes] of files) assert.deepEqual(Buffer.from(await node.private.get(SITE, path)), bytes)
+  const index = JSON.parse(readDbBody(node)) as PrivateIndex
+  assert.equal(index.seq, files.length)
+})
