@@ -67,6 +67,8 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     ui: extra.ui,
     // the site API: contributions, the site db and consent; versions from sites' events
     users: extra.users,
+    // the private store's routes need the users service's consent, so they come with it
+    private: extra.users === undefined ? undefined : node.private,
     onVersion: onVersion(node),
     // a DNS name's site: the `/ipns/k51…` its naming answer points at
     siteName: async (name, o) => /^\/ipns\/([^/]+)$/.exec((await node.naming.resolve(name, o)).value)?.[1]

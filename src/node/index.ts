@@ -4,6 +4,7 @@ import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconne
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUsers, type UserIdentity, type Users, type UsersInit } from '../users/index.ts'
+import { createPrivateStore, type PrivateStore, type PrivateStoreInit } from '../private/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -25,6 +26,8 @@ export interface WeftNode {
   readonly users: Users
   /** The master key behind the per-site user keys (one instance: the API imports into it). */
   readonly userIdentity: UserIdentity
+  /** The person's private files per site, sealed here before they become blocks. */
+  readonly private: PrivateStore
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -62,6 +65,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   sites?: Partial<SitesInit>
   /** Override users' timers and limits (tests, benchmarks). */
   users?: Partial<UsersInit>
+  /** Override the private store's record validity and TTL (tests). */
+  private?: Partial<PrivateStoreInit>
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
@@ -89,11 +94,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // that refetches a damaged block are looked up late; offline there is no repair.)
     let sitesForGc: Sites | undefined
     let usersForGc: Users | undefined
+    let privateForGc: PrivateStore | undefined
     let exchangeForRepair: Exchange | undefined
     const blocks = createBlocks({
       db: repo.db,
       dir: repo.paths.blocks,
-      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
+      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
       repair: options.online === true
         ? async (cid, o) => {
           if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
@@ -143,13 +149,29 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // the store for folders, and sites for which sites are followed and their rules.
     const userIdentity = createUserIdentity({ path: repo.paths.userKey })
     const usersBase = { db: repo.db, identity: userIdentity, siteDbDir: repo.paths.siteDbs, blocks }
+    // the private store needs the db for its indexes, the master key's derived keys, the
+    // store for ciphertext and, online, the exchange (built later, so looked up late) for
+    // blocks written on another device.
+    let exchangeForPrivate: Exchange | undefined
+    const privateStore = createPrivateStore({
+      db: repo.db,
+      identity: userIdentity,
+      blocks,
+      fetchBlock: options.online === true
+        ? async (cid, o) => {
+          if (exchangeForPrivate === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
+          await exchangeForPrivate.fetch(cid, { recursive: false, signal: o.signal })
+        }
+        : undefined
+    }, options.private)
+    privateForGc = privateStore
     if (options.online !== true) {
       const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
       sitesForGc = sites
       const users = createUsers({ ...usersBase, sites }, options.users)
       usersForGc = users
       stops.push(async () => { await users.stop() })
-      return { repo, blocks, sites, users, userIdentity, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      return { repo, blocks, sites, users, userIdentity, private: privateStore, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -179,7 +201,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
-      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
       datastore
@@ -204,6 +226,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.exchange)
     exchangeForGater = exchange
     exchangeForRepair = exchange
+    exchangeForPrivate = exchange
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
     // sites needs routing for records and providers, pubsub for pushes, the exchange to
@@ -249,7 +272,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     usersForGc = users
     await users.start()
     stops.push(async () => { await users.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, private: privateStore, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -42,6 +42,10 @@
  *                          root, files, state, reason, updated) accepted, refused (reason) or pending
  *                        user_equivocations, user_rejections    as for sites, per (site, user) and per site
  *                        user_consent(site, changed)            sites allowed to sign as this node's person
+ *                        private_indexes(site, index_name,      the person's private store per site: the
+ *                          record, sequence, root, body, updated) signed index record, its sealed block
+ *                                                               (root) and the index as opened (body, JSON)
+ *                        private_device(id)                     this home's random device id (merges)
  *   users/             0700, one SQLite file per site that takes contributions (<site>.db): its
  *                      tables from the site's weft.json `db` section, rebuilt from the accepted
  *                      contributions whenever the schema changes (src/users/site-db.ts)

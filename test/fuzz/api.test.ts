@@ -60,7 +60,11 @@ const VALID: Record<string, unknown> = {
   'user/allow': { name: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', allowed: true },
   'user/rm': { site: 'forum', file: 'posts.json' },
   'user/list': { site: 'forum' },
-  'user/cat': { site: 'forum', user: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', file: 'posts.json' }
+  'user/cat': { site: 'forum', user: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', file: 'posts.json' },
+  'private/get': { site: 'forum', path: 'drafts/a.md' },
+  'private/ls': { site: 'forum' },
+  'private/rm': { site: 'forum', path: 'drafts/a.md' },
+  'private/sites': {}
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string'
@@ -117,7 +121,12 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   userRm: ([site, file]) => isStr(site) && isStr(file),
   userList: ([site]) => isStr(site),
   userCat: ([site, user, file]) => isStr(site) && isStr(user) && isStr(file),
-  userWrite: ([site, file, bytes]) => isStr(site) && isStr(file) && bytes instanceof Uint8Array
+  userWrite: ([site, file, bytes]) => isStr(site) && isStr(file) && bytes instanceof Uint8Array,
+  privateGet: ([site, path]) => isStr(site) && isStr(path),
+  privateLs: ([site]) => isStr(site),
+  privateRm: ([site, path]) => isStr(site) && isStr(path),
+  privateSites: () => true,
+  privatePut: ([site, path, bytes]) => isStr(site) && isStr(path) && bytes instanceof Uint8Array
 }
 
 /** Operations that only check and record what they are called with. */
@@ -127,7 +136,7 @@ function recordingOperations (calls: Array<{ method: string, args: unknown[] }>)
       if (method === 'then') return undefined
       return (...args: unknown[]) => {
         calls.push({ method, args: args.filter(a => typeof a !== 'function') })
-        if (method === 'cat' || method === 'carExport' || method === 'userCat') return (async function * () { yield new Uint8Array([1]) })()
+        if (method === 'cat' || method === 'carExport' || method === 'userCat' || method === 'privateGet') return (async function * () { yield new Uint8Array([1]) })()
         return Promise.resolve({ ok: true })
       }
     }
@@ -237,4 +246,22 @@ test('user/write stops reading a body past 64 MiB (no site takes a larger file) 
   assert.match(answer.message, /big\.png is over 67108864 bytes/)
   assert.ok(pulled <= 66, `read ${pulled} MiB`)
   assert.equal(calls.length, 0, 'nothing was written')
+})
+
+test('fuzz: private/put\'s query reaches privatePut as two strings and the body\'s bytes, or is 400 ERR_USAGE', async () => {
+  const calls: Array<{ method: string, args: unknown[] }> = []
+  const handle = createApiHandler(recordingOperations(calls), TOKEN)
+  const counter = new CaseCounter()
+  const key = fc.constantFrom('site', 'path', 'file', 'Path', '')
+  const query = fc.array(fc.tuple(key, fc.string({ maxLength: 20 })), { maxLength: 4 })
+  await fc.assert(fc.asyncProperty(query, fc.uint8Array({ maxLength: 64 }), async (pairs, bytes) => {
+    counter.tick()
+    calls.length = 0
+    const search = new URLSearchParams(pairs).toString()
+    const response = await handle(new Request(`http://127.0.0.1/api/v0/private/put?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
+    await assertCleanAnswer(response, 'private/put', search)
+    for (const call of calls) assert.ok(SIGNATURES[call.method]?.(call.args) === true, `private/put ?${search} called ${call.method}(${JSON.stringify(call.args).slice(0, 300)})`)
+    if (response.status === 200) assert.deepEqual(Buffer.from(calls[0]?.args[2] as Uint8Array), Buffer.from(bytes))
+  }), params(500))
+  console.log(counter.report('private/put queries'))
 })
