@@ -70,6 +70,8 @@ export const BODIES = {
   'user/id': z.object({ site: text }),
   'user/export-key': z.object({ passphrase: text }),
   'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() }),
+  'user/recovery-phrase': none,
+  'user/recover': z.object({ phrase: text, force: z.boolean().optional() }),
   'user/sites': none,
   'user/allow': z.object({ name: text, allowed: z.boolean() }),
   'user/rm': z.object({ site: text, file: text }),

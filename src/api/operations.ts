@@ -515,4 +515,13 @@ export class Operations {
   async userImportKey (key: string, passphrase: string, force: boolean): Promise<ImportResult> {
     return await this.userIdentity.importKey(key, passphrase, { force })
   }
+
+  /** The master key as 24 BIP-39 words (made on first use, as export-key does). */
+  async userRecoveryPhrase (): Promise<{ phrase: string }> {
+    return { phrase: this.userIdentity.recoveryPhrase() }
+  }
+
+  async userRecover (phrase: string, force: boolean): Promise<ImportResult> {
+    return await this.userIdentity.recover(phrase, { force })
+  }
 }

@@ -112,6 +112,8 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'user/id': json(async (ops, b) => await ops.userId(b.site)),
   'user/export-key': json(async (ops, b) => await ops.userExportKey(b.passphrase)),
   'user/import-key': json(async (ops, b) => await ops.userImportKey(b.key, b.passphrase, b.force === true)),
+  'user/recovery-phrase': json(async ops => await ops.userRecoveryPhrase()),
+  'user/recover': json(async (ops, b) => await ops.userRecover(b.phrase, b.force === true)),
   'user/sites': json(async ops => await ops.userSites()),
   'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed)),
   'user/rm': json(async (ops, b) => await ops.userRm(b.site, b.file)),
