@@ -71,6 +71,8 @@ export const BODIES = {
   'user/export-key': z.object({ passphrase: text }),
   'user/import-key': z.object({ key: text, passphrase: text, force: z.boolean().optional() }),
   'user/recovery-phrase': none,
+  'user/link': z.object({ addresses: z.boolean().optional() }),
+  'user/link-accept': z.object({ code: text, force: z.boolean().optional() }),
   'user/recover': z.object({ phrase: text, force: z.boolean().optional() }),
   'user/sites': none,
   'user/allow': z.object({ name: text, allowed: z.boolean() }),

@@ -113,6 +113,8 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'user/export-key': json(async (ops, b) => await ops.userExportKey(b.passphrase)),
   'user/import-key': json(async (ops, b) => await ops.userImportKey(b.key, b.passphrase, b.force === true)),
   'user/recovery-phrase': json(async ops => await ops.userRecoveryPhrase()),
+  'user/link': json(async (ops, b) => await ops.userLinkIssue(b.addresses !== false)),
+  'user/link-accept': json(async (ops, b) => await ops.userLinkAccept(b.code, b.force === true)),
   'user/recover': json(async (ops, b) => await ops.userRecover(b.phrase, b.force === true)),
   'user/sites': json(async ops => await ops.userSites()),
   'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed)),

@@ -3,7 +3,7 @@ import { createExchange, createBitswapExchange, type Exchange, type BitswapExcha
 import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconnect, type ReconnectInit, type WeftLibp2p } from '../net/index.ts'
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
-import { createUserIdentity, createUsers, type UserIdentity, type Users, type UsersInit } from '../users/index.ts'
+import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -25,6 +25,8 @@ export interface WeftNode {
   readonly users: Users
   /** The master key behind the per-site user keys (one instance: the API imports into it). */
   readonly userIdentity: UserIdentity
+  /** Hands the master key to the person's other node over `/weft/user-link/1.0.0` (online only). */
+  readonly userLink?: UserLink
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -62,6 +64,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   sites?: Partial<SitesInit>
   /** Override users' timers and limits (tests, benchmarks). */
   users?: Partial<UsersInit>
+  /** Override the device link's timers and clock (tests). */
+  userLink?: UserLinkInit
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
@@ -249,7 +253,20 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     usersForGc = users
     await users.start()
     stops.push(async () => { await users.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // the device link needs the master key, a protocol of its own, and libp2p to find the
+    // issuer by peer id (connections, the peer store, then peer routing).
+    const userLink = createUserLink({
+      identity: userIdentity,
+      peerId: libp2p.peerId,
+      addresses: () => libp2p.getMultiaddrs(),
+      handle: async (protocol, handler) => { await libp2p.handle(protocol, handler, { maxInboundStreams: 2 }) },
+      unhandle: async protocol => { await libp2p.unhandle(protocol) },
+      dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),
+      addAddresses: async (peer, multiaddrs) => { await libp2p.peerStore.merge(peer, { multiaddrs }) }
+    }, options.userLink)
+    await userLink.start()
+    stops.push(async () => { await userLink.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -31,6 +31,11 @@ export {
   type UserRules, type ContributionCheck
 } from './rules.ts'
 export { CATCH_UP_PROTOCOL } from './catch-up.ts'
+export {
+  createUserLink, parseLinkCode, formatLinkCode, linkProof, LINK_PROTOCOL, LINK_CODE_TTL_MS, LINK_SECRET_BYTES, MAX_WRONG_PROOFS,
+  type UserLink, type UserLinkComponents, type UserLinkInit, type LinkCode
+} from './link.ts'
+export { masterKeyOfPhrase, phraseOfMasterKey, RECOVERY_PHRASE_WORDS } from './recovery.ts'
 export type { ContributionFile } from './store.ts'
 
 export interface Contribution {

@@ -72,6 +72,12 @@ async function readRecoveryPhrase (): Promise<string> {
 const PHRASE_WARNING = 'These 24 words are your user identity on every site: whoever has them can write as you everywhere and read your private data.\n' +
   'Write them on paper and keep it safe; never type them into a website. `weft user recover` restores them on a new home.\n'
 
+const LINKED = {
+  added: 'linked: this home now has the user key of the other node, and the same ids on every site\n',
+  same: 'this home already had the other node\'s user key; nothing changed\n',
+  replaced: 'linked: the old user key here is replaced (its identity on every site is lost); this home now has the same ids as the other node\n'
+}
+
 const RECOVERED = {
   added: 'recovered the user key: your ids on every site are now those the phrase belongs to\n',
   same: 'this home already has the user key of this phrase; nothing changed\n',
@@ -177,6 +183,31 @@ export function registerUserCommands (program: Command): void {
           throw err
         }
         process.stderr.write(`wrote the user key to ${opts.output}\n`)
+      })
+    })
+
+  user.command('link')
+    .description('link another node of yours (both running `weft daemon`): without a code, print a one-time code here; with one, receive this user\'s master key from the node that printed it')
+    .argument('[code]', 'the code `weft user link` printed on the other node')
+    .option('--force', 'replace a different user key already in this home: its identity on every site is lost')
+    .option('--short', 'print the code without this node\'s addresses (the other node then finds it through its connections or the DHT)')
+    .option('--json', 'print { "code", "expires" } (issuing) or { "outcome" } (receiving) as JSON')
+    .action(async (code: string | undefined, opts: { force?: boolean, short?: boolean, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        if (code === undefined) {
+          const issued = await api.userLinkIssue(opts.short !== true)
+          if (opts.json === true) {
+            printJson(issued)
+            return
+          }
+          process.stderr.write('On your other node (its daemon running), run `weft user link <code>` with this code. It hands over your identity on every site: give it to no one else.\n' +
+            `It works once, until ${new Date(issued.expires).toISOString()} (10 minutes).\n`)
+          await writeOut(`${issued.code}\n`)
+          return
+        }
+        const result = await api.userLinkAccept(code, opts.force === true)
+        if (opts.json === true) printJson(result)
+        else await writeOut(LINKED[result.outcome])
       })
     })
 

@@ -66,3 +66,23 @@ test('CLI: recovery-phrase and recover go through a running daemon', async t => 
   assert.equal(ok(await runWeft(['user', 'id', '--site', SITE], d)).out.trim(), theirs)
   assert.equal(ok(await runWeft(['user', 'recovery-phrase'], d)).out.trim(), phrase)
 })
+
+test('CLI: `weft user link` prints a code on one daemon; `weft user link <code>` on another takes the key, once', async t => {
+  const one = await startDaemonProcess(t)
+  const two = await startDaemonProcess(t)
+  const offline = { home: await tmpHome(t) }
+  ok(await runWeft(['user', 'id', '--site', SITE], offline))
+  fails(await runWeft(['user', 'link'], offline), 'ERR_OFFLINE')
+  const id = ok(await runWeft(['user', 'id', '--site', SITE], { home: one.home })).out.trim()
+  const issued = ok(await runWeft(['user', 'link'], { home: one.home }))
+  assert.match(issued.stderr, /identity on every site/)
+  const code = issued.out.trim()
+  // the code carries the daemon's addresses: the two daemons never met
+  assert.match(code, /^12D3Koo\w+\.[a-z2-7]{32}@\/ip4\/127\.0\.0\.1\/tcp\/\d+/)
+  assert.match(ok(await runWeft(['user', 'link', code], { home: two.home })).out, /^linked/)
+  assert.equal(ok(await runWeft(['user', 'id', '--site', SITE], { home: two.home })).out.trim(), id)
+  assert.match(fails(await runWeft(['user', 'link', code, '--force'], { home: two.home }), 'ERR_LINK_CODE_INVALID'), /used/)
+  const short = JSON.parse(ok(await runWeft(['user', 'link', '--short', '--json'], { home: one.home })).out) as { code: string, expires: number }
+  assert.doesNotMatch(short.code, /@/)
+  assert.ok(short.expires > Date.now())
+})
