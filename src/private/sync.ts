@@ -90,7 +90,11 @@ export const PRIVATE_SYNC_DEFAULTS = {
 } as const
 
 export interface PrivateSync extends Startable {
-  /** Subscribes to the topics of sites added since (a follow, a consent, a first private write). */
+  /**
+   * Brings the topics in line with the sites and their index names: subscribes to those of
+   * sites added since (a follow, a consent) and leaves those of sites gone, or whose index
+   * name changed (a link or a recovery replaced the master key). Also run at each peer connection.
+   */
   refresh(): void
   /** Gets a site's record from the DHT and applies it. */
   pull(site: string, options?: { signal?: AbortSignal }): Promise<ApplyOutcome | 'none'>
@@ -123,7 +127,10 @@ class PrivateSyncService implements PrivateSync {
     store.addEventListener('published', onPublished)
     const onSubscription = (event: CustomEvent<SubscriptionChangeData>): void => { this.peerSubscribed(event.detail) }
     pubsub.addEventListener('subscription-change', onSubscription)
-    const offConnect = this.components.onPeerConnected(() => { this.pullAll(true) })
+    const offConnect = this.components.onPeerConnected(() => {
+      this.refresh()
+      this.pullAll(true)
+    })
     this.stops = [
       () => { store.removeEventListener('published', onPublished) },
       () => { pubsub.removeEventListener('subscription-change', onSubscription) },
@@ -137,27 +144,42 @@ class PrivateSyncService implements PrivateSync {
     this.controller.abort()
     for (const stop of this.stops) stop()
     this.stops = []
-    for (const topic of [...this.synced.keys()]) {
-      this.components.pubsub.topicValidators.delete(topic)
-      try { this.components.pubsub.unsubscribe(topic) } catch { /* the node is already stopping */ }
-    }
-    this.synced.clear()
+    for (const topic of [...this.synced.keys()]) this.leave(topic)
     await this.components.unhandle(PRIVATE_SYNC_PROTOCOL)
     await Promise.allSettled([...this.tasks])
   }
 
   refresh (): void {
-    for (const site of new Set([...this.components.sites(), ...this.components.store.sites()])) this.follow(site)
+    if (this.controller.signal.aborted) return
+    const wanted = new Map<string, string>()
+    for (const site of new Set([...this.components.sites(), ...this.components.store.sites()])) {
+      const name = this.indexNameOf(site)
+      if (name !== undefined) wanted.set(privateTopic(name.name), site)
+    }
+    for (const [topic, synced] of [...this.synced]) {
+      if (wanted.get(topic) !== synced.site) this.leave(topic)
+    }
+    for (const site of wanted.values()) this.follow(site)
   }
 
-  private follow (site: string): Synced | undefined {
-    let name: SiteName
+  private indexNameOf (site: string): SiteName | undefined {
     try {
-      name = parseSiteName(this.components.store.indexName(site))
+      return parseSiteName(this.components.store.indexName(site))
     } catch (err) {
       log.error('%s: no index name: %s', site, (err as Error).message)
       return undefined
     }
+  }
+
+  private leave (topic: string): void {
+    if (!this.synced.delete(topic)) return
+    this.components.pubsub.topicValidators.delete(topic)
+    try { this.components.pubsub.unsubscribe(topic) } catch { /* the node is already stopping */ }
+  }
+
+  private follow (site: string): Synced | undefined {
+    const name = this.indexNameOf(site)
+    if (name === undefined) return undefined
     const topic = privateTopic(name.name)
     const held = this.synced.get(topic)
     if (held !== undefined) return held

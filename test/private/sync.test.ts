@@ -23,7 +23,7 @@ const HOUR = 3_600_000
  * real store, and refuses an older sequence.
  */
 class IndexStore extends EventTarget implements SyncStore {
-  readonly key: PrivateKey
+  key: PrivateKey
   readonly node: OnlineNode
   readonly held = new Map<string, { bytes: Uint8Array, sequence: bigint, cid: CID }>()
   readonly applyCalls: Array<{ site: string, outcome: ApplyOutcome | 'threw' }> = []
@@ -193,4 +193,27 @@ test('a device that was away takes the record from the DHT when the other device
   await a.sync.stop()
   const b = await device(t, nodes[1], key)
   await until('b takes a\'s record from the DHT', sameRecord(a, b))
+})
+
+test('refresh follows the sites as they change: a new index key (a replaced master key) moves the device to the new topic', async t => {
+  const nodes = await createTestnet(t, 2)
+  await meshed(nodes)
+  const key = await indexKey()
+  const a = await device(t, nodes[0], key)
+  const pubsub = a.node.libp2p.services.pubsub
+  const before = privateTopic(a.store.indexName(SITE))
+  assert.ok(pubsub.getTopics().includes(before))
+  a.store.key = await indexKey()
+  a.sync.refresh()
+  const after = privateTopic(a.store.indexName(SITE))
+  assert.notEqual(after, before)
+  assert.ok(pubsub.getTopics().includes(after))
+  assert.equal(pubsub.getTopics().includes(before), false)
+  assert.equal(pubsub.topicValidators.has(before), false)
+  // the other device, still on the new key, meets it there
+  const b = await device(t, nodes[1], a.store.key)
+  await a.store.write(SITE, 1n)
+  await until('b applies a\'s record on the new topic', sameRecord(a, b))
+  await a.sync.stop()
+  assert.equal(pubsub.getTopics().some(topic => topic.startsWith('/weft/private/')), false, 'stop leaves every topic')
 })
