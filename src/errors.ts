@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   ERR_CONTRIBUTION_REFUSED: { kind: 'user', exit: 1, http: 403, summary: 'a contribution the site\'s rules refuse (a file name outside its patterns, too many files or bytes, a banned user) or a site that takes none' },
   ERR_SITE_DB_ABSENT: { kind: 'user', exit: 1, http: 404, summary: 'the site declares no database (its weft.json has no db section)' },
   ERR_USER_KEY_EXISTS: { kind: 'user', exit: 1, http: 409, summary: 'importing a user key over a different one already in the home; --force replaces it and loses the old identity on every site' },
+  ERR_RECOVERY_PHRASE_INVALID: { kind: 'user', exit: 2, http: 400, summary: 'a recovery phrase that is not 24 words of the BIP-39 English list, or whose checksum does not match' },
+  ERR_LINK_CODE_INVALID: { kind: 'user', exit: 1, http: 403, summary: 'a device link code that is wrong, already used, expired, voided after too many wrong tries, or for another node' },
   ERR_NOT_FOLLOWING: { kind: 'user', exit: 1, http: 404, summary: '`unfollow` of a site that is not followed, or a contribution (`weft user write`, `list`, `cat`) to a site neither followed nor owned here' },
   ERR_NOT_PINNED: { kind: 'user', exit: 1, http: 404, summary: '`pin rm` of a CID that is not pinned' },
   ERR_PINNED_INDIRECTLY: { kind: 'user', exit: 1, http: 409, summary: '`pin rm` of a CID kept only by another pin' },

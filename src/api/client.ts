@@ -8,7 +8,7 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
 'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
-'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userWrite' | 'userRm' | 'userList' | 'userCat' |
+'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userRecoveryPhrase' | 'userRecover' | 'userLinkIssue' | 'userLinkAccept' | 'userWrite' | 'userRm' | 'userList' | 'userCat' |
 'privatePut' | 'privateGet' | 'privateLs' | 'privateRm'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
@@ -137,6 +137,10 @@ export class ApiClient implements WeftApi {
   async userId (site: string) { return await this.json<Result<'userId'>>('user/id', { site }) }
   async userExportKey (passphrase: string) { return await this.json<Result<'userExportKey'>>('user/export-key', { passphrase }) }
   async userImportKey (key: string, passphrase: string, force: boolean) { return await this.json<Result<'userImportKey'>>('user/import-key', { key, passphrase, force }) }
+  async userLinkIssue (addresses: boolean) { return await this.json<Result<'userLinkIssue'>>('user/link', { addresses }) }
+  async userLinkAccept (code: string, force: boolean) { return await this.json<Result<'userLinkAccept'>>('user/link-accept', { code, force }) }
+  async userRecoveryPhrase () { return await this.json<Result<'userRecoveryPhrase'>>('user/recovery-phrase') }
+  async userRecover (phrase: string, force: boolean) { return await this.json<Result<'userRecover'>>('user/recover', { phrase, force }) }
   async userWrite (site: string, file: string, bytes: Uint8Array | undefined) {
     // removing goes by its own route: an empty body is an empty file
     if (bytes === undefined) return await this.userRm(site, file)

@@ -562,4 +562,28 @@ export class Operations {
   async userImportKey (key: string, passphrase: string, force: boolean): Promise<ImportResult> {
     return await this.userIdentity.importKey(key, passphrase, { force })
   }
+
+  private get userLink () {
+    if (this.node.userLink === undefined) throw new WeftError('ERR_OFFLINE', 'linking a device needs the daemon on both nodes: start `weft daemon` first')
+    return this.node.userLink
+  }
+
+  /** A one-time code that hands this home's master key to another node running a daemon (src/users/link.ts). */
+  async userLinkIssue (addresses: boolean): Promise<{ code: string, expires: number }> {
+    return this.userLink.issue({ addresses })
+  }
+
+  /** Receives the master key from the node that issued `code`, under import-key's --force rule. */
+  async userLinkAccept (code: string, force: boolean): Promise<ImportResult> {
+    return await this.userLink.accept(code, { force })
+  }
+
+  /** The master key as 24 BIP-39 words (made on first use, as export-key does). */
+  async userRecoveryPhrase (): Promise<{ phrase: string }> {
+    return { phrase: this.userIdentity.recoveryPhrase() }
+  }
+
+  async userRecover (phrase: string, force: boolean): Promise<ImportResult> {
+    return await this.userIdentity.recover(phrase, { force })
+  }
 }

@@ -3,8 +3,8 @@ import { createExchange, createBitswapExchange, type Exchange, type BitswapExcha
 import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconnect, type ReconnectInit, type WeftLibp2p } from '../net/index.ts'
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
-import { createUserIdentity, createUsers, type UserIdentity, type Users, type UsersInit } from '../users/index.ts'
-import { createPrivateStore, type PrivateStore, type PrivateStoreInit } from '../private/index.ts'
+import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
+import { createPrivateStore, createPrivateSync, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -28,6 +28,10 @@ export interface WeftNode {
   readonly userIdentity: UserIdentity
   /** The person's private files per site, sealed here before they become blocks. */
   readonly private: PrivateStore
+  /** Hands the master key to the person's other node over `/weft/user-link/1.0.0` (online only). */
+  readonly userLink?: UserLink
+  /** Moves the private index between the person's devices (online only). */
+  readonly privateSync?: PrivateSync
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -67,6 +71,10 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   users?: Partial<UsersInit>
   /** Override the private store's record validity and TTL (tests). */
   private?: Partial<PrivateStoreInit>
+  /** Override the device link's timers and clock (tests). */
+  userLink?: UserLinkInit
+  /** Override private sync's timeouts (tests). */
+  privateSync?: PrivateSyncInit
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
@@ -272,7 +280,40 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     usersForGc = users
     await users.start()
     stops.push(async () => { await users.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, private: privateStore, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // the device link needs the master key, a protocol of its own, and libp2p to find the
+    // issuer by peer id (connections, the peer store, then peer routing).
+    const userLink = createUserLink({
+      identity: userIdentity,
+      peerId: libp2p.peerId,
+      addresses: () => libp2p.getMultiaddrs(),
+      handle: async (protocol, handler) => { await libp2p.handle(protocol, handler, { maxInboundStreams: 2 }) },
+      unhandle: async protocol => { await libp2p.unhandle(protocol) },
+      dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o),
+      addAddresses: async (peer, multiaddrs) => { await libp2p.peerStore.merge(peer, { multiaddrs }) }
+    }, options.userLink)
+    await userLink.start()
+    stops.push(async () => { await userLink.stop() })
+    // private sync moves this person's sealed private index between their devices: a topic
+    // per index name, the DHT, and a one-frame ask of a device met there. Only sites owned,
+    // followed or allowed, and only once a master key exists (indexName would make one).
+    const privateSync = createPrivateSync({
+      store: privateStore,
+      sites: () => userIdentity.hasKey() ? [...new Set([...sites.list().map(s => s.name), ...sites.followedNames(), ...users.allowedSites()])] : [],
+      pubsub: libp2p.services.pubsub,
+      routing,
+      fetch: async (cid, o) => { await exchange.fetch(cid, o) },
+      penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
+      onPeerConnected: fn => {
+        libp2p.addEventListener('peer:connect', fn)
+        return () => { libp2p.removeEventListener('peer:connect', fn) }
+      },
+      handle: async (protocol, handler) => { await libp2p.handle(protocol, handler, { maxInboundStreams: 8 }) },
+      unhandle: async protocol => { await libp2p.unhandle(protocol) },
+      dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o)
+    }, options.privateSync)
+    await privateSync.start()
+    stops.push(async () => { await privateSync.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

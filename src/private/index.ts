@@ -15,3 +15,4 @@ export {
 export { privateKeysOf, type PrivateKeys } from './keys.ts'
 export { mergeIndexes, conflictPath } from './merge.ts'
 export { emptyIndex, openIndex, sealIndex, type PrivateIndex, type Entry, type FileEntry, type Tombstone } from './index-doc.ts'
+export { createPrivateSync, privateTopic, PRIVATE_SYNC_PROTOCOL, PRIVATE_SYNC_DEFAULTS, type PrivateSync, type PrivateSyncComponents, type PrivateSyncInit, type SyncStore } from './sync.ts'

@@ -693,6 +693,10 @@ export class ContributionService extends EventTarget implements Users {
     this.store.allow(parseSiteName(site).name, allowed)
   }
 
+  allowedSites (): string[] {
+    return this.store.allowedSites()
+  }
+
   heldRoots (): CID[] {
     // a site no longer followed or owned releases its users' folders to gc
     const active = new Set(this.activeSites())

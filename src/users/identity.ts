@@ -29,6 +29,7 @@ import { WeftError, isWeftError } from '../errors.ts'
 import { ensureKeysDir } from '../repo/keystore.ts'
 import { seal, unseal } from '../repo/sealed.ts'
 import { privateKeysOf, type PrivateKeys } from '../private/keys.ts'
+import { masterKeyOfPhrase, phraseOfMasterKey } from './recovery.ts'
 import { parseSiteName, siteNameOf } from '../sites/index.ts'
 
 export const USER_KEY_HEADER = 'weft-user-key-v1'
@@ -171,6 +172,16 @@ export interface UserIdentity {
    * ERR_USER_KEY_EXISTS unless `force`: the old key's identity on every site is then lost.
    */
   importKey(text: string, passphrase: string, options?: { force?: boolean, signal?: AbortSignal }): Promise<ImportResult>
+  /** The master key as a 24-word BIP-39 phrase (makes it on first use, as exportKey does). */
+  recoveryPhrase(): string
+  /** Puts the master key a recovery phrase spells into the home, under importKey's --force rule; ERR_RECOVERY_PHRASE_INVALID for a wrong word or checksum. */
+  recover(phrase: string, options?: { force?: boolean, signal?: AbortSignal }): Promise<ImportResult>
+  /** Whether the home has a master key yet (or a damaged key file where one should be). */
+  hasKey(): boolean
+  /** The raw master key, for the link exchange only: it leaves the node sealed under the link's key (src/users/link.ts). */
+  masterKey(): Uint8Array
+  /** Puts a raw master key (a link's) into the home, under importKey's --force rule. */
+  importMasterKey(master: Uint8Array, options?: { force?: boolean }): ImportResult
 }
 
 class HomeUserIdentity implements UserIdentity {
@@ -181,7 +192,7 @@ class HomeUserIdentity implements UserIdentity {
     this.path = components.path
   }
 
-  private masterKey (): Uint8Array {
+  masterKey (): Uint8Array {
     this.master ??= ensureUserKey(this.path)
     return this.master
   }
@@ -206,6 +217,29 @@ class HomeUserIdentity implements UserIdentity {
   async importKey (text: string, passphrase: string, options: { force?: boolean, signal?: AbortSignal } = {}): Promise<ImportResult> {
     const imported = await unsealUserKey(text, passphrase)
     options.signal?.throwIfAborted()
+    return this.importMasterKey(imported, options)
+  }
+
+  recoveryPhrase (): string {
+    return phraseOfMasterKey(this.masterKey())
+  }
+
+  async recover (phrase: string, options: { force?: boolean, signal?: AbortSignal } = {}): Promise<ImportResult> {
+    options.signal?.throwIfAborted()
+    return this.importMasterKey(masterKeyOfPhrase(phrase), options)
+  }
+
+  hasKey (): boolean {
+    try {
+      return readUserKey(this.path) !== undefined
+    } catch (err) {
+      if (isWeftError(err, 'ERR_REPO_INVALID')) return true
+      throw err
+    }
+  }
+
+  importMasterKey (imported: Uint8Array, options: { force?: boolean } = {}): ImportResult {
+    if (imported.byteLength !== MASTER_KEY_BYTES) throw new WeftError('ERR_KEY_INVALID', `a user master key is ${MASTER_KEY_BYTES} bytes, not ${imported.byteLength}`)
     let held: Uint8Array | undefined
     let damaged = false
     try {
@@ -227,7 +261,7 @@ class HomeUserIdentity implements UserIdentity {
     }
     const written = writeUserKey(this.path, imported, present)
     if (!written) throw new WeftError('ERR_USER_KEY_EXISTS', 'a user key was made in this home while the import ran; run the import again')
-    this.master = imported
+    this.master = new Uint8Array(imported)
     return { outcome: present ? 'replaced' : 'added' }
   }
 }

@@ -31,6 +31,11 @@ export {
   type UserRules, type ContributionCheck
 } from './rules.ts'
 export { CATCH_UP_PROTOCOL } from './catch-up.ts'
+export {
+  createUserLink, parseLinkCode, formatLinkCode, linkProof, LINK_PROTOCOL, LINK_CODE_TTL_MS, LINK_SECRET_BYTES, MAX_WRONG_PROOFS,
+  type UserLink, type UserLinkComponents, type UserLinkInit, type LinkCode
+} from './link.ts'
+export { masterKeyOfPhrase, phraseOfMasterKey, RECOVERY_PHRASE_WORDS } from './recovery.ts'
 export type { ContributionFile } from './store.ts'
 
 export interface Contribution {
@@ -71,6 +76,8 @@ export interface Users extends Startable, EventTarget {
   /** Whether this node's person allowed the site to sign as them. */
   allowed(site: string): boolean
   allow(site: string, allowed: boolean): void
+  /** Sites the person allowed, oldest consent first. */
+  allowedSites(): string[]
   /**
    * Reads the rules of the site's held version, checking every contribution again when they
    * changed. A started node does this as versions arrive; one that was not started (the

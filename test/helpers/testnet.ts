@@ -4,7 +4,7 @@ import { tmpHome } from './home.ts'
 import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import type { Config } from '../../src/repo/index.ts'
-import type { UsersInit } from '../../src/users/index.ts'
+import type { UserLinkInit, UsersInit } from '../../src/users/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -24,6 +24,8 @@ export interface TestnetOptions {
   sites?: Partial<SitesInit>
   /** Users' timers and limits for every node (default: USERS_DEFAULTS). */
   users?: Partial<UsersInit>
+  /** The device link's timers and clock for every node. */
+  userLink?: UserLinkInit
   /** Settings for each new home, over the defaults. */
   config?: (config: Config) => Config
 }
@@ -38,7 +40,8 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
-    users: options.users
+    users: options.users,
+    userLink: options.userLink
   })
   t.after(async () => { await node.stop() })
   return node as OnlineNode

@@ -42,6 +42,11 @@ export async function readPassphrase (opts: PassphraseFlags, prompt: string): Pr
   const env = process.env.WEFT_PASSPHRASE
   if (env !== undefined && env !== '') return env
   if (process.stdin.isTTY !== true) throw new WeftError('ERR_USAGE', 'give the passphrase with --passphrase-file <path> or WEFT_PASSPHRASE')
+  return await promptHidden(prompt)
+}
+
+/** One line typed at the terminal without echoing it (a passphrase, a recovery phrase). */
+export async function promptHidden (prompt: string): Promise<string> {
   process.stderr.write(prompt)
   process.stdin.setRawMode(true)
   process.stdin.resume()

@@ -5,7 +5,7 @@ import { WeftError } from '../../errors.ts'
 import { MAX_USER_FILE_BYTES, type UserWriteReport } from '../../api/operations.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
-import { readKeyFile, readPassphrase, type PassphraseFlags } from './sites.ts'
+import { promptHidden, readKeyFile, readPassphrase, type PassphraseFlags } from './sites.ts'
 
 const SITE_HELP = 'the site: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one (a petname, .eth, …)'
 
@@ -53,6 +53,35 @@ const IMPORTED = {
   added: 'imported the user key: your ids on every site are now those of the home it was exported from\n',
   same: 'this home already has this user key; nothing changed\n',
   replaced: 'replaced the user key: the old identity on every site is lost; your ids are now those of the home it was exported from\n'
+}
+
+/** A recovery phrase is 24 words; anything much longer on stdin is not one, so it is not read whole. */
+const MAX_PHRASE_INPUT_BYTES = 4096
+
+/** The recovery phrase: typed at a hidden prompt on a terminal, else read from stdin (never from argv, which other users of the machine can see). */
+async function readRecoveryPhrase (): Promise<string> {
+  if (process.stdin.isTTY === true) return await promptHidden('recovery phrase (24 words): ')
+  let text = ''
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    text += chunk.toString('utf8')
+    if (text.length > MAX_PHRASE_INPUT_BYTES) throw new WeftError('ERR_RECOVERY_PHRASE_INVALID', 'stdin holds far more than a recovery phrase of 24 words')
+  }
+  return text
+}
+
+const PHRASE_WARNING = 'These 24 words are your user identity on every site: whoever has them can write as you everywhere and read your private data.\n' +
+  'Write them on paper and keep it safe; never type them into a website. `weft user recover` restores them on a new home.\n'
+
+const LINKED = {
+  added: 'linked: this home now has the user key of the other node, and the same ids on every site\n',
+  same: 'this home already had the other node\'s user key; nothing changed\n',
+  replaced: 'linked: the old user key here is replaced (its identity on every site is lost); this home now has the same ids as the other node\n'
+}
+
+const RECOVERED = {
+  added: 'recovered the user key: your ids on every site are now those the phrase belongs to\n',
+  same: 'this home already has the user key of this phrase; nothing changed\n',
+  replaced: 'replaced the user key with the recovered one: the old identity on every site is lost\n'
 }
 
 export function registerUserCommands (program: Command): void {
@@ -154,6 +183,58 @@ export function registerUserCommands (program: Command): void {
           throw err
         }
         process.stderr.write(`wrote the user key to ${opts.output}\n`)
+      })
+    })
+
+  user.command('link')
+    .description('link another node of yours (both running `weft daemon`): without a code, print a one-time code here; with one, receive this user\'s master key from the node that printed it')
+    .argument('[code]', 'the code `weft user link` printed on the other node')
+    .option('--force', 'replace a different user key already in this home: its identity on every site is lost')
+    .option('--short', 'print the code without this node\'s addresses (the other node then finds it through its connections or the DHT)')
+    .option('--json', 'print { "code", "expires" } (issuing) or { "outcome" } (receiving) as JSON')
+    .action(async (code: string | undefined, opts: { force?: boolean, short?: boolean, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        if (code === undefined) {
+          const issued = await api.userLinkIssue(opts.short !== true)
+          if (opts.json === true) {
+            printJson(issued)
+            return
+          }
+          process.stderr.write('On your other node (its daemon running), run `weft user link <code>` with this code. It hands over your identity on every site: give it to no one else.\n' +
+            `It works once, until ${new Date(issued.expires).toISOString()} (10 minutes).\n`)
+          await writeOut(`${issued.code}\n`)
+          return
+        }
+        const result = await api.userLinkAccept(code, opts.force === true)
+        if (opts.json === true) printJson(result)
+        else await writeOut(LINKED[result.outcome])
+      })
+    })
+
+  user.command('recovery-phrase')
+    .description('print the user master key as 24 words (BIP-39) to write down: they restore your identity on every site')
+    .option('--json', 'print { "phrase" } as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const { phrase } = await api.userRecoveryPhrase()
+        // the warning goes to stderr, so stdout is the phrase alone (to pipe into `weft user recover` elsewhere)
+        process.stderr.write(PHRASE_WARNING)
+        if (opts.json === true) printJson({ phrase })
+        else await writeOut(`${phrase}\n`)
+      })
+    })
+
+  user.command('recover')
+    .description('restore the user master key from its 24-word recovery phrase (typed at a prompt, or on stdin), so this home has the same ids on every site')
+    .option('--force', 'replace a different user key already in this home: its identity on every site is lost')
+    .option('--json', 'print { "outcome": "added" | "same" | "replaced" } as JSON')
+    .action(async (opts: { force?: boolean, json?: boolean }, cmd: Command) => {
+      const phrase = await readRecoveryPhrase()
+      await withApi(cmd, async api => {
+        const result = await api.userRecover(phrase, opts.force === true)
+        if (opts.json === true) printJson(result)
+        else await writeOut(RECOVERED[result.outcome])
+        if (result.outcome !== 'same') process.stderr.write('The phrase is your identity on every site: keep it as safe as this home.\n')
       })
     })
 
