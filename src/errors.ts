@@ -77,7 +77,9 @@ export const ERROR_CODES = {
   ERR_QUERY_REFUSED: { kind: 'user', exit: 1, http: 403, summary: 'SQL for a site database that is not one read statement (a write, ATTACH, PRAGMA, load_extension, two statements)' },
   ERR_QUERY_INVALID: { kind: 'user', exit: 1, http: 400, summary: 'SQLite could not run a site database query (syntax, unknown table or column, bad parameters, out of memory)' },
   ERR_QUERY_TIMEOUT: { kind: 'user', exit: 1, http: 504, summary: 'a site database query ran past its time limit and was stopped' },
-  ERR_QUERY_TOO_MANY_ROWS: { kind: 'user', exit: 1, http: 413, summary: 'a site database query answered more rows or bytes than the limit' }
+  ERR_QUERY_TOO_MANY_ROWS: { kind: 'user', exit: 1, http: 413, summary: 'a site database query answered more rows or bytes than the limit' },
+  ERR_MESSAGE_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a message that sealed would be over 64 KiB' },
+  ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -36,7 +36,19 @@ const MIGRATIONS: string[] = [
      record_b BLOB NOT NULL, seen INTEGER NOT NULL, PRIMARY KEY (site, user, sequence, value_b));
    CREATE TABLE user_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
      PRIMARY KEY (site, reason));
-   CREATE TABLE user_consent (site TEXT PRIMARY KEY, changed INTEGER NOT NULL);`
+   CREATE TABLE user_consent (site TEXT PRIMARY KEY, changed INTEGER NOT NULL);`,
+  // Sealed messages (src/private/message-store.ts): envelopes carried for a site's users until
+  // they expire, what this node's person could open (the inbox), and envelopes refused.
+  `CREATE TABLE message_envelopes (id BLOB PRIMARY KEY, site TEXT NOT NULL, envelope BLOB NOT NULL, size INTEGER NOT NULL,
+     received INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX message_envelopes_by_site ON message_envelopes (site, received);
+   CREATE INDEX message_envelopes_by_expiry ON message_envelopes (expires);
+   CREATE TABLE message_inbox (id BLOB PRIMARY KEY, site TEXT NOT NULL, recipient TEXT NOT NULL, sender TEXT NOT NULL, sent INTEGER NOT NULL,
+     body BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX message_inbox_by_recipient ON message_inbox (site, recipient, sent);
+   CREATE INDEX message_inbox_by_sender ON message_inbox (site, recipient, sender, received);
+   CREATE TABLE message_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
+     PRIMARY KEY (site, reason));`
 ]
 
 export const DB_VERSION = MIGRATIONS.length
