@@ -10,6 +10,8 @@
  *   `allow` (the confirmation page's URL) until the person allowed the site;
  * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
  * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site;
+ * - `POST /.weft/messages/<user id>`, `GET /.weft/messages`: sealed messages to and from the
+ *   site's users (site-api-messages.ts), allowed sites only, as writes are;
  * - `GET /.weft/client.js`: a small ES module over all of the above.
  *
  * Key origin only: on a name's origin (`<dns-name>.ipns.localhost`) everything but client.js
@@ -26,6 +28,7 @@ import { z } from 'zod'
 import { WeftError, toWeftError } from '../errors.ts'
 import type { Contribution, Users } from '../users/index.ts'
 import { gatewayStatus } from './responses.ts'
+import { serveMessages, type SiteApiMessages } from './site-api-messages.ts'
 
 /** What the gateway needs of users (src/users/): the Users interface less its lifecycle (`allow` for the confirmation page). */
 export type SiteApiUsers = Pick<Users, 'id' | 'write' | 'contributions' | 'contribution' | 'query' | 'allowed' | 'allow' | 'addEventListener' | 'removeEventListener'>
@@ -36,6 +39,8 @@ export interface SiteVersion { site: string, sequence: bigint, root: string }
 export interface SiteApiComponents {
   /** Absent: the node has no users service; `/users/` is empty and writes are refused. */
   users?: SiteApiUsers
+  /** Absent: the node has no messages service; messages routes answer ERR_OFFLINE. */
+  messages?: SiteApiMessages
   /** Calls `fn` on each new version of any site; returns the unsubscribe. */
   onVersion?: (fn: (version: SiteVersion) => void) => () => void
 }
@@ -269,6 +274,18 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
       if (segments[0] === 'user' && segments[1] === 'files' && (method === 'PUT' || method === 'DELETE')) return await write(request, ctx, segments.slice(2))
       if (route === 'db/query' && method === 'POST') return await query(request, ctx)
       if (route === 'events' && method === 'GET') return events(request, ctx.site)
+      if (segments[0] === 'messages') {
+        // the consent a write needs: reading or sending the person's messages acts as them too
+        const allowed = components.users?.allowed(ctx.site) === true
+        const answer = await serveMessages(request, segments.slice(1), method, components.messages, {
+          site: ctx.site,
+          allowed,
+          json,
+          refuse: err => siteApiError(err, { allow: allowUrl(ctx) }),
+          readBody
+        })
+        if (answer !== undefined) return answer
+      }
       throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `the site API has no ${request.method} /.weft/${route.slice(0, 100)}`)
     } catch (err) {
       return siteApiError(err)

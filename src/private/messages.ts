@@ -120,16 +120,17 @@ function envelopeKey (shared: Uint8Array, ephemeral: Uint8Array, recipientX: Uin
 
 /**
  * Seals a letter to its recipient; `sign` signs the bytes the format names (the sender's site
- * key; tests hand in another to forge). ERR_MESSAGE_TOO_LARGE past 64 KiB.
+ * key; tests hand in another to forge, and `sealTo` to aim a letter at another key than the
+ * one it names). ERR_MESSAGE_TOO_LARGE past 64 KiB.
  */
-export async function sealEnvelope (letter: Letter, sign: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>): Promise<Uint8Array> {
+export async function sealEnvelope (letter: Letter, sign: (bytes: Uint8Array) => Uint8Array | Promise<Uint8Array>, sealTo: Uint8Array = letter.recipient): Promise<Uint8Array> {
   const site = new TextEncoder().encode(letter.site)
   if (site.byteLength === 0 || site.byteLength > MAX_SITE_BYTES) throw new WeftError('ERR_MESSAGE_REFUSED', 'a message names its site (k51…)')
   const size = HEADER_BYTES + LETTER_FIXED_BYTES + site.byteLength + letter.body.byteLength + TAG_BYTES
   if (size > MAX_ENVELOPE_BYTES) throw new WeftError('ERR_MESSAGE_TOO_LARGE', `the message is ${letter.body.byteLength} bytes; sealed it would be ${size}, over the ${MAX_ENVELOPE_BYTES} a message may be (at most ${MAX_BODY_BYTES} bytes of body)`)
   const ephemeralSecret = x25519.utils.randomSecretKey()
   const ephemeral = x25519.getPublicKey(ephemeralSecret)
-  const recipientX = ed25519.utils.toMontgomery(letter.recipient)
+  const recipientX = ed25519.utils.toMontgomery(sealTo)
   const key = envelopeKey(x25519.getSharedSecret(ephemeralSecret, recipientX), ephemeral, recipientX)
   const signature = await sign(signedBytes(letter, ephemeral))
   if (signature.byteLength !== SIGNATURE_BYTES) throw new WeftError('ERR_INTERNAL', `an ed25519 signature is ${SIGNATURE_BYTES} bytes, not ${signature.byteLength}`)

@@ -5,6 +5,7 @@ import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import type { Config } from '../../src/repo/index.ts'
 import type { UsersInit } from '../../src/users/index.ts'
+import type { MessagesInit } from '../../src/private/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -24,6 +25,8 @@ export interface TestnetOptions {
   sites?: Partial<SitesInit>
   /** Users' timers and limits for every node (default: USERS_DEFAULTS). */
   users?: Partial<UsersInit>
+  /** Messages' timers and limits for every node (default: MESSAGES_DEFAULTS). */
+  messages?: Partial<MessagesInit>
   /** Settings for each new home, over the defaults. */
   config?: (config: Config) => Config
 }
@@ -38,7 +41,8 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
-    users: options.users
+    users: options.users,
+    messages: options.messages
   })
   t.after(async () => { await node.stop() })
   return node as OnlineNode
