@@ -8,7 +8,7 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
 'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
-'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userWrite' | 'userRm' | 'userList' | 'userCat'>
+'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userWrite' | 'userRm' | 'userList' | 'userCat' | 'messageSend' | 'messageList'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
@@ -146,4 +146,10 @@ export class ApiClient implements WeftApi {
   async userRm (site: string, file: string) { return await this.json<Result<'userRm'>>('user/rm', { site, file }) }
   async userList (site: string) { return await this.json<Result<'userList'>>('user/list', { site }) }
   userCat (site: string, user: string, file: string) { return this.bytes('user/cat', { site, user, file }) }
+  async messageSend (site: string, to: string, body: Uint8Array) {
+    const query = `?${new URLSearchParams({ site, to }).toString()}`
+    return await (await this.request('message/send', undefined, { raw: body as Uint8Array<ArrayBuffer>, query })).json() as Result<'messageSend'>
+  }
+
+  async messageList (site: string) { return await this.json<Result<'messageList'>>('message/ls', { site }) }
 }

@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Readable } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
-import { MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
-import { parseBody, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
+import { MAX_MESSAGE_BYTES, MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
+import { parseBody, parseMessageSendQuery, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
 export function errorResponse (err: unknown): Response {
@@ -116,7 +116,8 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'user/allow': json(async (ops, b) => await ops.userAllow(b.name, b.allowed)),
   'user/rm': json(async (ops, b) => await ops.userRm(b.site, b.file)),
   'user/list': json(async (ops, b) => await ops.userList(b.site)),
-  'user/cat': async (ops, b) => await bytesResponse(ops.userCat(b.site, b.user, b.file))
+  'user/cat': async (ops, b) => await bytesResponse(ops.userCat(b.site, b.user, b.file)),
+  'message/ls': json(async (ops, b) => await ops.messageList(b.site))
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {
@@ -145,13 +146,28 @@ async function userWrite (ops: Operations, request: Request): Promise<Response> 
   return Response.json(await ops.userWrite(site, file, Buffer.concat(chunks)))
 }
 
+/** The message is the request body, never read past what one envelope holds. */
+async function messageSend (ops: Operations, request: Request): Promise<Response> {
+  const { site, to } = parseMessageSendQuery(new URL(request.url).searchParams)
+  const tooLarge = (): WeftError => new WeftError('ERR_MESSAGE_TOO_LARGE', `a message may carry at most ${MAX_MESSAGE_BYTES} bytes`)
+  if (Number(request.headers.get('content-length') ?? NaN) > MAX_MESSAGE_BYTES) throw tooLarge()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of (request.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > MAX_MESSAGE_BYTES) throw tooLarge()
+    chunks.push(chunk)
+  }
+  return Response.json(await ops.messageSend(site, to, Buffer.concat(chunks)))
+}
+
 async function dispatch<R extends BodyRoute> (route: R, ops: Operations, body: unknown): Promise<Response> {
   const handler: Handler<R> = ROUTES[route]
   return await handler(ops, parseBody(route, body))
 }
 
 /** Routes whose body is bytes, not JSON. */
-const RAW_ROUTES: Record<string, (ops: Operations, request: Request) => Promise<Response>> = { 'car/import': carImport, 'user/write': userWrite }
+const RAW_ROUTES: Record<string, (ops: Operations, request: Request) => Promise<Response>> = { 'car/import': carImport, 'user/write': userWrite, 'message/send': messageSend }
 
 export const API_ROUTES = [...Object.keys(ROUTES), ...Object.keys(RAW_ROUTES)]
 

@@ -9,6 +9,7 @@ import { registerSiteCommands } from './commands/sites.ts'
 import { registerDemoCommand } from './commands/demo.ts'
 import { registerNameCommands } from './commands/names.ts'
 import { registerUserCommands } from './commands/users.ts'
+import { registerMessageCommands } from './commands/messages.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -26,6 +27,7 @@ export function buildProgram (): Command {
   registerSiteCommands(program)
   registerNameCommands(program)
   registerUserCommands(program)
+  registerMessageCommands(program)
   registerDemoCommand(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()

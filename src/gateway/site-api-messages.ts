@@ -12,7 +12,7 @@
  *   valid UTF-8 (`encoding: "utf8"`), else base64 (`encoding: "base64"`).
  */
 import { WeftError } from '../errors.ts'
-import { MAX_BODY_BYTES, type InboxMessage, type Messages } from '../private/index.ts'
+import { MAX_BODY_BYTES, inboxMessageJson, type Messages } from '../private/index.ts'
 import { isUserId } from '../users/index.ts'
 
 /** What the site API needs of messages (src/private/). */
@@ -28,16 +28,6 @@ export interface MessagesRouteContext {
   readBody: (request: Request, limit: number) => Promise<Uint8Array>
 }
 
-const UTF8 = new TextDecoder('utf-8', { fatal: true })
-
-export function messageJson (m: InboxMessage): Record<string, unknown> {
-  try {
-    return { id: m.id, from: m.from, sent: m.sent, body: UTF8.decode(m.body), encoding: 'utf8' }
-  } catch {
-    return { id: m.id, from: m.from, sent: m.sent, body: Buffer.from(m.body).toString('base64'), encoding: 'base64' }
-  }
-}
-
 /** `segments`: the path after `/.weft/messages`. Undefined: not a messages route. */
 export async function serveMessages (request: Request, segments: string[], method: string, messages: SiteApiMessages | undefined, ctx: MessagesRouteContext): Promise<Response | undefined> {
   const list = segments.length === 0 && method === 'GET'
@@ -45,7 +35,7 @@ export async function serveMessages (request: Request, segments: string[], metho
   if (!list && !send) return undefined
   if (messages === undefined) throw new WeftError('ERR_OFFLINE', 'this node runs without its messages service; start the daemon to send and read messages')
   if (!ctx.allowed) return ctx.refuse(new WeftError('ERR_SITE_NOT_ALLOWED', 'this site may not send or read messages as you until you allow it once on the confirmation page'))
-  if (list) return ctx.json({ messages: messages.list(ctx.site).map(messageJson) })
+  if (list) return ctx.json({ messages: messages.list(ctx.site).map(inboxMessageJson) })
   const to = segments[0]
   if (!isUserId(to)) throw new WeftError('ERR_MESSAGE_REFUSED', `"${String(to).slice(0, 100)}" is not a user id (k51…): POST /.weft/messages/<user id>`)
   let body: Uint8Array

@@ -12,7 +12,7 @@ export {
 export { messagesTopic } from './message-service.ts'
 export { MESSAGES_CATCH_UP_PROTOCOL, MAX_CATCH_UP_ENVELOPES } from './message-catch-up.ts'
 export {
-  MESSAGES_DEFAULTS, type Messages, type MessagesComponents, type MessagesNet, type MessagesInit, type MessagesInfo, type InboxMessage, type SentMessage, type MessageEvents
+  MESSAGES_DEFAULTS, inboxMessageJson, type InboxMessageJson, type Messages, type MessagesComponents, type MessagesNet, type MessagesInit, type MessagesInfo, type InboxMessage, type SentMessage, type MessageEvents
 } from './message-types.ts'
 
 export function createMessages (components: MessagesComponents, init: Partial<MessagesInit> = {}): Messages {

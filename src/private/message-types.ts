@@ -19,6 +19,19 @@ export interface InboxMessage {
   body: Uint8Array
 }
 
+/** A letter as JSON carries it: the body as UTF-8 text when it is valid UTF-8, else base64. */
+export interface InboxMessageJson { id: string, from: string, sent: number, body: string, encoding: 'utf8' | 'base64' }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+export function inboxMessageJson (m: InboxMessage): InboxMessageJson {
+  try {
+    return { id: m.id, from: m.from, sent: m.sent, body: UTF8.decode(m.body), encoding: 'utf8' }
+  } catch {
+    return { id: m.id, from: m.from, sent: m.sent, body: Buffer.from(m.body).toString('base64'), encoding: 'base64' }
+  }
+}
+
 export interface SentMessage {
   id: string
   site: string

@@ -60,7 +60,8 @@ const VALID: Record<string, unknown> = {
   'user/allow': { name: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', allowed: true },
   'user/rm': { site: 'forum', file: 'posts.json' },
   'user/list': { site: 'forum' },
-  'user/cat': { site: 'forum', user: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', file: 'posts.json' }
+  'user/cat': { site: 'forum', user: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', file: 'posts.json' },
+  'message/ls': { site: 'forum' }
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string'
@@ -117,7 +118,9 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   userRm: ([site, file]) => isStr(site) && isStr(file),
   userList: ([site]) => isStr(site),
   userCat: ([site, user, file]) => isStr(site) && isStr(user) && isStr(file),
-  userWrite: ([site, file, bytes]) => isStr(site) && isStr(file) && bytes instanceof Uint8Array
+  userWrite: ([site, file, bytes]) => isStr(site) && isStr(file) && bytes instanceof Uint8Array,
+  messageList: ([site]) => isStr(site),
+  messageSend: ([site, to, body]) => isStr(site) && isStr(to) && body instanceof Uint8Array
 }
 
 /** Operations that only check and record what they are called with. */
