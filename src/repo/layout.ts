@@ -42,6 +42,11 @@
  *                          root, files, state, reason, updated) accepted, refused (reason) or pending
  *                        user_equivocations, user_rejections    as for sites, per (site, user) and per site
  *                        user_consent(site, changed)            sites allowed to sign as this node's person
+ *                        message_envelopes(id, site, envelope,  sealed messages carried for a site's users
+ *                          size, received, expires)             until they expire (src/private/message-store.ts)
+ *                        message_inbox(id, site, recipient,     letters this node's person opened
+ *                          sender, sent, body, received)
+ *                        message_rejections(site, reason, …)    envelopes refused, counted per site
  *   users/             0700, one SQLite file per site that takes contributions (<site>.db): its
  *                      tables from the site's weft.json `db` section, rebuilt from the accepted
  *                      contributions whenever the schema changes (src/users/site-db.ts)
