@@ -21,7 +21,7 @@ import { envelopeProblem, letterProblem, openEnvelope, sealMessage, userIdOfKey,
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { MessageStore } from './message-store.ts'
 import { MESSAGES_CATCH_UP_PROTOCOL, requestMessagesCatchUp, serveMessagesCatchUp } from './message-catch-up.ts'
-import type { InboxMessage, Messages, MessagesComponents, MessagesInfo, MessagesInit, SentMessage } from './message-types.ts'
+import { MESSAGES_DEFAULTS, type InboxMessage, type Messages, type MessagesComponents, type MessagesInfo, type MessagesInit, type SentMessage } from './message-types.ts'
 
 const log = logger('weft:messages')
 
@@ -35,6 +35,8 @@ const TOPIC_PREFIX = '/weft/site-messages/'
 const HOSTILE = new Set(['too-large', 'malformed'])
 /** A second for identify and the topic's subscriptions to arrive after a connection. */
 const CATCH_UP_DELAY = 1_000
+/** Peers' clock readings kept (site × peer); past it the oldest is forgotten, which only costs that peer a full answer next time. */
+const MAX_CLOCKS = 10_000
 
 export class MessageService extends EventTarget implements Messages {
   private readonly components: MessagesComponents
@@ -44,7 +46,7 @@ export class MessageService extends EventTarget implements Messages {
   private readonly subscribed = new Set<string>()
   /** The clock reading each peer gave at its last catch-up answer, per site: the next ask is for what came since. */
   private readonly clocks = new Map<string, number>()
-  private readonly asking = new Set<string>()
+  private readonly asking = new Map<string, NodeJS.Timeout>()
   private readonly cleanups: Array<() => void> = []
   private readonly timers: NodeJS.Timeout[] = []
   private controller = new AbortController()
@@ -105,6 +107,8 @@ export class MessageService extends EventTarget implements Messages {
     this.started = false
     this.controller.abort()
     for (const t of this.timers.splice(0)) clearInterval(t)
+    for (const t of this.asking.values()) clearTimeout(t)
+    this.asking.clear()
     for (const fn of this.cleanups.splice(0)) fn()
     for (const topic of [...this.subscribed]) this.unsubscribe(topic)
   }
@@ -220,7 +224,6 @@ export class MessageService extends EventTarget implements Messages {
   private askSoon (site: string, peer: PeerId): void {
     const key = `${site}/${peer.toString()}`
     if (!this.online || this.asking.has(key)) return
-    this.asking.add(key)
     const timer = setTimeout(() => {
       this.background(async () => {
         try {
@@ -231,6 +234,7 @@ export class MessageService extends EventTarget implements Messages {
       })
     }, CATCH_UP_DELAY)
     timer.unref()
+    this.asking.set(key, timer)
   }
 
   private async askPeer (site: string, peer: PeerId): Promise<number> {
@@ -244,7 +248,9 @@ export class MessageService extends EventTarget implements Messages {
         received++
         await this.receive(site, bytes, peer.toString())
       }, signal)
+      this.clocks.delete(key)
       this.clocks.set(key, clock)
+      if (this.clocks.size > MAX_CLOCKS) this.clocks.delete(this.clocks.keys().next().value as string)
     } catch (err) {
       log('%s: catching up on messages from %s failed: %s', site, peer, (err as Error).message)
     }
@@ -284,9 +290,10 @@ export class MessageService extends EventTarget implements Messages {
     if (this.online && net !== undefined) {
       this.subscribe(name)
       const topic = messagesTopic(name)
-      announced = net.pubsub.getSubscribers(topic).length > 0
       // with no peer on the topic yet it waits here: peers ask for it when they join
-      if (announced) await net.pubsub.publish(topic, envelope).catch(err => { log('%s: publishing a message: %s', name, (err as Error).message) })
+      if (net.pubsub.getSubscribers(topic).length > 0) {
+        announced = await net.pubsub.publish(topic, envelope).then(() => true, err => { log('%s: publishing a message: %s', name, (err as Error).message); return false })
+      }
     }
     return { id: Buffer.from(id).toString('hex'), site: name, from: userIdOfKey(key.publicKey.raw), to, sent, size: envelope.byteLength, announced }
   }
@@ -307,3 +314,7 @@ function toMessage (row: { id: string, site: string, sender: string, recipient: 
   return { id: row.id, site: row.site, from: row.sender, to: row.recipient, sent: row.sent, body: row.body }
 }
 
+
+export function createMessages (components: MessagesComponents, init: Partial<MessagesInit> = {}): Messages {
+  return new MessageService(components, { ...MESSAGES_DEFAULTS, ...init })
+}
