@@ -47,6 +47,7 @@ export class MessageService extends EventTarget implements Messages {
   /** The clock reading each peer gave at its last catch-up answer, per site: the next ask is for what came since. */
   private readonly clocks = new Map<string, number>()
   private readonly asking = new Map<string, NodeJS.Timeout>()
+  private readonly inFlight = new Map<string, Promise<number>>()
   private readonly cleanups: Array<() => void> = []
   private readonly timers: NodeJS.Timeout[] = []
   private controller = new AbortController()
@@ -237,10 +238,21 @@ export class MessageService extends EventTarget implements Messages {
     this.asking.set(key, timer)
   }
 
+  /** One ask at a time per peer and site: a second waits for the first, then asks for what came since its answer. */
   private async askPeer (site: string, peer: PeerId): Promise<number> {
+    const key = `${site}/${peer.toString()}`
+    const run = (this.inFlight.get(key) ?? Promise.resolve(0)).catch(() => 0).then(async () => await this.askPeerNow(site, peer, key))
+    this.inFlight.set(key, run)
+    try {
+      return await run
+    } finally {
+      if (this.inFlight.get(key) === run) this.inFlight.delete(key)
+    }
+  }
+
+  private async askPeerNow (site: string, peer: PeerId, key: string): Promise<number> {
     const net = this.components.net
     if (net === undefined || !this.online || !this.isActive(site)) return 0
-    const key = `${site}/${peer.toString()}`
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
     let received = 0
     try {

@@ -56,6 +56,8 @@ export class MessageStore {
   /** Holds an envelope; false when it was held already. Past the site's caps the oldest go. */
   putEnvelope (id: Uint8Array, site: string, envelope: Uint8Array, expires: number, now = Date.now()): boolean {
     return transaction(this.db, () => {
+      // what expired goes first, so it never counts against the caps (the sweep catches sites nothing arrives for)
+      this.db.prepare('DELETE FROM message_envelopes WHERE expires <= ?').run(now)
       const added = this.db.prepare('INSERT OR IGNORE INTO message_envelopes (id, site, envelope, size, received, expires) VALUES (?, ?, ?, ?, ?, ?)')
         .run(id, site, envelope, envelope.byteLength, now, expires).changes > 0
       if (!added) return false
