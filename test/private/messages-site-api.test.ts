@@ -142,4 +142,19 @@ test('site API messages: a letter posted on one node\'s site origin reaches the 
   })
   const answer = await (await request(friendGateway, `${origin}/.weft/messages`, { headers: sameOrigin(origin) })).json()
   assert.equal(answer.messages[0].from, owner.users.id(name))
+
+  // the site's pages use client.js: it calls the same routes (fetch here goes to the friend's gateway, as a page on the origin would)
+  const realFetch = globalThis.fetch
+  globalThis.fetch = (async (input: string, init: RequestInit = {}) => await friendGateway(new Request(`${origin}${input}`, {
+    ...init, headers: { ...(init.headers as Record<string, string>), host: new URL(origin).host, ...sameOrigin(origin) }
+  }))) as typeof fetch
+  t.after(() => { globalThis.fetch = realFetch })
+  // (a URL, not a specifier: client.js is plain browser JavaScript without types)
+  const client = await import(new URL('../../src/gateway/site-api/client.js', import.meta.url).href)
+  const reply = await client.sendMessage(owner.users.id(name), 'and you too')
+  assert.equal(reply.from, friendId)
+  await until('the reply in the owner\'s inbox', () => owner.messages.list(name).some(m => new TextDecoder().decode(m.body) === 'and you too'))
+  assert.deepEqual((await client.messages()).map((m: { body: string }) => m.body), ['see you on weft'])
+  friend.users.allow(name, false)
+  await assert.rejects(client.messages(), (err: Error & { code?: string, allow?: string }) => err.code === 'ERR_SITE_NOT_ALLOWED' && err.allow === `${UI}/allow?site=${name}`)
 })
