@@ -3,7 +3,7 @@
  * Messages: messages.ts (the envelope), message-service.ts (carrying and the inbox).
  */
 export {
-  sealMessage, sealEnvelope, openEnvelope, letterProblem, envelopeProblem, userKeyOf, userIdOfKey, x25519SecretOf,
+  sealMessage, sealEnvelope, openEnvelope, letterProblem, envelopeProblem, userKeyOf, userIdOfKey, x25519SecretOf, x25519PrivateKey,
   MAX_ENVELOPE_BYTES, MAX_BODY_BYTES, MIN_ENVELOPE_BYTES, ENVELOPE_VERSION, type Letter, type OpenedLetter
 } from './messages.ts'
 export { createMessages, messagesTopic } from './message-service.ts'

@@ -9,7 +9,7 @@
  * signature, recipient and site check out goes into the inbox (at most so many per sender);
  * one that opens but fails those is dropped and counted.
  */
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -17,7 +17,7 @@ import { logger } from '@libp2p/logger'
 import { WeftError } from '../errors.ts'
 import { parseSiteName } from '../sites/index.ts'
 import { TokenBuckets } from '../users/rate.ts'
-import { envelopeProblem, letterProblem, openEnvelope, sealMessage, userIdOfKey, userKeyOf, x25519SecretOf } from './messages.ts'
+import { envelopeProblem, letterProblem, openEnvelope, sealMessage, userIdOfKey, userKeyOf, x25519PrivateKey, x25519SecretOf } from './messages.ts'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { MessageStore } from './message-store.ts'
 import { MESSAGES_CATCH_UP_PROTOCOL, requestMessagesCatchUp, serveMessagesCatchUp } from './message-catch-up.ts'
@@ -48,6 +48,7 @@ export class MessageService extends EventTarget implements Messages {
   private readonly clocks = new Map<string, number>()
   private readonly asking = new Map<string, NodeJS.Timeout>()
   private readonly inFlight = new Map<string, Promise<number>>()
+  private readonly openingKeys = new Map<string, { publicEd: Uint8Array, secret: KeyObject, publicX: Uint8Array }>()
   private readonly cleanups: Array<() => void> = []
   private readonly timers: NodeJS.Timeout[] = []
   private controller = new AbortController()
@@ -197,10 +198,8 @@ export class MessageService extends EventTarget implements Messages {
   /** Opens an envelope with this person's key on the site; what opens and checks out goes into the inbox. */
   private async tryOpen (site: string, id: Uint8Array, bytes: Uint8Array): Promise<void> {
     if (this.store.inInbox(id)) return
-    const key = this.components.identity.key(site)
-    const secret = x25519SecretOf(key)
-    const publicEd = key.publicKey.raw
-    const letter = openEnvelope(bytes, secret, ed25519.utils.toMontgomery(publicEd))
+    const { publicEd, secret, publicX } = this.openingKey(site)
+    const letter = openEnvelope(bytes, secret, publicX)
     if (letter === undefined) return
     const problem = await letterProblem(letter, { recipient: publicEd, site })
     if (problem !== undefined) {
@@ -218,6 +217,17 @@ export class MessageService extends EventTarget implements Messages {
     if (this.store.putInbox(id, row)) {
       this.dispatchEvent(new CustomEvent<InboxMessage>('message', { detail: toMessage({ ...row, id: Buffer.from(id).toString('hex') }) }))
     }
+  }
+
+  /** This person's keys on a site in the form opening takes, kept per site key (an imported or linked master key changes it). */
+  private openingKey (site: string): { publicEd: Uint8Array, secret: KeyObject, publicX: Uint8Array } {
+    const key = this.components.identity.key(site)
+    const publicEd = key.publicKey.raw
+    const held = this.openingKeys.get(site)
+    if (held !== undefined && Buffer.compare(held.publicEd, publicEd) === 0) return held
+    const made = { publicEd, secret: x25519PrivateKey(x25519SecretOf(key)), publicX: ed25519.utils.toMontgomery(publicEd) }
+    this.openingKeys.set(site, made)
+    return made
   }
 
   // ---- catching up ----

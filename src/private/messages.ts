@@ -32,8 +32,8 @@
  * it covers the recipient and the site, so a letter cannot be re-addressed either. Carriers
  * see only the version, a random key and nonce, and the length.
  */
-import { hkdfSync, randomBytes } from 'node:crypto'
-import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519.js'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -60,6 +60,9 @@ export const MAX_BODY_BYTES = MAX_ENVELOPE_BYTES - HEADER_BYTES - LETTER_FIXED_B
 /** Versioned, so a later format's keys and signatures never collide with these. */
 const HKDF_SALT = 'weft/message/v1'
 const SIGNATURE_CONTEXT = new TextEncoder().encode('weft/message/v1/sig')
+/** PKCS#8 and SPKI DER for X25519 keys are these prefixes and then the 32 raw bytes (RFC 8410). */
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
 /** What a letter says, in keys. */
 export interface Letter {
@@ -102,6 +105,17 @@ export function x25519SecretOf (key: PrivateKey): Uint8Array {
   return ed25519.utils.toMontgomerySecret(key.raw.subarray(0, KEY_BYTES))
 }
 
+/** An X25519 secret as node:crypto takes it: agreement in OpenSSL is about 25 times faster than in JavaScript (0.06 ms against 1.5 ms here), and a carrier does one per envelope. */
+export function x25519PrivateKey (secret: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, secret]), format: 'der', type: 'pkcs8' })
+}
+
+/** X25519 agreement; throws on a low-order public key (OpenSSL refuses an all-zero result). */
+function agree (privateKey: KeyObject, publicRaw: Uint8Array): Uint8Array {
+  const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, publicRaw]), format: 'der', type: 'spki' })
+  return diffieHellman({ privateKey, publicKey })
+}
+
 function u64 (n: number): Uint8Array {
   const bytes = new Uint8Array(8)
   new DataView(bytes.buffer).setBigUint64(0, BigInt(n))
@@ -128,17 +142,19 @@ export async function sealEnvelope (letter: Letter, sign: (bytes: Uint8Array) =>
   if (site.byteLength === 0 || site.byteLength > MAX_SITE_BYTES) throw new WeftError('ERR_MESSAGE_REFUSED', 'a message names its site (k51…)')
   const size = HEADER_BYTES + LETTER_FIXED_BYTES + site.byteLength + letter.body.byteLength + TAG_BYTES
   if (size > MAX_ENVELOPE_BYTES) throw new WeftError('ERR_MESSAGE_TOO_LARGE', `the message is ${letter.body.byteLength} bytes; sealed it would be ${size}, over the ${MAX_ENVELOPE_BYTES} a message may be (at most ${MAX_BODY_BYTES} bytes of body)`)
-  const ephemeralSecret = x25519.utils.randomSecretKey()
-  const ephemeral = x25519.getPublicKey(ephemeralSecret)
+  const pair = generateKeyPairSync('x25519')
+  const ephemeral = pair.publicKey.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519_PREFIX.byteLength)
   const recipientX = ed25519.utils.toMontgomery(sealTo)
-  const key = envelopeKey(x25519.getSharedSecret(ephemeralSecret, recipientX), ephemeral, recipientX)
+  const key = envelopeKey(agree(pair.privateKey, recipientX), ephemeral, recipientX)
   const signature = await sign(signedBytes(letter, ephemeral))
   if (signature.byteLength !== SIGNATURE_BYTES) throw new WeftError('ERR_INTERNAL', `an ed25519 signature is ${SIGNATURE_BYTES} bytes, not ${signature.byteLength}`)
   const plain = Buffer.concat([letter.sender, letter.recipient, u64(letter.sent), Uint8Array.of(site.byteLength), site, signature, letter.body])
   const nonce = randomBytes(NONCE_BYTES)
   const header = Buffer.concat([Uint8Array.of(ENVELOPE_VERSION), ephemeral, nonce])
   const sealed = xchacha20poly1305(key, nonce, header).encrypt(plain)
-  return Buffer.concat([header, sealed])
+  const envelope = Buffer.concat([header, sealed])
+  // a plain Uint8Array: a Buffer's slice() shares its memory, which a caller copying an envelope would not expect
+  return new Uint8Array(envelope.buffer, envelope.byteOffset, envelope.byteLength)
 }
 
 /** Seals `body` from the holder of `from` (their site key on `site`) to the user `to`. */
@@ -157,16 +173,16 @@ export function envelopeProblem (bytes: Uint8Array): 'too-large' | 'malformed' |
 /**
  * Opens an envelope with the recipient's X25519 secret (one X25519 and one AEAD check).
  * Undefined when it is not sealed to this key (the usual case: the envelope is someone
- * else's). The letter's signature is not checked here: checkLetter does.
+ * else's). The letter's signature is not checked here: letterProblem does.
  */
-export function openEnvelope (bytes: Uint8Array, secret: Uint8Array, publicX: Uint8Array): OpenedLetter | undefined {
+export function openEnvelope (bytes: Uint8Array, secret: Uint8Array | KeyObject, publicX: Uint8Array): OpenedLetter | undefined {
   if (envelopeProblem(bytes) !== undefined) return undefined
   const header = bytes.subarray(0, HEADER_BYTES)
   const ephemeral = bytes.subarray(1, 1 + KEY_BYTES)
   const nonce = bytes.subarray(1 + KEY_BYTES, HEADER_BYTES)
   let plain: Uint8Array
   try {
-    const key = envelopeKey(x25519.getSharedSecret(secret, ephemeral), ephemeral, publicX)
+    const key = envelopeKey(agree(secret instanceof Uint8Array ? x25519PrivateKey(secret) : secret, ephemeral), ephemeral, publicX)
     plain = xchacha20poly1305(key, nonce, header).decrypt(bytes.subarray(HEADER_BYTES))
   } catch {
     // a low-order ephemeral key, or sealed to someone else

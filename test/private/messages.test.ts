@@ -2,7 +2,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ed25519 } from '@noble/curves/ed25519.js'
+import { hkdfSync } from 'node:crypto'
+import { ed25519, x25519 } from '@noble/curves/ed25519.js'
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { importPath } from '../../src/content/index.ts'
 import { isWeftError } from '../../src/errors.ts'
@@ -95,6 +97,23 @@ test('messages: the envelope opens only with the recipient\'s key, and is bounde
     bad[at] ^= 1
     assert.equal(openEnvelope(bad, x25519SecretOf(b), ed25519.utils.toMontgomery(b.publicKey.raw)), undefined, `a flip at byte ${at}`)
   }
+  // the format is as messages.ts documents it: opened here with noble's X25519 and XChaCha20-Poly1305, by hand
+  const ephemeral = envelope.subarray(1, 33)
+  const nonce = envelope.subarray(33, 57)
+  const bX = ed25519.utils.toMontgomery(b.publicKey.raw)
+  const shared = x25519.getSharedSecret(x25519SecretOf(b), ephemeral)
+  const key = new Uint8Array(hkdfSync('sha256', shared, 'weft/message/v1', Buffer.concat([ephemeral, bX]), 32))
+  const plain = xchacha20poly1305(key, nonce, envelope.subarray(0, 57)).decrypt(envelope.subarray(57))
+  assert.equal(envelope[0], 1)
+  assert.deepEqual(plain.subarray(0, 32), a.publicKey.raw)
+  assert.deepEqual(plain.subarray(32, 64), b.publicKey.raw)
+  assert.equal(plain[72], siteName.length)
+  assert.equal(read(plain.subarray(73, 73 + siteName.length)), siteName)
+  const signature = plain.subarray(73 + siteName.length, 137 + siteName.length)
+  assert.equal(read(plain.subarray(137 + siteName.length)), 'for B only')
+  const signed = Buffer.concat([text('weft/message/v1/sig'), ephemeral, plain.subarray(0, 73 + siteName.length), plain.subarray(137 + siteName.length)])
+  assert.ok(ed25519.verify(signature, signed, a.publicKey.raw), 'the signature covers what the format says')
+
   // the body limit is exact
   const full = await sealMessage(a, siteName, bId, new Uint8Array(MAX_BODY_BYTES))
   assert.equal(full.byteLength, MAX_ENVELOPE_BYTES)
