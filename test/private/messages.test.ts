@@ -6,10 +6,11 @@ import { hkdfSync } from 'node:crypto'
 import { ed25519, x25519 } from '@noble/curves/ed25519.js'
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
 import { importPath } from '../../src/content/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 import {
-  messagesTopic, openEnvelope, sealEnvelope, sealMessage, userKeyOf, x25519SecretOf, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES
+  messagesTopic, openEnvelope, MESSAGES_CATCH_UP_PROTOCOL, sealEnvelope, sealMessage, userKeyOf, x25519SecretOf, MAX_BODY_BYTES, MAX_ENVELOPE_BYTES
 } from '../../src/private/index.ts'
 import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
@@ -207,4 +208,23 @@ test('messages: a flood from one peer is limited and the peer penalised; one sen
   const fromA = await a.messages.send(site, bId, text('a real friend'))
   await until('A\'s letter to reach B', () => b.messages.list(site).some(x => x.id === fromA.id))
   assert.ok(b.messages.list(site).filter(x => x.from === m.users.id(site)).length <= 3)
+})
+
+test('messages: a peer whose catch-up answer holds what is no envelope is penalised, and nothing of it is kept', async t => {
+  const [a, b, m] = await createTestnet(t, 3)
+  // M answers catch-up with its clock and then junk
+  await m.libp2p.unhandle(MESSAGES_CATCH_UP_PROTOCOL)
+  await m.libp2p.handle(MESSAGES_CATCH_UP_PROTOCOL, async stream => {
+    const lp = lpStream(stream)
+    await lp.read()
+    await lp.write(new Uint8Array(8))
+    await lp.write(new Uint8Array(300).fill(7))
+    await stream.close()
+  })
+  const site = await publishSite(t, a, [b, m])
+  await onTopic(b, site, [m])
+  await b.messages.catchUp(site)
+  await until('B to penalise M', () => (b.exchange.peerRecord(m.libp2p.peerId)?.offences['bad-record'] ?? 0) > 0)
+  assert.ok(rejected(b, site, 'malformed') >= 1)
+  assert.equal(b.messages.info(site).held, 0)
 })
