@@ -16,7 +16,7 @@ import { MAX_BODY_BYTES, inboxMessageJson, type Messages } from '../private/inde
 import { isUserId } from '../users/index.ts'
 
 /** What the site API needs of messages (src/private/). */
-export type SiteApiMessages = Pick<Messages, 'send' | 'list'>
+export type SiteApiMessages = Pick<Messages, 'send' | 'list' | 'addEventListener' | 'removeEventListener'>
 
 export interface MessagesRouteContext {
   site: string

@@ -9,7 +9,8 @@
  *   this user's contribution, signed and published by the node; 403 ERR_SITE_NOT_ALLOWED with
  *   `allow` (the confirmation page's URL) until the person allowed the site;
  * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
- * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site;
+ * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site,
+ *   and `message` (`{ id, from, sent }`: a letter opened for the person) once the site is allowed;
  * - `POST /.weft/messages/<user id>`, `GET /.weft/messages`: sealed messages to and from the
  *   site's users (site-api-messages.ts), allowed sites only, as writes are;
  * - `GET /.weft/client.js`: a small ES module over all of the above.
@@ -205,6 +206,16 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
             users.addEventListener(type, listener)
             cleanups.push(() => { users.removeEventListener(type, listener) })
           }
+        }
+        const messages = components.messages
+        if (messages !== undefined) {
+          // only to an allowed site, as reading the messages is: who wrote to the person is theirs
+          const listener = (e: Event): void => {
+            const m = (e as CustomEvent<{ id: string, site: string, from: string, sent: number }>).detail
+            if (m?.site === site && components.users?.allowed(site) === true) event('message', { id: m.id, from: m.from, sent: m.sent })
+          }
+          messages.addEventListener('message', listener)
+          cleanups.push(() => { messages.removeEventListener('message', listener) })
         }
         if (components.onVersion !== undefined) {
           cleanups.push(components.onVersion(v => { if (v.site === site) event('version', v) }))

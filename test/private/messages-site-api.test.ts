@@ -143,6 +143,32 @@ test('site API messages: a letter posted on one node\'s site origin reaches the 
   const answer = await (await request(friendGateway, `${origin}/.weft/messages`, { headers: sameOrigin(origin) })).json()
   assert.equal(answer.messages[0].from, owner.users.id(name))
 
+  // a page of the site hears of a letter as it opens (who and when, not what), while the site is allowed
+  const controller = new AbortController()
+  t.after(() => { controller.abort() })
+  const stream = await friendGateway(new Request(`${origin}/.weft/events`, { headers: { host: new URL(origin).host, 'sec-fetch-site': 'same-origin' }, signal: controller.signal }))
+  let events = ''
+  void (async () => {
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader()
+    for (;;) {
+      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
+      if (done === true || value === undefined) return
+      events += Buffer.from(value).toString('utf8')
+    }
+  })()
+  const heard = (): Array<Record<string, unknown>> => [...events.matchAll(/event: message\ndata: (.*)\n/g)].map(m => JSON.parse(m[1]))
+  const ping = await owner.messages.send(name, friendId, new TextEncoder().encode('ping'))
+  await until('the friend\'s page to hear of it', () => heard().length === 1)
+  assert.deepEqual(heard()[0], { id: ping.id, from: owner.users.id(name), sent: ping.sent })
+  assert.ok(!events.includes('ping'), 'the event does not carry the body')
+  friend.users.allow(name, false)
+  const quiet = await owner.messages.send(name, friendId, new TextEncoder().encode('unheard'))
+  await until('the second letter in the friend\'s inbox', () => friend.messages.list(name).some(m => m.id === quiet.id))
+  // (the event would have been written as the letter opened, before the inbox showed it)
+  assert.equal(heard().length, 1, 'a site no longer allowed hears nothing')
+  friend.users.allow(name, true)
+  controller.abort()
+
   // the site's pages use client.js: it calls the same routes (fetch here goes to the friend's gateway, as a page on the origin would)
   const realFetch = globalThis.fetch
   globalThis.fetch = (async (input: string, init: RequestInit = {}) => await friendGateway(new Request(`${origin}${input}`, {
@@ -154,7 +180,7 @@ test('site API messages: a letter posted on one node\'s site origin reaches the 
   const reply = await client.sendMessage(owner.users.id(name), 'and you too')
   assert.equal(reply.from, friendId)
   await until('the reply in the owner\'s inbox', () => owner.messages.list(name).some(m => new TextDecoder().decode(m.body) === 'and you too'))
-  assert.deepEqual((await client.messages()).map((m: { body: string }) => m.body), ['see you on weft'])
+  assert.deepEqual((await client.messages()).map((m: { body: string }) => m.body), ['unheard', 'ping', 'see you on weft'])
   friend.users.allow(name, false)
   await assert.rejects(client.messages(), (err: Error & { code?: string, allow?: string }) => err.code === 'ERR_SITE_NOT_ALLOWED' && err.allow === `${UI}/allow?site=${name}`)
 })

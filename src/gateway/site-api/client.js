@@ -79,7 +79,7 @@ export async function query (sql, params) {
 let source
 const handlers = new Map()
 
-/** Calls `fn(detail)` on each `contribution`, `removed` or `version` event of this site; returns a function that stops it. */
+/** Calls `fn(detail)` on each `contribution`, `removed`, `version` or `message` event of this site; returns a function that stops it. */
 export function on (event, fn) {
   source ??= new EventSource('/.weft/events')
   if (!handlers.has(event)) {
