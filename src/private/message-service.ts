@@ -191,7 +191,8 @@ export class MessageService extends EventTarget implements Messages {
     }
     const id = createHash('sha256').update(bytes).digest()
     if (!this.store.putEnvelope(id, site, bytes, Date.now() + this.init.expiry)) return 'same'
-    await this.tryOpen(site, id, bytes)
+    // held whatever happens here: a failure to open is this node's, not the envelope's
+    await this.tryOpen(site, id, bytes).catch(err => { log.error('%s: opening a message failed: %s', site, (err as Error).message) })
     return 'new'
   }
 
