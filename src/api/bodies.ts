@@ -75,11 +75,18 @@ export const BODIES = {
   'user/rm': z.object({ site: text, file: text }),
   'user/list': z.object({ site: text }),
   'user/cat': z.object({ site: text, user: text, file: text }),
+  'private/get': z.object({ site: text, path: text }),
+  'private/ls': z.object({ site: text }),
+  'private/rm': z.object({ site: text, path: text }),
+  'private/sites': none,
   'message/ls': z.object({ site: text })
 } as const satisfies Record<string, z.ZodType>
 
 /** `user/write` carries the file's bytes as its body, so what it is about travels in the query: `?site=<name>&file=<path>`. */
 export const USER_WRITE_QUERY = z.object({ site: text.min(1), file: text.min(1) })
+
+/** `private/put` carries the file's bytes as its body: `?site=<name>&path=<path>`. */
+export const PRIVATE_PUT_QUERY = z.object({ site: text.min(1), path: text.min(1) })
 
 export type BodyRoute = keyof typeof BODIES
 export type BodyOf<R extends BodyRoute> = z.infer<typeof BODIES[R]>
@@ -104,13 +111,22 @@ export function parseMessageSendQuery (params: URLSearchParams): z.infer<typeof 
 
 /** `user/write`'s query parameters, typed; ERR_USAGE naming the one missing or repeated. */
 export function parseUserWriteQuery (params: URLSearchParams): z.infer<typeof USER_WRITE_QUERY> {
+  return parseWith('user/write', USER_WRITE_QUERY, queryFields(params), 'the query')
+}
+
+/** `private/put`'s query parameters, typed; ERR_USAGE naming the one missing or repeated. */
+export function parsePrivatePutQuery (params: URLSearchParams): z.infer<typeof PRIVATE_PUT_QUERY> {
+  return parseWith('private/put', PRIVATE_PUT_QUERY, queryFields(params), 'the query')
+}
+
+function queryFields (params: URLSearchParams): Record<string, unknown> {
   const fields: Record<string, unknown> = {}
   // a repeated parameter is ambiguous (which file?): kept as a list, so the schema refuses it
   for (const key of new Set(params.keys())) {
     const values = params.getAll(key)
     fields[key] = values.length === 1 ? values[0] : values
   }
-  return parseWith('user/write', USER_WRITE_QUERY, fields, 'the query')
+  return fields
 }
 
 function parseWith<T> (route: string, schema: z.ZodType<T>, value: unknown, whole: string): T {

@@ -8,7 +8,8 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
 'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
-'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userWrite' | 'userRm' | 'userList' | 'userCat' | 'messageSend' | 'messageList'>
+'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userWrite' | 'userRm' | 'userList' | 'userCat' |
+'privatePut' | 'privateGet' | 'privateLs' | 'privateRm' | 'messageSend' | 'messageList'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
@@ -146,6 +147,14 @@ export class ApiClient implements WeftApi {
   async userRm (site: string, file: string) { return await this.json<Result<'userRm'>>('user/rm', { site, file }) }
   async userList (site: string) { return await this.json<Result<'userList'>>('user/list', { site }) }
   userCat (site: string, user: string, file: string) { return this.bytes('user/cat', { site, user, file }) }
+  async privatePut (site: string, path: string, bytes: Uint8Array) {
+    const query = `?${new URLSearchParams({ site, path }).toString()}`
+    return await (await this.request('private/put', undefined, { raw: bytes as Uint8Array<ArrayBuffer>, query })).json() as Result<'privatePut'>
+  }
+
+  privateGet (site: string, path: string) { return this.bytes('private/get', { site, path }) }
+  async privateLs (site: string) { return await this.json<Result<'privateLs'>>('private/ls', { site }) }
+  async privateRm (site: string, path: string) { return await this.json<Result<'privateRm'>>('private/rm', { site, path }) }
   async messageSend (site: string, to: string, body: Uint8Array) {
     const query = `?${new URLSearchParams({ site, to }).toString()}`
     return await (await this.request('message/send', undefined, { raw: body as Uint8Array<ArrayBuffer>, query })).json() as Result<'messageSend'>

@@ -56,6 +56,15 @@ const USER_ANNOUNCE_TIMEOUT = 30_000
 /** The most bytes one `user write` takes: no site's rules may allow a larger contribution (rules.ts), so more is refused before it is read. */
 export const MAX_USER_FILE_BYTES = MAX_BYTES_CEILING
 
+/**
+ * The most bytes one private file may hold: the store seals a file whole in memory (the
+ * plaintext, its ciphertext and, on read, both again), so this bounds a write's memory to
+ * about a GiB; larger data belongs in several files.
+ */
+export const MAX_PRIVATE_FILE_BYTES = 256 * 1024 * 1024
+
+export interface PrivateListReport { site: string, files: Array<{ path: string, size: number, mtime: number }>, usage: { files: number, bytes: number, stored: number } }
+
 /** `announced`: the record was pushed to at least one peer on the site's users topic (else it waits in the home, and followers catch up on it when they connect). */
 export interface UserWriteReport { site: string, user: string, sequence: string, root: string, files: Array<{ path: string, size: number }>, announced: boolean }
 /** The most bytes one `message send` takes: what fits in a sealed envelope (64 KiB) addressed on a site. */
@@ -511,6 +520,44 @@ export class Operations {
     if (!contribution.files.some(f => f.path === file)) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${file} is not in the contribution of ${user} to ${name}`)
     // encoded, since content paths decode their segments (a file may be named "100%.json")
     yield * this.cat(`/ipfs/${contribution.root}/${file.split('/').map(encodeURIComponent).join('/')}`, { offline: true })
+  }
+
+  // ---- private files ----
+
+  /** The `k51…` name of a site for the private store (no follow needed: the data is this person's own). */
+  private async privateSite (site: string): Promise<string> {
+    return await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+  }
+
+  /** Seals and stores one private file for a site (replacing one at the same path). */
+  async privatePut (site: string, path: string, bytes: Uint8Array): Promise<{ site: string, path: string, size: number, mtime: number }> {
+    const name = await this.privateSite(site)
+    if (bytes.byteLength > MAX_PRIVATE_FILE_BYTES) throw new WeftError('ERR_USAGE', `${path} is ${bytes.byteLength} bytes; a private file holds at most ${MAX_PRIVATE_FILE_BYTES}`)
+    const entry = await this.node.private.put(name, path, bytes)
+    return { site: name, ...entry }
+  }
+
+  /** One private file's bytes, opened here from the store (verified, then authenticated a segment at a time). */
+  async * privateGet (site: string, path: string): AsyncGenerator<Uint8Array> {
+    const name = await this.privateSite(site)
+    yield * this.node.private.read(name, path)
+  }
+
+  async privateLs (site: string): Promise<PrivateListReport> {
+    const name = await this.privateSite(site)
+    return { site: name, files: this.node.private.list(name), usage: this.node.private.usage(name) }
+  }
+
+  /** Every site with private data here and what it holds (the web UI's storage list). */
+  async privateSites (): Promise<Array<{ site: string, files: number, bytes: number, stored: number }>> {
+    const store = this.node.private
+    return store.sites().map(site => ({ site, ...store.usage(site) }))
+  }
+
+  async privateRm (site: string, path: string): Promise<{ site: string, path: string }> {
+    const name = await this.privateSite(site)
+    await this.node.private.rm(name, path)
+    return { site: name, path }
   }
 
   // ---- messages ----

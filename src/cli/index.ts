@@ -9,6 +9,7 @@ import { registerSiteCommands } from './commands/sites.ts'
 import { registerDemoCommand } from './commands/demo.ts'
 import { registerNameCommands } from './commands/names.ts'
 import { registerUserCommands } from './commands/users.ts'
+import { registerPrivateCommands } from './commands/private.ts'
 import { registerMessageCommands } from './commands/messages.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
@@ -27,6 +28,7 @@ export function buildProgram (): Command {
   registerSiteCommands(program)
   registerNameCommands(program)
   registerUserCommands(program)
+  registerPrivateCommands(program)
   registerMessageCommands(program)
   registerDemoCommand(program)
   const strict = (cmd: Command): void => {

@@ -207,3 +207,33 @@ export async function importPath (store: ContentBlockstore, path: string, option
   }
   return { root, entries: imported, symlinks, bytes: totalBytes, files: totalFiles }
 }
+
+/**
+ * Imports bytes already in memory as one UnixFS file (the same profile and raw leaves as
+ * importPath), without copying them: the importer gets 1 MiB views of `bytes`. One chunk
+ * or less gives a single raw block, whose CID is the file's.
+ */
+export async function importBytes (store: ContentBlockstore, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<CID> {
+  const chunks = function * (): Generator<Uint8Array> {
+    if (bytes.byteLength === 0) yield bytes
+    for (let at = 0; at < bytes.byteLength; at += CHUNK_SIZE) {
+      options.signal?.throwIfAborted()
+      yield bytes.subarray(at, Math.min(bytes.byteLength, at + CHUNK_SIZE))
+    }
+  }
+  const putter = {
+    put: async (cid: CID, block: Uint8Array) => {
+      await store.put(cid, block, { hashed: true })
+      return cid
+    }
+  }
+  let root: CID | undefined
+  for await (const e of importer([{ content: chunks() }], putter as never, {
+    profile: 'unixfs-v1-2025',
+    chunker: source => source,
+    bufferImporter: rawLeafImporter(),
+    blockWriteConcurrency: 4
+  })) root = e.cid
+  if (root === undefined) throw new WeftError('ERR_INTERNAL', 'the importer returned no file')
+  return root
+}

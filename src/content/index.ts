@@ -1,4 +1,4 @@
-export { importPath, CHUNK_SIZE } from './import.ts'
+export { importPath, importBytes, CHUNK_SIZE } from './import.ts'
 export { parseContentPath, resolveEntry, cat, ls, get, type ContentPath, type ListedEntry, type ExportProgress } from './export.ts'
 export { exportCar, importCar, type CarImportResult } from './car.ts'
 export { fetchingBlockstore } from './types.ts'

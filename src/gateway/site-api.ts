@@ -9,6 +9,8 @@
  *   this user's contribution, signed and published by the node; 403 ERR_SITE_NOT_ALLOWED with
  *   `allow` (the confirmation page's URL) until the person allowed the site;
  * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
+ * - `PUT|GET|DELETE /.weft/private/<path>`, `GET /.weft/private/`: the person's private files
+ *   for this site (site-api-private.ts), under the same consent as writing;
  * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site,
  *   and `message` (`{ id, from, sent }`: a letter opened for the person) once the site is allowed;
  * - `POST /.weft/messages/<user id>`, `GET /.weft/messages`: sealed messages to and from the
@@ -28,6 +30,10 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { WeftError, toWeftError } from '../errors.ts'
 import type { Contribution, Users } from '../users/index.ts'
+import { NO_STORE, allowUrl, json, readBody, siteApiError } from './site-api-http.ts'
+import { privateRoute, type SiteApiPrivate } from './site-api-private.ts'
+
+export { siteApiError } from './site-api-http.ts'
 import { gatewayStatus } from './responses.ts'
 import { serveMessages, type SiteApiMessages } from './site-api-messages.ts'
 
@@ -44,6 +50,8 @@ export interface SiteApiComponents {
   messages?: SiteApiMessages
   /** Calls `fn` on each new version of any site; returns the unsubscribe. */
   onVersion?: (fn: (version: SiteVersion) => void) => () => void
+  /** The person's private store (`/.weft/private/`); absent: those routes answer ERR_OFFLINE. */
+  private?: SiteApiPrivate
 }
 
 export interface SiteApiInit {
@@ -83,7 +91,6 @@ const MAX_SQL_CHARS = 16 * 1024
 /** A user file path: the rules allow at most 128-character patterns, so 1 KiB is generous. */
 const MAX_FILE_PATH = 1024
 
-const NO_STORE = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }
 const STATE_CHANGING = new Set(['PUT', 'POST', 'DELETE', 'PATCH'])
 const CLIENT_JS = new URL('./site-api/client.js', import.meta.url)
 
@@ -96,16 +103,7 @@ const QUERY_BODY = z.object({
 /** `segments`: the decoded path after `/.weft/` (the gateway's pathSegments: no `..`, no encoded slash). */
 export type SiteApiHandler = (request: Request, segments: string[], site: SiteContext) => Promise<Response>
 
-/** JSON with bigints as decimal strings and blobs as base64 (JSON has neither). */
-function json (value: unknown, status = 200, extra: Record<string, string> = {}): Response {
-  const body = JSON.stringify(value, (_key, v: unknown) => typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v)
-  return new Response(body, { status, headers: { ...NO_STORE, 'content-type': 'application/json; charset=utf-8', ...extra } })
-}
 
-export function siteApiError (err: unknown, extra: Record<string, unknown> = {}): Response {
-  const e = toWeftError(err)
-  return json({ error: e.code, message: e.message, ...extra }, gatewayStatus(e))
-}
 
 /** A contribution as JSON answers carry it (`/users/` and writes). */
 export function contributionJson (c: Contribution): Record<string, unknown> {
@@ -128,20 +126,6 @@ export function assertSameOrigin (request: Request, origin: string): void {
   }
 }
 
-/** The body, refused past `limit` bytes before more is read. */
-async function readBody (request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > limit) throw new WeftError('ERR_USAGE', `the body is ${declared} bytes; the site API takes at most ${limit}`)
-  if (request.body === null) return new Uint8Array()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength
-    if (size > limit) throw new WeftError('ERR_USAGE', `the body is over ${limit} bytes; the site API takes at most that`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
 
 /** `a/b.json` from the URL segments after `/.weft/user/files/` (already decoded and checked by pathSegments). */
 function filePath (segments: string[]): string {
@@ -151,10 +135,6 @@ function filePath (segments: string[]): string {
   return path
 }
 
-/** The confirmation page for the site, on the UI origin (consent.ts). */
-function allowUrl (ctx: SiteContext): string {
-  return `${ctx.uiOrigin}/allow?site=${encodeURIComponent(ctx.site)}`
-}
 
 export function createSiteApi (components: SiteApiComponents, init: SiteApiInit = {}): SiteApiHandler {
   const heartbeatMs = init.heartbeatMs ?? HEARTBEAT_MS
@@ -283,6 +263,10 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
         return json({ id: users.id(ctx.site), allowed, canWrite: allowed, allow: allowUrl(ctx) })
       }
       if (segments[0] === 'user' && segments[1] === 'files' && (method === 'PUT' || method === 'DELETE')) return await write(request, ctx, segments.slice(2))
+      if (segments[0] === 'private') {
+        const answer = await privateRoute(request, method, segments.slice(1), ctx, { private: components.private, users: components.users })
+        if (answer !== undefined) return answer
+      }
       if (route === 'db/query' && method === 'POST') return await query(request, ctx)
       if (route === 'events' && method === 'GET') return events(request, ctx.site)
       if (segments[0] === 'messages') {

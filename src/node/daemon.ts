@@ -67,6 +67,8 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     ui: extra.ui,
     // the site API: contributions, the site db and consent; versions from sites' events
     users: extra.users,
+    // the private store's routes need the users service's consent, so they come with it
+    private: extra.users === undefined ? undefined : node.private,
     // the site API's messages: sealed to and opened by the person's key on the site
     messages: extra.messages,
     onVersion: onVersion(node),

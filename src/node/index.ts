@@ -4,6 +4,7 @@ import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconne
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUsers, type UserIdentity, type Users, type UsersInit } from '../users/index.ts'
+import { createPrivateStore, type PrivateStore, type PrivateStoreInit } from '../private/index.ts'
 import { createMessages, type Messages, type MessagesInit } from '../private/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
@@ -26,6 +27,8 @@ export interface WeftNode {
   readonly users: Users
   /** The master key behind the per-site user keys (one instance: the API imports into it). */
   readonly userIdentity: UserIdentity
+  /** The person's private files per site, sealed here before they become blocks. */
+  readonly private: PrivateStore
   /** Sealed messages between users of a site: carried for the sites followed or owned, opened into this person's inbox. */
   readonly messages: Messages
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
@@ -65,6 +68,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   sites?: Partial<SitesInit>
   /** Override users' timers and limits (tests, benchmarks). */
   users?: Partial<UsersInit>
+  /** Override the private store's record validity and TTL (tests). */
+  private?: Partial<PrivateStoreInit>
   /** Override messages' timers and limits (tests). */
   messages?: Partial<MessagesInit>
   /** Override how remembered peers are redialled at start (tests). */
@@ -94,11 +99,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // that refetches a damaged block are looked up late; offline there is no repair.)
     let sitesForGc: Sites | undefined
     let usersForGc: Users | undefined
+    let privateForGc: PrivateStore | undefined
     let exchangeForRepair: Exchange | undefined
     const blocks = createBlocks({
       db: repo.db,
       dir: repo.paths.blocks,
-      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
+      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
       repair: options.online === true
         ? async (cid, o) => {
           if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
@@ -148,6 +154,22 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // the store for folders, and sites for which sites are followed and their rules.
     const userIdentity = createUserIdentity({ path: repo.paths.userKey })
     const usersBase = { db: repo.db, identity: userIdentity, siteDbDir: repo.paths.siteDbs, blocks }
+    // the private store needs the db for its indexes, the master key's derived keys, the
+    // store for ciphertext and, online, the exchange (built later, so looked up late) for
+    // blocks written on another device.
+    let exchangeForPrivate: Exchange | undefined
+    const privateStore = createPrivateStore({
+      db: repo.db,
+      identity: userIdentity,
+      blocks,
+      fetchBlock: options.online === true
+        ? async (cid, o) => {
+          if (exchangeForPrivate === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
+          await exchangeForPrivate.fetch(cid, { recursive: false, signal: o.signal })
+        }
+        : undefined
+    }, options.private)
+    privateForGc = privateStore
     if (options.online !== true) {
       const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
       sitesForGc = sites
@@ -156,7 +178,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       stops.push(async () => { await users.stop() })
       // offline, messages seal into the home (peers ask for them when the daemon runs) and the inbox is read
       const messages = createMessages({ db: repo.db, identity: userIdentity, sites }, options.messages)
-      return { repo, blocks, sites, users, userIdentity, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -186,7 +208,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
-      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? [])],
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
       datastore
@@ -211,6 +233,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.exchange)
     exchangeForGater = exchange
     exchangeForRepair = exchange
+    exchangeForPrivate = exchange
     await exchange.start()
     stops.push(async () => { await exchange.stop() })
     // sites needs routing for records and providers, pubsub for pushes, the exchange to
@@ -273,7 +296,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.messages)
     await messages.start()
     stops.push(async () => { await messages.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, private: privateStore, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -1,7 +1,21 @@
 /**
- * Private data: encrypted per-user storage, device linking, sharing, and sealed messages.
- * Messages: messages.ts (the envelope), message-service.ts (carrying and the inbox).
+ * Private data: per user and site, files sealed on the user's own node (XChaCha20-Poly1305,
+ * fresh key per file, wrapped under a folder key from the master key) before they become
+ * ordinary blocks, and an encrypted index named by a signed record with a sequence, so
+ * other devices of the same user can take it (rollback refused) and merge their writes.
  */
+export {
+  createPrivateStore, PRIVATE_DEFAULTS,
+  type PrivateStore, type PrivateStoreComponents, type PrivateStoreInit, type PrivateEntryInfo, type PrivateUsage, type PrivateEvents, type ApplyOutcome
+} from './store.ts'
+export {
+  xchachaSeal, xchachaOpen, sealWithNonce, openWithNonce, sealFile, openFile, paddedSize, sealedSize, hchachaSubkey,
+  KEY_BYTES, XNONCE_BYTES, TAG_BYTES, SEGMENT_BYTES
+} from './aead.ts'
+export { privateKeysOf, type PrivateKeys } from './keys.ts'
+export { mergeIndexes, conflictPath } from './merge.ts'
+export { emptyIndex, openIndex, sealIndex, type PrivateIndex, type Entry, type FileEntry, type Tombstone } from './index-doc.ts'
+// Sealed messages between users of a site: messages.ts (the envelope), message-service.ts (carrying and the inbox).
 export {
   sealMessage, sealEnvelope, openEnvelope, letterProblem, envelopeProblem, userKeyOf, userIdOfKey, x25519SecretOf, x25519PrivateKey,
   MAX_ENVELOPE_BYTES, MAX_BODY_BYTES, MIN_ENVELOPE_BYTES, ENVELOPE_VERSION, type Letter, type OpenedLetter

@@ -12,7 +12,7 @@
  *   version     1 byte, 0x01
  *   ephemeral   32 bytes, a fresh X25519 public key per message
  *   nonce       24 bytes, random
- *   ciphertext  XChaCha20-Poly1305(key, nonce, aad = version ‖ ephemeral)(letter), tag last (16 bytes)
+ *   ciphertext  XChaCha20-Poly1305(key, nonce, aad = the 57 bytes above)(letter), tag last (16 bytes)
  *
  *   key = HKDF-SHA256(ikm = X25519(ephemeral secret, recipient X25519 public),
  *                     salt = "weft/message/v1", info = ephemeral ‖ recipient X25519 public, 32 bytes)
@@ -34,7 +34,7 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
+import { xchachaOpen, xchachaSeal } from './aead.ts'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { WeftError } from '../errors.ts'
@@ -151,7 +151,7 @@ export async function sealEnvelope (letter: Letter, sign: (bytes: Uint8Array) =>
   const plain = Buffer.concat([letter.sender, letter.recipient, u64(letter.sent), Uint8Array.of(site.byteLength), site, signature, letter.body])
   const nonce = randomBytes(NONCE_BYTES)
   const header = Buffer.concat([Uint8Array.of(ENVELOPE_VERSION), ephemeral, nonce])
-  const sealed = xchacha20poly1305(key, nonce, header).encrypt(plain)
+  const sealed = xchachaSeal(key, nonce, plain, header)
   const envelope = Buffer.concat([header, sealed])
   // a plain Uint8Array: a Buffer's slice() shares its memory, which a caller copying an envelope would not expect
   return new Uint8Array(envelope.buffer, envelope.byteOffset, envelope.byteLength)
@@ -183,7 +183,9 @@ export function openEnvelope (bytes: Uint8Array, secret: Uint8Array | KeyObject,
   let plain: Uint8Array
   try {
     const key = envelopeKey(agree(secret instanceof Uint8Array ? x25519PrivateKey(secret) : secret, ephemeral), ephemeral, publicX)
-    plain = xchacha20poly1305(key, nonce, header).decrypt(bytes.subarray(HEADER_BYTES))
+    const opened = xchachaOpen(key, nonce, bytes.subarray(HEADER_BYTES), header, 'the message')
+    // a plain view: a Buffer's slice() below would share memory instead of copying
+    plain = new Uint8Array(opened.buffer, opened.byteOffset, opened.byteLength)
   } catch {
     // a low-order ephemeral key, or sealed to someone else
     return undefined

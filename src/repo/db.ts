@@ -37,6 +37,12 @@ const MIGRATIONS: string[] = [
    CREATE TABLE user_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
      PRIMARY KEY (site, reason));
    CREATE TABLE user_consent (site TEXT PRIMARY KEY, changed INTEGER NOT NULL);`,
+  // The person's private store per site (src/private/store.ts): the signed record naming the
+  // sealed index, its sequence and block, and the index itself as opened (this home is the
+  // user's own; only ciphertext ever leaves it). The device id tells this home's writes apart.
+  `CREATE TABLE private_indexes (site TEXT PRIMARY KEY, index_name TEXT NOT NULL, record BLOB NOT NULL, sequence INTEGER NOT NULL,
+     root TEXT NOT NULL, body TEXT NOT NULL, updated INTEGER NOT NULL);
+   CREATE TABLE private_device (id TEXT NOT NULL);`,
   // Sealed messages (src/private/message-store.ts): envelopes carried for a site's users until
   // they expire, what this node's person could open (the inbox), and envelopes refused.
   `CREATE TABLE message_envelopes (id BLOB PRIMARY KEY, site TEXT NOT NULL, envelope BLOB NOT NULL, size INTEGER NOT NULL,

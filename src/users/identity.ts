@@ -28,6 +28,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { WeftError, isWeftError } from '../errors.ts'
 import { ensureKeysDir } from '../repo/keystore.ts'
 import { seal, unseal } from '../repo/sealed.ts'
+import { privateKeysOf, type PrivateKeys } from '../private/keys.ts'
 import { parseSiteName, siteNameOf } from '../sites/index.ts'
 
 export const USER_KEY_HEADER = 'weft-user-key-v1'
@@ -158,6 +159,11 @@ export interface UserIdentity {
   key(site: string): PrivateKey
   /** The user's id on a site, `k51…` (makes the master key on first use). */
   id(site: string): string
+  /**
+   * The keys of the user's private store on a site (src/private/keys.ts), derived from the
+   * master key, which itself stays here (makes it on first use).
+   */
+  privateKeys(site: string): PrivateKeys
   /** The master key sealed under a passphrase (makes it on first use: a backup before the first post is a fine thing). */
   exportKey(passphrase: string, options?: { signal?: AbortSignal }): Promise<string>
   /**
@@ -186,6 +192,10 @@ class HomeUserIdentity implements UserIdentity {
 
   id (site: string): string {
     return userIdOf(this.key(site))
+  }
+
+  privateKeys (site: string): PrivateKeys {
+    return privateKeysOf(this.masterKey(), site)
   }
 
   async exportKey (passphrase: string, options: { signal?: AbortSignal } = {}): Promise<string> {

@@ -1,4 +1,4 @@
-// weft site API client: import { site, user, write, remove, query, sendMessage, messages, on, allow } from '/.weft/client.js'
+// weft site API client: import { site, user, write, remove, query, sendMessage, messages, on, allow, privateFiles } from '/.weft/client.js'
 // Served by the node on the site's own origin; it only calls /.weft/ there (same origin).
 
 /** An error from the site API, with its stable code (docs/errors.md) and, for ERR_SITE_NOT_ALLOWED, the confirmation page. */
@@ -74,6 +74,29 @@ export async function messages () {
 export async function query (sql, params) {
   const { rows } = await call('POST', 'db/query', JSON.stringify(params === undefined ? { sql } : { sql, params }), 'application/json')
   return rows
+}
+
+/**
+ * This person's private files on this site, sealed by their node (needs the same consent as write):
+ * put(path, data), get(path) → Uint8Array, text(path) → string, list() → { files, usage }, remove(path).
+ */
+export const privateFiles = {
+  put (path, data) {
+    const body = typeof data === 'string' || data instanceof Uint8Array || data instanceof ArrayBuffer || data instanceof Blob ? data : JSON.stringify(data)
+    return call('PUT', `private/${filePath(path)}`, body, 'application/octet-stream')
+  },
+  async get (path) {
+    const response = await fetch(`/.weft/private/${filePath(path)}`, { credentials: 'same-origin' })
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}))
+      if (typeof data.allow === 'string') allowUrl = data.allow
+      throw new WeftApiError(data.error ?? `HTTP_${response.status}`, data.message ?? response.statusText, data.allow)
+    }
+    return new Uint8Array(await response.arrayBuffer())
+  },
+  async text (path) { return new TextDecoder().decode(await privateFiles.get(path)) },
+  list () { return call('GET', 'private/') },
+  remove (path) { return call('DELETE', `private/${filePath(path)}`) }
 }
 
 let source

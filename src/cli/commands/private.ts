@@ -1,0 +1,95 @@
+import { readFile, stat } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { WeftError } from '../../errors.ts'
+import { MAX_PRIVATE_FILE_BYTES } from '../../api/operations.ts'
+import { formatBytes, printJson, printTable } from '../format.ts'
+import { withApi, writeOut } from '../context.ts'
+
+const SITE_HELP = 'the site the data belongs to: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one'
+
+function tooLarge (what: string): WeftError {
+  return new WeftError('ERR_USAGE', `${what} is over ${formatBytes(MAX_PRIVATE_FILE_BYTES)}, the most one private file holds; split it into several`)
+}
+
+/** The file's bytes: from `path`, or stdin for `-` or none; refused past the ceiling before more is read. */
+async function readInput (path: string | undefined): Promise<Uint8Array> {
+  if (path !== undefined && path !== '-') {
+    try {
+      if ((await stat(path)).size > MAX_PRIVATE_FILE_BYTES) throw tooLarge(path)
+      return await readFile(path)
+    } catch (err) {
+      if (err instanceof WeftError) throw err
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'EISDIR') throw new WeftError('ERR_NOT_A_FILE', `${path} is a folder: put one file at a time`)
+      throw new WeftError(code === 'EACCES' ? 'ERR_PATH_UNREADABLE' : 'ERR_PATH_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`)
+    }
+  }
+  if (process.stdin.isTTY === true) process.stderr.write('reading the file from stdin (end it with Ctrl-D)\n')
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.byteLength
+    if (size > MAX_PRIVATE_FILE_BYTES) throw tooLarge('stdin')
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
+export function registerPrivateCommands (program: Command): void {
+  const priv = program.command('private').description('your private files on a site: sealed on this node before they are stored, readable only with your user key (and on your linked devices)')
+
+  priv.command('put')
+    .description('seal and store one private file for a site (replaces one at the same path)')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<path>', 'the path in your private store on the site, e.g. drafts/post.md')
+    .argument('[file]', 'where the bytes come from: a local file, or - (the default) for stdin')
+    .option('--json', 'print { "site", "path", "size", "mtime" } as JSON')
+    .action(async (path: string, file: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
+      const bytes = await readInput(file)
+      await withApi(cmd, async api => {
+        const entry = await api.privatePut(opts.site, path, bytes)
+        if (opts.json === true) printJson(entry)
+        else await writeOut(`sealed ${entry.path} (${formatBytes(entry.size)}) in your private store on ${entry.site}\n`)
+      })
+    })
+
+  priv.command('get')
+    .description('write one private file to stdout, read verified from the store and opened here')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<path>', 'the path in your private store')
+    .action(async (path: string, opts: { site: string }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        for await (const chunk of api.privateGet(opts.site, path)) await writeOut(chunk)
+      })
+    })
+
+  priv.command('ls')
+    .description('your private files on a site, with their sizes, and what they take in the store (padded ciphertext)')
+    .requiredOption('--site <name>', SITE_HELP)
+    .option('--json', 'print { "site", "files": [{ "path", "size", "mtime" }], "usage": { "files", "bytes", "stored" } } as JSON')
+    .action(async (opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const report = await api.privateLs(opts.site)
+        if (opts.json === true) {
+          printJson(report)
+          return
+        }
+        if (report.files.length === 0) await writeOut(`no private files for ${report.site}\n`)
+        printTable(report.files.map(f => [f.path, formatBytes(f.size), new Date(f.mtime).toISOString()]))
+        if (report.files.length > 0) await writeOut(`${report.usage.files} file${report.usage.files === 1 ? '' : 's'}, ${formatBytes(report.usage.bytes)} (${formatBytes(report.usage.stored)} sealed)\n`)
+      })
+    })
+
+  priv.command('rm')
+    .description('remove one private file from a site\'s private store')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<path>', 'the path in your private store')
+    .option('--json', 'print { "site", "path" } as JSON')
+    .action(async (path: string, opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const report = await api.privateRm(opts.site, path)
+        if (opts.json === true) printJson(report)
+        else await writeOut(`removed ${report.path} from your private store on ${report.site}\n`)
+      })
+    })
+}
