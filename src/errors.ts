@@ -82,7 +82,9 @@ export const ERROR_CODES = {
   ERR_QUERY_TOO_MANY_ROWS: { kind: 'user', exit: 1, http: 413, summary: 'a site database query answered more rows or bytes than the limit' },
   ERR_PRIVATE_TAMPERED: { kind: 'user', exit: 4, http: 502, summary: 'a private file or index does not open under its key: it was altered, truncated, or sealed by someone else; nothing was written' },
   ERR_PRIVATE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no private file at this path for this site' },
-  ERR_PRIVATE_ROLLBACK: { kind: 'user', exit: 1, http: 409, summary: 'a private index record older than the one held (a replay); it was refused' }
+  ERR_PRIVATE_ROLLBACK: { kind: 'user', exit: 1, http: 409, summary: 'a private index record older than the one held (a replay); it was refused' },
+  ERR_MESSAGE_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a message that sealed would be over 64 KiB' },
+  ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -82,7 +82,8 @@ export const BODIES = {
   'private/get': z.object({ site: text, path: text }),
   'private/ls': z.object({ site: text }),
   'private/rm': z.object({ site: text, path: text }),
-  'private/sites': none
+  'private/sites': none,
+  'message/ls': z.object({ site: text })
 } as const satisfies Record<string, z.ZodType>
 
 /** `user/write` carries the file's bytes as its body, so what it is about travels in the query: `?site=<name>&file=<path>`. */
@@ -97,6 +98,19 @@ export type BodyOf<R extends BodyRoute> = z.infer<typeof BODIES[R]>
 /** The body of `route` as its schema types it; ERR_USAGE naming the first bad field otherwise. */
 export function parseBody<R extends BodyRoute> (route: R, body: unknown): BodyOf<R> {
   return parseWith<unknown>(route, BODIES[route], body, 'the body') as BodyOf<R>
+}
+
+/** `message/send` carries the message as its body: `?site=<name>&to=<user id>`. */
+export const MESSAGE_SEND_QUERY = z.object({ site: text.min(1), to: text.min(1) })
+
+/** `message/send`'s query parameters, typed; ERR_USAGE naming the one missing or repeated. */
+export function parseMessageSendQuery (params: URLSearchParams): z.infer<typeof MESSAGE_SEND_QUERY> {
+  const fields: Record<string, unknown> = {}
+  for (const key of new Set(params.keys())) {
+    const values = params.getAll(key)
+    fields[key] = values.length === 1 ? values[0] : values
+  }
+  return parseWith('message/send', MESSAGE_SEND_QUERY, fields, 'the query')
 }
 
 /** `user/write`'s query parameters, typed; ERR_USAGE naming the one missing or repeated. */

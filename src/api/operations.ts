@@ -18,6 +18,7 @@ import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isKeyName } from '../naming/index.ts'
 import { MAX_BYTES_CEILING, isUserId, usersTopic, type ImportResult, type UserIdentity, type UsersInfo } from '../users/index.ts'
+import { MAX_BODY_BYTES, inboxMessageJson, type InboxMessageJson, type MessagesInfo, type SentMessage } from '../private/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -66,6 +67,10 @@ export interface PrivateListReport { site: string, files: Array<{ path: string, 
 
 /** `announced`: the record was pushed to at least one peer on the site's users topic (else it waits in the home, and followers catch up on it when they connect). */
 export interface UserWriteReport { site: string, user: string, sequence: string, root: string, files: Array<{ path: string, size: number }>, announced: boolean }
+/** The most bytes one `message send` takes: what fits in a sealed envelope (64 KiB) addressed on a site. */
+export const MAX_MESSAGE_BYTES = MAX_BODY_BYTES
+/** `weft message ls`: what this person opened on the site, and what the node carries for its users. */
+export interface MessageListReport extends Omit<MessagesInfo, 'inbox'> { me: string, messages: InboxMessageJson[] }
 export type UserListReport = Wire<Omit<UsersInfo, 'contributions'> & { me: string, contributions: Array<UsersInfo['contributions'][number] & { mine: boolean }> }>
 
 /** `T` as it looks after JSON: JSON has no bigint, so sequences travel as decimal strings. */
@@ -553,6 +558,25 @@ export class Operations {
     const name = await this.privateSite(site)
     await this.node.private.rm(name, path)
     return { site: name, path }
+  }
+
+  // ---- messages ----
+
+  /**
+   * Seals a message to the user `to` on a site this home follows or owns, signed as this
+   * person's user there. Offline it waits in the home: peers on the site's messages topic
+   * ask for it once the daemon runs.
+   */
+  async messageSend (site: string, to: string, body: Uint8Array): Promise<SentMessage> {
+    const name = await this.contributedSite(site)
+    return await this.node.messages.send(name, to, body, { signal: AbortSignal.timeout(USER_ANNOUNCE_TIMEOUT) })
+  }
+
+  /** What this person opened on a site, newest first (bodies as UTF-8 text, else base64). */
+  async messageList (site: string): Promise<MessageListReport> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    const { inbox: _inbox, ...info } = this.node.messages.info(name)
+    return { ...info, me: this.userIdentity.id(name), messages: this.node.messages.list(name).map(inboxMessageJson) }
   }
 
   async userExportKey (passphrase: string): Promise<{ key: string }> {

@@ -7,8 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Readable } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
-import { MAX_PRIVATE_FILE_BYTES, MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
-import { parseBody, parsePrivatePutQuery, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
+import { MAX_MESSAGE_BYTES, MAX_PRIVATE_FILE_BYTES, MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
+import { parseBody, parseMessageSendQuery, parsePrivatePutQuery, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
 export function errorResponse (err: unknown): Response {
@@ -124,7 +124,8 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'private/get': async (ops, b) => await bytesResponse(ops.privateGet(b.site, b.path)),
   'private/ls': json(async (ops, b) => await ops.privateLs(b.site)),
   'private/rm': json(async (ops, b) => await ops.privateRm(b.site, b.path)),
-  'private/sites': json(async ops => await ops.privateSites())
+  'private/sites': json(async ops => await ops.privateSites()),
+  'message/ls': json(async (ops, b) => await ops.messageList(b.site))
 }
 
 function network (body: { offline?: boolean, timeout?: number }): NetworkOptions {
@@ -168,13 +169,28 @@ async function privatePut (ops: Operations, request: Request): Promise<Response>
   return Response.json(await ops.privatePut(site, path, Buffer.concat(chunks)))
 }
 
+/** The message is the request body, never read past what one envelope holds. */
+async function messageSend (ops: Operations, request: Request): Promise<Response> {
+  const { site, to } = parseMessageSendQuery(new URL(request.url).searchParams)
+  const tooLarge = (): WeftError => new WeftError('ERR_MESSAGE_TOO_LARGE', `a message may carry at most ${MAX_MESSAGE_BYTES} bytes`)
+  if (Number(request.headers.get('content-length') ?? NaN) > MAX_MESSAGE_BYTES) throw tooLarge()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of (request.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > MAX_MESSAGE_BYTES) throw tooLarge()
+    chunks.push(chunk)
+  }
+  return Response.json(await ops.messageSend(site, to, Buffer.concat(chunks)))
+}
+
 async function dispatch<R extends BodyRoute> (route: R, ops: Operations, body: unknown): Promise<Response> {
   const handler: Handler<R> = ROUTES[route]
   return await handler(ops, parseBody(route, body))
 }
 
 /** Routes whose body is bytes, not JSON. */
-const RAW_ROUTES: Record<string, (ops: Operations, request: Request) => Promise<Response>> = { 'car/import': carImport, 'user/write': userWrite, 'private/put': privatePut }
+const RAW_ROUTES: Record<string, (ops: Operations, request: Request) => Promise<Response>> = { 'car/import': carImport, 'user/write': userWrite, 'private/put': privatePut, 'message/send': messageSend }
 
 export const API_ROUTES = [...Object.keys(ROUTES), ...Object.keys(RAW_ROUTES)]
 

@@ -38,7 +38,7 @@ async function daemonFor (home: string): Promise<ApiClient | undefined> {
  */
 const READ_ONLY_COMMANDS = new Set([
   'repo stat', 'repo verify', 'cat', 'get', 'ls', 'car export', 'pin ls', 'gc', 'id',
-  'site list', 'site info', 'site export-key', 'user export-key', 'user recovery-phrase', 'user list', 'user cat', 'private get', 'private ls', 'resolve', 'following', 'name ls', 'name resolve'
+  'site list', 'site info', 'site export-key', 'user export-key', 'user recovery-phrase', 'user list', 'user cat', 'private get', 'private ls', 'message ls', 'resolve', 'following', 'name ls', 'name resolve'
 ])
 
 function commandPath (cmd: Command): string {

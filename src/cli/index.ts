@@ -10,6 +10,7 @@ import { registerDemoCommand } from './commands/demo.ts'
 import { registerNameCommands } from './commands/names.ts'
 import { registerUserCommands } from './commands/users.ts'
 import { registerPrivateCommands } from './commands/private.ts'
+import { registerMessageCommands } from './commands/messages.ts'
 import pkg from '../../package.json' with { type: 'json' }
 
 export function buildProgram (): Command {
@@ -28,6 +29,7 @@ export function buildProgram (): Command {
   registerNameCommands(program)
   registerUserCommands(program)
   registerPrivateCommands(program)
+  registerMessageCommands(program)
   registerDemoCommand(program)
   const strict = (cmd: Command): void => {
     cmd.exitOverride()

@@ -11,7 +11,10 @@
  * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
  * - `PUT|GET|DELETE /.weft/private/<path>`, `GET /.weft/private/`: the person's private files
  *   for this site (site-api-private.ts), under the same consent as writing;
- * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site;
+ * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site,
+ *   and `message` (`{ id, from, sent }`: a letter opened for the person) once the site is allowed;
+ * - `POST /.weft/messages/<user id>`, `GET /.weft/messages`: sealed messages to and from the
+ *   site's users (site-api-messages.ts), allowed sites only, as writes are;
  * - `GET /.weft/client.js`: a small ES module over all of the above.
  *
  * Key origin only: on a name's origin (`<dns-name>.ipns.localhost`) everything but client.js
@@ -31,6 +34,8 @@ import { NO_STORE, allowUrl, json, readBody, siteApiError } from './site-api-htt
 import { privateRoute, type SiteApiPrivate } from './site-api-private.ts'
 
 export { siteApiError } from './site-api-http.ts'
+import { gatewayStatus } from './responses.ts'
+import { serveMessages, type SiteApiMessages } from './site-api-messages.ts'
 
 /** What the gateway needs of users (src/users/): the Users interface less its lifecycle (`allow` for the confirmation page). */
 export type SiteApiUsers = Pick<Users, 'id' | 'write' | 'contributions' | 'contribution' | 'query' | 'allowed' | 'allow' | 'addEventListener' | 'removeEventListener'>
@@ -41,6 +46,8 @@ export interface SiteVersion { site: string, sequence: bigint, root: string }
 export interface SiteApiComponents {
   /** Absent: the node has no users service; `/users/` is empty and writes are refused. */
   users?: SiteApiUsers
+  /** Absent: the node has no messages service; messages routes answer ERR_OFFLINE. */
+  messages?: SiteApiMessages
   /** Calls `fn` on each new version of any site; returns the unsubscribe. */
   onVersion?: (fn: (version: SiteVersion) => void) => () => void
   /** The person's private store (`/.weft/private/`); absent: those routes answer ERR_OFFLINE. */
@@ -180,6 +187,16 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
             cleanups.push(() => { users.removeEventListener(type, listener) })
           }
         }
+        const messages = components.messages
+        if (messages !== undefined) {
+          // only to an allowed site, as reading the messages is: who wrote to the person is theirs
+          const listener = (e: Event): void => {
+            const m = (e as CustomEvent<{ id: string, site: string, from: string, sent: number }>).detail
+            if (m?.site === site && components.users?.allowed(site) === true) event('message', { id: m.id, from: m.from, sent: m.sent })
+          }
+          messages.addEventListener('message', listener)
+          cleanups.push(() => { messages.removeEventListener('message', listener) })
+        }
         if (components.onVersion !== undefined) {
           cleanups.push(components.onVersion(v => { if (v.site === site) event('version', v) }))
         }
@@ -252,6 +269,18 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
       }
       if (route === 'db/query' && method === 'POST') return await query(request, ctx)
       if (route === 'events' && method === 'GET') return events(request, ctx.site)
+      if (segments[0] === 'messages') {
+        // the consent a write needs: reading or sending the person's messages acts as them too
+        const allowed = components.users?.allowed(ctx.site) === true
+        const answer = await serveMessages(request, segments.slice(1), method, components.messages, {
+          site: ctx.site,
+          allowed,
+          json,
+          refuse: err => siteApiError(err, { allow: allowUrl(ctx) }),
+          readBody
+        })
+        if (answer !== undefined) return answer
+      }
       throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `the site API has no ${request.method} /.weft/${route.slice(0, 100)}`)
     } catch (err) {
       return siteApiError(err)

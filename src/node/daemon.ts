@@ -5,7 +5,7 @@ import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/index.ts'
 import { Operations, createApiHandler, listen } from '../api/index.ts'
 import { createUi } from '../gateway/ui.ts'
-import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit, type SiteApiUsers, type SiteVersion } from '../gateway/index.ts'
+import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit, type SiteApiMessages, type SiteApiUsers, type SiteVersion } from '../gateway/index.ts'
 import type { SiteEvents } from '../sites/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
@@ -56,7 +56,7 @@ function onVersion (node: WeftNode) {
  * through sites. With `users` (src/users/ createUsers), sites get `/users/`, the site API and
  * the confirmation page.
  */
-export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui'], users?: SiteApiUsers, init?: GatewayInit } = {}): GatewayHandler {
+export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui'], users?: SiteApiUsers, messages?: SiteApiMessages, init?: GatewayInit } = {}): GatewayHandler {
   return createGatewayHandler({
     blocks: node.blocks,
     exchange: node.exchange,
@@ -69,6 +69,8 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     users: extra.users,
     // the private store's routes need the users service's consent, so they come with it
     private: extra.users === undefined ? undefined : node.private,
+    // the site API's messages: sealed to and opened by the person's key on the site
+    messages: extra.messages,
     onVersion: onVersion(node),
     // a DNS name's site: the `/ipns/k51…` its naming answer points at
     siteName: async (name, o) => /^\/ipns\/([^/]+)$/.exec((await node.naming.resolve(name, o)).value)?.[1]
@@ -113,7 +115,7 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
     // the web UI shares the API's operations and token, on the gateway's 127.0.0.1 origin
     // sites get /users/ and the site API from the node's users; the API and the web UI list
     // and change which sites may write as the person
-    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users: node.users })
+    const gateway = nodeGateway(node, { ui: createUi({ ops, token, tmpDir: join(node.repo.paths.home, 'tmp') }), users: node.users, messages: node.messages })
     const gatewayUrl = await bind(gateway, 'gateway', options.gatewayAddress, new AnswerCache({ deletions: () => node.blocks.deletions() }))
     ops.gatewayPort = Number(new URL(gatewayUrl).port)
     await writeFile(apiFile, apiUrl + '\n', { mode: 0o600 })

@@ -4,7 +4,7 @@ import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconne
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
-import { createPrivateStore, createPrivateSync, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
+import { createMessages, createPrivateStore, createPrivateSync, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -32,6 +32,8 @@ export interface WeftNode {
   readonly userLink?: UserLink
   /** Moves the private index between the person's devices (online only). */
   readonly privateSync?: PrivateSync
+  /** Sealed messages between users of a site: carried for the sites followed or owned, opened into this person's inbox. */
+  readonly messages: Messages
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -75,6 +77,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   userLink?: UserLinkInit
   /** Override private sync's timeouts (tests). */
   privateSync?: PrivateSyncInit
+  /** Override messages' timers and limits (tests). */
+  messages?: Partial<MessagesInit>
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
@@ -179,7 +183,9 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       const users = createUsers({ ...usersBase, sites }, options.users)
       usersForGc = users
       stops.push(async () => { await users.stop() })
-      return { repo, blocks, sites, users, userIdentity, private: privateStore, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      // offline, messages seal into the home (peers ask for them when the daemon runs) and the inbox is read
+      const messages = createMessages({ db: repo.db, identity: userIdentity, sites }, options.messages)
+      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -313,7 +319,24 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.privateSync)
     await privateSync.start()
     stops.push(async () => { await privateSync.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // messages needs the person's key on each site (to sign and to open), the db to carry
+    // envelopes, sites for which sites to carry, and pubsub and a protocol of its own to catch
+    // up; a peer that floods is charged as users charges one.
+    const messages = createMessages({
+      db: repo.db,
+      identity: userIdentity,
+      sites,
+      net: {
+        pubsub: libp2p.services.pubsub,
+        penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
+        handle: async (protocol, handler) => { await libp2p.handle(protocol, stream => { handler(stream) }, { maxInboundStreams: 8 }) },
+        unhandle: async protocol => { await libp2p.unhandle(protocol) },
+        dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o)
+      }
+    }, options.messages)
+    await messages.start()
+    stops.push(async () => { await messages.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

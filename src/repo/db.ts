@@ -42,7 +42,19 @@ const MIGRATIONS: string[] = [
   // user's own; only ciphertext ever leaves it). The device id tells this home's writes apart.
   `CREATE TABLE private_indexes (site TEXT PRIMARY KEY, index_name TEXT NOT NULL, record BLOB NOT NULL, sequence INTEGER NOT NULL,
      root TEXT NOT NULL, body TEXT NOT NULL, updated INTEGER NOT NULL);
-   CREATE TABLE private_device (id TEXT NOT NULL);`
+   CREATE TABLE private_device (id TEXT NOT NULL);`,
+  // Sealed messages (src/private/message-store.ts): envelopes carried for a site's users until
+  // they expire, what this node's person could open (the inbox), and envelopes refused.
+  `CREATE TABLE message_envelopes (id BLOB PRIMARY KEY, site TEXT NOT NULL, envelope BLOB NOT NULL, size INTEGER NOT NULL,
+     received INTEGER NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX message_envelopes_by_site ON message_envelopes (site, received);
+   CREATE INDEX message_envelopes_by_expiry ON message_envelopes (expires);
+   CREATE TABLE message_inbox (id BLOB PRIMARY KEY, site TEXT NOT NULL, recipient TEXT NOT NULL, sender TEXT NOT NULL, sent INTEGER NOT NULL,
+     body BLOB NOT NULL, received INTEGER NOT NULL) WITHOUT ROWID;
+   CREATE INDEX message_inbox_by_recipient ON message_inbox (site, recipient, sent);
+   CREATE INDEX message_inbox_by_sender ON message_inbox (site, recipient, sender, received);
+   CREATE TABLE message_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
+     PRIMARY KEY (site, reason));`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

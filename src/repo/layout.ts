@@ -46,6 +46,11 @@
  *                          record, sequence, root, body, updated) signed index record, its sealed block
  *                                                               (root) and the index as opened (body, JSON)
  *                        private_device(id)                     this home's random device id (merges)
+ *                        message_envelopes(id, site, envelope,  sealed messages carried for a site's users
+ *                          size, received, expires)             until they expire (src/private/message-store.ts)
+ *                        message_inbox(id, site, recipient,     letters this node's person opened
+ *                          sender, sent, body, received)
+ *                        message_rejections(site, reason, …)    envelopes refused, counted per site
  *   users/             0700, one SQLite file per site that takes contributions (<site>.db): its
  *                      tables from the site's weft.json `db` section, rebuilt from the accepted
  *                      contributions whenever the schema changes (src/users/site-db.ts)

@@ -64,7 +64,8 @@ const VALID: Record<string, unknown> = {
   'private/get': { site: 'forum', path: 'drafts/a.md' },
   'private/ls': { site: 'forum' },
   'private/rm': { site: 'forum', path: 'drafts/a.md' },
-  'private/sites': {}
+  'private/sites': {},
+  'message/ls': { site: 'forum' }
 }
 
 const isStr = (v: unknown): boolean => typeof v === 'string'
@@ -126,7 +127,9 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   privateLs: ([site]) => isStr(site),
   privateRm: ([site, path]) => isStr(site) && isStr(path),
   privateSites: () => true,
-  privatePut: ([site, path, bytes]) => isStr(site) && isStr(path) && bytes instanceof Uint8Array
+  privatePut: ([site, path, bytes]) => isStr(site) && isStr(path) && bytes instanceof Uint8Array,
+  messageList: ([site]) => isStr(site),
+  messageSend: ([site, to, body]) => isStr(site) && isStr(to) && body instanceof Uint8Array
 }
 
 /** Operations that only check and record what they are called with. */

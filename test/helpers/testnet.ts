@@ -5,6 +5,7 @@ import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import type { Config } from '../../src/repo/index.ts'
 import type { UserLinkInit, UsersInit } from '../../src/users/index.ts'
+import type { MessagesInit } from '../../src/private/index.ts'
 
 export interface OnlineNode extends WeftNode {
   readonly libp2p: NonNullable<WeftNode['libp2p']>
@@ -26,6 +27,8 @@ export interface TestnetOptions {
   users?: Partial<UsersInit>
   /** The device link's timers and clock for every node. */
   userLink?: UserLinkInit
+  /** Messages' timers and limits for every node (default: MESSAGES_DEFAULTS). */
+  messages?: Partial<MessagesInit>
   /** Settings for each new home, over the defaults. */
   config?: (config: Config) => Config
 }
@@ -41,7 +44,8 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
     users: options.users,
-    userLink: options.userLink
+    userLink: options.userLink,
+    messages: options.messages
   })
   t.after(async () => { await node.stop() })
   return node as OnlineNode

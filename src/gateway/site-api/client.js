@@ -1,4 +1,4 @@
-// weft site API client: import { site, user, write, remove, query, on, allow, privateFiles } from '/.weft/client.js'
+// weft site API client: import { site, user, write, remove, query, sendMessage, messages, on, allow, privateFiles } from '/.weft/client.js'
 // Served by the node on the site's own origin; it only calls /.weft/ there (same origin).
 
 /** An error from the site API, with its stable code (docs/errors.md) and, for ERR_SITE_NOT_ALLOWED, the confirmation page. */
@@ -58,6 +58,18 @@ export function write (path, data) {
 /** Removes one file of this user's contribution. */
 export function remove (path) { return call('DELETE', `user/files/${filePath(path)}`) }
 
+/** Seals a message (a string or bytes) to another user of this site, by their id here; resolves with `{ id, from, to, sent, size, announced }`. */
+export function sendMessage (to, data) {
+  const type = typeof data === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'
+  return call('POST', `messages/${encodeURIComponent(to)}`, data, type)
+}
+
+/** The messages this person can open on this site, newest first: `[{ id, from, sent, body, encoding }]` (`body` text, or base64 when `encoding` is "base64"). */
+export async function messages () {
+  const { messages } = await call('GET', 'messages')
+  return messages
+}
+
 /** Rows from the site's database: read-only SQL with `?` or `:name` parameters. */
 export async function query (sql, params) {
   const { rows } = await call('POST', 'db/query', JSON.stringify(params === undefined ? { sql } : { sql, params }), 'application/json')
@@ -90,7 +102,7 @@ export const privateFiles = {
 let source
 const handlers = new Map()
 
-/** Calls `fn(detail)` on each `contribution`, `removed` or `version` event of this site; returns a function that stops it. */
+/** Calls `fn(detail)` on each `contribution`, `removed`, `version` or `message` event of this site; returns a function that stops it. */
 export function on (event, fn) {
   source ??= new EventSource('/.weft/events')
   if (!handlers.has(event)) {
