@@ -12,7 +12,7 @@
  *   version     1 byte, 0x01
  *   ephemeral   32 bytes, a fresh X25519 public key per message
  *   nonce       24 bytes, random
- *   ciphertext  XChaCha20-Poly1305(key, nonce, aad = version ‖ ephemeral)(letter), tag last (16 bytes)
+ *   ciphertext  XChaCha20-Poly1305(key, nonce, aad = the 57 bytes above)(letter), tag last (16 bytes)
  *
  *   key = HKDF-SHA256(ikm = X25519(ephemeral secret, recipient X25519 public),
  *                     salt = "weft/message/v1", info = ephemeral ‖ recipient X25519 public, 32 bytes)
