@@ -75,6 +75,8 @@ async function device (t: TestContext, node: OnlineNode, key: PrivateKey, option
   const store = new IndexStore(key, node)
   const penalties: Device['penalties'] = []
   const { libp2p } = node
+  // the node's own sync (over its real store) steps aside for the one under test
+  await node.privateSync?.stop()
   const sync = createPrivateSync({
     store,
     sites: () => [SITE],
