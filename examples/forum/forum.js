@@ -57,6 +57,14 @@ function nowAllowed () {
   loadPrivate().catch(failed)
 }
 
+/** Asks the node again whether the person allowed the site (or withdrew it). */
+async function checkAllowed () {
+  const v = await user()
+  $('allow-box').hidden = v.allowed || v.id === null
+  if (v.allowed) nowAllowed()
+  else allowed = false
+}
+
 // ---- drafts (private files) ----
 
 function draftPath (id) { return `drafts/${id}.json` }
@@ -245,9 +253,10 @@ async function main () {
     }).catch(failed)
   })
   form.addEventListener('input', () => {
-    if (!allowed) return
+    if (me === null) return
     clearTimeout(draftTimer)
-    draftTimer = setTimeout(saveDraft, DRAFT_SAVE_MS)
+    // not allowed when the page loaded: the person may have allowed it since, in the node's window
+    draftTimer = setTimeout(() => { (allowed ? Promise.resolve() : checkAllowed()).then(() => { if (allowed) saveDraft() }) }, DRAFT_SAVE_MS)
   })
   $('save-draft').addEventListener('click', () => { saveDraft() })
   $('message-cancel').addEventListener('click', () => { $('message-form').hidden = true })
@@ -261,17 +270,14 @@ async function main () {
     }, failed)
   })
   // a write elsewhere (another tab, the person allowing the site) shows when the page is looked at again
-  window.addEventListener('focus', () => {
-    user().then(v => {
-      $('allow-box').hidden = v.allowed || v.id === null
-      const now = !allowed && v.allowed
-      allowed = v.allowed
-      if (now) loadPrivate().catch(failed)
-    })
-  })
+  window.addEventListener('focus', () => { checkAllowed() })
   on('contribution', reload)
   on('removed', reload)
-  on('message', () => { loadInbox().catch(failed) })
+  // the node sends this event only to an allowed site's pages
+  on('message', () => {
+    if (allowed) loadInbox().catch(failed)
+    else nowAllowed()
+  })
   await Promise.all([load(), loadPrivate()])
 }
 
