@@ -103,9 +103,12 @@ async function deleteDraft (id) {
 async function loadDrafts () {
   if (!allowed) return
   const { files } = await privateFiles.list()
-  const drafts = await Promise.all(files
+  const read = await Promise.all(files
     .filter(f => /^drafts\/[a-z0-9-]+\.json$/.test(f.path))
-    .map(async f => ({ id: f.path.slice('drafts/'.length, -'.json'.length), ...JSON.parse(await privateFiles.text(f.path)) })))
+    // a file there that is no draft (written some other way, say `weft private put`) is left out
+    .map(async f => ({ id: f.path.slice('drafts/'.length, -'.json'.length), ...JSON.parse(await privateFiles.text(f.path)) }))
+    .map(p => p.catch(err => { if (err instanceof SyntaxError) return undefined; throw err })))
+  const drafts = read.filter(d => d !== undefined)
   drafts.sort((a, b) => b.saved - a.saved)
   const list = $('drafts')
   list.replaceChildren()

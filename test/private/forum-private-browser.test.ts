@@ -17,6 +17,8 @@ import { runWeft } from '../helpers/cli.ts'
 import { until } from '../helpers/until.ts'
 
 const FORUM = fileURLToPath(new URL('../../examples/forum', import.meta.url))
+/** A site this node neither owns nor follows (test/private/store.test.ts's). */
+const ELSEWHERE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
 
 function siteOrigin (daemon: Daemon, site: string): string {
   return `http://${site}.ipns.localhost:${new URL(daemon.gatewayUrl).port}`
@@ -135,6 +137,8 @@ test('in Chromium: the web UI shows a site\'s private storage; withdrawing its c
   await ops.privatePut(site, 'settings.json', new TextEncoder().encode('{}'))
   const usage = daemon.node.private.usage(site)
   assert.equal(usage.files, 2)
+  // a site neither owned nor followed that keeps private data here is listed too, its consent the person's to give or withdraw
+  await daemon.node.private.put(ELSEWHERE, 'note.txt', new TextEncoder().encode('a note'))
 
   const browser = await launchBrowser(t)
   const context = await browser.newContext()
@@ -153,6 +157,9 @@ test('in Chromium: the web UI shows a site\'s private storage; withdrawing its c
   await row.waitFor()
   await until('the storage use in the row', async () => (await row.locator('[data-testid=private-usage]').textContent()) === `2 files, ${(usage.bytes / 1000).toFixed(1)} kB`)
   assert.equal(await row.locator('.allowed').textContent(), 'yes')
+  const elsewhere = ui.locator(`[data-testid=consent-row][data-name="${ELSEWHERE}"]`)
+  assert.equal(await elsewhere.locator('[data-testid=private-usage]').textContent(), '1 file, 6 B')
+  assert.equal(await elsewhere.locator('.allowed').textContent(), 'no')
   assert.match(await ui.locator('#consent-section').textContent() ?? '', /stays on your node, sealed/)
   const button = row.locator('[data-testid=consent-button]')
   assert.equal(await button.textContent(), 'Withdraw consent')
