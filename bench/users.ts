@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- users [--json]`: issue 12's performance section, on a private network
- * on 127.0.0.1, every node in this process.
+ * on 127.0.0.1; each follower of the first forum in a process of its own (WEFT_BENCH_ONE_PROCESS=1: all in this one).
  *
  * - contribution: a forum site (examples/forum/weft.json's rules and db, with an index on
  *   id) owned by one node and followed by 30 more, joined through the DHT as in bench
@@ -28,11 +28,13 @@
  * WEFT_BENCH_FOLLOWERS, WEFT_BENCH_ROUNDS and WEFT_BENCH_CONTRIBUTIONS change the counts
  * for a quicker look.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { importPath } from '../src/content/index.ts'
 import { createNode, type WeftNode } from '../src/node/index.ts'
@@ -42,6 +44,7 @@ import { CATCH_UP_PROTOCOL, signUserRecord, usersTopic, type UserEvents, type Us
 import { serveCatchUp } from '../src/users/catch-up.ts'
 import { buildFolder } from '../src/users/folder.ts'
 import type { BenchOptions } from './index.ts'
+import { createBenchNode as createFollowerNode, serveFollower, type Request as UsersNodeRequest } from './users-node.ts'
 import { median, ms, quantile, settle, show, until, verdict } from './lib/figures.ts'
 import { FORUM_DB, forumPosts, measureQueries, POSTS_PER_USER, TARGET_QUERY_P95_MS } from './lib/site-db-queries.ts'
 
@@ -78,6 +81,88 @@ type Online = WeftNode & {
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v))
 
+/** Absolute ms, comparable with the follower processes' stamps on one machine. */
+const now = (): number => performance.timeOrigin + performance.now()
+
+const FOLLOWER_SCRIPT = new URL('./users-node.ts', import.meta.url).pathname
+/** WEFT_BENCH_ONE_PROCESS=1: every follower in this process, as the benchmark ran before (one event loop for all). */
+const ONE_PROCESS = process.env.WEFT_BENCH_ONE_PROCESS === '1'
+/** A follower process's start: module loading (~2 s alone) times thirty on two cores. */
+const FOLLOWER_START_TIMEOUT = 180_000
+
+/**
+ * A follower: in a process of its own (bench/users-node.ts, requests over IPC), or with
+ * WEFT_BENCH_ONE_PROCESS=1 in this one (the same requests, called directly); and the
+ * records and posts it saw, stamped where it runs.
+ */
+class Follower {
+  readonly records = new Map<string, number>()
+  readonly shown = new Map<string, number>()
+  private readonly send: (request: Record<string, unknown>) => Promise<unknown>
+  private readonly end: () => Promise<void>
+
+  private constructor (send: (request: Record<string, unknown>) => Promise<unknown>, end: () => Promise<void>) {
+    this.send = send
+    this.end = end
+  }
+
+  private seen (m: Record<string, unknown>): void {
+    if (m.event === 'record') this.records.set(m.sequence as string, m.at as number)
+    else if (m.event === 'shown') this.shown.set(m.post as string, m.at as number)
+  }
+
+  static async start (home: string): Promise<Follower> {
+    if (ONE_PROCESS) {
+      const node = await createFollowerNode(home)
+      let follower: Follower | undefined
+      const served = serveFollower(node, event => { follower?.seen(event) })
+      follower = new Follower(async request => await served.handle(request as never), async () => { served.stop(); await node.stop() })
+      return follower
+    }
+    const child: ChildProcess = fork(FOLLOWER_SCRIPT, [home], { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error('a follower process did not start')) }, FOLLOWER_START_TIMEOUT)
+      child.once('message', () => { clearTimeout(timer); resolve() })
+      child.once('exit', code => { clearTimeout(timer); reject(new Error(`a follower process exited (${code})`)) })
+    })
+    const pending = new Map<number, { resolve: (v: unknown) => void, reject: (e: Error) => void }>()
+    let next = 0
+    void exited.then(() => { for (const p of pending.values()) p.reject(new Error('the follower process exited')) })
+    const follower: Follower = new Follower(async request => {
+      const id = next++
+      return await new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject })
+        child.send({ ...request, id })
+      })
+    }, async () => {
+      if (child.connected) child.disconnect()
+      const timer = setTimeout(() => { child.kill('SIGKILL') }, 30_000)
+      await exited
+      clearTimeout(timer)
+    })
+    child.on('message', (m: Record<string, unknown>) => {
+      if (typeof m.id !== 'number') {
+        follower.seen(m)
+        return
+      }
+      const p = pending.get(m.id)
+      pending.delete(m.id)
+      if (m.error !== undefined) p?.reject(new Error(m.error as string))
+      else p?.resolve(m.ok)
+    })
+    return follower
+  }
+
+  async call<T = unknown> (request: { op: UsersNodeRequest['op'] } & Record<string, unknown>): Promise<T> {
+    return await this.send(request) as T
+  }
+
+  async stop (): Promise<void> {
+    await this.end()
+  }
+}
+
 async function createBenchNode (home: string, users: Partial<UsersInit> = {}): Promise<Online> {
   return await createNode({
     home,
@@ -113,7 +198,7 @@ async function ready (node: Online, site: string): Promise<boolean> {
 }
 
 /**
- * Stamps (performance.now()) the first time `node`'s database shows post `id`: asked when
+ * Stamps (absolute ms, `now()`) the first time `node`'s database shows post `id`: asked when
  * the node's 'contribution' event names the post's author, then every POLL_MS until the
  * row is there (the event comes after the row is written, so once is the rule).
  */
@@ -125,7 +210,7 @@ function watchPosts (node: Online, site: string): { expect: (user: string, id: s
     while (!stopped && !shown.has(id)) {
       const rows = await node.users.query(site, 'SELECT 1 AS x FROM posts WHERE id = ?', [id]).catch(() => [])
       if (rows.length > 0) {
-        shown.set(id, performance.now())
+        shown.set(id, now())
         return
       }
       await new Promise(resolve => setTimeout(resolve, POLL_MS))
@@ -166,6 +251,7 @@ export async function run (options: BenchOptions): Promise<void> {
   const say = (line: string): void => { (options.json ? process.stderr : process.stdout).write(line + '\n') }
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-users-'))
   const running = new Set<Online>()
+  const children: Follower[] = []
   const start = async (home: string, users?: Partial<UsersInit>): Promise<Online> => {
     const node = await createBenchNode(join(dir, home), users)
     running.add(node)
@@ -177,6 +263,7 @@ export async function run (options: BenchOptions): Promise<void> {
   let cleaned: Promise<void> | undefined
   const cleanup = async (): Promise<void> => {
     cleaned ??= (async () => {
+      await Promise.all(children.map(async c => { await c.stop() }))
       await stop([...running])
       rmSync(dir, { recursive: true, force: true })
     })()
@@ -190,35 +277,34 @@ export async function run (options: BenchOptions): Promise<void> {
   process.once('SIGTERM', onSignal)
   const benchStart = performance.now()
   try {
-    // ---- the network: the followers, then the owner, all joined through nodes 0..2 ----
-    const nodes: Online[] = []
-    const total = FOLLOWERS + 1
-    for (let i = 0; i < total; i++) nodes.push(await start(`node-${i}`))
-    const followers = nodes.slice(0, FOLLOWERS)
-    const owner = nodes[FOLLOWERS]
-    const bootstrap = (i: number): Array<ReturnType<Online['libp2p']['getMultiaddrs']>[number]> =>
-      [0, 1, 2].filter(j => j !== i && j < total).map(j => nodes[j].libp2p.getMultiaddrs()[0])
+    // ---- the network: the followers (a process each), then the owner (here), joined through followers 0..2 ----
     let t0 = performance.now()
-    await Promise.all(nodes.map(async (node, i) => { await joinNetwork(node.libp2p, bootstrap(i), { signal: AbortSignal.timeout(JOIN_TIMEOUT) }) }))
+    const followers = await Promise.all(Array.from({ length: FOLLOWERS }, async (_, i) => await Follower.start(join(dir, `node-${i}`))))
+    children.push(...followers)
+    const owner = await start(`node-${FOLLOWERS}`)
+    const total = FOLLOWERS + 1
+    const seeds = await Promise.all(followers.slice(0, 3).map(async f => await f.call<string>({ op: 'address' })))
+    const startS = (performance.now() - t0) / 1000
+    t0 = performance.now()
+    await Promise.all([
+      ...followers.map(async (f, i) => { await f.call({ op: 'join', bootstrap: seeds.filter((_, j) => j !== i), timeout: JOIN_TIMEOUT }) }),
+      joinNetwork(owner.libp2p, seeds.map(a => multiaddr(a)), { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
+    ])
     const joinS = (performance.now() - t0) / 1000
-    say(`${total} nodes (${FOLLOWERS} followers and the owner) joined in ${joinS.toFixed(1)} s`)
+    say(`${total} nodes (${FOLLOWERS} followers, ${ONE_PROCESS ? 'all in this process' : 'a process each'}, and the owner) started in ${startS.toFixed(1)} s and joined in ${joinS.toFixed(1)} s`)
 
     // ---- the forum, followed by every follower ----
     const forum = await publishForum(owner, join(dir, 'forum'), 'forum')
     t0 = performance.now()
-    await Promise.all(followers.map(async f => { await f.sites.follow(forum, { signal: AbortSignal.timeout(FOLLOW_TIMEOUT) }) }))
-    const allReady = await until(async () => (await Promise.all(nodes.map(async n => await ready(n, forum)))).every(Boolean), FOLLOW_TIMEOUT, 250)
+    await Promise.all(followers.map(async f => { await f.call({ op: 'follow', site: forum, timeout: FOLLOW_TIMEOUT }) }))
+    const allReady = await until(async () => (await Promise.all([ready(owner, forum), ...followers.map(async f => await f.call<boolean>({ op: 'ready', site: forum }))])).every(Boolean), FOLLOW_TIMEOUT, 250)
     // the topic's mesh forms over gossipsub heartbeats (a second each)
-    await until(() => nodes.every(n => n.libp2p.services.pubsub.getSubscribers(usersTopic(forum)).length > 0), 10_000)
+    await until(async () => owner.libp2p.services.pubsub.getSubscribers(usersTopic(forum)).length > 0 &&
+      (await Promise.all(followers.map(async f => await f.call<number>({ op: 'subscribers', site: forum })))).every(n => n > 0), 10_000, 250)
     say(`forum ${forum}: every node holds it and its database answers: ${allReady ? 'yes' : 'NO'} (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+    await Promise.all(followers.map(async f => { await f.call({ op: 'watch', site: forum }) }))
 
     // ---- beside it: the site record's push to the same followers ----
-    const recordSeen = followers.map(() => new Map<bigint, number>())
-    const onRecord = followers.map((f, i) => (event: Event): void => {
-      const d = (event as CustomEvent<SiteEvents['record']>).detail
-      if (d.name === forum && !recordSeen[i].has(d.sequence)) recordSeen[i].set(d.sequence, performance.now())
-    })
-    followers.forEach((f, i) => { f.sites.addEventListener('record', onRecord[i]) })
     const pushMs: number[] = []
     for (let p = 0; p < PUSHES; p++) {
       // a new version (the entry page changes; the rules do not, and no contribution is held yet)
@@ -226,20 +312,23 @@ export async function run (options: BenchOptions): Promise<void> {
       const { root } = await importPath(owner.blocks, join(dir, 'forum'), {})
       await owner.blocks.pin(root.cid, 'recursive')
       await settle(10_000)
-      const pushStart = performance.now()
+      const pushStart = now()
       // publish returns once the DHT took the record too; on a busy machine that can outlast
       // its deadline while the push has long arrived, so the version signed is what is timed
       const sequence = await owner.sites.publish('forum', root.cid, { signal: AbortSignal.timeout(30_000) })
         .then(r => r.sequence, async () => (await owner.sites.resolve(forum, { offline: true })).sequence)
-      await until(() => recordSeen.every(s => s.has(sequence)), PUSH_TIMEOUT)
-      pushMs.push(...recordSeen.map(s => (s.get(sequence) ?? Infinity) - pushStart))
+      await until(() => followers.every(f => f.records.has(sequence.toString())), PUSH_TIMEOUT)
+      pushMs.push(...followers.map(f => (f.records.get(sequence.toString()) ?? Infinity) - pushStart))
     }
-    followers.forEach((f, i) => { f.sites.removeEventListener('record', onRecord[i]) })
     say(`site record push, ${PUSHES} × ${FOLLOWERS} followers: p50 ${show(median(pushMs))}  p95 ${show(quantile(pushMs, 0.95))}  max ${show(Math.max(...pushMs))}`)
 
     // ---- contributions: 5 writers at once, a round at a time ----
     const writers = followers.filter((_, i) => i % Math.floor(FOLLOWERS / WRITERS) === 0).slice(0, WRITERS)
-    const watchers = nodes.map(n => watchPosts(n, forum))
+    const writerIds = await Promise.all(writers.map(async w => await w.call<string>({ op: 'userId', site: forum })))
+    // the readers: every follower (in its process) and the owner (here); a writer is not its own reader
+    const ownerWatch = watchPosts(owner, forum)
+    const shownOn = (reader: Follower | 'owner', post: string): number | undefined => reader === 'owner' ? ownerWatch.shown.get(post) : reader.shown.get(post)
+    const readers: Array<Follower | 'owner'> = [...followers, 'owner']
     const contributionMs: number[] = []
     const writeMs: number[] = []
     const roundMs: number[] = []
@@ -249,40 +338,45 @@ export async function run (options: BenchOptions): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       await settle(10_000)
       const ids = writers.map((_, w) => `w${w}-r${round}`)
-      // every reader waits for every post of the round; a writer is not its own reader
-      nodes.forEach((n, i) => { ids.forEach((id, w) => { if (n !== writers[w]) watchers[i].expect(writers[w].users.id(forum), id) }) })
+      await Promise.all(readers.flatMap(r => ids.map(async (post, w) => {
+        if (r === writers[w]) return
+        if (r === 'owner') ownerWatch.expect(writerIds[w], post)
+        else await r.call({ op: 'expect', site: forum, user: writerIds[w], post })
+      })))
       const starts: number[] = []
       const roundStart = performance.now()
-      // write() returns once the DHT took the user record too (seconds on a busy network);
-      // readers have it by the push long before, so the round waits for them, not for that
+      // write() returns once the record is signed, stored and pushed; the round waits for the readers
       writing.push(...writers.map(async (writer, w) => {
         const posts = Array.from({ length: round + 1 }, (_, r) => ({ id: `w${w}-r${r}`, title: `round ${r} from writer ${w}`, body: 'y'.repeat(200), date: Date.now(), reply_to: null }))
-        starts[w] = performance.now()
-        await writer.users.write(forum, 'posts.json', encode({ posts }), { signal: AbortSignal.timeout(ROUND_TIMEOUT) })
-        writeMs.push(performance.now() - starts[w])
+        starts[w] = now()
+        const took = await writer.call<{ started: number, returned: number }>({ op: 'write', site: forum, posts, timeout: ROUND_TIMEOUT })
+        // the writer's own clock for the start: its process, not this one, ran the write
+        starts[w] = took.started
+        writeMs.push(took.returned - took.started)
       }))
-      await until(() => nodes.every((n, i) => ids.every((id, w) => n === writers[w] || watchers[i].shown.has(id))), ROUND_TIMEOUT)
+      await until(() => readers.every(r => ids.every((post, w) => r === writers[w] || shownOn(r, post) !== undefined)), ROUND_TIMEOUT)
+      await Promise.allSettled(writing)
       roundMs.push(performance.now() - roundStart)
-      for (const [w, id] of ids.entries()) {
-        for (const [i, n] of nodes.entries()) {
-          if (n === writers[w]) continue
+      for (const [w, post] of ids.entries()) {
+        for (const r of readers) {
+          if (r === writers[w]) continue
           pairs++
-          const at = watchers[i].shown.get(id)
+          const at = shownOn(r, post)
           if (at === undefined) missed++
           contributionMs.push((at ?? Infinity) - starts[w])
         }
       }
       say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)}`)
     }
-    await Promise.allSettled(writing)
-    for (const w of watchers) w.stop()
+    ownerWatch.stop()
     // where the missing pairs stand on their reader: no record (the push never came), or its folder not fetched (pending)
     const missingStates: Record<string, number> = {}
-    for (const [w, writer] of writers.entries()) {
-      const user = writer.users.id(forum)
-      for (const [i, n] of nodes.entries()) {
-        if (n === writer || watchers[i].shown.has(`w${w}-r${ROUNDS - 1}`)) continue
-        const state = n.users.info(forum).contributions.find(c => c.user === user)?.state ?? 'no record'
+    for (const [w, user] of writerIds.entries()) {
+      for (const r of readers) {
+        if (r === writers[w] || shownOn(r, `w${w}-r${ROUNDS - 1}`) !== undefined) continue
+        const state = r === 'owner'
+          ? owner.users.info(forum).contributions.find(c => c.user === user)?.state ?? 'no record'
+          : await r.call<string>({ op: 'state', site: forum, user })
         missingStates[state] = (missingStates[state] ?? 0) + 1
       }
     }
@@ -291,7 +385,7 @@ export async function run (options: BenchOptions): Promise<void> {
     if (missed > 0) say(`  ${missed} pairs never shown; of those shown, p50 ${show(median(shownMs))}; the last round's missing (writer, reader) pairs stand: ${Object.entries(missingStates).map(([k, v]) => `${v} ${k}`).join(', ')}`)
 
     // ---- cold follow: a forum with 10,000 contributions ----
-    await stop(followers)
+    await Promise.all(followers.map(async f => { await f.stop() }))
     const generator = await start('generator')
     const coldBootstrap = [owner.libp2p.getMultiaddrs()[0]]
     await joinNetwork(generator.libp2p, coldBootstrap, { signal: AbortSignal.timeout(JOIN_TIMEOUT) })
@@ -417,7 +511,7 @@ export async function run (options: BenchOptions): Promise<void> {
 
     const row = (cells: string[]): string => cells.map((c, i) => c.padEnd([34, 34, 50, 14][i] ?? 0)).join(' ').trimEnd()
     say('')
-    say(`users — ${FOLLOWERS} followers and the owner on 127.0.0.1, one process; ${WRITERS} writers × ${ROUNDS} rounds; a forum of ${CONTRIBUTIONS} contributions`)
+    say(`users — ${FOLLOWERS} followers (${ONE_PROCESS ? 'one process' : 'a process each'}) and the owner on 127.0.0.1; ${WRITERS} writers × ${ROUNDS} rounds; a forum of ${CONTRIBUTIONS} contributions`)
     say(row(['', 'weft', 'reference, same run', 'target', '']))
     say(row([`write → each reader's db (${pairs})`, `p50 ${show(median(contributionMs))}  p95 ${show(quantile(contributionMs, 0.95))}`, `site record push p50 ${show(median(pushMs))}  p95 ${show(quantile(pushMs, 0.95))}`, `p95 < ${TARGET_CONTRIBUTION_P95_MS} ms`, verdict(result.pass.contribution_p95)]))
     say(row([`indexed lookup, ${rows} rows`, `p50 ${show(median(figures.lookups), 2)}  p95 ${show(quantile(figures.lookups, 0.95), 2)}`, `in-process p95 ${show(figures.directLookupP95, 3)}`, `p95 < ${TARGET_QUERY_P95_MS} ms`, verdict(quantile(figures.lookups, 0.95) < TARGET_QUERY_P95_MS)]))
