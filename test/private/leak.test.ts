@@ -188,6 +188,7 @@ test('leak: A\'s private files and message cross three other nodes and the wire 
     for (const node of [a, ...others]) {
       const { files, found } = await searchHome(node.repo.paths.home, markers)
       assert.ok(files.some(f => f.endsWith('weft.db')), `${when}: the search read the home's database`)
+      if (when === 'running') assert.ok(files.some(f => f.endsWith('weft.db-wal')), `${when}: the search read the database's write-ahead log`)
       assert.ok(files.some(f => f.startsWith(node.repo.paths.blocks)), `${when}: the search read the home's blocks`)
       const who = node === a ? 'A' : node === device2 ? 'A\'s second device' : node === follower ? 'the follower' : 'the recipient'
       for (const [name, expected] of Object.entries(expectedIn(node))) {
