@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { privateTopic } from '../../src/private/index.ts'
 import { createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { until } from '../helpers/until.ts'
 
@@ -68,4 +69,33 @@ test('second device: linked devices share writes; the same file written on both 
   assert.deepEqual([onA['notes/shared.md'], onA[conflicts[0]]].sort(), ['v2, written on A while apart', 'v2, written on B while apart'])
   // the v1 both had seen was overwritten knowingly by both: it is no conflict
   assert.ok(!Object.values(onA).includes('v1, written on B'))
+})
+
+test('second device: a linked device joins the site\'s private index topic at once, whether it allowed the site before or after linking, with no new connection', async t => {
+  // the two linked devices never meet each other: a connection would refresh sync by itself
+  const ids: string[] = []
+  const a = await createTestNode(t)
+  const before = await createTestNode(t, { isBanned: peer => peer === ids[1] })
+  const after = await createTestNode(t, { isBanned: peer => peer === ids[0] })
+  ids.push(before.libp2p.peerId.toString(), after.libp2p.peerId.toString())
+  for (const b of [before, after]) await b.libp2p.dial(a.libp2p.getMultiaddrs()[0])
+  a.users.allow(SITE, true)
+  await a.private.put(SITE, 'note.txt', text('from A'))
+  const topic = privateTopic(a.private.indexName(SITE))
+  let connects = 0
+  for (const b of [before, after]) b.libp2p.addEventListener('peer:connect', () => { connects++ })
+
+  // allowed first: the link's new master key gives the index name
+  before.users.allow(SITE, true)
+  await before.userLink!.accept(a.userLink!.issue().code)
+  // linked first: the consent adds the site
+  await after.userLink!.accept(a.userLink!.issue().code)
+  after.users.allow(SITE, true)
+
+  for (const b of [before, after]) {
+    await until('the linked device to join the topic', () => a.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(b.libp2p.peerId)), WAIT_MS)
+    await until('the linked device to take the index', () => paths(b).includes('note.txt'), WAIT_MS)
+    assert.equal(Buffer.from(await b.private.get(SITE, 'note.txt', { signal: AbortSignal.timeout(WAIT_MS) })).toString(), 'from A')
+  }
+  assert.equal(connects, 0, 'no peer connected meanwhile: the link and the consent alone moved sync')
 })
