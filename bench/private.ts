@@ -13,6 +13,9 @@
  *
  * Each is run RUNS times, interleaved, after the process settles; the median counts. Targets (issue 13):
  * private put and get at 50% or more of plain add and cat.
+ *
+ * Then device sync (private-sync.ts): a 1 MiB change on one device reaching the person's
+ * second device on 127.0.0.1, p95 under 2 s, beside a plain 1 MiB fetch between the same nodes.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,6 +29,7 @@ import { createNode } from '../src/node/index.ts'
 import { sealFile } from '../src/private/index.ts'
 import type { BenchOptions } from './index.ts'
 import { median, settle, verdict } from './lib/figures.ts'
+import { measureSync } from './private-sync.ts'
 
 const MiB = 1024 * 1024
 const FILE_BYTES = 64 * MiB
@@ -94,7 +98,8 @@ export async function run (options: BenchOptions): Promise<void> {
     log(`ceiling   XChaCha20-Poly1305 (STREAM, OpenSSL bulk)  ${figures.aead_MBps} MB/s   (noble pure JS: ${figures.noble_aead_MBps} MB/s)`)
     log(`put       private ${figures.private_put_MBps} MB/s   plain add ${figures.plain_add_MBps} MB/s   ${putPct}% (target ≥ ${TARGET_PCT_OF_PLAIN}%)  ${verdict(putPct >= TARGET_PCT_OF_PLAIN)}`)
     log(`get       private ${figures.private_get_MBps} MB/s   plain cat ${figures.plain_cat_MBps} MB/s   ${getPct}% (target ≥ ${TARGET_PCT_OF_PLAIN}%)  ${verdict(getPct >= TARGET_PCT_OF_PLAIN)}`)
-    if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+    const sync = await measureSync(dir, SITE, log)
+    if (options.json) process.stdout.write(`${JSON.stringify({ ...result, ...sync })}\n`)
   } finally {
     await node.stop()
     rmSync(dir, { recursive: true, force: true })

@@ -159,7 +159,9 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const keyPath = (label: string): string => repo.paths.siteKey(label)
     // users needs the master key, the db for its tables, a folder for each site's database,
     // the store for folders, and sites for which sites are followed and their rules.
-    const userIdentity = createUserIdentity({ path: repo.paths.userKey })
+    // private sync (built later, so told late) follows the index names a newly imported master key gives
+    const keyImported = new EventTarget()
+    const userIdentity = createUserIdentity({ path: repo.paths.userKey, onImported: () => { keyImported.dispatchEvent(new Event('imported')) } })
     const usersBase = { db: repo.db, identity: userIdentity, siteDbDir: repo.paths.siteDbs, blocks }
     // the private store needs the db for its indexes, the master key's derived keys, the
     // store for ciphertext and, online, the exchange (built later, so looked up late) for
@@ -312,6 +314,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       onPeerConnected: fn => {
         libp2p.addEventListener('peer:connect', fn)
         return () => { libp2p.removeEventListener('peer:connect', fn) }
+      },
+      // a follow or a new version (sites), a consent (users), a linked or imported key (identity)
+      onSitesChanged: fn => {
+        const targets: Array<[EventTarget, string]> = [[sites, 'record'], [sites, 'fetched'], [users, 'consent'], [keyImported, 'imported']]
+        for (const [target, type] of targets) target.addEventListener(type, fn)
+        return () => { for (const [target, type] of targets) target.removeEventListener(type, fn) }
       },
       handle: async (protocol, handler) => { await libp2p.handle(protocol, handler, { maxInboundStreams: 8 }) },
       unhandle: async protocol => { await libp2p.unhandle(protocol) },

@@ -66,6 +66,11 @@ export interface PrivateSyncComponents {
   /** Charges a peer that sent a forged or oversized record. */
   penalise: (peer: string, detail: string) => void
   onPeerConnected: (fn: (event: CustomEvent<PeerId>) => void) => () => void
+  /**
+   * Word that `sites()` or the index names may have changed (a follow, a consent, a master
+   * key linked or imported): sync joins the new topics then, not at the next peer connection.
+   */
+  onSitesChanged?: (fn: () => void) => () => void
   handle: (protocol: string, handler: (stream: Stream, connection: Connection) => void) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
   dialProtocol: (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
@@ -131,10 +136,16 @@ class PrivateSyncService implements PrivateSync {
       this.refresh()
       this.pullAll(true)
     })
+    // a linked device's peers are usually connected already: without this it would wait for the next connection
+    const offChanged = this.components.onSitesChanged?.(() => {
+      this.refresh()
+      this.pullAll(true)
+    })
     this.stops = [
       () => { store.removeEventListener('published', onPublished) },
       () => { pubsub.removeEventListener('subscription-change', onSubscription) },
-      offConnect
+      offConnect,
+      ...(offChanged !== undefined ? [offChanged] : [])
     ]
     this.refresh()
     this.pullAll(false)

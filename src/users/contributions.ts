@@ -690,7 +690,9 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   allow (site: string, allowed: boolean): void {
-    this.store.allow(parseSiteName(site).name, allowed)
+    const name = parseSiteName(site).name
+    this.store.allow(name, allowed)
+    this.dispatchEvent(new CustomEvent<UserEvents['consent']>('consent', { detail: { site: name, allowed } }))
   }
 
   allowedSites (): string[] {

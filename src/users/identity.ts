@@ -147,6 +147,8 @@ export async function unsealUserKey (text: string, passphrase: string): Promise<
 export interface UserIdentityComponents {
   /** keys/user.key (repoPaths(home).userKey). */
   path: string
+  /** Told after a master key was put into the home (a link, an import, a recovery): what it derives (ids, private index names) changed. */
+  onImported?: () => void
 }
 
 export interface ImportResult {
@@ -186,10 +188,12 @@ export interface UserIdentity {
 
 class HomeUserIdentity implements UserIdentity {
   private readonly path: string
+  private readonly onImported?: () => void
   private master?: Uint8Array
 
   constructor (components: UserIdentityComponents) {
     this.path = components.path
+    this.onImported = components.onImported
   }
 
   masterKey (): Uint8Array {
@@ -262,6 +266,7 @@ class HomeUserIdentity implements UserIdentity {
     const written = writeUserKey(this.path, imported, present)
     if (!written) throw new WeftError('ERR_USER_KEY_EXISTS', 'a user key was made in this home while the import ran; run the import again')
     this.master = new Uint8Array(imported)
+    this.onImported?.()
     return { outcome: present ? 'replaced' : 'added' }
   }
 }

@@ -61,6 +61,8 @@ export interface UsersInfo {
 export interface UserEvents {
   contribution: { site: string, user: string, sequence: bigint, root: string }
   removed: { site: string, user: string, reason: string }
+  /** The person allowed a site, or withdrew their consent (private sync follows the sites allowed). */
+  consent: { site: string, allowed: boolean }
 }
 
 export interface Users extends Startable, EventTarget {

@@ -31,6 +31,8 @@ export interface TestnetOptions {
   messages?: Partial<MessagesInit>
   /** Settings for each new home, over the defaults. */
   config?: (config: Config) => Config
+  /** Peers this node refuses to dial or accept (a test's network partition); by default the exchange's bans. */
+  isBanned?: (peer: string) => boolean
 }
 
 /** Starts one more online node on the test network, without linking it to anyone. */
@@ -39,7 +41,7 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     home: options.home ?? await tmpHome(t),
     configOverrides: options.config,
     online: true,
-    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false },
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: options.isBanned },
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
