@@ -60,8 +60,8 @@ export interface Shares extends Startable {
 }
 
 export interface SharesComponents {
-  /** The folder's files and keys, its rotation, and word of every change ('published'). */
-  store: Pick<PrivateStore, 'folderFiles' | 'rotateFolder' | 'addEventListener' | 'removeEventListener'>
+  /** The folder's files and keys, its rotation, the sites with private data, and word of every change ('published'). */
+  store: Pick<PrivateStore, 'folderFiles' | 'rotateFolder' | 'sites' | 'addEventListener' | 'removeEventListener'>
   /** This person's key on each site (signs grants, opens boxes) and the keys of their private store. */
   identity: Pick<UserIdentity, 'key' | 'id' | 'privateKeys' | 'hasKey'>
   /** Share files travel in contributions: written into this person's, read from others' (accepted, so held whole). */
@@ -120,6 +120,8 @@ class FolderShares implements Shares {
     if (this.started) return
     this.started = true
     this.c.store.addEventListener('published', this.onPublished)
+    // a write made while no node ran sharing (another device's, merged by sync before this started) is listed now
+    for (const site of this.c.store.sites()) void this.serial(site, async () => { await this.refresh(site) }).catch(() => {})
   }
 
   async stop (): Promise<void> {
