@@ -9,6 +9,8 @@ import { isWeftError } from '../../src/errors.ts'
 import {
   decodeShareFile, encodeShareFile, openGrant, openListing, sealGrant, sharePath, shareTag, x25519PrivateKey, x25519SecretOf, type Grant
 } from '../../src/private/index.ts'
+import { nodeGateway } from '../../src/node/daemon.ts'
+import type { GatewayHandler } from '../../src/gateway/index.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { until } from '../helpers/until.ts'
@@ -187,4 +189,56 @@ test('shares: tampered, forged or moved share files are refused; bad arguments a
   await a.shares.share(site, 'notes', idB)
   await caughtUp(b, a, site)
   assert.equal(Buffer.from(await b.shares.get(site, idA, 'notes', 'plan.md')).toString(), 'the plan')
+})
+
+function request (gateway: GatewayHandler, url: string, init: { method?: string, headers?: Record<string, string> } = {}): Promise<Response> {
+  const u = new URL(url)
+  return gateway(new Request(url, { method: init.method ?? 'GET', headers: { host: u.host, ...init.headers } }))
+}
+
+test('shares on the site API: refused until the person allows the site; then shared, listed, read and revoked from the site\'s own page only', async t => {
+  const [a, b] = await createTestnet(t, 2)
+  const site = await publishSite(t, a, [b])
+  const [idA, idB] = [a, b].map(n => n.users.id(site))
+  const origin = `http://${site}.ipns.localhost:8080`
+  const same = { origin, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }
+  const [ga, gb] = [a, b].map(n => nodeGateway(n, { users: n.users }))
+  await a.private.put(site, 'notes/plan.md', text('the plan'))
+
+  let r = await request(ga, `${origin}/.weft/sharing/notes/${idB}`, { method: 'PUT', headers: same })
+  assert.equal(r.status, 403)
+  assert.equal((await r.json()).error, 'ERR_SITE_NOT_ALLOWED')
+  r = await request(gb, `${origin}/.weft/shared/`, { headers: same })
+  assert.equal(r.status, 403)
+  assert.equal(a.users.contribution(site, idA), undefined, 'nothing was shared')
+
+  a.users.allow(site, true)
+  b.users.allow(site, true)
+  r = await request(ga, `${origin}/.weft/sharing/notes/${idB}`, { method: 'PUT', headers: same })
+  assert.equal(r.status, 200, await r.clone().text())
+  assert.deepEqual(await r.json(), { folder: 'notes', generation: 0, recipients: [idB] })
+  r = await request(ga, `${origin}/.weft/sharing/`, { headers: same })
+  assert.deepEqual(await r.json(), { mine: [{ folder: 'notes', generation: 0, recipients: [idB] }] })
+  // another site's page cannot share this one's folders (cross-site is refused before anything)
+  r = await request(ga, `${origin}/.weft/sharing/notes/${idB}`, { method: 'DELETE', headers: { ...same, origin: 'http://k51other.ipns.localhost:8080', 'sec-fetch-site': 'same-site' } })
+  assert.equal(r.status, 403)
+
+  await caughtUp(b, a, site)
+  r = await request(gb, `${origin}/.weft/shared/`, { headers: same })
+  assert.deepEqual(await r.json(), { me: idB, shared: [{ from: idA, folder: 'notes', generation: 0, files: 1 }] })
+  r = await request(gb, `${origin}/.weft/shared/${idA}/notes/`, { headers: same })
+  assert.deepEqual((await r.json()).files.map((f: { path: string }) => f.path), ['plan.md'])
+  r = await request(gb, `${origin}/.weft/shared/${idA}/notes/plan.md`, { headers: same })
+  assert.equal(r.status, 200)
+  assert.equal(r.headers.get('cache-control'), 'no-store')
+  assert.equal(await r.text(), 'the plan')
+  r = await request(gb, `${origin}/.weft/shared/${idA}/diary/x.md`, { headers: same })
+  assert.equal(r.status, 404)
+  assert.equal((await r.json()).error, 'ERR_SHARE_NOT_FOUND')
+
+  r = await request(ga, `${origin}/.weft/sharing/notes/${idB}`, { method: 'DELETE', headers: same })
+  assert.deepEqual(await r.json(), { folder: 'notes', generation: 1, recipients: [] })
+  await caughtUp(b, a, site)
+  r = await request(gb, `${origin}/.weft/shared/${idA}/notes/plan.md`, { headers: same })
+  assert.equal(r.status, 404)
 })
