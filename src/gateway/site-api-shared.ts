@@ -61,5 +61,6 @@ export async function sharedRoute (
   const path = rest.join('/')
   // the first segment opens before the answer starts, so a missing or tampered file is an error status
   const body = await streamBody(shares.read(ctx.site, from, folder, path, { signal }))
-  return new Response(body, { headers: { ...NO_STORE, 'content-type': 'application/octet-stream' } })
+  if (request.method === 'HEAD') await body.cancel()
+  return new Response(request.method === 'HEAD' ? null : body, { headers: { ...NO_STORE, 'content-type': 'application/octet-stream' } })
 }

@@ -43,6 +43,12 @@ test('CLI: `weft private share|unshare|shared` offline, then through the daemon;
   // the share file is in the contribution, under the owner's rules (posts.json only) all the same
   const list = JSON.parse(ok(await runWeft(['user', 'list', '--site', 'forum', '--json'], a)).out)
   assert.equal(list.contributions[0].state, 'accepted')
+  // a write to the shared folder, offline, writes the listing again before the command ends (a new version); one elsewhere does not
+  ok(await runWeft(['private', 'put', '--site', 'forum', 'notes/more.md'], { ...a, input: 'more' }))
+  const after = JSON.parse(ok(await runWeft(['user', 'list', '--site', 'forum', '--json'], a)).out)
+  assert.equal(BigInt(after.contributions[0].sequence), BigInt(list.contributions[0].sequence) + 1n)
+  ok(await runWeft(['private', 'put', '--site', 'forum', 'diary/day.md'], { ...a, input: 'day' }))
+  assert.equal(JSON.parse(ok(await runWeft(['user', 'list', '--site', 'forum', '--json'], a)).out).contributions[0].sequence, after.contributions[0].sequence)
 
   fails(await runWeft(['private', 'share', '--site', 'forum', 'notes/plan.md', bob], a), 'ERR_USAGE', 2)
   fails(await runWeft(['private', 'share', '--site', 'forum', 'notes', 'someone'], a), 'ERR_USAGE', 2)
