@@ -164,15 +164,21 @@ class FolderShares implements Shares {
     return { path, recipients: note?.recipients ?? [], generation: note?.generation ?? -1, digest: note?.digest ?? '' }
   }
 
+  /** The folder's generation and its files as a listing holds them (paths within the folder). */
+  private listed (site: string, folder: string): { generation: number, files: Map<string, ListedFile> } {
+    const current = this.c.store.folderFiles(site, folder)
+    const prefix = `${folder}/`
+    return { generation: current.generation, files: new Map(current.files.map(f => [f.path.slice(prefix.length), { cid: f.cid, size: f.size, mtime: f.mtime, key: f.key }])) }
+  }
+
   /** Writes the share file of `folder` for `recipients` at the folder's current generation. */
   private async publish (site: string, folder: string, recipients: string[], options: { signal?: AbortSignal }): Promise<OwnShare> {
     const keys = this.c.identity.privateKeys(site)
     const sharerKey = this.c.identity.key(site)
     const sharer = this.c.identity.id(site)
     const tag = shareTag(keys.indexKey, folder)
-    const current = this.c.store.folderFiles(site, folder)
-    const prefix = `${folder}/`
-    const files = new Map<string, ListedFile>(current.files.map(f => [f.path.slice(prefix.length), { cid: f.cid, size: f.size, mtime: f.mtime, key: f.key }]))
+    const current = this.listed(site, folder)
+    const files = current.files
     const folderKey = keys.folderKey(folder, current.generation)
     const listing = sealListing(folderKey, { site, sharer, tag }, { folder, generation: current.generation, files })
     const boxes: Uint8Array[] = []
@@ -190,10 +196,8 @@ class FolderShares implements Shares {
     const mine = this.c.users.contribution(site, this.c.identity.id(site))
     if (mine?.files.some(f => isShareFile(f.path)) !== true) return
     for (const share of await this.mineNow(site)) {
-      const note = await this.own(site, share.folder)
-      const current = this.c.store.folderFiles(site, share.folder)
-      const files = new Map<string, ListedFile>(current.files.map(f => [f.path.slice(share.folder.length + 1), { cid: f.cid, size: f.size, mtime: f.mtime, key: f.key }]))
-      if (note !== undefined && note.generation === current.generation && note.digest === listingDigest(files)) continue
+      const current = this.listed(site, share.folder)
+      if (share.generation === current.generation && share.digest === listingDigest(current.files)) continue
       await this.publish(site, share.folder, share.recipients, {})
     }
   }
@@ -229,22 +233,22 @@ class FolderShares implements Shares {
     })
   }
 
-  private async mineNow (site: string): Promise<OwnShare[]> {
+  private async mineNow (site: string): Promise<Array<OwnShare & { digest: string }>> {
     const keys = this.c.identity.privateKeys(site)
     const mine = this.c.users.contribution(site, this.c.identity.id(site))
-    const out: OwnShare[] = []
+    const out: Array<OwnShare & { digest: string }> = []
     for (const file of mine?.files ?? []) {
       if (!isShareFile(file.path)) continue
       const decoded = decodeShareFile(await readAll(this.store, CID.parse(file.cid), MAX_SHARE_FILE_BYTES))
       const note = decoded === undefined ? undefined : openOwn(keys.indexKey, file.path, decoded.own)
-      if (note !== undefined) out.push({ site, folder: note.folder, generation: note.generation, recipients: note.recipients })
+      if (note !== undefined) out.push({ site, folder: note.folder, generation: note.generation, recipients: note.recipients, digest: note.digest })
     }
     return out
   }
 
   async mine (site: string): Promise<OwnShare[]> {
     const name = parseSiteName(site).name
-    return await this.serial(name, async () => await this.mineNow(name))
+    return (await this.serial(name, async () => await this.mineNow(name))).map(({ digest: _digest, ...share }) => share)
   }
 
   // ---- the recipient's side ----
