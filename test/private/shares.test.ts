@@ -1,7 +1,9 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { CID } from 'multiformats/cid'
 import { importPath, readFile } from '../../src/content/index.ts'
@@ -241,4 +243,30 @@ test('shares on the site API: refused until the person allows the site; then sha
   await caughtUp(b, a, site)
   r = await request(gb, `${origin}/.weft/shared/${idA}/notes/plan.md`, { headers: same })
   assert.equal(r.status, 404)
+})
+
+test('shares: the sharer\'s second device sees what the first shares, and a write there lists the new file for the recipient', async t => {
+  const [a1, a2, b] = await createTestnet(t, 3)
+  const master = randomBytes(32)
+  for (const node of [a1, a2]) {
+    mkdirSync(dirname(node.repo.paths.userKey), { recursive: true, mode: 0o700 })
+    writeFileSync(node.repo.paths.userKey, master, { mode: 0o600 })
+  }
+  const site = await publishSite(t, a1, [a2, b])
+  const idA = a1.users.id(site)
+  assert.equal(a2.users.id(site), idA, 'one person, two devices')
+  const idB = b.users.id(site)
+
+  await a1.private.put(site, 'notes/one.md', text('from the first device'))
+  await a1.shares.share(site, 'notes', idB)
+  await caughtUp(a2, a1, site)
+  // the index as sync hands it over (src/private/sync.ts), here directly
+  await a2.private.applyRemote(site, a1.private.record(site) as Uint8Array, { fetch: async cid => { await a2.exchange.fetch(cid, { recursive: true, signal: AbortSignal.timeout(10_000) }) } })
+  assert.deepEqual(a2.private.list(site).map(e => e.path), ['notes/one.md'])
+  assert.deepEqual((await a2.shares.mine(site)).map(s => [s.folder, s.recipients]), [['notes', [idB]]])
+
+  await a2.private.put(site, 'notes/two.md', text('from the second device'))
+  await until('B to see the file written on the second device', async () => (await b.shares.list(site, idA, 'notes').catch(() => [])).some(f => f.path === 'two.md'))
+  assert.equal(Buffer.from(await b.shares.get(site, idA, 'notes', 'two.md')).toString(), 'from the second device')
+  assert.equal(Buffer.from(await b.shares.get(site, idA, 'notes', 'one.md')).toString(), 'from the first device')
 })
