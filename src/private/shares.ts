@@ -208,8 +208,9 @@ class FolderShares implements Shares {
     if (!isUserId(recipient)) throw new WeftError('ERR_USAGE', `"${String(recipient).slice(0, 100)}" is not a user id (k51…; they see theirs with \`weft user id --site <site>\`)`)
     if (recipient === this.c.identity.id(name)) throw new WeftError('ERR_USAGE', 'that is your own id on this site: your folder is yours already')
     return await this.serial(name, async () => {
-      if (this.c.store.folderFiles(name, folder).files.length === 0) throw new WeftError('ERR_PRIVATE_NOT_FOUND', `no private files in folder ${JSON.stringify(folder.slice(0, 100))} for site ${name}`)
       const note = await this.own(name, folder)
+      // a first share of a folder with nothing in it is most likely a mistyped name
+      if (note === undefined && this.c.store.folderFiles(name, folder).files.length === 0) throw new WeftError('ERR_PRIVATE_NOT_FOUND', `no private files in folder ${JSON.stringify(folder.slice(0, 100))} for site ${name}`)
       const recipients = [...new Set([...(note?.recipients ?? []), recipient])].sort()
       if (recipients.length > MAX_RECIPIENTS) throw new WeftError('ERR_USAGE', `a folder is shared with at most ${MAX_RECIPIENTS} users`)
       return await this.publish(name, folder, recipients, options)
