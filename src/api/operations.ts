@@ -360,6 +360,8 @@ export class Operations {
     const own = this.node.sites.list()
     const names = new Map<string, string | undefined>(own.map(s => [s.name, s.label]))
     for (const f of await this.node.sites.following()) if (!names.has(f.name)) names.set(f.name, undefined)
+    // a site keeps private data without being followed: its consent is the person's to withdraw too
+    for (const name of this.node.private.sites()) if (!names.has(name)) names.set(name, undefined)
     return [...names].map(([name, label]) => ({ name, label, id: users.id(name), allowed: users.allowed(name) }))
   }
 

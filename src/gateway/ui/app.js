@@ -406,7 +406,7 @@ async function refreshFollowing () {
   $('followed-empty').hidden = followed.length > 0
 }
 
-// ---- sites that may write as the user ----
+// ---- sites that may act as the user (write, keep private data, send messages) ----
 
 function consentRow (site) {
   const error = el('span', { class: 'error', role: 'alert' })
@@ -420,6 +420,7 @@ function consentRow (site) {
   return el('tr', { testid: 'consent-row' },
     el('td', {}, el('a', { class: 'name', rel: 'noreferrer' })),
     el('td', {}, el('code', { class: 'user-id' })),
+    el('td', { class: 'private', testid: 'private-usage' }),
     el('td', { class: 'allowed' }),
     el('td', {}, toggle, error))
 }
@@ -433,16 +434,23 @@ function updateConsentRow (row, site) {
   const id = row.querySelector('.user-id')
   setText(id, shorten(site.id, 10, 6))
   setAttr(id, 'title', site.id)
+  const usage = site.private
+  const privateCell = row.querySelector('.private')
+  setText(privateCell, usage === undefined || usage.files === 0 ? '–' : `${usage.files} ${usage.files === 1 ? 'file' : 'files'}, ${formatBytes(usage.bytes)}`)
+  setAttr(privateCell, 'title', usage === undefined ? 'no private data for this site' : `${formatBytes(usage.stored)} stored sealed (padded)${site.allowed ? '' : '; the site cannot read it while its consent is withdrawn'}`)
   setText(row.querySelector('.allowed'), site.allowed ? 'yes' : 'no')
   const toggle = row.querySelector('button')
   toggle.dataset.allowed = String(site.allowed)
-  setText(toggle, site.allowed ? 'Revoke' : 'Allow')
+  setText(toggle, site.allowed ? 'Withdraw consent' : 'Allow')
+  setAttr(toggle, 'title', site.allowed ? 'the site stops acting as you; its private data stays here, sealed' : 'let the site act as you')
 }
 
 async function refreshConsent () {
   let sites
   try {
-    sites = await api('user/sites')
+    const [users, stored] = await Promise.all([api('user/sites'), api('private/sites')])
+    const usage = new Map(stored.map(u => [u.site, u]))
+    sites = users.map(site => ({ ...site, private: usage.get(site.name) }))
   } catch (err) {
     // a node without its users service has nothing to allow
     if (err instanceof ApiError && err.code === 'ERR_OFFLINE') {
