@@ -12,6 +12,7 @@ import {
   decodeShareFile, encodeShareFile, openGrant, openListing, sealGrant, sharePath, shareTag, x25519PrivateKey, x25519SecretOf, type Grant
 } from '../../src/private/index.ts'
 import { nodeGateway } from '../../src/node/daemon.ts'
+import { Operations } from '../../src/api/index.ts'
 import type { GatewayHandler } from '../../src/gateway/index.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir } from '../helpers/home.ts'
@@ -234,6 +235,14 @@ test('shares on the site API: refused until the person allows the site; then sha
   assert.equal(r.status, 200)
   assert.equal(r.headers.get('cache-control'), 'no-store')
   assert.equal(await r.text(), 'the plan')
+  // the control API's operations (what the CLI calls) read the same share
+  const ops = new Operations(b)
+  const report = await ops.privateShared(site)
+  assert.deepEqual({ me: report.me, shared: report.shared, mine: report.mine }, { me: idB, shared: [{ from: idA, folder: 'notes', generation: 0, files: 1 }], mine: [] })
+  assert.deepEqual((await ops.privateSharedLs(site, idA, 'notes')).files.map(f => f.path), ['plan.md'])
+  const chunks: Uint8Array[] = []
+  for await (const chunk of ops.privateSharedGet(site, idA, 'notes', 'plan.md')) chunks.push(chunk)
+  assert.equal(Buffer.concat(chunks).toString(), 'the plan')
   r = await request(gb, `${origin}/.weft/shared/${idA}/diary/x.md`, { headers: same })
   assert.equal(r.status, 404)
   assert.equal((await r.json()).error, 'ERR_SHARE_NOT_FOUND')
