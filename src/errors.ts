@@ -84,7 +84,8 @@ export const ERROR_CODES = {
   ERR_PRIVATE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no private file at this path for this site' },
   ERR_PRIVATE_ROLLBACK: { kind: 'user', exit: 1, http: 409, summary: 'a private index record older than the one held (a replay); it was refused' },
   ERR_MESSAGE_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a message that sealed would be over 64 KiB' },
-  ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' }
+  ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' },
+  ERR_SHARE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no such folder is shared with you by that user on this site (never, or no longer)' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -83,6 +83,11 @@ export const BODIES = {
   'private/ls': z.object({ site: text }),
   'private/rm': z.object({ site: text, path: text }),
   'private/sites': none,
+  'private/share': z.object({ site: text, folder: text, to: text }),
+  'private/unshare': z.object({ site: text, folder: text, to: text }),
+  'private/shared': z.object({ site: text }),
+  'private/shared-ls': z.object({ site: text, from: text, folder: text }),
+  'private/shared-get': z.object({ site: text, from: text, folder: text, path: text }),
   'message/ls': z.object({ site: text })
 } as const satisfies Record<string, z.ZodType>
 

@@ -9,7 +9,7 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
 'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
 'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userRecoveryPhrase' | 'userRecover' | 'userLinkIssue' | 'userLinkAccept' | 'userWrite' | 'userRm' | 'userList' | 'userCat' |
-'privatePut' | 'privateGet' | 'privateLs' | 'privateRm' | 'messageSend' | 'messageList'>
+'privatePut' | 'privateGet' | 'privateLs' | 'privateRm' | 'privateShare' | 'privateUnshare' | 'privateShared' | 'privateSharedLs' | 'privateSharedGet' | 'messageSend' | 'messageList'>
 
 type Result<K extends keyof Operations> = Operations[K] extends (...args: any[]) => Promise<infer R> ? R : never
 
@@ -159,6 +159,11 @@ export class ApiClient implements WeftApi {
   privateGet (site: string, path: string) { return this.bytes('private/get', { site, path }) }
   async privateLs (site: string) { return await this.json<Result<'privateLs'>>('private/ls', { site }) }
   async privateRm (site: string, path: string) { return await this.json<Result<'privateRm'>>('private/rm', { site, path }) }
+  async privateShare (site: string, folder: string, to: string) { return await this.json<Result<'privateShare'>>('private/share', { site, folder, to }) }
+  async privateUnshare (site: string, folder: string, to: string) { return await this.json<Result<'privateUnshare'>>('private/unshare', { site, folder, to }) }
+  async privateShared (site: string) { return await this.json<Result<'privateShared'>>('private/shared', { site }) }
+  async privateSharedLs (site: string, from: string, folder: string) { return await this.json<Result<'privateSharedLs'>>('private/shared-ls', { site, from, folder }) }
+  privateSharedGet (site: string, from: string, folder: string, path: string) { return this.bytes('private/shared-get', { site, from, folder, path }) }
   async messageSend (site: string, to: string, body: Uint8Array) {
     const query = `?${new URLSearchParams({ site, to }).toString()}`
     return await (await this.request('message/send', undefined, { raw: body as Uint8Array<ArrayBuffer>, query })).json() as Result<'messageSend'>

@@ -18,7 +18,7 @@ import { tcpHostPort } from '../net/index.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isKeyName } from '../naming/index.ts'
 import { MAX_BYTES_CEILING, isUserId, usersTopic, type ImportResult, type UserIdentity, type UsersInfo } from '../users/index.ts'
-import { MAX_BODY_BYTES, inboxMessageJson, type InboxMessageJson, type MessagesInfo, type SentMessage } from '../private/index.ts'
+import { MAX_BODY_BYTES, paddedSize, sealedSize, inboxMessageJson, type OwnShare, type ReceivedShare, type ShareRefusal, type InboxMessageJson, type MessagesInfo, type SentMessage } from '../private/index.ts'
 
 export interface AddOptions { hidden?: boolean, preserveMode?: boolean, preserveMtime?: boolean, pin?: boolean }
 export interface AddReport {
@@ -70,6 +70,7 @@ export interface UserWriteReport { site: string, user: string, sequence: string,
 /** The most bytes one `message send` takes: what fits in a sealed envelope (64 KiB) addressed on a site. */
 export const MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 /** `weft message ls`: what this person opened on the site, and what the node carries for its users. */
+export interface SharedReport { site: string, me: string, shared: ReceivedShare[], mine: OwnShare[], refused: Partial<Record<ShareRefusal, number>> }
 export interface MessageListReport extends Omit<MessagesInfo, 'inbox'> { me: string, messages: InboxMessageJson[] }
 export type UserListReport = Wire<Omit<UsersInfo, 'contributions'> & { me: string, contributions: Array<UsersInfo['contributions'][number] & { mine: boolean }> }>
 
@@ -560,6 +561,41 @@ export class Operations {
     const name = await this.privateSite(site)
     await this.node.private.rm(name, path)
     return { site: name, path }
+  }
+
+  /**
+   * Shares a top-level folder of this person's private store on a site with the user `to`
+   * there; the share travels in their contribution, so the site must be followed or owned.
+   */
+  async privateShare (site: string, folder: string, to: string): Promise<OwnShare> {
+    const name = await this.contributedSite(site)
+    return await this.node.shares.share(name, folder, to, { signal: AbortSignal.timeout(USER_ANNOUNCE_TIMEOUT) })
+  }
+
+  /** Stops sharing a folder with `to`: a new folder key, shared again with everyone else. */
+  async privateUnshare (site: string, folder: string, to: string): Promise<OwnShare> {
+    const name = await this.contributedSite(site)
+    return await this.node.shares.unshare(name, folder, to, { signal: AbortSignal.timeout(USER_ANNOUNCE_TIMEOUT) })
+  }
+
+  /** The folders shared with this person on a site, and those they share. */
+  async privateShared (site: string): Promise<SharedReport> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    const shares = this.node.shares
+    return { site: name, me: this.userIdentity.id(name), shared: await shares.received(name), mine: await shares.mine(name), refused: shares.refused(name) }
+  }
+
+  /** The files of a folder `from` shares with this person. */
+  async privateSharedLs (site: string, from: string, folder: string): Promise<PrivateListReport & { from: string, folder: string }> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    const files = await this.node.shares.list(name, from, folder)
+    return { site: name, from, folder, files, usage: { files: files.length, bytes: files.reduce((n, f) => n + f.size, 0), stored: files.reduce((n, f) => n + sealedSize(paddedSize(f.size)), 0) } }
+  }
+
+  /** One file of a folder `from` shares with this person, fetched from peers as needed and opened here. */
+  async * privateSharedGet (site: string, from: string, folder: string, path: string): AsyncGenerator<Uint8Array> {
+    const name = await this.siteNameOf(site, { signal: AbortSignal.timeout(USER_SITE_TIMEOUT) })
+    yield * this.node.shares.read(name, from, folder, path)
   }
 
   // ---- messages ----

@@ -125,6 +125,11 @@ const ROUTES: { [R in BodyRoute]: Handler<R> } = {
   'private/ls': json(async (ops, b) => await ops.privateLs(b.site)),
   'private/rm': json(async (ops, b) => await ops.privateRm(b.site, b.path)),
   'private/sites': json(async ops => await ops.privateSites()),
+  'private/share': json(async (ops, b) => await ops.privateShare(b.site, b.folder, b.to)),
+  'private/unshare': json(async (ops, b) => await ops.privateUnshare(b.site, b.folder, b.to)),
+  'private/shared': json(async (ops, b) => await ops.privateShared(b.site)),
+  'private/shared-ls': json(async (ops, b) => await ops.privateSharedLs(b.site, b.from, b.folder)),
+  'private/shared-get': async (ops, b) => await bytesResponse(ops.privateSharedGet(b.site, b.from, b.folder, b.path)),
   'message/ls': json(async (ops, b) => await ops.messageList(b.site))
 }
 

@@ -32,6 +32,7 @@ import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
 import { assertSameOrigin, contributionJson, createSiteApi, siteApiError, type SiteApiInit, type SiteApiUsers, type SiteContext, type SiteVersion } from './site-api.ts'
 import type { SiteApiPrivate } from './site-api-private.ts'
+import type { SiteApiShares } from './site-api-shared.ts'
 import { createConsent, type ConsentInit } from './consent.ts'
 import type { SiteApiMessages } from './site-api-messages.ts'
 import { isKeyName } from '../naming/index.ts'
@@ -69,6 +70,8 @@ export interface GatewayComponents extends StoreComponents {
   users?: SiteApiUsers
   /** The person's private store, for `/.weft/private/` (needs `users` for consent). */
   private?: SiteApiPrivate
+  /** Sharing the person's private folders with the site's other users, for `/.weft/shared/` and `/.weft/sharing/` (needs `users` for consent). */
+  shares?: SiteApiShares
   /** Sealed messages between the site's users (src/private/); absent: the messages routes answer ERR_OFFLINE. */
   messages?: SiteApiMessages
   /** New versions of sites, for the site API's `version` events; returns the unsubscribe. */
@@ -124,7 +127,7 @@ function splitContentPath (pathname: string): { namespace: Namespace, id: string
 export function createGatewayHandler (components: GatewayComponents, init: GatewayInit = {}): GatewayHandler {
   const fetchTimeout = init.fetchTimeout ?? 120_000
   const stores = { blocks: components.blocks, fetches: components.exchange === undefined ? undefined : new SharedFetches(components, components.exchange) }
-  const siteApi = createSiteApi({ users: components.users, messages: components.messages, onVersion: components.onVersion, private: components.private }, init.siteApi)
+  const siteApi = createSiteApi({ users: components.users, messages: components.messages, onVersion: components.onVersion, private: components.private, shares: components.shares }, init.siteApi)
   const consent = components.users === undefined ? undefined : createConsent({ users: components.users }, init.consent)
 
   /** The k51… site a name is, or points at; undefined when it points at no site (its own users/ and .weft/ are then plain paths). */

@@ -9,6 +9,7 @@ export { parseRedirects, matchRedirect, type RedirectRule } from './redirects.ts
 export { typeFromName, sniffType } from './mime.ts'
 export { AnswerCache } from './answers.ts'
 export { MAX_PRIVATE_WRITE_BYTES, type SiteApiPrivate } from './site-api-private.ts'
+export type { SiteApiShares } from './site-api-shared.ts'
 export { createSiteApi, assertSameOrigin, MAX_WRITE_BYTES, type SiteApiUsers, type SiteApiComponents, type SiteApiInit, type SiteVersion } from './site-api.ts'
 export { serveMessages, type SiteApiMessages } from './site-api-messages.ts'
 export { createConsent, CONSENT_HEADERS, type ConsentInit } from './consent.ts'

@@ -11,6 +11,8 @@
  * - `POST /.weft/db/query` `{ "sql", "params" }` → `{ "rows" }`;
  * - `PUT|GET|DELETE /.weft/private/<path>`, `GET /.weft/private/`: the person's private files
  *   for this site (site-api-private.ts), under the same consent as writing;
+ * - `GET /.weft/shared/…` (folders other users share with the person) and `GET|PUT|DELETE
+ *   /.weft/sharing/…` (the person's own shares): site-api-shared.ts, under the same consent;
  * - `GET /.weft/events`: server-sent events `contribution`, `removed`, `version` for this site,
  *   and `message` (`{ id, from, sent }`: a letter opened for the person) once the site is allowed;
  * - `POST /.weft/messages/<user id>`, `GET /.weft/messages`: sealed messages to and from the
@@ -32,6 +34,7 @@ import { WeftError, toWeftError } from '../errors.ts'
 import type { Contribution, Users } from '../users/index.ts'
 import { NO_STORE, allowUrl, json, readBody, siteApiError } from './site-api-http.ts'
 import { privateRoute, type SiteApiPrivate } from './site-api-private.ts'
+import { sharedRoute, type SiteApiShares } from './site-api-shared.ts'
 
 export { siteApiError } from './site-api-http.ts'
 import { gatewayStatus } from './responses.ts'
@@ -52,6 +55,8 @@ export interface SiteApiComponents {
   onVersion?: (fn: (version: SiteVersion) => void) => () => void
   /** The person's private store (`/.weft/private/`); absent: those routes answer ERR_OFFLINE. */
   private?: SiteApiPrivate
+  /** Sharing private folders (`/.weft/shared/`, `/.weft/sharing/`); absent: those routes answer ERR_OFFLINE. */
+  shares?: SiteApiShares
 }
 
 export interface SiteApiInit {
@@ -265,6 +270,10 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
       if (segments[0] === 'user' && segments[1] === 'files' && (method === 'PUT' || method === 'DELETE')) return await write(request, ctx, segments.slice(2))
       if (segments[0] === 'private') {
         const answer = await privateRoute(request, method, segments.slice(1), ctx, { private: components.private, users: components.users })
+        if (answer !== undefined) return answer
+      }
+      if (segments[0] === 'shared' || segments[0] === 'sharing') {
+        const answer = await sharedRoute(request, method, segments[0], segments.slice(1), ctx, { shares: components.shares, users: components.users })
         if (answer !== undefined) return answer
       }
       if (route === 'db/query' && method === 'POST') return await query(request, ctx)

@@ -69,6 +69,8 @@ export function nodeGateway (node: WeftNode, extra: { ui?: GatewayComponents['ui
     users: extra.users,
     // the private store's routes need the users service's consent, so they come with it
     private: extra.users === undefined ? undefined : node.private,
+    // sharing private folders: the same consent, so it comes with users too
+    shares: extra.users === undefined ? undefined : node.shares,
     // the site API's messages: sealed to and opened by the person's key on the site
     messages: extra.messages,
     onVersion: onVersion(node),

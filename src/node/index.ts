@@ -4,7 +4,7 @@ import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconne
 import { createRouting, type Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
-import { createMessages, createPrivateStore, createPrivateSync, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
+import { createMessages, createPrivateStore, createPrivateSync, createShares, type Shares, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
@@ -34,6 +34,8 @@ export interface WeftNode {
   readonly privateSync?: PrivateSync
   /** Sealed messages between users of a site: carried for the sites followed or owned, opened into this person's inbox. */
   readonly messages: Messages
+  /** Private folders shared with other users of a site, and those shared with this person. */
+  readonly shares: Shares
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -187,7 +189,11 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       stops.push(async () => { await users.stop() })
       // offline, messages seal into the home (peers ask for them when the daemon runs) and the inbox is read
       const messages = createMessages({ db: repo.db, identity: userIdentity, sites }, options.messages)
-      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      // shares travel in the person's contribution (users) and read the store's folders and keys
+      const shares = createShares({ store: privateStore, identity: userIdentity, users, blocks })
+      await shares.start()
+      stops.push(async () => { await shares.stop() })
+      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, shares, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -344,7 +350,18 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.messages)
     await messages.start()
     stops.push(async () => { await messages.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // shares travel in the person's contribution (users carries them to followers), read the
+    // store's folders and keys, and fetch a shared file's ciphertext from the sharer's node.
+    const shares = createShares({
+      store: privateStore,
+      identity: userIdentity,
+      users,
+      blocks,
+      fetchBlock: async (cid, o) => { await exchange.fetch(cid, { recursive: false, signal: o.signal }) }
+    })
+    await shares.start()
+    stops.push(async () => { await shares.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, naming, petnames, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

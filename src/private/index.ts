@@ -6,7 +6,7 @@
  */
 export {
   createPrivateStore, PRIVATE_DEFAULTS,
-  type PrivateStore, type PrivateStoreComponents, type PrivateStoreInit, type PrivateEntryInfo, type PrivateUsage, type PrivateEvents, type ApplyOutcome
+  type PrivateStore, type PrivateStoreComponents, type PrivateStoreInit, type PrivateEntryInfo, type PrivateUsage, type PrivateEvents, type ApplyOutcome, type FolderFiles
 } from './store.ts'
 export {
   xchachaSeal, xchachaOpen, sealWithNonce, openWithNonce, sealFile, openFile, paddedSize, sealedSize, hchachaSubkey,
@@ -27,3 +27,6 @@ export {
   MESSAGES_DEFAULTS, inboxMessageJson, type InboxMessageJson, type Messages, type MessagesComponents, type MessagesNet, type MessagesInit, type MessagesInfo,
   type InboxMessage, type SentMessage, type MessageEvents
 } from './message-types.ts'
+// Sharing private folders with other users of a site: share-format.ts (the share file), shares.ts (both sides).
+export { createShares, type Shares, type SharesComponents, type OwnShare, type ReceivedShare, type ShareRefusal } from './shares.ts'
+export { shareTag, sharePath, sealGrant, openGrant, sealListing, openListing, decodeShareFile, encodeShareFile, MAX_RECIPIENTS, type Grant, type Listing, type ShareFile } from './share-format.ts'

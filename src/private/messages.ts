@@ -111,7 +111,7 @@ export function x25519PrivateKey (secret: Uint8Array): KeyObject {
 }
 
 /** X25519 agreement; throws on a low-order public key (OpenSSL refuses an all-zero result). */
-function agree (privateKey: KeyObject, publicRaw: Uint8Array): Uint8Array {
+export function agree (privateKey: KeyObject, publicRaw: Uint8Array): Uint8Array {
   const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, publicRaw]), format: 'der', type: 'spki' })
   return diffieHellman({ privateKey, publicKey })
 }

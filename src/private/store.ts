@@ -63,6 +63,18 @@ export interface PrivateStore extends EventTarget {
   applyRemote(site: string, record: Uint8Array, options: { signal?: AbortSignal, fetch: (cid: CID) => Promise<void> }): Promise<ApplyOutcome>
   /** Index blocks and file ciphertext held: gc keeps them. */
   heldRoots(): CID[]
+  /** The live files of `folder` with their file keys, and the folder's generation: what a share's listing holds (src/private/shares.ts). */
+  folderFiles(site: string, folder: string): FolderFiles
+  /**
+   * Moves `folder` to its next generation (revoking a share): every live file's key is
+   * wrapped again under the new folder key; the ciphertext stays as it is. Returns the new generation.
+   */
+  rotateFolder(site: string, folder: string, options?: { signal?: AbortSignal }): Promise<number>
+}
+
+export interface FolderFiles {
+  generation: number
+  files: Array<{ path: string, cid: string, size: number, mtime: number, key: Uint8Array }>
 }
 
 export interface PrivateStoreComponents {
@@ -381,6 +393,41 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
       merged.seq = Math.max(local.seq, remote.seq) + 1
       await this.commit(keys, merged, options)
       return 'applied'
+    })
+  }
+
+  folderFiles (site: string, folder: string): FolderFiles {
+    const name = parseSiteName(site).name
+    const index = this.indexOf(name)
+    const keys = this.keys(name)
+    const files = liveEntries(index).filter(([, e]) => e.folder === folder).map(([path, e]) => ({
+      path,
+      cid: e.cid,
+      size: e.size,
+      mtime: e.mtime,
+      key: new Uint8Array(openWithNonce(keys.folderKey(e.folder, e.generation), Buffer.from(e.wrapped, 'base64'), `the key of the private file ${JSON.stringify(path.slice(0, 200))}`))
+    }))
+    return { generation: Object.hasOwn(index.folders, folder) ? index.folders[folder].generation : 0, files }
+  }
+
+  async rotateFolder (site: string, folder: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const name = parseSiteName(site).name
+    const keys = this.keys(name)
+    return await this.serial(name, async () => {
+      options.signal?.throwIfAborted()
+      const index = structuredClone(this.indexOf(name))
+      const generation = (Object.hasOwn(index.folders, folder) ? index.folders[folder].generation : 0) + 1
+      const folderKey = keys.folderKey(folder, generation)
+      for (const [path, e] of liveEntries(index)) {
+        if (e.folder !== folder) continue
+        const fileKey = openWithNonce(keys.folderKey(e.folder, e.generation), Buffer.from(e.wrapped, 'base64'), `the key of the private file ${JSON.stringify(path.slice(0, 200))}`)
+        // a successor (new id, the old in its history), so another device's merge takes it over the old wrapping instead of both sides ping-ponging
+        index.entries[path] = { ...e, ...this.successor(index, e), mtime: e.mtime, generation, wrapped: sealWithNonce(folderKey, fileKey).toString('base64') }
+      }
+      index.folders[folder] = { generation }
+      index.seq += 1
+      await this.commit(keys, index, options)
+      return generation
     })
   }
 

@@ -27,7 +27,7 @@ export {
 } from './identity.ts'
 export {
   parseUserRules, checkContribution, bannedUsers, globMatch, pathProblem, isUserId,
-  MAX_PATTERNS, MAX_PATTERN_CHARS, MAX_PATH_BYTES, MAX_FILES_CEILING, MAX_BYTES_CEILING, MAX_BANNED, MAX_MODERATORS, MAX_MODERATOR_BANS, BANS_FILE,
+  MAX_PATTERNS, MAX_PATTERN_CHARS, MAX_PATH_BYTES, MAX_FILES_CEILING, MAX_BYTES_CEILING, MAX_BANNED, MAX_MODERATORS, MAX_MODERATOR_BANS, BANS_FILE, SHARES_FOLDER, isShareFile,
   type UserRules, type ContributionCheck
 } from './rules.ts'
 export { CATCH_UP_PROTOCOL } from './catch-up.ts'

@@ -28,6 +28,12 @@
  * is not that shape, or lists more than 1,000 ids, counts for nothing either; it is the
  * moderator's file, not the site's, so it is never an error. It counts toward the
  * moderator's maxFiles and maxBytes like any file.
+ *
+ * Shares: any user's contribution may hold files under `.weft-shares/` (one segment deep),
+ * allowed whatever `files` says: weft's sealed shares of private folders
+ * (src/private/share-format.ts), opaque ciphertext the owner could not foresee in a
+ * pattern. They count toward maxFiles and maxBytes like any file, so what a follower holds
+ * per user stays within the owner's bounds.
  */
 import { WeftError } from '../errors.ts'
 
@@ -49,6 +55,12 @@ export const MAX_MODERATORS = 100
 export const MAX_MODERATOR_BANS = 1_000
 /** The file a moderator bans with, allowed whatever `files` says. */
 export const BANS_FILE = 'bans.json'
+/** The folder of a contribution weft keeps its sealed folder shares in, allowed whatever `files` says. */
+export const SHARES_FOLDER = '.weft-shares'
+/** `.weft-shares/<one segment>`: a share file (src/private/share-format.ts). */
+export function isShareFile (path: string): boolean {
+  return path.startsWith(`${SHARES_FOLDER}/`) && path.indexOf('/', SHARES_FOLDER.length + 1) < 0 && path.length > SHARES_FOLDER.length + 1
+}
 
 export interface UserRules {
   /** Patterns every path of a contribution must match. */
@@ -206,7 +218,7 @@ export function checkContribution (rules: UserRules, files: Array<{ path: string
     if (problem !== undefined) return { ok: false, reason: 'pattern', detail: `${shown(file.path)}: ${problem}` }
     if (seen.has(file.path)) return { ok: false, reason: 'pattern', detail: `${shown(file.path)} is listed twice` }
     seen.add(file.path)
-    if (!(moderator && file.path === BANS_FILE) && !rules.files.some(p => globMatch(p, file.path))) {
+    if (!(moderator && file.path === BANS_FILE) && !isShareFile(file.path) && !rules.files.some(p => globMatch(p, file.path))) {
       return { ok: false, reason: 'pattern', detail: `${shown(file.path)} matches none of the site's patterns (${rules.files.join(', ') || 'none'})` }
     }
     if (!Number.isSafeInteger(file.size) || file.size < 0) return { ok: false, reason: 'too-large', detail: `${shown(file.path)} has no valid size (${shown(file.size)})` }

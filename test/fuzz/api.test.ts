@@ -69,6 +69,11 @@ const VALID: Record<string, unknown> = {
   'private/ls': { site: 'forum' },
   'private/rm': { site: 'forum', path: 'drafts/a.md' },
   'private/sites': {},
+  'private/share': { site: 'forum', folder: 'notes', to: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8' },
+  'private/unshare': { site: 'forum', folder: 'notes', to: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8' },
+  'private/shared': { site: 'forum' },
+  'private/shared-ls': { site: 'forum', from: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', folder: 'notes' },
+  'private/shared-get': { site: 'forum', from: 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8', folder: 'notes', path: 'a.md' },
   'message/ls': { site: 'forum' }
 }
 
@@ -135,6 +140,11 @@ const SIGNATURES: Record<string, (args: unknown[]) => boolean> = {
   privateLs: ([site]) => isStr(site),
   privateRm: ([site, path]) => isStr(site) && isStr(path),
   privateSites: () => true,
+  privateShare: ([site, folder, to]) => isStr(site) && isStr(folder) && isStr(to),
+  privateUnshare: ([site, folder, to]) => isStr(site) && isStr(folder) && isStr(to),
+  privateShared: ([site]) => isStr(site),
+  privateSharedLs: ([site, from, folder]) => isStr(site) && isStr(from) && isStr(folder),
+  privateSharedGet: ([site, from, folder, path]) => isStr(site) && isStr(from) && isStr(folder) && isStr(path),
   privatePut: ([site, path, bytes]) => isStr(site) && isStr(path) && bytes instanceof Uint8Array,
   messageList: ([site]) => isStr(site),
   messageSend: ([site, to, body]) => isStr(site) && isStr(to) && body instanceof Uint8Array
@@ -147,7 +157,7 @@ function recordingOperations (calls: Array<{ method: string, args: unknown[] }>)
       if (method === 'then') return undefined
       return (...args: unknown[]) => {
         calls.push({ method, args: args.filter(a => typeof a !== 'function') })
-        if (method === 'cat' || method === 'carExport' || method === 'userCat' || method === 'privateGet') return (async function * () { yield new Uint8Array([1]) })()
+        if (method === 'cat' || method === 'carExport' || method === 'userCat' || method === 'privateGet' || method === 'privateSharedGet') return (async function * () { yield new Uint8Array([1]) })()
         return Promise.resolve({ ok: true })
       }
     }

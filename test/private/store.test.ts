@@ -234,3 +234,29 @@ test('writes to one site at once all land, one index version each, and gc run me
   const index = JSON.parse(readDbBody(node)) as PrivateIndex
   assert.equal(index.seq, files.length)
 })
+
+test('rotateFolder: a new generation wraps the folder\'s file keys again (ciphertext kept); the other device takes it over its old wrapping, once', async t => {
+  const master = randomBytes(32)
+  const [one, two] = [await device(t, master), await device(t, master)]
+  await one.private.put(SITE, 'notes/a.txt', Buffer.from('a'))
+  await one.private.put(SITE, 'other/b.txt', Buffer.from('b'))
+  await two.private.applyRemote(SITE, one.private.record(SITE) as Uint8Array, { fetch: fetchFrom(one, two) })
+  const before = one.private.folderFiles(SITE, 'notes')
+  assert.equal(before.generation, 0)
+
+  assert.equal(await one.private.rotateFolder(SITE, 'notes'), 1)
+  const after = one.private.folderFiles(SITE, 'notes')
+  assert.equal(after.generation, 1)
+  assert.deepEqual(after.files.map(f => [f.path, f.cid, Buffer.from(f.key).toString('hex')]), before.files.map(f => [f.path, f.cid, Buffer.from(f.key).toString('hex')]), 'same ciphertext, same file key')
+  assert.equal(one.private.folderFiles(SITE, 'other').generation, 0, 'other folders keep theirs')
+  assert.equal(Buffer.from(await one.private.get(SITE, 'notes/a.txt')).toString(), 'a')
+
+  // the second device takes the rotation as written over its entries: no conflict copy, and no merge to send back
+  const published: unknown[] = []
+  two.private.addEventListener('published', e => { published.push(e) })
+  assert.equal(await two.private.applyRemote(SITE, one.private.record(SITE) as Uint8Array, { fetch: fetchFrom(one, two) }), 'applied')
+  assert.equal(published.length, 0)
+  assert.deepEqual(two.private.list(SITE).map(e => e.path), ['notes/a.txt', 'other/b.txt'])
+  assert.equal(two.private.folderFiles(SITE, 'notes').generation, 1)
+  assert.equal(Buffer.from(await two.private.get(SITE, 'notes/a.txt')).toString(), 'a')
+})

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   parseUserRules, checkContribution, bannedUsers, globMatch, pathProblem, siteUserKey, userIdOf,
-  MAX_PATTERNS, MAX_PATTERN_CHARS, MAX_MODERATOR_BANS, type UserRules
+  isShareFile, MAX_PATTERNS, MAX_PATTERN_CHARS, MAX_MODERATOR_BANS, type UserRules
 } from '../../src/users/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 
@@ -115,6 +115,20 @@ test('checkContribution: within the rules', () => {
   const r = rules(base)
   assert.deepEqual(checkContribution(r, [{ path: 'posts.json', size: 500 }, { path: 'img/cat.png', size: 500 }], alice, new Set()), { ok: true })
   assert.deepEqual(checkContribution(r, [], alice, new Set()), { ok: true })
+})
+
+test('checkContribution: share files (.weft-shares/<one segment>) pass whatever the patterns say, counted in the limits', () => {
+  const r = rules(base)
+  const tag = '.weft-shares/0123456789abcdef0123456789abcdef'
+  assert.ok(isShareFile(tag))
+  assert.deepEqual(checkContribution(r, [{ path: 'posts.json', size: 100 }, { path: tag, size: 900 }], alice, new Set()), { ok: true })
+  assert.equal(checkContribution(r, [{ path: 'posts.json', size: 100 }, { path: tag, size: 901 }], alice, new Set()).ok, false, 'over maxBytes')
+  const five = Array.from({ length: 5 }, (_, i) => ({ path: `.weft-shares/${i}`, size: 1 }))
+  assert.equal(checkContribution(r, five, alice, new Set()).ok, false, 'over maxFiles')
+  for (const path of ['.weft-shares/a/b', '.weft-shares', '.weft-shares/', 'x/.weft-shares/a', '.weft-sharesx/a']) {
+    assert.equal(isShareFile(path), false, path)
+    assert.equal(checkContribution(r, [{ path, size: 1 }], alice, new Set()).ok, false, path)
+  }
 })
 
 test('checkContribution: every reason', () => {

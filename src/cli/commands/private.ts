@@ -56,10 +56,81 @@ export function registerPrivateCommands (program: Command): void {
   priv.command('get')
     .description('write one private file to stdout, read verified from the store and opened here')
     .requiredOption('--site <name>', SITE_HELP)
+    .option('--from <user>', 'read from a folder this user (their id on the site, k51…) shares with you; <path> is then <folder>/<path in it>')
     .argument('<path>', 'the path in your private store')
-    .action(async (path: string, opts: { site: string }, cmd: Command) => {
+    .action(async (path: string, opts: { site: string, from?: string }, cmd: Command) => {
       await withApi(cmd, async api => {
-        for await (const chunk of api.privateGet(opts.site, path)) await writeOut(chunk)
+        if (opts.from === undefined) {
+          for await (const chunk of api.privateGet(opts.site, path)) await writeOut(chunk)
+          return
+        }
+        const slash = path.indexOf('/')
+        if (slash <= 0) throw new WeftError('ERR_USAGE', `with --from, the path is <shared folder>/<path in it>, not ${JSON.stringify(path)}`)
+        for await (const chunk of api.privateSharedGet(opts.site, opts.from, path.slice(0, slash), path.slice(slash + 1))) await writeOut(chunk)
+      })
+    })
+
+  priv.command('share')
+    .description('share a top-level folder of your private store on a site with another user of the site: its key is sealed to them and published with your contributions (the site must be followed or yours)')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<folder>', 'the folder, e.g. notes (every file under notes/, and those written there later)')
+    .argument('<user>', 'their id on the site (k51…; they see it with `weft user id --site <site>`)')
+    .option('--json', 'print { "site", "folder", "generation", "recipients" } as JSON')
+    .action(async (folder: string, user: string, opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const share = await api.privateShare(opts.site, folder, user)
+        if (opts.json === true) printJson(share)
+        else await writeOut(`shared ${share.folder}/ on ${share.site} with ${share.recipients.length} user${share.recipients.length === 1 ? '' : 's'}\n`)
+      })
+    })
+
+  priv.command('unshare')
+    .description('stop sharing a folder with a user: the folder gets a new key, shared again with everyone else. What they already fetched stays theirs; what you write from now on does not reach them')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('<folder>', 'the shared folder')
+    .argument('<user>', 'their id on the site (k51…)')
+    .option('--json', 'print { "site", "folder", "generation", "recipients" } as JSON')
+    .action(async (folder: string, user: string, opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        const share = await api.privateUnshare(opts.site, folder, user)
+        if (opts.json === true) printJson(share)
+        else await writeOut(`${share.folder}/ on ${share.site} is no longer shared with ${user}; new key (generation ${share.generation})${share.recipients.length > 0 ? `, shared again with ${share.recipients.length} user${share.recipients.length === 1 ? '' : 's'}` : ''}\n`)
+      })
+    })
+
+  priv.command('shared')
+    .description('the folders other users share with you on a site, and those you share; with <user> <folder>, the files of one shared folder')
+    .requiredOption('--site <name>', SITE_HELP)
+    .argument('[user]', 'the sharer\'s id on the site (k51…)')
+    .argument('[folder]', 'the shared folder')
+    .option('--json', 'print the report as JSON')
+    .action(async (user: string | undefined, folder: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
+      await withApi(cmd, async api => {
+        if (user !== undefined) {
+          if (folder === undefined) throw new WeftError('ERR_USAGE', 'name the shared folder after the user: weft private shared --site <site> <user> <folder>')
+          const report = await api.privateSharedLs(opts.site, user, folder)
+          if (opts.json === true) {
+            printJson(report)
+            return
+          }
+          if (report.files.length === 0) await writeOut(`${folder}/ shared by ${user} holds no files\n`)
+          printTable(report.files.map(f => [f.path, formatBytes(f.size), new Date(f.mtime).toISOString()]))
+          return
+        }
+        const report = await api.privateShared(opts.site)
+        if (opts.json === true) {
+          printJson(report)
+          return
+        }
+        if (report.shared.length === 0) await writeOut(`nothing is shared with you (${report.me}) on ${report.site}\n`)
+        else await writeOut('shared with you:\n')
+        printTable(report.shared.map(s => [s.from, `${s.folder}/`, `${s.files} file${s.files === 1 ? '' : 's'}`]))
+        if (report.mine.length > 0) {
+          await writeOut('you share:\n')
+          printTable(report.mine.flatMap(s => s.recipients.map(r => [`${s.folder}/`, r])))
+        }
+        const refused = Object.entries(report.refused)
+        if (refused.length > 0) await writeOut(`refused share files: ${refused.map(([k, v]) => `${k} ${v}`).join(', ')}\n`)
       })
     })
 

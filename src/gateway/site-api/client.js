@@ -1,4 +1,4 @@
-// weft site API client: import { site, user, write, remove, query, sendMessage, messages, on, allow, privateFiles } from '/.weft/client.js'
+// weft site API client: import { site, user, write, remove, query, sendMessage, messages, on, allow, privateFiles, sharedFiles, sharing } from '/.weft/client.js'
 // Served by the node on the site's own origin; it only calls /.weft/ there (same origin).
 
 /** An error from the site API, with its stable code (docs/errors.md) and, for ERR_SITE_NOT_ALLOWED, the confirmation page. */
@@ -97,6 +97,29 @@ export const privateFiles = {
   async text (path) { return new TextDecoder().decode(await privateFiles.get(path)) },
   list () { return call('GET', 'private/') },
   remove (path) { return call('DELETE', `private/${filePath(path)}`) }
+}
+
+/** Folders other users of this site share with the person: list() → { me, shared: [{ from, folder, generation, files }] }. */
+export const sharedFiles = {
+  list () { return call('GET', 'shared/') },
+  files (from, folder) { return call('GET', `shared/${encodeURIComponent(from)}/${encodeURIComponent(folder)}/`) },
+  async get (from, folder, path) {
+    const response = await fetch(`/.weft/shared/${encodeURIComponent(from)}/${encodeURIComponent(folder)}/${filePath(path)}`, { credentials: 'same-origin' })
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}))
+      if (typeof data.allow === 'string') allowUrl = data.allow
+      throw new WeftApiError(data.error ?? `HTTP_${response.status}`, data.message ?? response.statusText, data.allow)
+    }
+    return new Uint8Array(await response.arrayBuffer())
+  },
+  async text (from, folder, path) { return new TextDecoder().decode(await sharedFiles.get(from, folder, path)) }
+}
+
+/** The person's own shares: share(folder, userId), revoke(folder, userId) (a new folder key for the others), list(). */
+export const sharing = {
+  list () { return call('GET', 'sharing/') },
+  share (folder, user) { return call('PUT', `sharing/${encodeURIComponent(folder)}/${encodeURIComponent(user)}`) },
+  revoke (folder, user) { return call('DELETE', `sharing/${encodeURIComponent(folder)}/${encodeURIComponent(user)}`) }
 }
 
 let source
