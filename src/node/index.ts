@@ -210,7 +210,9 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       bootstrap: repo.config.bootstrap,
       listen: repo.config.addresses.listen,
       mdns: repo.config.discovery.mdns,
-      ...options.net
+      ...options.net,
+      // after the spread: a caller's isBanned (even an absent one) is already inside this one
+      isBanned
     })
     // what libp2p wrote last reaches the db before it closes
     stops.push(() => { datastore.flush() })
