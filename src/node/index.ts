@@ -340,6 +340,10 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       db: repo.db,
       identity: userIdentity,
       sites,
+      onKeyImported: fn => {
+        keyImported.addEventListener('imported', fn)
+        return () => { keyImported.removeEventListener('imported', fn) }
+      },
       net: {
         pubsub: libp2p.services.pubsub,
         penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },

@@ -44,6 +44,8 @@ const HOSTILE = new Set(['too-large', 'malformed'])
 const CATCH_UP_DELAY = 1_000
 /** Peers' clock readings kept (site × peer); past it the oldest is forgotten, which only costs that peer a full answer next time. */
 const MAX_CLOCKS = 10_000
+/** Envelopes read from the store at a time when opening what is held. */
+const OPEN_HELD_PAGE = 64
 /** A token bucket's rate is per second; the catch-up server's is set per minute. */
 const SECONDS_PER_MINUTE = 60
 
@@ -89,6 +91,9 @@ export class MessageService extends EventTarget implements Messages {
     const sweep = setInterval(() => { this.store.expire() }, this.init.sweepInterval)
     sweep.unref()
     this.timers.push(sweep)
+    // envelopes carried while the home had no key were held, not opened: a linked key opens them now
+    const off = this.components.onKeyImported?.(() => { this.background(async () => { await this.openHeld() }) })
+    if (off !== undefined) this.cleanups.push(off)
     const net = this.components.net
     if (net === undefined) return
     const onSite = (): void => { this.syncTopics() }
@@ -246,6 +251,18 @@ export class MessageService extends EventTarget implements Messages {
     const row = { site, recipient: userIdOfKey(publicEd), sender: userIdOfKey(letter.sender), sent: letter.sent, body: letter.body, received: now }
     if (this.store.putInbox(id, row)) {
       this.dispatchEvent(new CustomEvent<InboxMessage>('message', { detail: toMessage({ ...row, id: Buffer.from(id).toString('hex') }) }))
+    }
+  }
+
+  /** Tries every envelope held for the sites carried (one X25519 each): after a key arrives, what was carried for it opens. */
+  private async openHeld (): Promise<void> {
+    for (const site of this.activeSites()) {
+      for (let offset = 0; ; offset += OPEN_HELD_PAGE) {
+        if (!this.started) return
+        const page = this.store.envelopes(site, 0, offset, OPEN_HELD_PAGE)
+        for (const bytes of page) await this.tryOpen(site, createHash('sha256').update(bytes).digest(), bytes)
+        if (page.length < OPEN_HELD_PAGE) break
+      }
     }
   }
 

@@ -77,6 +77,8 @@ export interface MessagesComponents {
   identity: Pick<UserIdentity, 'key' | 'id' | 'hasKey'>
   /** Which sites are followed or owned (their messages are carried), and word when that may have changed. */
   sites: Pick<Sites, 'list' | 'followedNames' | 'addEventListener' | 'removeEventListener'>
+  /** Word when a master key was linked or imported (envelopes carried before it are opened then); returns the unsubscribe. */
+  onKeyImported?: (fn: () => void) => () => void
   net?: MessagesNet
 }
 

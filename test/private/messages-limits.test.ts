@@ -1,6 +1,5 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ed25519 } from '@noble/curves/ed25519.js'
@@ -143,15 +142,16 @@ test('messages carried by a home with no user key make none, so a later link sti
   const site = await publishSite(t, a, [b, c])
   assert.equal(c.userIdentity.hasKey(), false, 'following a site makes no user key')
   await onTopic(a, site, [b, c])
-  await a.messages.send(site, b.users.id(site), text('for B'))
+  const sent = await a.messages.send(site, b.users.id(site), text('for B'))
   const held = (): number => Number((c.repo.db.prepare('SELECT COUNT(*) AS n FROM message_envelopes WHERE site = ?').get(site) as { n: number }).n)
   await until('C to carry the envelope', () => held() === 1)
   assert.equal(c.userIdentity.hasKey(), false, 'carrying a message made no user key')
   assert.equal(c.messages.info(site).held, 1)
   assert.deepEqual(c.messages.list(site), [])
   assert.equal(c.userIdentity.hasKey(), false, 'looking at the inbox made no user key')
-  // C's person links this device later: their key goes in without ERR_USER_KEY_EXISTS
-  assert.equal(c.userIdentity.importMasterKey(randomBytes(32)).outcome, 'added')
+  // B's person links C later: their key goes in without ERR_USER_KEY_EXISTS, and what C carried for them opens
+  assert.equal(c.userIdentity.importMasterKey(b.userIdentity.masterKey()).outcome, 'added')
+  await until('the carried letter to open on the linked device', () => c.messages.list(site).some(x => x.id === sent.id && read(x.body) === 'for B'))
 })
 
 test('messages: a user id whose key is no ed25519 point is refused, not an internal error', async t => {
