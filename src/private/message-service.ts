@@ -44,6 +44,11 @@ const HOSTILE = new Set(['too-large', 'malformed'])
 const CATCH_UP_DELAY = 1_000
 /** Peers' clock readings kept (site × peer); past it the oldest is forgotten, which only costs that peer a full answer next time. */
 const MAX_CLOCKS = 10_000
+/**
+ * A peer joining a topic is asked at most once a minute per site: else leaving and joining
+ * again would have this node take an answer's worth of new envelopes from it every second.
+ */
+const REASK_PER_SECOND = 1 / 60
 /** Envelopes read from the store at a time when opening what is held. */
 const OPEN_HELD_PAGE = 64
 /** A token bucket's rate is per second; the catch-up server's is set per minute. */
@@ -56,6 +61,8 @@ export class MessageService extends EventTarget implements Messages {
   private readonly buckets = new TokenBuckets()
   /** Catch-up asks answered, per asking peer. */
   private readonly asks = new TokenBuckets()
+  /** Catch-up asks made because a peer joined a topic, per site and peer. */
+  private readonly joins = new TokenBuckets()
   private readonly subscribed = new Set<string>()
   /** The clock reading each peer gave at its last catch-up answer, per site: the next ask is for what came since. */
   private readonly clocks = new Map<string, number>()
@@ -281,7 +288,7 @@ export class MessageService extends EventTarget implements Messages {
 
   private askSoon (site: string, peer: PeerId): void {
     const key = `${site}/${peer.toString()}`
-    if (!this.online || this.asking.has(key)) return
+    if (!this.online || this.asking.has(key) || !this.joins.take(key, 1, REASK_PER_SECOND)) return
     const timer = setTimeout(() => {
       this.background(async () => {
         try {
