@@ -12,6 +12,7 @@ import { base36 } from 'multiformats/bases/base36'
 import { identity } from 'multiformats/hashes/identity'
 import { importPath } from '../../src/content/index.ts'
 import { createNode } from '../../src/node/index.ts'
+import { nodeGateway } from '../../src/node/daemon.ts'
 import { isWeftError } from '../../src/errors.ts'
 import { messagesTopic, sealMessage, userKeyOf, MESSAGES_CATCH_UP_PROTOCOL } from '../../src/private/index.ts'
 import { userIdOfPublicKey } from '../../src/users/index.ts'
@@ -168,6 +169,14 @@ test('messages: a user id whose key is no ed25519 point is refused, not an inter
   t.after(async () => { await node.stop() })
   const site = (await node.sites.create('s')).name
   await assert.rejects(node.messages.send(site, bad, text('hello')), err => isWeftError(err, 'ERR_MESSAGE_REFUSED'))
+  // and through the site API: a 400 that says why, not a 500
+  node.users.allow(site, true)
+  const gateway = nodeGateway(node, { users: node.users, messages: node.messages })
+  const origin = `http://${site}.ipns.localhost:8080`
+  const url = `${origin}/.weft/messages/${bad}`
+  const r = await gateway(new Request(url, { method: 'POST', headers: { host: new URL(url).host, origin, 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' }, body: 'hello' }))
+  assert.equal(r.status, 400)
+  assert.equal((await r.json()).error, 'ERR_MESSAGE_REFUSED')
 })
 
 test('messages catch-up server: a peer past so many asks a minute is refused', async t => {
