@@ -72,6 +72,7 @@ export class MessageService extends EventTarget implements Messages {
   private readonly cleanups: Array<() => void> = []
   private readonly timers: NodeJS.Timeout[] = []
   private controller = new AbortController()
+  private keyPresent = false
   private started = false
 
   constructor (components: MessagesComponents, init: MessagesInit) {
@@ -205,7 +206,8 @@ export class MessageService extends EventTarget implements Messages {
     // StrictSign), so the connected peer that delivered it is limited too, at a relay's rate
     const origin = message.type === 'signed' ? message.from.toString() : from
     const viaOk = this.buckets.take(`via:${from}`, this.init.relayBurst, this.init.relayRate)
-    const originOk = this.buckets.take(`origin:${origin}`, this.init.peerBurst, this.init.peerRate)
+    // what the relay's limit stops costs the origin nothing
+    const originOk = viaOk && this.buckets.take(`origin:${origin}`, this.init.peerBurst, this.init.peerRate)
     if (!viaOk || !originOk) {
       // an honest relay forwarding someone's flood is charged only past the relay's limit
       if (!viaOk) this.components.net?.penalise(from, `handed on more than ${this.init.relayRate} messages a second on ${site}`)
@@ -239,7 +241,7 @@ export class MessageService extends EventTarget implements Messages {
   /** Opens an envelope with this person's key on the site; what opens and checks out goes into the inbox. */
   private async tryOpen (site: string, id: Uint8Array, bytes: Uint8Array): Promise<void> {
     // a home with no master key has no letters to open, and carrying must not make one (a later link would refuse it)
-    if (this.store.inInbox(id) || !this.components.identity.hasKey()) return
+    if (this.store.inInbox(id) || !this.hasKey()) return
     const { publicEd, secret, publicX } = this.openingKey(site)
     const letter = openEnvelope(bytes, secret, publicX)
     if (letter === undefined) return
@@ -259,6 +261,12 @@ export class MessageService extends EventTarget implements Messages {
     if (this.store.putInbox(id, row)) {
       this.dispatchEvent(new CustomEvent<InboxMessage>('message', { detail: toMessage({ ...row, id: Buffer.from(id).toString('hex') }) }))
     }
+  }
+
+  /** Whether the home has a master key; once it has, it keeps one (a link or import replaces it, never removes it), so the file is read until then only. */
+  private hasKey (): boolean {
+    this.keyPresent ||= this.components.identity.hasKey()
+    return this.keyPresent
   }
 
   /** Tries every envelope held for the sites carried (one X25519 each): after a key arrives, what was carried for it opens. */
@@ -386,7 +394,7 @@ export class MessageService extends EventTarget implements Messages {
   list (site: string): InboxMessage[] {
     const name = parseSiteName(site).name
     // no master key, no letters: asking must not make one (a later link would refuse it)
-    if (!this.components.identity.hasKey()) return []
+    if (!this.hasKey()) return []
     return this.store.inbox(name, this.components.identity.id(name)).map(toMessage)
   }
 
