@@ -342,10 +342,14 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       db: repo.db,
       identity: userIdentity,
       sites,
+      onKeyImported: fn => {
+        keyImported.addEventListener('imported', fn)
+        return () => { keyImported.removeEventListener('imported', fn) }
+      },
       net: {
         pubsub: libp2p.services.pubsub,
         penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
-        handle: async (protocol, handler) => { await libp2p.handle(protocol, stream => { handler(stream) }, { maxInboundStreams: 8 }) },
+        handle: async (protocol, handler) => { await libp2p.handle(protocol, (stream, connection) => { handler(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 8 }) },
         unhandle: async protocol => { await libp2p.unhandle(protocol) },
         dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, o)
       }

@@ -3,11 +3,18 @@
  * carried by every node that follows or owns the site.
  *
  * An envelope arrives (a push on `/weft/site-messages/<site>`, a catch-up answer, this
- * node's own send) → size and shape, and on the topic a per-peer rate limit (a peer past it
- * is penalised) → held in the home until it expires, within the site's caps → this node
- * tries to open it with its person's key on the site (one X25519): one that opens and whose
- * signature, recipient and site check out goes into the inbox (at most so many per sender);
- * one that opens but fails those is dropped and counted.
+ * node's own send) → size and shape; on the topic a rate limit per origin (the gossipsub
+ * signer, which a peer can make fresh per message) and a higher one per connected peer that
+ * delivered it; in a catch-up answer a bound on what is new per ask → held in the home
+ * until it expires, within the site's caps → this node tries to open it with its person's
+ * key on the site (one X25519; not at all while the home has no master key): one that opens
+ * and whose signature, recipient and site check out goes into the inbox (at most so many
+ * per sender, and so many and so many bytes per recipient); one that opens but fails those
+ * is dropped and counted.
+ *
+ * Who pays for a flood: the connected peer past its (relay's) limit, and the origin past its
+ * own when the origin is that connected peer. A relay passing on someone else's flood is not
+ * charged until it passes the relay's limit, so an honest relay is not banned for forwarding.
  */
 import { createHash, type KeyObject } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
@@ -20,7 +27,7 @@ import { TokenBuckets } from '../users/rate.ts'
 import { envelopeProblem, letterProblem, openEnvelope, sealMessage, userIdOfKey, userKeyOf, x25519PrivateKey, x25519SecretOf } from './messages.ts'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { MessageStore } from './message-store.ts'
-import { MESSAGES_CATCH_UP_PROTOCOL, requestMessagesCatchUp, serveMessagesCatchUp } from './message-catch-up.ts'
+import { CatchUpViolation, MESSAGES_CATCH_UP_PROTOCOL, requestMessagesCatchUp, serveMessagesCatchUp } from './message-catch-up.ts'
 import { MESSAGES_DEFAULTS, type InboxMessage, type Messages, type MessagesComponents, type MessagesInfo, type MessagesInit, type SentMessage } from './message-types.ts'
 
 const log = logger('weft:messages')
@@ -37,12 +44,25 @@ const HOSTILE = new Set(['too-large', 'malformed'])
 const CATCH_UP_DELAY = 1_000
 /** Peers' clock readings kept (site × peer); past it the oldest is forgotten, which only costs that peer a full answer next time. */
 const MAX_CLOCKS = 10_000
+/**
+ * A peer joining a topic is asked at most once a minute per site: else leaving and joining
+ * again would have this node take an answer's worth of new envelopes from it every second.
+ */
+const REASK_PER_SECOND = 1 / 60
+/** Envelopes read from the store at a time when opening what is held. */
+const OPEN_HELD_PAGE = 64
+/** A token bucket's rate is per second; the catch-up server's is set per minute. */
+const SECONDS_PER_MINUTE = 60
 
 export class MessageService extends EventTarget implements Messages {
   private readonly components: MessagesComponents
   private readonly init: MessagesInit
   private readonly store: MessageStore
   private readonly buckets = new TokenBuckets()
+  /** Catch-up asks answered, per asking peer. */
+  private readonly asks = new TokenBuckets()
+  /** Catch-up asks made because a peer joined a topic, per site and peer. */
+  private readonly joins = new TokenBuckets()
   private readonly subscribed = new Set<string>()
   /** The clock reading each peer gave at its last catch-up answer, per site: the next ask is for what came since. */
   private readonly clocks = new Map<string, number>()
@@ -52,13 +72,21 @@ export class MessageService extends EventTarget implements Messages {
   private readonly cleanups: Array<() => void> = []
   private readonly timers: NodeJS.Timeout[] = []
   private controller = new AbortController()
+  private keyPresent = false
   private started = false
 
   constructor (components: MessagesComponents, init: MessagesInit) {
     super()
     this.components = components
     this.init = init
-    this.store = new MessageStore(components.db, { maxPerSite: init.maxPerSite, maxBytesPerSite: init.maxBytesPerSite, maxPerSender: init.maxPerSender })
+    this.store = new MessageStore(components.db, {
+      maxPerSite: init.maxPerSite,
+      maxBytesPerSite: init.maxBytesPerSite,
+      maxPerSender: init.maxPerSender,
+      maxInbox: init.maxInbox,
+      maxInboxBytes: init.maxInboxBytes,
+      inboxExpiry: init.expiry
+    })
   }
 
   // ---- lifecycle ----
@@ -71,6 +99,9 @@ export class MessageService extends EventTarget implements Messages {
     const sweep = setInterval(() => { this.store.expire() }, this.init.sweepInterval)
     sweep.unref()
     this.timers.push(sweep)
+    // envelopes carried while the home had no key were held, not opened: a linked key opens them now
+    const off = this.components.onKeyImported?.(() => { this.background(async () => { await this.openHeld() }) })
+    if (off !== undefined) this.cleanups.push(off)
     const net = this.components.net
     if (net === undefined) return
     const onSite = (): void => { this.syncTopics() }
@@ -80,9 +111,15 @@ export class MessageService extends EventTarget implements Messages {
       this.components.sites.removeEventListener('record', onSite)
       this.components.sites.removeEventListener('fetched', onSite)
     })
-    await net.handle(MESSAGES_CATCH_UP_PROTOCOL, stream => {
+    await net.handle(MESSAGES_CATCH_UP_PROTOCOL, (stream, peer) => {
+      // each answer reads the site from the disk: a peer asking without end is refused, not served
+      if (!this.asks.take(peer, this.init.serveBurst, this.init.servePerMinute / SECONDS_PER_MINUTE)) {
+        log('refused a catch-up ask from %s: more than %d a minute', peer, this.init.servePerMinute)
+        stream.abort(new Error('too many catch-up asks'))
+        return
+      }
       // only sites this node carries: it answers for no one else's
-      void serveMessagesCatchUp(stream, (site, since, offset, limit) => this.isActive(site) ? this.store.envelopes(site, since, offset, limit) : [])
+      void serveMessagesCatchUp(stream, (site, since, offset, limit) => this.isActive(site) ? this.store.envelopes(site, since, offset, limit) : [], this.init.serveReadTimeout)
     })
     this.cleanups.push(() => { void net.unhandle(MESSAGES_CATCH_UP_PROTOCOL).catch(() => {}) })
     // a peer that joins a topic this node is on is asked at once for what it carries (it may have been offline)
@@ -165,11 +202,16 @@ export class MessageService extends EventTarget implements Messages {
 
   private async validatePush (site: string, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     const from = peer.toString()
-    // the rate is the publishing node's (the message's signer), not the relay's: an honest
-    // relay passing on a flood must not be banned for it
-    const origin = message.type === 'signed' ? message.from.toString() : undefined
-    if (!this.buckets.take(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
-      if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} messages a second on ${site}`)
+    // the signer is whoever the publisher says (a fresh key per message costs nothing under
+    // StrictSign), so the connected peer that delivered it is limited too, at a relay's rate
+    const origin = message.type === 'signed' ? message.from.toString() : from
+    const viaOk = this.buckets.take(`via:${from}`, this.init.relayBurst, this.init.relayRate)
+    // what the relay's limit stops costs the origin nothing
+    const originOk = viaOk && this.buckets.take(`origin:${origin}`, this.init.peerBurst, this.init.peerRate)
+    if (!viaOk || !originOk) {
+      // an honest relay forwarding someone's flood is charged only past the relay's limit
+      if (!viaOk) this.components.net?.penalise(from, `handed on more than ${this.init.relayRate} messages a second on ${site}`)
+      else if (origin === from) this.components.net?.penalise(from, `more than ${this.init.peerRate} messages a second on ${site}`)
       return TopicValidatorResult.Ignore
     }
     const outcome = await this.receive(site, message.data, from)
@@ -198,7 +240,8 @@ export class MessageService extends EventTarget implements Messages {
 
   /** Opens an envelope with this person's key on the site; what opens and checks out goes into the inbox. */
   private async tryOpen (site: string, id: Uint8Array, bytes: Uint8Array): Promise<void> {
-    if (this.store.inInbox(id)) return
+    // a home with no master key has no letters to open, and carrying must not make one (a later link would refuse it)
+    if (this.store.inInbox(id) || !this.hasKey()) return
     const { publicEd, secret, publicX } = this.openingKey(site)
     const letter = openEnvelope(bytes, secret, publicX)
     if (letter === undefined) return
@@ -220,6 +263,24 @@ export class MessageService extends EventTarget implements Messages {
     }
   }
 
+  /** Whether the home has a master key; once it has, it keeps one (a link or import replaces it, never removes it), so the file is read until then only. */
+  private hasKey (): boolean {
+    this.keyPresent ||= this.components.identity.hasKey()
+    return this.keyPresent
+  }
+
+  /** Tries every envelope held for the sites carried (one X25519 each): after a key arrives, what was carried for it opens. */
+  private async openHeld (): Promise<void> {
+    for (const site of this.activeSites()) {
+      for (let offset = 0; ; offset += OPEN_HELD_PAGE) {
+        if (!this.started) return
+        const page = this.store.envelopes(site, 0, offset, OPEN_HELD_PAGE)
+        for (const bytes of page) await this.tryOpen(site, createHash('sha256').update(bytes).digest(), bytes)
+        if (page.length < OPEN_HELD_PAGE) break
+      }
+    }
+  }
+
   /** This person's keys on a site in the form opening takes, kept per site key (an imported or linked master key changes it). */
   private openingKey (site: string): { publicEd: Uint8Array, secret: KeyObject, publicX: Uint8Array } {
     const key = this.components.identity.key(site)
@@ -235,7 +296,7 @@ export class MessageService extends EventTarget implements Messages {
 
   private askSoon (site: string, peer: PeerId): void {
     const key = `${site}/${peer.toString()}`
-    if (!this.online || this.asking.has(key)) return
+    if (!this.online || this.asking.has(key) || !this.joins.take(key, 1, REASK_PER_SECOND)) return
     const timer = setTimeout(() => {
       this.background(async () => {
         try {
@@ -266,15 +327,24 @@ export class MessageService extends EventTarget implements Messages {
     if (net === undefined || !this.online || !this.isActive(site)) return 0
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.fetchTimeout)])
     let received = 0
+    let fresh = 0
+    let freshBytes = 0
     try {
       const { clock } = await requestMessagesCatchUp(async (p, s) => await net.dialProtocol(p, MESSAGES_CATCH_UP_PROTOCOL, { signal: s }), peer, site, this.clocks.get(key) ?? 0, async bytes => {
         received++
-        await this.receive(site, bytes, peer.toString())
+        if (await this.receive(site, bytes, peer.toString()) !== 'new') return
+        fresh++
+        freshBytes += bytes.byteLength
+        // more new than this node keeps for a site (its caps drop the oldest anyway) is no catch-up but a flood
+        if (fresh > this.init.maxPerSite || freshBytes > this.init.maxBytesPerSite) {
+          throw new CatchUpViolation(`brought more than ${this.init.maxPerSite} new envelopes or ${this.init.maxBytesPerSite} new bytes in one answer`)
+        }
       }, signal)
       this.clocks.delete(key)
       this.clocks.set(key, clock)
       if (this.clocks.size > MAX_CLOCKS) this.clocks.delete(this.clocks.keys().next().value as string)
     } catch (err) {
+      if (err instanceof CatchUpViolation) net.penalise(peer.toString(), `messages catch-up for ${site}: ${err.message}`)
       log('%s: catching up on messages from %s failed: %s', site, peer, (err as Error).message)
     }
     return received
@@ -323,6 +393,8 @@ export class MessageService extends EventTarget implements Messages {
 
   list (site: string): InboxMessage[] {
     const name = parseSiteName(site).name
+    // no master key, no letters: asking must not make one (a later link would refuse it)
+    if (!this.hasKey()) return []
     return this.store.inbox(name, this.components.identity.id(name)).map(toMessage)
   }
 

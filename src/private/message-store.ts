@@ -5,7 +5,10 @@
  *   (SHA-256 of the envelope), until `expires` (ms), at most `maxPerSite` envelopes and
  *   `maxBytesPerSite` bytes per site (past either, the oldest received go first);
  * - `message_inbox`: letters this node's person opened, by the envelope's id; at most
- *   `maxPerSender` from one sender to one recipient (past it, that sender's oldest go);
+ *   `maxPerSender` from one sender to one recipient (past it, that sender's oldest go), and
+ *   at most `maxInbox` letters and `maxInboxBytes` bytes of body per site and recipient
+ *   (past either, the oldest received go: fresh sender keys cost nothing), each kept until
+ *   `inboxExpiry` ms after it was received;
  * - `message_rejections`: envelopes refused, counted by site and reason.
  */
 import type { DatabaseSync } from 'node:sqlite'
@@ -26,6 +29,10 @@ export interface StoreLimits {
   maxPerSite: number
   maxBytesPerSite: number
   maxPerSender: number
+  maxInbox: number
+  maxInboxBytes: number
+  /** ms a letter stays in the inbox after it was received. */
+  inboxExpiry: number
 }
 
 type Row = Record<string, any>
@@ -87,9 +94,10 @@ export class MessageStore {
     return rows.map(r => new Uint8Array(r.envelope))
   }
 
-  /** Drops envelopes past their expiry; returns how many. */
+  /** Drops envelopes and letters past their expiry; returns how many. */
   expire (now = Date.now()): number {
-    return Number(this.db.prepare('DELETE FROM message_envelopes WHERE expires <= ?').run(now).changes)
+    const envelopes = Number(this.db.prepare('DELETE FROM message_envelopes WHERE expires <= ?').run(now).changes)
+    return envelopes + Number(this.db.prepare('DELETE FROM message_inbox WHERE received <= ?').run(now - this.limits.inboxExpiry).changes)
   }
 
   held (site: string): { envelopes: number, bytes: number } {
@@ -101,16 +109,33 @@ export class MessageStore {
     return this.db.prepare('SELECT 1 FROM message_inbox WHERE id = ?').get(id) !== undefined
   }
 
-  /** Keeps an opened letter; past the per-sender cap that sender's oldest to this recipient go. */
+  /** Keeps an opened letter; past the per-sender cap that sender's oldest to this recipient go, past the recipient's caps the oldest of all. */
   putInbox (id: Uint8Array, row: Omit<InboxRow, 'id'>): boolean {
     return transaction(this.db, () => {
+      this.db.prepare('DELETE FROM message_inbox WHERE received <= ?').run(row.received - this.limits.inboxExpiry)
       const added = this.db.prepare('INSERT OR IGNORE INTO message_inbox (id, site, recipient, sender, sent, body, received) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(id, row.site, row.recipient, row.sender, row.sent, row.body, row.received).changes > 0
       if (!added) return false
       this.db.prepare(`DELETE FROM message_inbox WHERE id IN (
           SELECT id FROM message_inbox WHERE site = ? AND recipient = ? AND sender = ? ORDER BY received DESC, sent DESC LIMIT -1 OFFSET ?)`)
         .run(row.site, row.recipient, row.sender, this.limits.maxPerSender)
-      return true
+      const held = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM message_inbox WHERE site = ? AND recipient = ?').get(row.site, row.recipient) as Row
+      let count = Number(held.n)
+      let bytes = Number(held.bytes)
+      if (count > this.limits.maxInbox || bytes > this.limits.maxInboxBytes) {
+        const oldest = this.db.prepare('SELECT id, LENGTH(body) AS size FROM message_inbox WHERE site = ? AND recipient = ? ORDER BY received, sent, id').iterate(row.site, row.recipient) as Iterable<Row>
+        const doomed: Uint8Array[] = []
+        for (const r of oldest) {
+          if (count <= this.limits.maxInbox && bytes <= this.limits.maxInboxBytes) break
+          doomed.push(r.id)
+          count--
+          bytes -= Number(r.size)
+        }
+        const drop = this.db.prepare('DELETE FROM message_inbox WHERE id = ?')
+        for (const d of doomed) drop.run(d)
+      }
+      // the letter itself may have gone (larger than the byte cap): say so
+      return this.inInbox(id)
     })
   }
 

@@ -74,9 +74,11 @@ export interface MessagesComponents {
   /** The messages tables live in the home's database. */
   db: DatabaseSync
   /** The person's key on each site: it signs what they send and opens what is sealed to them. */
-  identity: Pick<UserIdentity, 'key' | 'id'>
+  identity: Pick<UserIdentity, 'key' | 'id' | 'hasKey'>
   /** Which sites are followed or owned (their messages are carried), and word when that may have changed. */
   sites: Pick<Sites, 'list' | 'followedNames' | 'addEventListener' | 'removeEventListener'>
+  /** Word when a master key was linked or imported (envelopes carried before it are opened then); returns the unsubscribe. */
+  onKeyImported?: (fn: () => void) => () => void
   net?: MessagesNet
 }
 
@@ -84,7 +86,8 @@ export interface MessagesNet {
   /** Pushes on each site's messages topic; who joins it (they are asked for what they carry). */
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers' | 'addEventListener' | 'removeEventListener'>
   penalise: (peer: string, detail: string) => void
-  handle: (protocol: string, handler: (stream: Stream) => void) => Promise<void>
+  /** `handler` gets the stream and the peer that opened it (its asks are rate-limited). */
+  handle: (protocol: string, handler: (stream: Stream, peer: string) => void) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
   dialProtocol: (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
 }
@@ -94,14 +97,25 @@ export interface MessagesInit {
   expiry: number
   /** ms a letter's time may lie ahead of this node's clock. */
   clockSkew: number
-  /** Envelopes, and bytes of them, carried per site; past either the oldest go. */
+  /** Envelopes, and bytes of them, carried per site; past either the oldest go. A catch-up answer bringing more new than these is cut off and its responder penalised. */
   maxPerSite: number
   maxBytesPerSite: number
   /** Letters kept from one sender to one recipient; past it that sender's oldest go. */
   maxPerSender: number
-  /** Envelopes one peer may publish at once, and a second after that. */
+  /** Letters, and bytes of them, kept per recipient on a site (fresh sender keys cost nothing); past either the oldest go. */
+  maxInbox: number
+  maxInboxBytes: number
+  /** Envelopes one origin (the gossipsub signer) may publish at once, and a second after that. */
   peerBurst: number
   peerRate: number
+  /** Envelopes one connected peer may hand on at once, and a second after that, whoever signed them: higher than an origin's, since an honest relay forwards many origins. */
+  relayBurst: number
+  relayRate: number
+  /** Catch-up asks one peer may make of this node at once, and a minute after that. */
+  serveBurst: number
+  servePerMinute: number
+  /** ms a catch-up responder waits for the ask before it gives up on the stream. */
+  serveReadTimeout: number
   /** ms between catch-up rounds (0: only when peers join the topic). */
   catchUpInterval: number
   /** Peers asked per round. */
@@ -122,9 +136,20 @@ export const MESSAGES_DEFAULTS: MessagesInit = {
   maxBytesPerSite: 64 * 1024 * 1024,
   // one sender cannot push a recipient's other letters out; 1,000 is years of an ordinary correspondence
   maxPerSender: 1_000,
+  // as many letters and bytes as a site holds envelopes: one recipient's whole share of a busy site
+  maxInbox: 10_000,
+  maxInboxBytes: 64 * 1024 * 1024,
   // a person types a few messages a minute; a script replying in bursts stays well under this
   peerBurst: 30,
   peerRate: 2,
+  // a relay carries a handful of busy origins' bursts at once: four origins' worth before it is charged
+  relayBurst: 120,
+  relayRate: 8,
+  // a node asks a peer when it joins a topic and every ten minutes per site: a few dozen sites fit well under this
+  serveBurst: 30,
+  servePerMinute: 30,
+  // an ask is one small frame sent right after the stream opens; ten seconds covers a slow link
+  serveReadTimeout: 10_000,
   catchUpInterval: 10 * 60_000,
   catchUpPeers: 3,
   fetchTimeout: 60_000,

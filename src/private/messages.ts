@@ -83,11 +83,13 @@ export interface OpenedLetter extends Letter {
   ephemeral: Uint8Array
 }
 
-/** An ed25519 user key (32 bytes) from a user id; ERR_MESSAGE_REFUSED when it is none. */
+/** An ed25519 user key (32 bytes) from a user id; ERR_MESSAGE_REFUSED when it is none (or its 32 bytes are no point on the curve). */
 export function userKeyOf (id: string): Uint8Array {
   let raw: Uint8Array | undefined
   try {
     raw = parseSiteName(id).peerId.publicKey?.raw
+    // an id's bytes are not checked when it is parsed; sealing to a non-point would fail deep in the curve code
+    if (raw !== undefined) ed25519.Point.fromBytes(raw)
   } catch {
     raw = undefined
   }
