@@ -311,3 +311,19 @@ test('another record of the held sequence naming the same index (a second seal, 
   assert.equal(updated(), before)
   assert.equal(published.length, 0)
 })
+
+test('a draft saved 17 times and then removed on one device is not brought back by a device that held its first version', async t => {
+  const master = randomBytes(32)
+  const a = await device(t, master)
+  const b = await device(t, master)
+  await a.private.put(SITE, 'draft', Buffer.from('v0'))
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  for (let i = 1; i <= 17; i++) await a.private.put(SITE, 'draft', Buffer.from(`v${i}`))
+  await a.private.rm(SITE, 'draft')
+  await b.private.put(SITE, 'other', Buffer.from('b'))
+  // each takes the other's index: the writes to `other` and the draft's removal were concurrent, the draft's v0 was not
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  assert.deepEqual(b.private.list(SITE).map(e => e.path), ['other'])
+  assert.equal(await a.private.applyRemote(SITE, b.private.record(SITE) as Uint8Array, { fetch: fetchFrom(b, a) }), 'applied')
+  assert.deepEqual(a.private.list(SITE).map(e => e.path), ['other'])
+})
