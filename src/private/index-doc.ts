@@ -2,13 +2,16 @@
  * The private index of one user on one site: which paths exist, where their ciphertext is,
  * and their wrapped file keys. It is JSON,
  *
- *   { v: 1, seq, folders: { [F]: { generation } }, entries: { [path]: Entry } }
+ *   { v: 1, seq, folders: { [F]: { generation } }, entries: { [path]: Entry }, seen?: { [device]: seq } }
  *   Entry     = { cid, size, folder, generation, wrapped, mtime, id, history, seq, device }
  *   Tombstone = { deleted: true, id, history, seq, device, mtime }
  *
  * `id` is 16 random bytes (hex) per write; `history` the ids the entry replaced, newest
  * first, at most 16; `device` a random id per home; `wrapped` base64 of
  * nonce24 ‖ XChaCha20-Poly1305(folderKey(folder, generation), nonce24, fileKey).
+ * `seen[device]` is the highest entry `seq` from that device this index has taken in (its
+ * writes and merges), overwritten or deleted ones included: what the merge knows was seen
+ * beyond the bounded `history`. An index written before `seen` has none; its entries stand in.
  *
  * Sealed: the JSON padded with spaces to a bucket (aead.ts paddedSize), then
  * nonce24 ‖ XChaCha20-Poly1305(indexKey, nonce24, padded), imported as a UnixFS file
@@ -23,6 +26,8 @@ import { openWithNonce, paddedSize, sealWithNonce } from './aead.ts'
 export const MAX_HISTORY = 16
 /** An index opened from a peer is refused past this many entries (a forged one cannot make the node build an unbounded map). */
 export const MAX_ENTRIES = 100_000
+/** Devices in `seen`: every home a person ever wrote from (a reinstall is a new one), with room to spare. */
+export const MAX_SEEN_DEVICES = 10_000
 
 export interface FileEntry {
   cid: string
@@ -55,6 +60,8 @@ export interface PrivateIndex {
   seq: number
   folders: Record<string, { generation: number }>
   entries: Record<string, Entry>
+  /** Absent in indexes written before it. */
+  seen?: Record<string, number>
 }
 
 const hex16 = z.string().regex(/^[0-9a-f]{32}$/)
@@ -81,7 +88,8 @@ const INDEX = z.object({
   v: z.literal(1),
   seq: count,
   folders: z.record(z.string().max(1024), z.object({ generation: count }).strict()),
-  entries: z.record(z.string().min(1).max(1024), ENTRY)
+  entries: z.record(z.string().min(1).max(1024), ENTRY),
+  seen: z.record(hex16, count).optional()
 }).strict()
 
 export function emptyIndex (): PrivateIndex {
@@ -127,6 +135,7 @@ export function openIndex (indexKey: Uint8Array, sealed: Uint8Array): PrivateInd
   const result = INDEX.safeParse(parsed)
   if (!result.success) throw new WeftError('ERR_PRIVATE_TAMPERED', `the private index opens but is not valid: ${result.error.issues[0].message.slice(0, 200)}`)
   if (Object.keys(result.data.entries).length > MAX_ENTRIES) throw new WeftError('ERR_PRIVATE_TAMPERED', `the private index holds more than ${MAX_ENTRIES} entries`)
+  if (Object.keys(result.data.seen ?? {}).length > MAX_SEEN_DEVICES) throw new WeftError('ERR_PRIVATE_TAMPERED', `the private index has seen more than ${MAX_SEEN_DEVICES} devices`)
   return result.data as PrivateIndex
 }
 

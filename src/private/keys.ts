@@ -11,7 +11,7 @@
  * signer is not the user's key on the site, so an observer cannot tie the index to the
  * user's public contributions.
  */
-import { hkdfSync } from 'node:crypto'
+import { createHash, hkdfSync } from 'node:crypto'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -22,6 +22,25 @@ import { parseSiteName, siteNameOf } from '../sites/index.ts'
 /** Versioned, so a later derivation can live beside this one. */
 const HKDF_SALT = 'weft/private/v1'
 const KEY_BYTES = 32
+/**
+ * Index signers made, by a hash of their seed: the store derives the keys on every read (the
+ * index it holds is found by index name), and the ed25519 public key took ~0.6 ms of the
+ * ~0.67 ms a derivation cost. A person keeps private data for tens of sites; 256 is room.
+ */
+const MAX_SIGNERS = 256
+const signers = new Map<string, { indexSigner: PrivateKey, indexName: string }>()
+
+function signerOf (seed: Uint8Array): { indexSigner: PrivateKey, indexName: string } {
+  const id = createHash('sha256').update(seed).digest('hex')
+  const held = signers.get(id)
+  if (held !== undefined) return held
+  // libp2p's raw ed25519 private key is the seed followed by the public key
+  const indexSigner = privateKeyFromRaw(Uint8Array.from([...seed, ...ed25519.getPublicKey(seed)]))
+  const made = { indexSigner, indexName: siteNameOf(peerIdFromPrivateKey(indexSigner)).name }
+  if (signers.size >= MAX_SIGNERS) signers.delete(signers.keys().next().value as string)
+  signers.set(id, made)
+  return made
+}
 
 export interface PrivateKeys {
   /** The site (`k51…`) these keys are for. */
@@ -46,9 +65,7 @@ export function privateKeysOf (master: Uint8Array, site: string): PrivateKeys {
   const name = parseSiteName(site).name
   // copied: the caller may hold the master key in a buffer it wipes or replaces (import)
   const secret = Uint8Array.from(master)
-  const seed = derive(secret, `${name}/index-signer`)
-  // libp2p's raw ed25519 private key is the seed followed by the public key
-  const indexSigner = privateKeyFromRaw(Uint8Array.from([...seed, ...ed25519.getPublicKey(seed)]))
+  const { indexSigner, indexName } = signerOf(derive(secret, `${name}/index-signer`))
   return {
     site: name,
     folderKey: (folder, generation) => {
@@ -57,6 +74,6 @@ export function privateKeysOf (master: Uint8Array, site: string): PrivateKeys {
     },
     indexKey: derive(secret, `${name}/index`),
     indexSigner,
-    indexName: siteNameOf(peerIdFromPrivateKey(indexSigner)).name
+    indexName
   }
 }

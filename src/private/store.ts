@@ -3,6 +3,8 @@
  * become ordinary blocks, and an index (index-doc.ts) sealed and named by a signed IPNS
  * record. The index as opened lives in the home's database (private_indexes), so listing
  * needs no decryption; the sealed block and the record are what other devices receive.
+ * Rows and the cache are keyed by index name, not site: a replaced master key's index is
+ * another index (its sequence, its entries), and the old key's row is kept but ignored.
  *
  * Writes to one site run one at a time (each reads the index, then writes the next).
  */
@@ -18,7 +20,7 @@ import { pathProblem } from '../users/rules.ts'
 import type { UserIdentity } from '../users/identity.ts'
 import { openFileStream, openWithNonce, paddedSize, sealedSize, sealFile, sealWithNonce, KEY_BYTES } from './aead.ts'
 import { canonicalJson, emptyIndex, folderOf, MAX_HISTORY, openIndex, parseHeldIndex, sealIndex, type Entry, type FileEntry, type PrivateIndex } from './index-doc.ts'
-import { mergeIndexes, sameEntries } from './merge.ts'
+import { mergeIndexes, sameEntries, seenOf } from './merge.ts'
 import type { PrivateKeys } from './keys.ts'
 
 export interface PrivateEntryInfo { path: string, size: number, mtime: number }
@@ -145,6 +147,7 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
   private readonly fetchBlock?: PrivateStoreComponents['fetchBlock']
   private readonly init: PrivateStoreInit
   private readonly queues = new Map<string, Promise<unknown>>()
+  /** By index name. */
   private readonly cache = new Map<string, Held>()
   /** Ciphertext stored but not yet in an index (a write waiting its turn): gc keeps it meanwhile. */
   private readonly pending = new Map<string, CID>()
@@ -183,15 +186,22 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
     return await run
   }
 
+  /** The index held under the site's current index name; a row of an earlier master key is not it. */
   private held (site: string): Held | undefined {
-    const cached = this.cache.get(site)
+    // no row for the site: nothing to derive keys for (a read must not make a master key)
+    if (this.db.prepare('SELECT 1 FROM private_indexes WHERE site = ? LIMIT 1').get(site) === undefined) return undefined
+    return this.heldByName(this.keys(site).indexName)
+  }
+
+  private heldByName (indexName: string): Held | undefined {
+    const cached = this.cache.get(indexName)
     if (cached !== undefined) return cached
-    const row = this.db.prepare('SELECT record, body FROM private_indexes WHERE site = ?').get(site) as Row | undefined
+    const row = this.db.prepare('SELECT record, body FROM private_indexes WHERE index_name = ?').get(indexName) as Row | undefined
     if (row === undefined) return undefined
     // written by this weft: parsed without a second signature check
     const record = decode(new Uint8Array(row.record))
     const held = { index: parseHeldIndex(row.body), record }
-    this.cache.set(site, held)
+    this.cache.set(indexName, held)
     return held
   }
 
@@ -211,6 +221,8 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
 
   /** Seals, stores and signs `index` as the site's new index, then says so ('published'). */
   private async commit (keys: PrivateKeys, index: PrivateIndex, options: { signal?: AbortSignal }): Promise<void> {
+    // the write just made is seen from now on, and stays so after it is overwritten
+    index.seen = seenOf(index)
     const root = await importBytes(this.blocks, sealIndex(keys.indexKey, index), options)
     await this.blocks.flush()
     options.signal?.throwIfAborted()
@@ -221,12 +233,12 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
 
   private save (keys: PrivateKeys, index: PrivateIndex, record: SiteRecord): void {
     transaction(this.db, () => {
-      this.db.prepare(`INSERT INTO private_indexes (site, index_name, record, sequence, root, body, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (site) DO UPDATE SET index_name = excluded.index_name, record = excluded.record, sequence = excluded.sequence,
+      this.db.prepare(`INSERT INTO private_indexes (index_name, site, record, sequence, root, body, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (index_name) DO UPDATE SET record = excluded.record, sequence = excluded.sequence,
           root = excluded.root, body = excluded.body, updated = excluded.updated`)
-        .run(keys.site, keys.indexName, record.bytes, index.seq, record.root.toString(), canonicalJson(index), Date.now())
+        .run(keys.indexName, keys.site, record.bytes, index.seq, record.root.toString(), canonicalJson(index), Date.now())
     })
-    this.cache.set(keys.site, { index, record })
+    this.cache.set(keys.indexName, { index, record })
   }
 
   /** The next version of an entry at `path`, replacing `previous`: a fresh id, the old one at the head of its history. */
@@ -327,7 +339,7 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
   }
 
   sites (): string[] {
-    return (this.db.prepare('SELECT site FROM private_indexes ORDER BY site').all() as Row[]).map(r => r.site as string)
+    return (this.db.prepare('SELECT DISTINCT site FROM private_indexes ORDER BY site').all() as Row[]).map(r => r.site as string)
   }
 
   indexName (site: string): string {
@@ -347,7 +359,7 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
       if (err instanceof RecordRejected) throw rejectionError(err)
       throw err
     }
-    const held = this.held(keys.site)
+    const held = this.heldByName(keys.indexName)
     if (held !== undefined && record.sequence < held.record.sequence) {
       throw new WeftError('ERR_PRIVATE_ROLLBACK', `the private index record for ${keys.site} has sequence ${record.sequence}, below the ${held.record.sequence} held: a replay of an older index`)
     }
@@ -386,6 +398,9 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
         await options.fetch(parseCid(entry.cid, `the private file ${JSON.stringify(path.slice(0, 200))}`))
         options.signal?.throwIfAborted()
       }
+      // another record of the sequence held, with nothing new (another device's seal of the same merge, a replay): nothing to write or forward
+      const held = this.heldByName(keys.indexName)
+      if (held !== undefined && record.sequence === held.record.sequence && sameEntries(merged, local) && sameEntries(merged, remote)) return 'same'
       if (sameEntries(merged, remote)) {
         this.save(keys, remote, record)
         return 'applied'
@@ -433,8 +448,10 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
 
   heldRoots (): CID[] {
     const roots: CID[] = [...this.pending.values()]
-    for (const site of this.sites()) {
-      const held = this.held(site)
+    // every index name's, a replaced master key's too: its data stays (sealed) should that key come back
+    const names = (this.db.prepare('SELECT index_name FROM private_indexes').all() as Row[]).map(r => r.index_name as string)
+    for (const name of names) {
+      const held = this.heldByName(name)
       if (held === undefined) continue
       roots.push(held.record.root)
       for (const [, e] of liveEntries(held.index)) {

@@ -8,7 +8,12 @@
  *   - topic `/weft/private/<index name>`: every change made here is pushed on it; a
  *     validator checks each push before anything else (size ≤ MAX_RECORD_BYTES, then the
  *     IPNS signature against the topic's index name), rejecting a bad one and penalising
- *     the peer that sent it, and only then applies it;
+ *     the peer that sent it, and only then applies it. Each peer has a token bucket of pushes
+ *     (`peerBurst`, refilled at `peerRate` a second); a push past it is rejected and charged.
+ *     A push the store finds older than the record held here ('older': that device is
+ *     behind) is answered by publishing the held record on the topic, at most once per
+ *     `answerInterval` for the same record, so the device behind merges and republishes
+ *     without waiting for the next write;
  *   - the DHT, under the index name's IPNS routing key: every change is put there, and a
  *     node gets it at start and, at most every `dhtInterval`, when a peer connects;
  *   - protocol `/weft/private-sync/1.0.0`, for a device that was offline: when a peer
@@ -83,6 +88,12 @@ export interface PrivateSyncInit {
   requestTimeout?: number
   /** ms between DHT gets for one site triggered by peers connecting. */
   dhtInterval?: number
+  /** Pushes one peer may send on the private topics at once. */
+  peerBurst?: number
+  /** Pushes a second one peer's bucket refills by. */
+  peerRate?: number
+  /** ms before the same held record is published again in answer to an older one. */
+  answerInterval?: number
 }
 
 export const PRIVATE_SYNC_DEFAULTS = {
@@ -91,8 +102,17 @@ export const PRIVATE_SYNC_DEFAULTS = {
   /** A DHT walk on a busy network takes up to ~20 s (bench users), a peer's answer milliseconds. */
   requestTimeout: 30_000,
   /** A DHT walk per connection would be one per peer met; once a minute still catches a device that was offline within a minute of meeting any peer. */
-  dhtInterval: 60_000
+  dhtInterval: 60_000,
+  /** The bench's 30 changes in a row (bench private), each forwarded by another device too, fit twice over. */
+  peerBurst: 120,
+  /** A device pushes on each save: the forum autosaves at most once a second per draft; ten drafts at once still fit. */
+  peerRate: 10,
+  /** The device behind merges and republishes within a round trip and an apply (milliseconds on a LAN): answering again sooner only repeats it. */
+  answerInterval: 5_000
 } as const
+
+/** Buckets kept before full ones are dropped: peers on one person's private topics are a handful. */
+const MAX_BUCKETS = 1024
 
 export interface PrivateSync extends Startable {
   /**
@@ -115,6 +135,10 @@ class PrivateSyncService implements PrivateSync {
   /** Applies run one at a time per site, so two arrivals never merge over each other. */
   private readonly queues = new Map<string, Promise<unknown>>()
   private readonly lastDhtGet = new Map<string, number>()
+  /** By peer: pushes left, and when they were counted. */
+  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  /** By site: the held record last published in answer to an older one, and when. */
+  private readonly answered = new Map<string, { record: Uint8Array, at: number }>()
   private readonly tasks = new Set<Promise<unknown>>()
   private controller = new AbortController()
   private stops: Array<() => void> = []
@@ -226,11 +250,42 @@ class PrivateSyncService implements PrivateSync {
    * but the bytes and the topic's name; a forgery costs the sender. Only then the store.
    */
   private async validate (synced: Synced, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
+    if (!this.take(peer.toString())) {
+      this.components.penalise(peer.toString(), `over ${this.init.peerBurst} private index records at once (${this.init.peerRate} a second after)`)
+      return TopicValidatorResult.Reject
+    }
     const providers = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
     const outcome = await this.receive(synced, message.data, peer, providers)
     if (outcome === 'rejected') return TopicValidatorResult.Reject
     // forwarded only when it was news here: the other devices take it from whoever applied it
     return outcome === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+  }
+
+  /** Takes one push from `peer`'s bucket; false when it is empty. */
+  private take (peer: string): boolean {
+    const now = Date.now()
+    const { peerBurst, peerRate } = this.init
+    if (this.buckets.size > MAX_BUCKETS) {
+      for (const [key, b] of this.buckets) if (b.tokens + (now - b.at) * peerRate / 1000 >= peerBurst) this.buckets.delete(key)
+    }
+    const bucket = this.buckets.get(peer) ?? { tokens: peerBurst, at: now }
+    bucket.tokens = Math.min(peerBurst, bucket.tokens + (now - bucket.at) * peerRate / 1000)
+    bucket.at = now
+    this.buckets.set(peer, bucket)
+    if (bucket.tokens < 1) return false
+    bucket.tokens -= 1
+    return true
+  }
+
+  /** A peer sent a record older than the one held: it is behind, so the held one goes out on the topic for it to merge. */
+  private answerOlder (synced: Synced): void {
+    const record = this.components.store.record(synced.site)
+    if (record === undefined) return
+    const last = this.answered.get(synced.site)
+    const now = Date.now()
+    if (last !== undefined && now - last.at < this.init.answerInterval && Buffer.from(last.record).equals(record)) return
+    this.answered.set(synced.site, { record, at: now })
+    this.background(async () => { await this.components.pubsub.publish(synced.topic, record) })
   }
 
   /** Checks a record for a synced site, then applies it; `from` (when a peer sent it) is charged for a forgery. */
@@ -243,7 +298,9 @@ class PrivateSyncService implements PrivateSync {
       if (from !== undefined) this.components.penalise(from.toString(), `a private index record for ${synced.name.name} that fails its check: ${err.message}`)
       return 'rejected'
     }
-    return await this.apply(synced, bytes, providers)
+    const outcome = await this.apply(synced, bytes, providers)
+    if (outcome === 'older' && from !== undefined) this.answerOlder(synced)
+    return outcome
   }
 
   private async apply (synced: Synced, bytes: Uint8Array, providers: PeerId[]): Promise<ApplyOutcome | 'failed'> {

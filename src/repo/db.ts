@@ -54,7 +54,17 @@ const MIGRATIONS: string[] = [
    CREATE INDEX message_inbox_by_recipient ON message_inbox (site, recipient, sent);
    CREATE INDEX message_inbox_by_sender ON message_inbox (site, recipient, sender, received);
    CREATE TABLE message_rejections (site TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL, last_peer TEXT, last_seen INTEGER NOT NULL,
-     PRIMARY KEY (site, reason));`
+     PRIMARY KEY (site, reason));`,
+  // The private store keyed by index name, not site (src/private/store.ts): after a master key
+  // is replaced (a forced link, import or recovery) the new key's index starts apart, and the
+  // old key's row stays, sealed, for the day that key comes back.
+  `CREATE TABLE private_indexes_by_name (index_name TEXT PRIMARY KEY, site TEXT NOT NULL, record BLOB NOT NULL, sequence INTEGER NOT NULL,
+     root TEXT NOT NULL, body TEXT NOT NULL, updated INTEGER NOT NULL);
+   INSERT INTO private_indexes_by_name (index_name, site, record, sequence, root, body, updated)
+     SELECT index_name, site, record, sequence, root, body, updated FROM private_indexes;
+   DROP TABLE private_indexes;
+   ALTER TABLE private_indexes_by_name RENAME TO private_indexes;
+   CREATE INDEX private_indexes_by_site ON private_indexes (site);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -42,9 +42,11 @@
  *                          root, files, state, reason, updated) accepted, refused (reason) or pending
  *                        user_equivocations, user_rejections    as for sites, per (site, user) and per site
  *                        user_consent(site, changed)            sites allowed to sign as this node's person
- *                        private_indexes(site, index_name,      the person's private store per site: the
- *                          record, sequence, root, body, updated) signed index record, its sealed block
- *                                                               (root) and the index as opened (body, JSON)
+ *                        private_indexes(index_name, site,      the person's private store per index name
+ *                          record, sequence, root, body, updated) (one per site and master key): the
+ *                                                               signed index record, its sealed block
+ *                                                               (root) and the index as opened (body, JSON);
+ *                                                               rows of a replaced master key are kept
  *                        private_device(id)                     this home's random device id (merges)
  *                        message_envelopes(id, site, envelope,  sealed messages carried for a site's users
  *                          size, received, expires)             until they expire (src/private/message-store.ts)

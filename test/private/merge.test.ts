@@ -27,6 +27,7 @@ function merged (a: PrivateIndex, b: PrivateIndex): PrivateIndex {
   const ab = mergeIndexes(a, b)
   const ba = mergeIndexes(b, a)
   assert.deepEqual(ab.entries, ba.entries, 'the merge is symmetric')
+  assert.deepEqual(ab.seen, ba.seen, 'so is what it has seen')
   assert.equal(ab.seq, Math.max(a.seq, b.seq))
   return ab
 }
@@ -107,4 +108,72 @@ test('merging a merge again changes nothing (the devices converge)', () => {
   const again = merged(once, index(2, { doc: a }))
   assert.deepEqual(again.entries, once.entries)
   assert.deepEqual(merged(once, index(2, { doc: b })).entries, once.entries)
+})
+
+/** `count` writes of one path on `device` after `start`, each over the one before: the last, and the seq it ends at. */
+function overwrite (device: string, start: Entry, count: number): FileEntry {
+  let last = start
+  for (let i = 1; i <= count; i++) {
+    const next = file(device, start.seq + i, `cid-${device.slice(0, 1)}-${i}`, last)
+    // as the store writes it: at most 16 ids (MAX_HISTORY)
+    last = { ...next, history: next.history.slice(0, 16) }
+  }
+  return last as FileEntry
+}
+
+test('seen: a draft autosaved 17 times (past history\'s 16 ids) and then deleted on A is not brought back by B, who held its first version', () => {
+  const e0 = file(DEV_A, 1, 'cid-0')
+  const onB = index(1, { draft: e0 })
+  const e17 = overwrite(DEV_A, e0, 17)
+  assert.equal(e17.history.includes(e0.id), false, 'e0 fell out of history')
+  const gone = tombstone(DEV_A, e17.seq + 1, e17)
+  const onA: PrivateIndex = { ...index(gone.seq, { draft: gone }), seen: { [DEV_A]: gone.seq } }
+  const result = merged(onA, onB)
+  assert.deepEqual(Object.keys(result.entries), ['draft'], 'no conflict copy')
+  assert.equal(result.entries.draft.deleted, true)
+  assert.deepEqual(result.seen, { [DEV_A]: gone.seq })
+  // overwritten 17 times, not deleted: the last write, no copy of e0
+  const kept = merged({ ...index(e17.seq, { draft: e17 }), seen: { [DEV_A]: e17.seq } }, onB)
+  assert.deepEqual(Object.keys(kept.entries), ['draft'])
+  assert.equal(kept.entries.draft.id, e17.id)
+})
+
+test('seen: a side that has seen the other\'s entry wins over it, whatever the seqs', () => {
+  // B took A's e5 (seq 9) and, before writing anything, A's index was merged there; B's own write carries a lower seq
+  const e5 = file(DEV_A, 9, 'cid-a')
+  const over = file(DEV_B, 3, 'cid-b')
+  const result = merged({ ...index(3, { doc: over }), seen: { [DEV_A]: 9, [DEV_B]: 3 } }, index(9, { doc: e5 }))
+  assert.deepEqual(Object.keys(result.entries), ['doc'])
+  assert.equal(result.entries.doc.id, over.id)
+})
+
+test('seen: genuinely concurrent writes still keep a conflict copy, past 17 writes too', () => {
+  const e0 = file(DEV_A, 1, 'cid-0')
+  // B, having seen e0, edits it while A writes 17 times and deletes
+  const edit = file(DEV_B, 2, 'cid-edit', e0)
+  const onB: PrivateIndex = { ...index(2, { draft: edit }), seen: { [DEV_A]: 1, [DEV_B]: 2 } }
+  const gone = tombstone(DEV_A, 19, overwrite(DEV_A, e0, 17))
+  const onA: PrivateIndex = { ...index(19, { draft: gone }), seen: { [DEV_A]: 19 } }
+  const result = merged(onA, onB)
+  assert.equal(result.entries.draft.deleted, true)
+  assert.equal(result.entries[`draft.conflict-${DEV_B.slice(0, 8)}`].id, edit.id, 'B\'s edit, which A never saw, is kept')
+  assert.deepEqual(result.seen, { [DEV_A]: 19, [DEV_B]: 2 })
+  // two plain concurrent writes, both sides with seen
+  const a = file(DEV_A, 2, 'cid-a', e0)
+  const b = file(DEV_B, 2, 'cid-b', e0)
+  const both = merged({ ...index(2, { doc: a }), seen: { [DEV_A]: 2 } }, { ...index(2, { doc: b }), seen: { [DEV_A]: 1, [DEV_B]: 2 } })
+  assert.equal(Object.keys(both.entries).length, 2)
+})
+
+test('seen: an index written before seen (none) opens, and its entries count as what it has seen', async () => {
+  const { openIndex, sealIndex } = await import('../../src/private/index-doc.ts')
+  const key = randomBytes(32)
+  const e0 = file(DEV_A, 1, 'cid-0')
+  const old = index(1, { draft: e0 })
+  assert.equal('seen' in old, false)
+  const opened = openIndex(key, sealIndex(key, old))
+  assert.equal(opened.seen, undefined)
+  const result = merged(opened, { ...index(1, {}), seen: { [DEV_B]: 4 } })
+  assert.deepEqual(result.seen, { [DEV_A]: 1, [DEV_B]: 4 })
+  assert.throws(() => openIndex(key, sealIndex(key, { ...old, seen: { 'not-a-device': 1 } })), /not valid/)
 })

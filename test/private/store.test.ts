@@ -260,3 +260,70 @@ test('rotateFolder: a new generation wraps the folder\'s file keys again (cipher
   assert.equal(two.private.folderFiles(SITE, 'notes').generation, 1)
   assert.equal(Buffer.from(await two.private.get(SITE, 'notes/a.txt')).toString(), 'a')
 })
+
+test('a replaced master key (a forced import) starts its own index: the other device\'s record applies, the old key\'s files stay apart, sealed, and come back with that key', async t => {
+  const a = await device(t, randomBytes(32))
+  const b = await device(t, randomBytes(32))
+  await a.private.put(SITE, 'from-a', Buffer.from('a'))
+  for (let i = 0; i < 5; i++) await b.private.put(SITE, `old${i}`, Buffer.from(`old ${i}`))
+  const backup = await b.userIdentity.exportKey('old key')
+
+  // B takes A's key over its own
+  await b.userIdentity.importKey(await a.userIdentity.exportKey('pw'), 'pw', { force: true })
+  assert.equal(b.private.indexName(SITE), a.private.indexName(SITE))
+  assert.deepEqual(b.private.list(SITE), [], 'the old key\'s index is not the new key\'s')
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  assert.deepEqual(b.private.list(SITE).map(e => e.path), ['from-a'])
+  await b.private.put(SITE, 'from-b', Buffer.from('b'))
+  assert.equal(await a.private.applyRemote(SITE, b.private.record(SITE) as Uint8Array, { fetch: fetchFrom(b, a) }), 'applied')
+  assert.deepEqual(a.private.list(SITE).map(e => e.path), ['from-a', 'from-b'], 'nothing of the old key reached A')
+  for (const path of ['from-a', 'from-b']) assert.equal(Buffer.from(await a.private.get(SITE, path)).toString(), path.slice(5))
+
+  // the old key's row is kept, and with that key back, so are its files
+  const rows = b.repo.db.prepare('SELECT COUNT(*) AS n FROM private_indexes WHERE site = ?').get(SITE) as { n: number }
+  assert.equal(rows.n, 2)
+  await b.userIdentity.importKey(backup, 'old key', { force: true })
+  assert.deepEqual(b.private.list(SITE).map(e => e.path), ['old0', 'old1', 'old2', 'old3', 'old4'])
+  assert.equal(Buffer.from(await b.private.get(SITE, 'old3')).toString(), 'old 3')
+})
+
+test('another record of the held sequence naming the same index (a second seal, a replay) is \'same\': nothing saved, nothing published', async t => {
+  const master = randomBytes(32)
+  const a = await device(t, master)
+  const b = await device(t, master)
+  await a.private.put(SITE, 'one', Buffer.from('1'))
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  const held = b.private.record(SITE)
+  // the same index sealed again (a fresh nonce, so another block) and signed at the same sequence
+  const keys = privateKeysOf(master, SITE)
+  const index = JSON.parse(readDbBody(b)) as PrivateIndex
+  const { sealIndex } = await import('../../src/private/index.ts')
+  const root = await importBytes(b.blocks, sealIndex(keys.indexKey, index))
+  const twin = await signRecord(keys.indexSigner, `/ipfs/${root.toString()}`, BigInt(index.seq), { validity: 60_000, ttl: 1000 })
+  const published: unknown[] = []
+  b.private.addEventListener('published', e => { published.push(e) })
+  const updated = (): number => (b.repo.db.prepare('SELECT updated FROM private_indexes WHERE site = ?').get(SITE) as { updated: number }).updated
+  const before = updated()
+  for (const record of [twin.bytes, held as Uint8Array, twin.bytes]) {
+    assert.equal(await b.private.applyRemote(SITE, record, { fetch: async () => {} }), 'same')
+  }
+  assert.deepEqual(b.private.record(SITE), held)
+  assert.equal(updated(), before)
+  assert.equal(published.length, 0)
+})
+
+test('a draft saved 17 times and then removed on one device is not brought back by a device that held its first version', async t => {
+  const master = randomBytes(32)
+  const a = await device(t, master)
+  const b = await device(t, master)
+  await a.private.put(SITE, 'draft', Buffer.from('v0'))
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  for (let i = 1; i <= 17; i++) await a.private.put(SITE, 'draft', Buffer.from(`v${i}`))
+  await a.private.rm(SITE, 'draft')
+  await b.private.put(SITE, 'other', Buffer.from('b'))
+  // each takes the other's index: the writes to `other` and the draft's removal were concurrent, the draft's v0 was not
+  assert.equal(await b.private.applyRemote(SITE, a.private.record(SITE) as Uint8Array, { fetch: fetchFrom(a, b) }), 'applied')
+  assert.deepEqual(b.private.list(SITE).map(e => e.path), ['other'])
+  assert.equal(await a.private.applyRemote(SITE, b.private.record(SITE) as Uint8Array, { fetch: fetchFrom(b, a) }), 'applied')
+  assert.deepEqual(a.private.list(SITE).map(e => e.path), ['other'])
+})

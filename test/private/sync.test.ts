@@ -219,3 +219,62 @@ test('refresh follows the sites as they change: a new index key (a replaced mast
   await a.sync.stop()
   assert.equal(pubsub.getTopics().some(topic => topic.startsWith('/weft/private/')), false, 'stop leaves every topic')
 })
+
+test('each peer has a bucket of pushes: past it a push is rejected before the store and charged', async t => {
+  const nodes = await createTestnet(t, 3)
+  await meshed(nodes)
+  const key = await indexKey()
+  const a = await device(t, nodes[0], key)
+  const b = await device(t, nodes[1], key, { init: { peerBurst: 3, peerRate: 0.001 } })
+  const mallory = nodes[2]
+  const topic = privateTopic(a.store.indexName(SITE))
+  const first = await a.store.write(SITE, 1n)
+  await until('b applies a\'s record', sameRecord(a, b))
+  await a.store.write(SITE, 2n)
+  await until('b applies a\'s second record', sameRecord(a, b))
+  const calls = b.store.applyCalls.length
+  const pubsub = mallory.libp2p.services.pubsub
+  pubsub.subscribe(topic)
+  await until('mallory meets b on the topic', () => pubsub.getSubscribers(topic).some(p => p.equals(b.node.libp2p.peerId)) &&
+    b.node.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(mallory.libp2p.peerId)))
+  // a replayed record is no offence by itself; ten of them at once are
+  for (let i = 0; i < 10; i++) await pubsub.publish(topic, first)
+  const mine = mallory.libp2p.peerId.toString()
+  await until('b charges mallory for the flood', () => b.penalties.some(p => p.peer === mine && p.detail.includes('at once')))
+  // a's answer to the replays (its own record, 'same' here) may reach b too; mallory's replays are the 'older' ones
+  assert.ok(b.store.applyCalls.slice(calls).filter(c => c.outcome === 'older').length <= 3, 'past the bucket nothing reached the store')
+  assert.equal(b.store.held.get(SITE)?.sequence, 2n)
+})
+
+test('a device that missed pushes and writes gets the newer record back in answer, with no further write', async t => {
+  const nodes = await createTestnet(t, 2)
+  await meshed(nodes)
+  const key = await indexKey()
+  const a = await device(t, nodes[0], key)
+  const b = await device(t, nodes[1], key)
+  const topic = privateTopic(a.store.indexName(SITE))
+  await until('the devices meet on the topic', () => a.node.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(b.node.libp2p.peerId)) &&
+    b.node.libp2p.services.pubsub.getSubscribers(topic).some(p => p.equals(a.node.libp2p.peerId)))
+  await a.store.write(SITE, 1n)
+  await until('b applies a\'s first record', sameRecord(a, b))
+  // b misses a's next pushes (they arrive, and are dropped)
+  let deaf = true
+  let dropped = 0
+  const apply = b.store.applyRemote.bind(b.store)
+  b.store.applyRemote = async (site, bytes, options) => {
+    if (!deaf) return await apply(site, bytes, options)
+    dropped++
+    return 'same'
+  }
+  const missed = b.store.applyCalls.length
+  await a.store.write(SITE, 2n)
+  await a.store.write(SITE, 3n)
+  await until('b drops both pushes', () => dropped === 2)
+  deaf = false
+  assert.equal(b.store.applyCalls.length, missed)
+  // b writes from where it is: a refuses it as older, and answers with its own
+  await b.store.write(SITE, 2n)
+  await until('a refuses b\'s older record', () => a.store.applyCalls.some(c => c.outcome === 'older'))
+  await until('b takes a\'s record in answer', sameRecord(a, b))
+  assert.equal(b.store.held.get(SITE)?.sequence, 3n)
+})
