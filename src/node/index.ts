@@ -203,7 +203,6 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
     const datastore = new SqliteDatastore(repo.db)
     const libp2p = await createNet({
-      isBanned,
       datastore,
       privateKey: repo.identity,
       network: repo.config.network,
