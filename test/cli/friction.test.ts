@@ -13,14 +13,10 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { importPath } from '../../src/content/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 import { createHostilePeer } from '../helpers/hostile.ts'
 import { createTestNode } from '../helpers/testnet.ts'
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
 
 function fails (r: CliResult, code: string, exit: number): void {
   assert.equal(r.code, exit, r.stderr)

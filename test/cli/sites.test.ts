@@ -4,16 +4,8 @@ import { existsSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { fails, ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
-const fails = (r: CliResult, code: string, exit = 1): void => {
-  assert.equal(r.code, exit, r.stderr)
-  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
-}
 
 async function until<T> (what: string, fn: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { fails, ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 import { phraseOfMasterKey } from '../../src/users/index.ts'
 
 const SITE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
@@ -11,15 +11,6 @@ const SITE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
 const [FIRST, SECOND, ...REST] = phraseOfMasterKey(new Uint8Array(32).fill(0x7f)).split(' ')
 const SWAPPED = [SECOND, FIRST, ...REST].join(' ')
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
-const fails = (r: CliResult, code: string, exit = 1): string => {
-  assert.equal(r.code, exit, r.stderr)
-  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
-  return r.stderr
-}
 
 test('CLI: `weft user recovery-phrase` prints 24 words with a warning; `weft user recover` reads them from stdin and gives the same ids', async t => {
   const a = { home: await tmpHome(t) }

@@ -87,3 +87,16 @@ export async function startDaemonProcess (t: TestContext, existingHome?: string)
   const gatewayUrl = /gateway on (http:\/\/\S+)/.exec(out)?.[1] ?? ''
   return { home, child, id: id.id, address: id.addresses[0], gatewayUrl, state }
 }
+
+/** Asserts the command exited 0 (stderr is the message otherwise); returns its result. */
+export const ok = (r: CliResult): CliResult => {
+  assert.equal(r.code, 0, r.stderr)
+  return r
+}
+
+/** Asserts the command failed with `exit` and one line naming `code`, as every weft error reads; returns that line. */
+export const fails = (r: CliResult, code: string, exit = 1): string => {
+  assert.equal(r.code, exit, r.stderr)
+  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
+  return r.stderr
+}

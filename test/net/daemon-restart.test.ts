@@ -3,17 +3,13 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 import { until } from '../helpers/until.ts'
 
 /** Each check is a CLI process (~2 s to start): a long wait, polled gently. */
 const CLI_WAIT_MS = 30_000
 const CLI_POLL_MS = 200
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
 
 /** Polls `condition` until it holds; fails after `ms`. Resolves with how long it took. */
 test('CLI: a daemon killed with SIGKILL and started again finds its peer by itself and catches up a site that changed meanwhile', async t => {

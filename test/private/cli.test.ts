@@ -4,18 +4,10 @@ import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { fails, ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 
 const SITE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
-const fails = (r: CliResult, code: string, exit = 1): void => {
-  assert.equal(r.code, exit, r.stderr)
-  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
-}
 
 test('CLI: `weft private put|get|ls|rm` offline, then through the running daemon on the same home', async t => {
   const home = await tmpHome(t)

@@ -3,20 +3,11 @@ import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { fails, ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 
 const OTHER_SITE = 'k51qzi5uqu5dlvj2baxnqndepeb86cbk3ng7n3i46uzyxzyqj2xjonzllnv0v8'
 const SOMEONE = 'k51qzi5uqu5dlj2qkibv67ep4sdmtxq5xngpt5lpdvtsv6ll5yqp6hnbmmgs4k'
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
-const fails = (r: CliResult, code: string, exit = 1): string => {
-  assert.equal(r.code, exit, r.stderr)
-  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
-  return r.stderr
-}
 
 test('CLI: `weft message send` seals into the home offline and through the daemon; `weft message ls` lists what opens', async t => {
   const a = { home: await tmpHome(t) }

@@ -5,17 +5,8 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { userIdOfPublicKey } from '../../src/users/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
-import { runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
+import { fails, ok, runWeft, startDaemonProcess, type CliResult } from '../helpers/cli.ts'
 
-const ok = (r: CliResult): CliResult => {
-  assert.equal(r.code, 0, r.stderr)
-  return r
-}
-const fails = (r: CliResult, code: string, exit = 1): string => {
-  assert.equal(r.code, exit, r.stderr)
-  assert.match(r.stderr, new RegExp(`^weft: [^\\n]+ \\(${code}\\)\\n$`))
-  return r.stderr
-}
 
 /** A home with its own site published (offline), taking contributions whose patterns know nothing of shares. */
 async function siteHome (t: TestContext): Promise<{ home: string, name: string }> {

@@ -1,8 +1,8 @@
-import { readFile, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
 import { MAX_MESSAGE_BYTES } from '../../api/operations.ts'
 import { formatBytes, printJson } from '../format.ts'
+import { readInput } from '../input.ts'
 import { withApi, writeOut } from '../context.ts'
 
 const SITE_HELP = 'the site: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one (a petname, .eth, …)'
@@ -11,29 +11,6 @@ function tooLarge (what: string): WeftError {
   return new WeftError('ERR_MESSAGE_TOO_LARGE', `${what} is over ${MAX_MESSAGE_BYTES} bytes, what one sealed message (64 KiB) can carry`)
 }
 
-/** The message's bytes: from `path`, or stdin for `-` or none; refused past what an envelope holds before more is read. */
-async function readMessage (path: string | undefined): Promise<Uint8Array> {
-  if (path !== undefined && path !== '-') {
-    try {
-      if ((await stat(path)).size > MAX_MESSAGE_BYTES) throw tooLarge(path)
-      return await readFile(path)
-    } catch (err) {
-      if (err instanceof WeftError) throw err
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EISDIR') throw new WeftError('ERR_NOT_A_FILE', `${path} is a folder: a message is one file or stdin`)
-      throw new WeftError(code === 'EACCES' ? 'ERR_PATH_UNREADABLE' : 'ERR_PATH_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`)
-    }
-  }
-  if (process.stdin.isTTY === true) process.stderr.write('type the message (end it with Ctrl-D)\n')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.byteLength
-    if (size > MAX_MESSAGE_BYTES) throw tooLarge('stdin')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
 
 export function registerMessageCommands (program: Command): void {
   const message = program.command('message').description('sealed messages to other users of a site: only the recipient can open them, and their sender is proven inside')
@@ -45,7 +22,7 @@ export function registerMessageCommands (program: Command): void {
     .argument('[file]', 'where the message comes from: a local file, or - (the default) for stdin')
     .option('--json', 'print { "id", "site", "from", "to", "sent", "size", "announced" } as JSON')
     .action(async (user: string, file: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
-      const body = await readMessage(file)
+      const body = await readInput(file, { max: MAX_MESSAGE_BYTES, tooLarge, folder: 'a message is one file or stdin', prompt: 'type the message' })
       await withApi(cmd, async (api, where) => {
         const sent = await api.messageSend(opts.site, user, body)
         if (opts.json === true) {

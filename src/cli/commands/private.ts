@@ -1,8 +1,8 @@
-import { readFile, stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
 import { MAX_PRIVATE_FILE_BYTES } from '../../api/operations.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
+import { readInput } from '../input.ts'
 import { withApi, writeOut } from '../context.ts'
 
 const SITE_HELP = 'the site the data belongs to: its address (k51… or /ipns/k51…), the label of one of your sites, or a name that leads to one'
@@ -11,29 +11,6 @@ function tooLarge (what: string): WeftError {
   return new WeftError('ERR_USAGE', `${what} is over ${formatBytes(MAX_PRIVATE_FILE_BYTES)}, the most one private file holds; split it into several`)
 }
 
-/** The file's bytes: from `path`, or stdin for `-` or none; refused past the ceiling before more is read. */
-async function readInput (path: string | undefined): Promise<Uint8Array> {
-  if (path !== undefined && path !== '-') {
-    try {
-      if ((await stat(path)).size > MAX_PRIVATE_FILE_BYTES) throw tooLarge(path)
-      return await readFile(path)
-    } catch (err) {
-      if (err instanceof WeftError) throw err
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EISDIR') throw new WeftError('ERR_NOT_A_FILE', `${path} is a folder: put one file at a time`)
-      throw new WeftError(code === 'EACCES' ? 'ERR_PATH_UNREADABLE' : 'ERR_PATH_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`)
-    }
-  }
-  if (process.stdin.isTTY === true) process.stderr.write('reading the file from stdin (end it with Ctrl-D)\n')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.byteLength
-    if (size > MAX_PRIVATE_FILE_BYTES) throw tooLarge('stdin')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
 
 export function registerPrivateCommands (program: Command): void {
   const priv = program.command('private').description('your private files on a site: sealed on this node before they are stored, readable only with your user key (and on your linked devices)')
@@ -45,7 +22,7 @@ export function registerPrivateCommands (program: Command): void {
     .argument('[file]', 'where the bytes come from: a local file, or - (the default) for stdin')
     .option('--json', 'print { "site", "path", "size", "mtime" } as JSON')
     .action(async (path: string, file: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
-      const bytes = await readInput(file)
+      const bytes = await readInput(file, { max: MAX_PRIVATE_FILE_BYTES, tooLarge, folder: 'put one file at a time', prompt: 'reading the file from stdin' })
       await withApi(cmd, async api => {
         const entry = await api.privatePut(opts.site, path, bytes)
         if (opts.json === true) printJson(entry)

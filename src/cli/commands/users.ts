@@ -1,9 +1,10 @@
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
 import { MAX_USER_FILE_BYTES, type UserWriteReport } from '../../api/operations.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
+import { readInput } from '../input.ts'
 import { withApi, writeOut } from '../context.ts'
 import { promptHidden, readKeyFile, readPassphrase, type PassphraseFlags } from './sites.ts'
 
@@ -13,29 +14,6 @@ function tooLarge (what: string): WeftError {
   return new WeftError('ERR_CONTRIBUTION_REFUSED', `${what} is over ${formatBytes(MAX_USER_FILE_BYTES)}; no site takes a larger file (the ceiling of every site's maxBytes)`)
 }
 
-/** The file's bytes: from `path`, or stdin for `-` or none; refused past the ceiling before more is read. */
-async function readInput (path: string | undefined): Promise<Uint8Array> {
-  if (path !== undefined && path !== '-') {
-    try {
-      if ((await stat(path)).size > MAX_USER_FILE_BYTES) throw tooLarge(path)
-      return await readFile(path)
-    } catch (err) {
-      if (err instanceof WeftError) throw err
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'EISDIR') throw new WeftError('ERR_NOT_A_FILE', `${path} is a folder: write one file at a time`)
-      throw new WeftError(code === 'EACCES' ? 'ERR_PATH_UNREADABLE' : 'ERR_PATH_NOT_FOUND', `cannot read ${path}: ${(err as Error).message}`)
-    }
-  }
-  if (process.stdin.isTTY === true) process.stderr.write('reading the file from stdin (end it with Ctrl-D)\n')
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.byteLength
-    if (size > MAX_USER_FILE_BYTES) throw tooLarge('stdin')
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
-}
 
 /** Where a written record went, in words true where the command ran. */
 function sent (report: UserWriteReport, where: 'daemon' | 'local'): string {
@@ -106,7 +84,7 @@ export function registerUserCommands (program: Command): void {
     .argument('[path]', 'where the bytes come from: a local file, or - (the default) for stdin')
     .option('--json', 'print { "site", "user", "sequence", "root", "files", "announced" } as JSON')
     .action(async (file: string, path: string | undefined, opts: { site: string, json?: boolean }, cmd: Command) => {
-      const bytes = await readInput(path)
+      const bytes = await readInput(path, { max: MAX_USER_FILE_BYTES, tooLarge, folder: 'write one file at a time', prompt: 'reading the file from stdin' })
       await withApi(cmd, async (api, where) => {
         const report = await api.userWrite(opts.site, file, bytes)
         if (opts.json === true) printJson(report)
