@@ -119,7 +119,9 @@ class Follower {
       follower = new Follower(async request => await served.handle(request as never), async () => { served.stop(); await node.stop() })
       return follower
     }
-    const child: ChildProcess = fork(FOLLOWER_SCRIPT, [home], { execArgv: ['--disable-warning=ExperimentalWarning'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // WEFT_BENCH_FOLLOWER_PROF=<dir>: each follower writes a CPU profile there when it stops (NODE_OPTIONS may not carry --cpu-prof)
+    const profile = process.env.WEFT_BENCH_FOLLOWER_PROF !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WEFT_BENCH_FOLLOWER_PROF}`] : []
+    const child: ChildProcess = fork(FOLLOWER_SCRIPT, [home], { execArgv: ['--disable-warning=ExperimentalWarning', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error('a follower process did not start')) }, FOLLOWER_START_TIMEOUT)
