@@ -12,6 +12,8 @@
  */
 import { lpStream } from '@libp2p/utils'
 import type { PeerId, Stream } from '@libp2p/interface'
+import { anySignal } from 'any-signal'
+import { WeftError } from '../errors.ts'
 import { MAX_RECORD_BYTES } from '../sites/index.ts'
 
 export const CATCH_UP_PROTOCOL = '/weft/users/1.0.0'
@@ -38,28 +40,63 @@ export async function serveCatchUp (stream: Stream, records: (site: string, offs
   }
 }
 
-/** Asks one peer for a site's user records; `onRecord` gets each as it arrives (and may throw to stop). */
-export async function requestCatchUp (open: (peer: PeerId, signal: AbortSignal) => Promise<Stream>, peer: PeerId, site: string, onRecord: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<number> {
-  const stream = await open(peer, signal)
-  const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
-  let count = 0
+/**
+ * Asks one peer for a site's user records; `onRecord` gets each as it arrives (and may throw
+ * to stop). `idleMs` bounds the silence before the first record and between two, not the
+ * whole answer: 10,000 records take longer than one fetch may.
+ */
+export async function requestCatchUp (open: (peer: PeerId, signal: AbortSignal) => Promise<Stream>, peer: PeerId, site: string, onRecord: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal, idleMs: number): Promise<number> {
+  const idle = new AbortController()
+  const timer = setTimeout(() => { idle.abort(new WeftError('ERR_FETCH_TIMEOUT', `${peer} sent nothing for ${idleMs} ms`)) }, idleMs)
+  const both = anySignal([signal, idle.signal])
   try {
-    await lp.write(new TextEncoder().encode(site), { signal })
-    while (count < MAX_CATCH_UP_RECORDS) {
-      let frame
-      try {
-        frame = await lp.read({ signal })
-      } catch (err) {
-        if ((err as Error).name === 'UnexpectedEOFError') break
-        throw err
+    const stream = await open(peer, both)
+    const lp = lpStream(stream, { maxDataLength: MAX_RECORD_BYTES })
+    let count = 0
+    try {
+      await lp.write(new TextEncoder().encode(site), { signal: both })
+      while (count < MAX_CATCH_UP_RECORDS) {
+        let frame
+        try {
+          frame = await lp.read({ signal: both })
+        } catch (err) {
+          if ((err as Error).name === 'UnexpectedEOFError') break
+          throw err
+        }
+        timer.refresh()
+        count++
+        await onRecord(frame.subarray())
       }
-      count++
-      await onRecord(frame.subarray())
+      await stream.close().catch(() => {})
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
     }
-    await stream.close().catch(() => {})
-  } catch (err) {
-    stream.abort(err as Error)
-    throw err
+    return count
+  } finally {
+    clearTimeout(timer)
+    both.clear()
   }
-  return count
+}
+
+/** A peer that answered a whole catch-up is not asked again on a new connection for this long (the schedule's rounds still ask it). */
+const CATCH_UP_AGAIN_MS = 5 * 60_000
+
+/** Which peers to ask: when each (site, peer) last answered a whole catch-up, since connections come and go and asking again at each re-reads every record. */
+export class CatchUpPeers {
+  private readonly answeredAt = new Map<string, number>()
+
+  /** Up to `count` of `subscribers`, those asked longest ago first; with `again` false, none that answered within CATCH_UP_AGAIN_MS. */
+  choose (site: string, subscribers: PeerId[], count: number, again: boolean): PeerId[] {
+    const now = Date.now()
+    const last = (peer: PeerId): number => this.answeredAt.get(`${site} ${peer.toString()}`) ?? 0
+    return subscribers
+      .filter(peer => again || now - last(peer) > CATCH_UP_AGAIN_MS)
+      .sort((a, b) => last(a) - last(b))
+      .slice(0, count)
+  }
+
+  answered (site: string, peer: PeerId): void {
+    this.answeredAt.set(`${site} ${peer.toString()}`, Date.now())
+  }
 }

@@ -12,35 +12,29 @@
  */
 import { mkdirSync } from 'node:fs'
 import type { PeerId } from '@libp2p/interface'
-import type { Message } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { anySignal } from 'any-signal'
 import { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
 import { parseSiteName, RecordGate, RecordRejected, type RecordSource } from '../sites/index.ts'
 import { CheckedRecords, checkUserRecord, signUserRecord, type UserRecord } from './records.ts'
-import { UserStore, gateKey, type ContributionRow } from './store.ts'
+import { UserStore, gateKey, contributionOf, type ContributionRow } from './store.ts'
 import { buildFolder, FolderRefused, maxWalkBlocks, readSmallFile, walkFolder } from './folder.ts'
-import { readSiteConfig, type SiteConfig } from './site-config.ts'
-import { checkContribution, globMatch, pathProblem, BANS_FILE, type UserRules } from './rules.ts'
+import { readSiteConfig, schemaTakes, type SiteConfig } from './site-config.ts'
+import { checkContribution, pathProblem, BANS_FILE, type UserRules } from './rules.ts'
 import type { SiteDb } from './site-db.ts'
 import { SiteStates } from './site-state.ts'
 import { TokenBuckets } from './rate.ts'
-import { CATCH_UP_PROTOCOL, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
-import { decodePush, encodePush, PushMalformed } from './push.ts'
-import { verifyBlock } from '../blocks/hashing.ts'
+import { CheckQueue } from './check-queue.ts'
+import { CATCH_UP_PROTOCOL, CatchUpPeers, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
+import { encodePush } from './push.ts'
+import { HOSTILE, UsersTopics, usersTopic } from './topic.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
 const log = logger('weft:users')
 
-/** Users topics: `/weft/site-users/<site>`; kept apart from the site's IPNS-over-PubSub topic, whose subscribers (kubo among them) take only the site's own records. */
-export function usersTopic (site: string): string {
-  return `/weft/site-users/${site}`
-}
+export { usersTopic } from './topic.ts'
 
-/** Refused records that only a broken or hostile sender produces (as for sites). */
-const HOSTILE = new Set(['too-large', 'malformed', 'wrong-key', 'bad-signature', 'bad-value', 'wrong-site'])
 /** Folder walks at once: a cold follow of thousands of contributions, without thousands of fetches in flight. */
 const WALK_CONCURRENCY = 16
 /** The longest one folder walk may take: a forum post's folder is two blocks, fetched in well under a second on a LAN. */
@@ -51,8 +45,6 @@ export const MAX_REFUSED_PER_SITE = 1_000
 const RETRY_DELAYS = [1_000, 5_000, 20_000]
 /** Contributions whose folder no peer had, tried again per catch-up round. */
 const RETRIES_PER_ROUND = 100
-/** A peer that answered a whole catch-up is not asked again on a new connection for this long (the schedule's rounds still ask it). */
-const CATCH_UP_AGAIN_MS = 5 * 60_000
 /** Pushes whose carried blocks wait for their check at once (at most 64 KiB each, so 16 MiB): past it a push's folder is fetched instead. */
 const MAX_CARRIED = 256
 
@@ -62,25 +54,21 @@ export class ContributionService extends EventTarget implements Users {
   private readonly store: UserStore
   private readonly gate: RecordGate
   private readonly sitesState: SiteStates
-  private readonly subscribed = new Set<string>()
-  private readonly queue: Array<() => Promise<void>> = []
-  private readonly processing = new Set<string>()
-  /** Checks asked for while one of the same contribution ran: it runs again with the rules then in force. */
-  private readonly again = new Set<string>()
+  /** The users topics joined (online only). */
+  private readonly topics?: UsersTopics
+  private readonly queue = new CheckQueue(WALK_CONCURRENCY, err => { log.error('checking a contribution failed: %s', err.message) })
   private readonly writing = new Map<string, Promise<Contribution>>()
   /** Retries so far of each contribution whose folder no peer had. */
   private readonly retries = new Map<string, number>()
   /** Blocks a push carried (verified against their CIDs), per gate key, until its check reads them. */
   private readonly carried = new Map<string, Map<string, Uint8Array>>()
   private readonly checked = new CheckedRecords()
-  /** When each (site, peer) last answered a whole catch-up: connections come and go, and asking again at each one re-reads every record. */
-  private readonly caughtUp = new Map<string, number>()
+  private readonly caughtUp = new CatchUpPeers()
   private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
   private readonly unannounced = new Set<string>()
   private readonly cleanups: Array<() => void> = []
-  private running = 0
   private controller = new AbortController()
   private started = false
 
@@ -95,6 +83,14 @@ export class ContributionService extends EventTarget implements Users {
     })
     mkdirSync(components.siteDbDir, { recursive: true, mode: 0o700 })
     this.sitesState = new SiteStates(components.siteDbDir, { queryTimeout: init.queryTimeout, maxRows: init.maxRows })
+    if (components.net !== undefined) {
+      this.topics = new UsersTopics({
+        net: components.net,
+        buckets: this.buckets,
+        rejected: (site, peer) => { this.store.rejection(gateKey(site, '?'), 'malformed', peer) },
+        receive: async (site, record, source, hints, carried) => await this.receive(site, record, source, hints, carried)
+      }, init)
+    }
   }
 
   // ---- lifecycle ----
@@ -137,9 +133,9 @@ export class ContributionService extends EventTarget implements Users {
       this.controller.abort()
       for (const t of this.timers.splice(0)) clearInterval(t)
       for (const fn of this.cleanups.splice(0)) fn()
-      for (const topic of [...this.subscribed]) this.unsubscribe(topic)
+      this.topics?.leaveAll()
     }
-    this.queue.length = 0
+    this.queue.clear()
     // a node that was never started (the CLI's offline one) opens site databases too, on a write or a list
     await this.sitesState.closeAll()
   }
@@ -186,7 +182,7 @@ export class ContributionService extends EventTarget implements Users {
       }
       return
     }
-    this.subscribe(site)
+    if (this.online) this.topics?.join(site)
     for (const moderator of config.rules.moderators) await this.readModeratorBans(site, moderator)
     const db = await this.siteDb(site)
     if (db !== undefined && !db.schemaMatches) await this.rebuildDb(site, db, config.rules.maxBytes)
@@ -218,57 +214,6 @@ export class ContributionService extends EventTarget implements Users {
     const own = this.store.recordOf(site, this.components.identity.id(site))
     if (own === undefined) return
     await this.announce(site, { ...own.record, user: this.components.identity.id(site), site })
-  }
-
-  // ---- the topic ----
-
-  private subscribe (site: string): void {
-    const net = this.components.net
-    const topic = usersTopic(site)
-    if (!this.online || net === undefined || this.subscribed.has(topic)) return
-    this.subscribed.add(topic)
-    net.pubsub.topicValidators.set(topic, async (peer, message) => await this.validatePush(site, peer, message))
-    net.pubsub.subscribe(topic)
-  }
-
-  private unsubscribe (topic: string): void {
-    const pubsub = this.components.net?.pubsub
-    if (pubsub === undefined || !this.subscribed.delete(topic)) return
-    pubsub.topicValidators.delete(topic)
-    try { pubsub.unsubscribe(topic) } catch { /* stopping */ }
-  }
-
-  private async validatePush (site: string, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
-    const from = peer.toString()
-    // the rate is the publishing node's (the message's signer), not the relay's: an honest
-    // relay passing on a flood must not be banned for it
-    const origin = message.type === 'signed' ? message.from.toString() : undefined
-    if (!this.buckets.take(`peer:${origin ?? from}`, this.init.peerBurst, this.init.peerRate)) {
-      if (origin !== undefined) this.components.net?.penalise(origin, `more than ${this.init.peerRate} user records a second on ${site}`)
-      return TopicValidatorResult.Ignore
-    }
-    let push
-    try {
-      push = decodePush(message.data)
-      for (const [cid, bytes] of push.blocks) verifyBlock(CID.parse(cid), bytes)
-    } catch (err) {
-      // only a broken or hostile sender makes a push that does not parse or blocks that do not hash right
-      const detail = err instanceof PushMalformed ? err.message : `a carried block: ${(err as Error).message}`
-      this.store.rejection(gateKey(site, '?'), 'malformed', from)
-      this.components.net?.penalise(origin ?? from, `a malformed users push for ${site}: ${detail}`)
-      return TopicValidatorResult.Reject
-    }
-    try {
-      // The folder is asked of the push's publisher first (it wrote it), then of the peer
-      // that forwarded it: a forwarder lacks it until it has checked it too, and without the
-      // publisher a one-block fetch waits for the DHT (seconds) or for the blocks to spread.
-      const hints = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
-      const outcome = await this.receive(site, push.record, { kind: 'pubsub', peer: from, origin: peer }, hints, push.blocks)
-      return outcome === 'new' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
-    } catch (err) {
-      if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
-      return TopicValidatorResult.Ignore
-    }
   }
 
   /**
@@ -305,33 +250,7 @@ export class ContributionService extends EventTarget implements Users {
   // ---- checking a contribution ----
 
   private enqueue (site: string, user: string, hints: PeerId[] = []): void {
-    const key = gateKey(site, user)
-    if (this.processing.has(key)) {
-      this.again.add(key)
-      return
-    }
-    this.processing.add(key)
-    this.queue.push(async () => {
-      try {
-        await this.check(site, user, hints)
-      } finally {
-        this.processing.delete(key)
-        if (this.again.delete(key)) this.enqueue(site, user, hints)
-      }
-    })
-    this.pump()
-  }
-
-  private pump (): void {
-    while (this.running < WALK_CONCURRENCY && this.queue.length > 0) {
-      const job = this.queue.shift() as () => Promise<void>
-      this.running++
-      job().catch(err => { log.error('checking a contribution failed: %s', (err as Error).message) }).finally(() => {
-        this.running--
-        this.pump()
-        if (this.running === 0 && this.queue.length === 0) this.dispatchEvent(new Event('idle'))
-      })
-    }
+    this.queue.add(gateKey(site, user), async () => { await this.check(site, user, hints) })
   }
 
   /** Walks the current record's folder and applies the rules; updates the row, the database and the events. */
@@ -351,7 +270,7 @@ export class ContributionService extends EventTarget implements Users {
   private async checkWith (site: string, user: string, rules: UserRules, root: CID, sequence: bigint, firstSeen: number, hints: PeerId[], carried: Map<string, Uint8Array> | undefined): Promise<void> {
     const before = this.store.contribution(site, user)
     const base: ContributionRow = { site, user, sequence, root: root.toString(), files: [], state: 'pending', updated: firstSeen }
-    const bans = this.bans(site)
+    const bans = this.sitesState.bans(site)
     let row: ContributionRow
     if (bans.has(user)) {
       row = { ...base, files: before?.root === base.root ? before.files : [], state: 'refused', reason: 'banned' }
@@ -404,7 +323,7 @@ export class ContributionService extends EventTarget implements Users {
       if (before?.state === 'accepted') this.dispatchEvent(new CustomEvent<UserEvents['removed']>('removed', { detail: { site, user, reason: row.reason ?? 'refused' } }))
     }
     // a moderator's bans changed: everyone is checked again
-    if (this.isModerator(site, user) && (before?.root !== row.root || before?.state !== row.state)) {
+    if (this.sitesState.isModerator(site, user) && (before?.root !== row.root || before?.state !== row.state)) {
       await this.readModeratorBans(site, user)
       for (const other of this.store.contributions(site)) if (other.user !== user) this.enqueue(site, other.user)
     }
@@ -480,14 +399,6 @@ export class ContributionService extends EventTarget implements Users {
     db.putUser(row.user, files)
   }
 
-  private isModerator (site: string, user: string): boolean {
-    return this.sitesState.isModerator(site, user)
-  }
-
-  private bans (site: string): Set<string> {
-    return this.sitesState.bans(site)
-  }
-
   /** A moderator's bans.json, parsed, from their accepted contribution (none: no bans). */
   private async readModeratorBans (site: string, moderator: string): Promise<void> {
     const row = this.store.contribution(site, moderator)
@@ -537,30 +448,17 @@ export class ContributionService extends EventTarget implements Users {
   async catchUp (site: string, options: { again?: boolean } = {}): Promise<number> {
     const net = this.components.net
     if (net === undefined || !this.online) return 0
-    const now = Date.now()
-    const last = (peer: PeerId): number => this.caughtUp.get(`${site} ${peer.toString()}`) ?? 0
-    const peers = net.pubsub.getSubscribers(usersTopic(site))
-      .filter(peer => options.again !== false || now - last(peer) > CATCH_UP_AGAIN_MS)
-      .sort((a, b) => last(a) - last(b))
-      .slice(0, this.init.catchUpPeers)
+    const peers = this.caughtUp.choose(site, net.pubsub.getSubscribers(usersTopic(site)), this.init.catchUpPeers, options.again !== false)
     let received = 0
     await Promise.all(peers.map(async peer => {
-      // the deadline is for silence, not for the whole answer: 10,000 records take longer than one fetch may
-      const idle = new AbortController()
-      const timer = setTimeout(() => { idle.abort(new WeftError('ERR_FETCH_TIMEOUT', `${peer} sent nothing for ${this.init.fetchTimeout} ms`)) }, this.init.fetchTimeout)
-      const signal = anySignal([this.controller.signal, idle.signal])
       try {
         await requestCatchUp(async (p, s) => await net.dialProtocol(p, CATCH_UP_PROTOCOL, { signal: s }), peer, site, async bytes => {
-          timer.refresh()
           received++
           await this.receive(site, bytes, { kind: 'local', peer: peer.toString(), origin: peer }).catch(() => {})
-        }, signal)
-        this.caughtUp.set(`${site} ${peer.toString()}`, Date.now())
+        }, this.controller.signal, this.init.fetchTimeout)
+        this.caughtUp.answered(site, peer)
       } catch (err) {
         log('%s: catching up from %s failed: %s', site, peer, (err as Error).message)
-      } finally {
-        clearTimeout(timer)
-        signal.clear()
       }
     }))
     return received
@@ -611,7 +509,7 @@ export class ContributionService extends EventTarget implements Users {
     if (bytes !== undefined) files.set(path, bytes)
     else if (current?.files.some(f => f.path === path) !== true) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${path} is not in your contribution to ${name}`)
     const listing = [...files].map(([p, b]) => ({ path: p, size: b.byteLength }))
-    const verdict = checkContribution(rules, listing, user, this.bans(name))
+    const verdict = checkContribution(rules, listing, user, this.sitesState.bans(name))
     if (!verdict.ok) throw new WeftError('ERR_CONTRIBUTION_REFUSED', `${name} refuses it (${verdict.reason}): ${verdict.detail}`)
     // the folder's blocks go out with the record, root first (a reader can use a prefix of them)
     const built: Array<{ cid: CID, bytes: Uint8Array }> = []
@@ -630,7 +528,7 @@ export class ContributionService extends EventTarget implements Users {
     if (db !== undefined) await this.feedDb(db, name, row, rules.maxBytes)
     this.dispatchEvent(new CustomEvent<UserEvents['contribution']>('contribution', { detail: { site: name, user, sequence, root: row.root } }))
     if (this.online) await this.announce(name, record, built)
-    return this.toContribution(row)
+    return contributionOf(row)
   }
 
   private async announce (site: string, record: UserRecord, blocks: Array<{ cid: CID, bytes: Uint8Array }> = []): Promise<void> {
@@ -648,17 +546,13 @@ export class ContributionService extends EventTarget implements Users {
     })
   }
 
-  private toContribution (row: ContributionRow): Contribution {
-    return { site: row.site, user: row.user, sequence: row.sequence, root: row.root, files: row.files, updated: row.updated }
-  }
-
   contributions (site: string): Contribution[] {
-    return this.store.contributions(parseSiteName(site).name, 'accepted').map(r => this.toContribution(r))
+    return this.store.contributions(parseSiteName(site).name, 'accepted').map(r => contributionOf(r))
   }
 
   contribution (site: string, user: string): Contribution | undefined {
     const row = this.store.contribution(parseSiteName(site).name, user)
-    return row?.state === 'accepted' ? this.toContribution(row) : undefined
+    return row?.state === 'accepted' ? contributionOf(row) : undefined
   }
 
   async query (site: string, sql: string, params?: unknown[] | Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {
@@ -672,17 +566,7 @@ export class ContributionService extends EventTarget implements Users {
 
   info (site: string): UsersInfo {
     const name = parseSiteName(site).name
-    const config = this.config(name)
-    return {
-      site: name,
-      takesContributions: config?.rules !== undefined,
-      problem: config?.problem,
-      contributions: this.store.contributions(name).map(r => ({
-        user: r.user, sequence: r.sequence, root: r.root, state: r.state, reason: r.reason, files: r.files.length, bytes: r.files.reduce((n, f) => n + f.size, 0)
-      })),
-      rejections: this.store.rejections(name),
-      equivocations: this.store.equivocations(name)
-    }
+    return this.store.info(name, this.config(name))
   }
 
   allowed (site: string): boolean {
@@ -707,13 +591,6 @@ export class ContributionService extends EventTarget implements Users {
 
   /** Waits until no contribution is being checked (tests, benchmarks). */
   async settled (): Promise<void> {
-    if (this.running === 0 && this.queue.length === 0) return
-    await new Promise<void>(resolve => { this.addEventListener('idle', () => { resolve() }, { once: true }) })
+    await this.queue.settled()
   }
-}
-
-
-/** Whether a contribution file feeds the site's database. */
-function schemaTakes (schema: SiteConfig['schema'], path: string): boolean {
-  return schema?.maps.some(map => globMatch(map.file, path)) === true
 }

@@ -6,7 +6,7 @@
 import type { CID } from 'multiformats/cid'
 import { cat, resolveEntry, type ContentBlockstore } from '../content/index.ts'
 import { isWeftError } from '../errors.ts'
-import { parseUserRules, type UserRules } from './rules.ts'
+import { globMatch, parseUserRules, type UserRules } from './rules.ts'
 import { parseDbSchema, type SiteDbSchema } from './site-db.ts'
 
 /** weft.json with rules and a schema stays far below this; more is not a site's metadata. */
@@ -52,4 +52,9 @@ export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'ha
     config.problem = (err as Error).message
   }
   return config
+}
+
+/** Whether a contribution file feeds the site's database. */
+export function schemaTakes (schema: SiteConfig['schema'], path: string): boolean {
+  return schema?.maps.some(map => globMatch(map.file, path)) === true
 }

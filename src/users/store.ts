@@ -10,6 +10,7 @@
 import type { DatabaseSync } from 'node:sqlite'
 import { transaction } from '../repo/index.ts'
 import { decode, type RejectReason, type SiteRecord } from '../sites/index.ts'
+import type { Contribution, UsersInfo } from './index.ts'
 
 export interface ContributionFile { path: string, size: number, cid: string }
 export type ContributionState = 'accepted' | 'refused' | 'pending'
@@ -48,6 +49,11 @@ const toContribution = (r: Row): ContributionRow => ({
 
 /** A held record seen again is noted at most this often. */
 const TOUCH_AFTER_MS = 60_000
+
+/** A row as the Users interface gives it. */
+export function contributionOf (row: ContributionRow): Contribution {
+  return { site: row.site, user: row.user, sequence: row.sequence, root: row.root, files: row.files, updated: row.updated }
+}
 
 export class UserStore {
   private readonly db: DatabaseSync
@@ -185,6 +191,20 @@ export class UserStore {
   allow (site: string, allowed: boolean): void {
     if (allowed) this.db.prepare('INSERT OR REPLACE INTO user_consent (site, changed) VALUES (?, ?)').run(site, Date.now())
     else this.db.prepare('DELETE FROM user_consent WHERE site = ?').run(site)
+  }
+
+  /** Every contribution known on a site with its state, and the records refused (`weft user list`), under `config` (the rules last read). */
+  info (site: string, config: { rules?: unknown, problem?: string } | undefined): UsersInfo {
+    return {
+      site,
+      takesContributions: config?.rules !== undefined,
+      problem: config?.problem,
+      contributions: this.contributions(site).map(r => ({
+        user: r.user, sequence: r.sequence, root: r.root, state: r.state, reason: r.reason, files: r.files.length, bytes: r.files.reduce((n, f) => n + f.size, 0)
+      })),
+      rejections: this.rejections(site),
+      equivocations: this.equivocations(site)
+    }
   }
 
   allowedSites (): string[] {
