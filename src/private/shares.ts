@@ -33,6 +33,7 @@ import {
   MAX_RECIPIENTS, MAX_SHARE_FILE_BYTES, type Grant, type ListedFile, type Listing
 } from './share-format.ts'
 import type { PrivateEntryInfo, PrivateStore } from './store.ts'
+import { Serial } from './serial.ts'
 
 /** A folder this person shares, and with whom. */
 export interface OwnShare { site: string, folder: string, generation: number, recipients: string[] }
@@ -102,7 +103,7 @@ async function readAll (store: ContentBlockstore, cid: CID, limit: number): Prom
 
 class FolderShares implements Shares {
   private readonly c: SharesComponents
-  private readonly queues = new Map<string, Promise<unknown>>()
+  private readonly serialised = new Serial()
   private readonly opened = new Map<string, Opened>()
   private readonly refusals = new Map<string, Map<ShareRefusal, number>>()
   private readonly onPublished = (event: Event): void => {
@@ -128,16 +129,11 @@ class FolderShares implements Shares {
     if (!this.started) return
     this.started = false
     this.c.store.removeEventListener('published', this.onPublished)
-    await Promise.all([...this.queues.values()].map(async q => { await q.catch(() => {}) }))
+    await this.serialised.drained()
   }
 
   private async serial<T> (site: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.queues.get(site) ?? Promise.resolve()
-    const run = before.catch(() => {}).then(fn)
-    const tail = run.catch(() => {})
-    this.queues.set(site, tail)
-    void tail.then(() => { if (this.queues.get(site) === tail) this.queues.delete(site) })
-    return await run
+    return await this.serialised.run(site, fn)
   }
 
   private get store (): ContentBlockstore {

@@ -21,6 +21,7 @@ import type { UserIdentity } from '../users/identity.ts'
 import { openFileStream, openWithNonce, paddedSize, sealedSize, sealFile, sealWithNonce, KEY_BYTES } from './aead.ts'
 import { canonicalJson, emptyIndex, folderOf, MAX_HISTORY, openIndex, parseHeldIndex, sealIndex, type Entry, type FileEntry, type PrivateIndex } from './index-doc.ts'
 import { mergeIndexes, sameEntries, seenOf } from './merge.ts'
+import { Serial } from './serial.ts'
 import type { PrivateKeys } from './keys.ts'
 
 export interface PrivateEntryInfo { path: string, size: number, mtime: number }
@@ -146,7 +147,7 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
   private readonly blocks: Pick<Blocks, 'get' | 'put' | 'has' | 'flush'>
   private readonly fetchBlock?: PrivateStoreComponents['fetchBlock']
   private readonly init: PrivateStoreInit
-  private readonly queues = new Map<string, Promise<unknown>>()
+  private readonly serialised = new Serial()
   /** By index name. */
   private readonly cache = new Map<string, Held>()
   /** Ciphertext stored but not yet in an index (a write waiting its turn): gc keeps it meanwhile. */
@@ -176,14 +177,8 @@ class SealedPrivateStore extends EventTarget implements PrivateStore {
     return this.deviceId
   }
 
-  /** Runs `fn` after every earlier change to `site` has finished. */
   private async serial<T> (site: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.queues.get(site) ?? Promise.resolve()
-    const run = before.catch(() => {}).then(fn)
-    const tail = run.catch(() => {})
-    this.queues.set(site, tail)
-    void tail.then(() => { if (this.queues.get(site) === tail) this.queues.delete(site) })
-    return await run
+    return await this.serialised.run(site, fn)
   }
 
   /** The index held under the site's current index name; a row of an earlier master key is not it. */
