@@ -4,7 +4,7 @@ import type { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { CID as CIDClass } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { PackStore, storeWriteError, type StoreStat, type PutOptions } from './pack-store.ts'
+import { PackStore, storeWriteError, type StoreStat, type PutOptions, type Placement } from './pack-store.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { PinSet, type Pin, type PinType } from './pins.ts'
 import { walkDag, blockKey, multihashKey } from './links.ts'
@@ -12,7 +12,7 @@ import { walkDag, blockKey, multihashKey } from './links.ts'
 export { walkDag, blockKey, blockLinks, assertCodecSupported, decodeDagPb, decodeDagCbor, decodeUnixFS, assertWalkableShard, type DagReader } from './links.ts'
 export { verifyBlock, assertHashSupported, MAX_BLOCK_SIZE } from './hashing.ts'
 export type { Pin, PinType } from './pins.ts'
-export type { StoreStat } from './pack-store.ts'
+export type { StoreStat, Placement } from './pack-store.ts'
 
 export interface GcResult {
   blocks: number
@@ -41,6 +41,8 @@ export interface GetOptions {
 
 export interface Blocks {
   put(cid: CID, bytes: Uint8Array, options?: PutOptions): Promise<void>
+  /** A place for a block whose bytes another thread hashed and writes (see PackStore.place). */
+  place(cid: CID, len: number): Promise<Placement | undefined>
   /**
    * The block, hashed against its CID first. A damaged copy is quarantined (has() is false
    * after it) and, online, fetched again from peers; only if that fails does the read fail,
@@ -134,6 +136,7 @@ export function createBlocks (components: BlocksComponents, init: BlocksInit): B
   const reader = { get: async (cid: CID) => await get(cid), has: (cid: CID) => store.has(cid) }
   return {
     put: async (cid, bytes, options) => { await store.put(cid, bytes, options) },
+    place: async (cid, len) => await store.place(cid, len),
     get,
     has: cid => store.has(cid),
     flush: async () => { await store.flush() },

@@ -51,6 +51,14 @@ export interface GetOptions {
   verify?: boolean
 }
 
+/** Where another thread writes a block's bytes (see PackStore.place). */
+export interface Placement {
+  fd: number
+  off: number
+  /** Called once the bytes are written, with the error if the write failed. */
+  landed: (err?: unknown) => void
+}
+
 export interface PutOptions {
   /** The caller computed the CID from these very bytes a moment ago (the importer). */
   hashed?: boolean
@@ -189,27 +197,67 @@ export class PackStore {
     if (options.hashed !== true) verifyBlock(cid, bytes)
     if (cid.multihash.code === IDENTITY_HASH) return
     while (this.putsHeld !== undefined) await this.putsHeld
+    // Write-behind: the bytes stay readable from memory until the write lands; the caller
+    // waits only when too much is in flight.
+    const entry = this.admit(cid, bytes.byteLength, bytes, (fd, off) => writeAll(fd, bytes, off))
+    if (entry === undefined) return
+    if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
+    if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
+    if (entry.error !== undefined || entry.dropped === true) {
+      // This block's write failed, or was undone with one that did: undo now (cutting the
+      // tail at once) unless that already happened, then tell the caller. (The next flush()
+      // reports it too: other callers' blocks went with it.)
+      await this.flushBatch().catch(() => {})
+      throw storeWriteError(entry.error ?? this.lastFailure, this.dir)
+    }
+  }
+
+  /**
+   * A place in the active pack for a block that another thread writes (the hashing thread
+   * of an import: the bytes never come here). The caller hashed the bytes to `cid` and
+   * calls `landed` once they are written (with the error if the write failed); until
+   * then a read waits, and the block is indexed (after the fsync) like any put. Undefined
+   * when the store holds the block already or it is on its way.
+   */
+  async place (cid: CID, len: number): Promise<Placement | undefined> {
+    if (cid.multihash.code === IDENTITY_HASH) return undefined
+    while (this.putsHeld !== undefined) await this.putsHeld
+    // Waited for before the entry exists: a flush that took it in would wait for its write.
+    if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
+    while (this.putsHeld !== undefined) await this.putsHeld
+    let placement: Placement | undefined
+    this.admit(cid, len, undefined, async (fd, off) => {
+      const landed = Promise.withResolvers<void>()
+      placement = { fd, off, landed: err => { if (err === undefined) landed.resolve(); else landed.reject(err) } }
+      await landed.promise
+    })
+    return placement
+  }
+
+  /**
+   * Takes a block's place at the end of the active pack and starts its write; undefined
+   * when the block is held or pending already. Flushes at FLUSH_BYTES / FLUSH_BLOCKS.
+   */
+  private admit (cid: CID, len: number, bytes: Uint8Array | undefined, write: (fd: number, off: number) => Promise<void>): Pending | undefined {
     const mh = cid.multihash.bytes
     const key = multihashKey(mh)
-    if (this.pending.has(key) || this.stmt.get.get(mh) !== undefined) return
-    if (this.usedBytes + bytes.byteLength > this.options.storageMax) {
-      throw new WeftError('ERR_QUOTA_EXCEEDED', `storing ${bytes.byteLength} more bytes would pass datastore.storageMax (${this.options.storageMax} bytes; ${this.usedBytes} used)`)
+    if (this.pending.has(key) || this.stmt.get.get(mh) !== undefined) return undefined
+    if (this.usedBytes + len > this.options.storageMax) {
+      throw new WeftError('ERR_QUOTA_EXCEEDED', `storing ${len} more bytes would pass datastore.storageMax (${this.options.storageMax} bytes; ${this.usedBytes} used)`)
     }
-    if (this.activeSize > 0 && this.activeSize + bytes.byteLength > PACK_TARGET_SIZE) {
+    if (this.activeSize > 0 && this.activeSize + len > PACK_TARGET_SIZE) {
       try {
         this.rollPack(this.activePack + 1)
       } catch (err) {
         throw storeWriteError(err, this.dir)
       }
     }
-    const entry: Pending = { mh, pack: this.activePack, off: this.activeSize, len: bytes.byteLength, bytes, written: Promise.resolve() }
-    this.activeSize += bytes.byteLength
-    this.usedBytes += bytes.byteLength
-    this.pendingBytes += bytes.byteLength
-    // Write-behind: the bytes stay readable from memory until the write lands; the caller
-    // waits only when too much is in flight.
-    this.inflightBytes += entry.len
-    entry.written = writeAll(this.fd(entry.pack), bytes, entry.off).then(() => {
+    const entry: Pending = { mh, pack: this.activePack, off: this.activeSize, len, bytes, written: Promise.resolve() }
+    this.activeSize += len
+    this.usedBytes += len
+    this.pendingBytes += len
+    this.inflightBytes += len
+    entry.written = write(this.fd(entry.pack), entry.off).then(() => {
       entry.bytes = undefined
     }, (err: unknown) => {
       entry.error = err
@@ -220,15 +268,7 @@ export class PackStore {
     if (this.pendingBytes >= FLUSH_BYTES || this.pending.size >= FLUSH_BLOCKS) {
       this.flushBatch().catch(() => { /* undone; the next flush() reports it */ })
     }
-    if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
-    if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
-    if (entry.error !== undefined || entry.dropped === true) {
-      // This block's write failed, or was undone with one that did: undo now (cutting the
-      // tail at once) unless that already happened, then tell the caller. (The next flush()
-      // reports it too: other callers' blocks went with it.)
-      await this.flushBatch().catch(() => {})
-      throw storeWriteError(entry.error ?? this.lastFailure, this.dir)
-    }
+    return entry
   }
 
   /**
@@ -242,6 +282,9 @@ export class PackStore {
     const key = multihashKey(cid.multihash.bytes)
     const pending = this.pending.get(key)
     if (pending?.bytes !== undefined) return pending.bytes
+    // Placed for another thread's write: readable once it lands.
+    if (pending !== undefined) await pending.written
+    if (pending?.error !== undefined) throw new WeftError('ERR_BLOCK_NOT_FOUND', `block ${cid} is not in the local store (its write failed)`)
     const verify = options.verify ?? this.options.verifyReads ?? true
     const cached = this.readCache.get(key)
     if (cached !== undefined) {

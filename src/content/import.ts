@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { lstat, open, readdir, type FileHandle } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
 import type { BufferImporter } from 'ipfs-unixfs-importer'
 import { exporter } from 'ipfs-unixfs-exporter'
@@ -8,6 +9,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { WeftError } from '../errors.ts'
+import type { Placement } from '../blocks/index.ts'
+import { storeWriteError } from '../blocks/store-errors.ts'
 import type { ContentBlockstore, ImportOptions, ImportResult, ImportedEntry } from './types.ts'
 
 /** IPIP-499 `unixfs-v1-2025`: 1 MiB chunks (the rest of the profile is the importer's). */
@@ -122,13 +125,135 @@ async function * readChunks (entry: FsEntry, onBytes: (n: number) => void, signa
 }
 
 /**
- * Raw leaves hashed here with node:crypto and stored without a second hash: the CID is
- * computed from these very bytes, which is the check the store would make.
+ * Files at least this large are read, hashed and written into the packs by a thread of
+ * their own (chunk-worker.ts): hashing is most of an add's work, and the chunks then never
+ * reach the main thread (no copies, no garbage, memory flat for any size). Smaller files
+ * would spend more on messages than they save.
+ */
+const THREAD_MIN_FILE = 8 * CHUNK_SIZE
+
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './chunk-worker.ts' : './chunk-worker.js', import.meta.url)
+
+/**
+ * Stands in for a chunk the hashing thread keeps: the importer sees an empty array, the
+ * leaf importer finds the CID and length here.
+ */
+const threadChunks = new WeakMap<Uint8Array, { cid: CID, len: number }>()
+
+type WorkerMessage =
+  | { hashed: { index: number, len: number, digest: ArrayBuffer } }
+  | { written: { index: number } }
+  | { done: true }
+  | { error: { code: string, message: string, write: boolean } }
+
+/** One hashing thread for an import, started at its first large file and ended with it. */
+class ChunkThread {
+  private worker: Worker | undefined
+  /** Placements whose bytes the thread has not yet written, by chunk index. */
+  private readonly unwritten = new Map<number, Placement>()
+
+  private readonly placeBlock: (cid: CID, len: number) => Promise<Placement | undefined>
+
+  constructor (place: (cid: CID, len: number) => Promise<Placement | undefined>) {
+    this.placeBlock = place
+  }
+
+  async * read (entry: FsEntry, onBytes: (n: number) => void, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+    this.worker ??= new Worker(WORKER_URL)
+    const worker = this.worker
+    const leaves: Array<Promise<Uint8Array>> = []
+    let placing: Promise<unknown> = Promise.resolve()
+    let ended: { error?: Error } | undefined
+    let wake: (() => void) | undefined
+    const place = async (index: number, len: number, digest: ArrayBuffer): Promise<Uint8Array> => {
+      const cid = CID.createV1(raw.code, Digest.create(0x12, new Uint8Array(digest)))
+      const placement = await this.placeBlock(cid, len)
+      if (placement === undefined) {
+        worker.postMessage({ skip: { index } })
+      } else {
+        this.unwritten.set(index, placement)
+        worker.postMessage({ place: { index, fd: placement.fd, off: placement.off } })
+      }
+      const token = new Uint8Array(0)
+      threadChunks.set(token, { cid, len })
+      return token
+    }
+    const onMessage = (msg: WorkerMessage): void => {
+      if ('hashed' in msg) {
+        const { index, len, digest } = msg.hashed
+        const leaf = placing.then(async () => await place(index, len, digest))
+        leaf.catch(() => { /* met by the reader, in order */ })
+        placing = leaf
+        leaves.push(leaf)
+      } else if ('written' in msg) {
+        this.unwritten.get(msg.written.index)?.landed()
+        this.unwritten.delete(msg.written.index)
+      } else if ('done' in msg) {
+        ended = {}
+      } else {
+        const { code, message, write } = msg.error
+        const cause = Object.assign(new Error(message), { code })
+        ended = {
+          error: code === 'ESHRANK'
+            ? new WeftError('ERR_PATH_UNREADABLE', `${entry.absPath}: the file shrank while it was being added`)
+            : write ? storeWriteError(cause, entry.absPath) : fsError(cause, entry.absPath)
+        }
+      }
+      wake?.()
+    }
+    const onError = (err: Error): void => {
+      ended = { error: new WeftError('ERR_INTERNAL', `the hashing thread failed: ${err.message}`) }
+      wake?.()
+    }
+    worker.on('message', onMessage)
+    worker.on('error', onError)
+    worker.postMessage({ start: { path: entry.absPath, size: entry.size, chunkSize: CHUNK_SIZE } })
+    let next = 0
+    try {
+      for (;;) {
+        signal?.throwIfAborted()
+        if (ended?.error !== undefined) throw ended.error
+        if (next < leaves.length) {
+          const token = await leaves[next++]
+          const len = threadChunks.get(token)?.len ?? 0
+          onBytes(len)
+          yield token
+        } else if (ended !== undefined) {
+          await placing
+          if (next === leaves.length) return
+        } else {
+          await new Promise<void>(resolve => { wake = resolve })
+        }
+      }
+    } finally {
+      worker.off('message', onMessage)
+      worker.off('error', onError)
+      // A thread stopped half way is mid-file: it cannot serve the next one.
+      if (ended === undefined || ended.error !== undefined) await this.close()
+    }
+  }
+
+  /** Ends the thread; what it never wrote fails, so the store undoes those blocks. */
+  async close (): Promise<void> {
+    const worker = this.worker
+    this.worker = undefined
+    await worker?.terminate()
+    for (const placement of this.unwritten.values()) placement.landed(new WeftError('ERR_INTERNAL', 'the import stopped before this block was written'))
+    this.unwritten.clear()
+  }
+}
+
+/**
+ * Raw leaves hashed here with node:crypto (or by the hashing thread, for large files) and
+ * stored without a second hash: the CID is computed from these very bytes, which is the
+ * check the store would make.
  */
 function rawLeafImporter (): BufferImporter {
   return async function * (file, blockstore) {
     for await (const block of file.content) {
       yield async () => {
+        const placed = threadChunks.get(block)
+        if (placed !== undefined) return { cid: placed.cid, size: BigInt(placed.len), block }
         const digest = createHash('sha256').update(block).digest()
         const cid = CID.createV1(raw.code, Digest.create(0x12, digest))
         await blockstore.put(cid, block)
@@ -162,6 +287,7 @@ export async function importPath (store: ContentBlockstore, path: string, option
     bytes += n
     options.onProgress?.({ type: 'content:import:bytes', bytes, totalBytes, files, totalFiles })
   }
+  const thread = store.place === undefined ? undefined : new ChunkThread(store.place.bind(store))
   const candidates = async function * (): AsyncGenerator<ImportCandidate> {
     for (const entry of entries) {
       const meta = {
@@ -174,7 +300,8 @@ export async function importPath (store: ContentBlockstore, path: string, option
         yield { path: entry.dagPath, ...meta }
       } else {
         files++
-        yield { path: entry.dagPath, content: readChunks(entry, onBytes, options.signal), ...meta }
+        const content = thread !== undefined && entry.size >= THREAD_MIN_FILE ? thread.read(entry, onBytes, options.signal) : readChunks(entry, onBytes, options.signal)
+        yield { path: entry.dagPath, content, ...meta }
       }
     }
   }
@@ -185,13 +312,24 @@ export async function importPath (store: ContentBlockstore, path: string, option
     }
   }
   const imported: ImportedEntry[] = []
-  for await (const e of importer(candidates(), putter as never, {
-    profile: 'unixfs-v1-2025',
-    chunker: source => source,
-    bufferImporter: rawLeafImporter(),
-    blockWriteConcurrency: 4
-  })) {
-    imported.push({ path: e.path ?? '', cid: e.cid, size: Number(e.size) })
+  try {
+    for await (const e of importer(candidates(), putter as never, {
+      profile: 'unixfs-v1-2025',
+      chunker: source => source,
+      bufferImporter: rawLeafImporter(),
+      blockWriteConcurrency: 4
+    })) {
+      imported.push({ path: e.path ?? '', cid: e.cid, size: Number(e.size) })
+    }
+  } catch (err) {
+    if (thread !== undefined) {
+      // Blocks the thread never wrote fail as it ends; the flush undoes them now, not at the next add.
+      await thread.close()
+      await store.flush().catch(() => {})
+    }
+    throw err
+  } finally {
+    await thread?.close()
   }
   await store.flush()
   const rootPath = entries[0].dagPath

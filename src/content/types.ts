@@ -1,8 +1,11 @@
 import type { CID } from 'multiformats/cid'
+import type { Placement } from '../blocks/index.ts'
 
 /** What content/ needs from the block store. */
 export interface ContentBlockstore {
   put(cid: CID, bytes: Uint8Array, options?: { hashed?: boolean }): Promise<void>
+  /** Where the import's hashing thread may write a block itself (the pack store's place); without it, large files go through put. */
+  place?(cid: CID, len: number): Promise<Placement | undefined>
   get(cid: CID): Promise<Uint8Array>
   has(cid: CID): boolean
   flush(): Promise<void>

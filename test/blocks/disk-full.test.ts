@@ -83,6 +83,32 @@ test('a full disk is ERR_DISK_FULL; the failed write is cut at once and the same
   assert.equal((await node.blocks.gc()).blocks, 0)
 })
 
+test('a full disk met by the thread that writes a large file is ERR_DISK_FULL; the store is cut back at once and works again as soon as space frees', async t => {
+  const disk = await tinyDisk(t)
+  const home = join(disk, 'home')
+  const node = await createNode({ home })
+  t.after(async () => { await node.stop() })
+  const src = await tmpDir(t)
+  // From 8 MiB a file goes through the import's own thread (content/import.ts).
+  const big = randomBytes(12 * MiB + 5)
+  await writeFile(join(src, 'big.bin'), big)
+  const before = node.blocks.stat()
+  const filler = await fill(disk)
+
+  await assert.rejects(importPath(node.blocks, join(src, 'big.bin'), {}), (err: unknown) => isWeftError(err, 'ERR_DISK_FULL'))
+  assert.deepEqual(node.blocks.stat(), before)
+  assert.equal(await packBytes(home), before.packBytes)
+  assert.deepEqual((await node.blocks.verify()).problems, [])
+
+  await rm(filler)
+  const added = await importPath(node.blocks, join(src, 'big.bin'), {})
+  await node.blocks.pin(added.root.cid)
+  const after = node.blocks.stat()
+  assert.equal(after.blocks, before.blocks + 14, 'twelve 1 MiB leaves, one small leaf and the file node')
+  assert.equal(after.packBytes, after.bytes, 'no dead bytes left in the packs')
+  assert.deepEqual((await node.blocks.verify()).problems, [])
+})
+
 test('a full disk met by an automatic flush (thousands of small blocks) still fails the add with ERR_DISK_FULL, not later at the pin', async t => {
   const disk = await tinyDisk(t)
   const home = join(disk, 'home')

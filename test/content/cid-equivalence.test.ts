@@ -194,7 +194,9 @@ async function assertStoreVerifies (node: WeftNode): Promise<void> {
 // ---------------------------------------------------------------------------------------
 // Cases
 
-const FILE_SIZES = [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB, 3 * MiB + 17, 5 * MiB]
+// From 8 MiB a file is read, hashed and written by the import's own thread (content/import.ts):
+// either side of that, and more chunks than the thread keeps in memory at once.
+const FILE_SIZES = [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB, 3 * MiB + 17, 5 * MiB, 8 * MiB - 1, 8 * MiB, 21 * MiB + 3]
 
 test('single files around the 1 MiB chunk size have the reference CIDs', async t => {
   const node = await startNode(t)
@@ -210,6 +212,24 @@ test('single files around the 1 MiB chunk size have the reference CIDs', async t
       assert.equal(weft.root.cid.code, size <= MiB ? raw.code : dagPb.code)
     })
   }
+  await assertStoreVerifies(node)
+})
+
+test('a large file whose chunks repeat, and one whose chunks are stored already, have the reference CIDs', async t => {
+  const node = await startNode(t)
+  const dir = await tmpDir(t)
+  const chunk = pseudoRandomBytes(MiB, 99)
+  const repeated = new Uint8Array(12 * MiB)
+  for (let at = 0; at < repeated.byteLength; at += MiB) repeated.set(chunk, at)
+  await writeFile(join(dir, 'repeated.bin'), repeated)
+  await assertSameAsReference(node, join(dir, 'repeated.bin'))
+  // one leaf and the file node: the thread wrote the repeated chunk once
+  assert.equal(node.blocks.stat().blocks, 2)
+  assert.equal(node.blocks.stat().packBytes, node.blocks.stat().bytes, 'no bytes written for the repeats')
+  // the same bytes with one more chunk: all but the last leaf are held already
+  await writeFile(join(dir, 'longer.bin'), Buffer.concat([repeated, pseudoRandomBytes(MiB, 100)]))
+  await assertSameAsReference(node, join(dir, 'longer.bin'))
+  assert.equal(node.blocks.stat().packBytes, node.blocks.stat().bytes)
   await assertStoreVerifies(node)
 })
 
