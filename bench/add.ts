@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddCase, AddCaseResult } from './add-worker.ts'
 import type { BenchOptions } from './index.ts'
-import { writeLargeFile, writeSmallFiles } from './shared-data.ts'
+import { smallFileName, writeLargeFile, writeSmallFiles } from './shared-data.ts'
 
 const RUNS = 3
 const MiB = 1024 * 1024
@@ -19,8 +19,9 @@ const LARGE_FILE_BYTES = 256 * MiB
 const SMALL_FILES = 10_000
 const SMALL_FILE_BYTES = 4096
 
-const TARGET_PCT_OF_SHA256 = 50
-const TARGET_X_HELIA = 2
+/** Issue 19: the large file at half the machine's ceiling: SHA-256, and with fsync on also the disk's fsync'd write speed. */
+const TARGET_PCT_OF_CEILING = 50
+const TARGET_X_HELIA = 2.5
 const TARGET_RSS_MB = 300
 /** Issue 11: hashing every block read may cost at most this much throughput. */
 const TARGET_VERIFY_COST_PCT = 10
@@ -74,6 +75,7 @@ export async function run (options: BenchOptions): Promise<void> {
   try {
     const largeFile = join(root, 'large.bin')
     const smallDir = join(root, 'small')
+    const tinyFile = join(smallDir, smallFileName(0, SMALL_FILES))
     say(`generating ${LARGE_FILE_BYTES / MiB} MiB file and ${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files in ${root}`)
     writeLargeFile(largeFile, LARGE_FILE_BYTES)
     writeSmallFiles(smallDir, SMALL_FILES, SMALL_FILE_BYTES)
@@ -81,9 +83,9 @@ export async function run (options: BenchOptions): Promise<void> {
     const results = new Map<AddCase, AddCaseResult[]>()
     // Runs interleave (weft, Helia, weft, …) so slow patches of a noisy disk hit both.
     const order: Array<[AddCase, string]> = [
-      ['sha256', largeFile], ['weft-file', largeFile], ['weft-file-noverify', largeFile], ['weft-file-nosync', largeFile], ['helia-file', largeFile],
+      ['sha256', largeFile], ['disk', largeFile], ['weft-file', largeFile], ['weft-file-noverify', largeFile], ['weft-file-nosync', largeFile], ['helia-file', largeFile],
       ['weft-read', largeFile], ['weft-read-noverify', largeFile],
-      ['weft-dir', smallDir], ['helia-dir', smallDir]
+      ['weft-dir', smallDir], ['helia-dir', smallDir], ['weft-tiny', tinyFile]
     ]
     for (let i = 0; i < RUNS; i++) {
       for (const [name, input] of order) {
@@ -107,6 +109,10 @@ export async function run (options: BenchOptions): Promise<void> {
     const perSecond = (count: number, ms: number): number => count / (ms / 1000)
 
     const sha256MBps = perSecond(largeMB, medianMs('sha256'))
+    const sha256FirstPassMBps = perSecond(largeMB, median(get('sha256').map(r => r.passesMs?.[0] ?? r.ms)))
+    const diskMBps = perSecond(largeMB, medianMs('disk'))
+    /** With fsync on, the add cannot beat the slower of hashing and the disk's fsync'd writes. */
+    const syncCeilingMBps = Math.min(sha256MBps, diskMBps)
     const weftAddMBps = perSecond(largeMB, medianMs('weft-file'))
     const weftAddNoSyncMBps = perSecond(largeMB, medianMs('weft-file-nosync'))
     const weftAddNoVerifyMBps = perSecond(largeMB, medianMs('weft-file-noverify'))
@@ -119,8 +125,10 @@ export async function run (options: BenchOptions): Promise<void> {
     const heliaAddMBps = perSecond(largeMB, medianMs('helia-file'))
     const weftSmall = perSecond(SMALL_FILES, medianMs('weft-dir'))
     const heliaSmall = perSecond(SMALL_FILES, medianMs('helia-dir'))
-    const peakRss = maxRss('weft-file', 'weft-dir')
-    const pctOfSha = 100 * weftAddMBps / sha256MBps
+    const peakRss = maxRss('weft-dir')
+    const floorRss = maxRss('weft-tiny')
+    const pctOfCeiling = 100 * weftAddMBps / syncCeilingMBps
+    const pctOfShaNoSync = 100 * weftAddNoSyncMBps / sha256MBps
     const xHelia = weftSmall / heliaSmall
     const roots = {
       large_file_root_weft: rootOf('weft-file'),
@@ -131,7 +139,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const largeRootsMatch = roots.large_file_root_weft === roots.large_file_root_helia
     const smallRootsMatch = roots.small_files_root_weft === roots.small_files_root_helia
     const pass = {
-      large_file: pctOfSha >= TARGET_PCT_OF_SHA256,
+      large_file: pctOfCeiling >= TARGET_PCT_OF_CEILING,
+      large_file_nosync: pctOfShaNoSync >= TARGET_PCT_OF_CEILING,
       small_files: xHelia >= TARGET_X_HELIA,
       peak_rss: peakRss < TARGET_RSS_MB,
       verify_cost_add: addVerifyCost < TARGET_VERIFY_COST_PCT
@@ -141,13 +150,16 @@ export async function run (options: BenchOptions): Promise<void> {
     say('')
     say(`weft add — median of ${RUNS} runs, fresh store each run, each in its own process; MB = 2^20 bytes`)
     say(row(['', 'weft', 'ceiling / peer', 'ratio', 'target', '']))
-    say(row([`${largeMB} MiB file`, `${weftAddMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${pctOfSha.toFixed(0)}%`, `≥ ${TARGET_PCT_OF_SHA256}%`, verdict(pass.large_file)]))
+    say(row([`${largeMB} MiB file`, `${weftAddMBps.toFixed(0)} MB/s`, `min(SHA-256, disk) ${syncCeilingMBps.toFixed(0)} MB/s`, `${pctOfCeiling.toFixed(0)}%`, `≥ ${TARGET_PCT_OF_CEILING}%`, verdict(pass.large_file)]))
     say(row(['', '', `Helia ${heliaAddMBps.toFixed(0)} MB/s`, `${(weftAddMBps / heliaAddMBps).toFixed(2)}x`, '', '']))
-    say(row(['  without fsync', `${weftAddNoSyncMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${(100 * weftAddNoSyncMBps / sha256MBps).toFixed(0)}%`, '', '(datastore.sync off, as blockstore-fs)']))
+    say(row(['  without fsync', `${weftAddNoSyncMBps.toFixed(0)} MB/s`, `SHA-256 ${sha256MBps.toFixed(0)} MB/s`, `${pctOfShaNoSync.toFixed(0)}%`, `≥ ${TARGET_PCT_OF_CEILING}%`, verdict(pass.large_file_nosync)]))
     say(row(['  verified reads off', `${weftAddNoVerifyMBps.toFixed(0)} MB/s`, `verifying costs ${addVerifyCost.toFixed(1)}%`, '', `< ${TARGET_VERIFY_COST_PCT}%`, verdict(pass.verify_cost_add)]))
     say(row([`read ${largeMB} MiB (cat)`, `${weftReadMBps.toFixed(0)} MB/s`, `unverified ${weftReadNoVerifyMBps.toFixed(0)} MB/s`, `${readVerifyCost.toFixed(1)}%`, '', '(worst case: hashing is all a cached read does)']))
     say(row([`${SMALL_FILES} × ${SMALL_FILE_BYTES / 1024} KiB files`, `${weftSmall.toFixed(0)} files/s`, `Helia ${heliaSmall.toFixed(0)} files/s`, `${xHelia.toFixed(2)}x`, `≥ ${TARGET_X_HELIA}x`, verdict(pass.small_files)]))
-    say(row(['peak RSS', `${peakRss.toFixed(0)} MB`, `Helia ${maxRss('helia-file', 'helia-dir').toFixed(0)} MB`, '', `< ${TARGET_RSS_MB} MB`, verdict(pass.peak_rss)]))
+    say(row(['peak RSS, folder', `${peakRss.toFixed(0)} MB`, `Helia ${maxRss('helia-dir').toFixed(0)} MB`, '', `< ${TARGET_RSS_MB} MB`, verdict(pass.peak_rss)]))
+    say(row([`peak RSS, ${largeMB} MiB file`, `${maxRss('weft-file').toFixed(0)} MB`, `one 4 KiB file ${floorRss.toFixed(0)} MB`, `+${(maxRss('weft-file') - floorRss).toFixed(0)} MB`, '', '(what the file adds to the process)']))
+    say('')
+    say(`ceilings: SHA-256 ${sha256MBps.toFixed(0)} MB/s (fastest of ${get('sha256')[0]?.passesMs?.length ?? 1} passes; first pass in a fresh process ${sha256FirstPassMBps.toFixed(0)} MB/s), disk ${diskMBps.toFixed(0)} MB/s (1 MiB writes then fdatasync)`)
     say('')
     say(`large file root: ${largeRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.large_file_root_weft}  Helia ${roots.large_file_root_helia}  (${blocksOf('weft-file')} / ${blocksOf('helia-file')} blocks)`)
     say(`folder root:     ${smallRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.small_files_root_weft}  Helia ${roots.small_files_root_helia}  (${blocksOf('weft-dir')} / ${blocksOf('helia-dir')} blocks)`)
@@ -158,6 +170,9 @@ export async function run (options: BenchOptions): Promise<void> {
       const runsMs = (name: AddCase): number[] => get(name).map(r => round(r.ms))
       process.stdout.write(JSON.stringify({
         sha256_MBps: round(sha256MBps),
+        sha256_first_pass_MBps: round(sha256FirstPassMBps),
+        disk_fsync_MBps: round(diskMBps),
+        sync_ceiling_MBps: round(syncCeilingMBps),
         weft_add_MBps: round(weftAddMBps),
         weft_add_nosync_MBps: round(weftAddNoSyncMBps),
         weft_add_noverify_MBps: round(weftAddNoVerifyMBps),
@@ -169,7 +184,9 @@ export async function run (options: BenchOptions): Promise<void> {
         weft_small_files_per_s: round(weftSmall),
         helia_small_files_per_s: round(heliaSmall),
         peak_rss_MB: round(peakRss),
-        weft_add_pct_of_sha256: round(pctOfSha),
+        weft_add_pct_of_ceiling: round(pctOfCeiling),
+        weft_add_nosync_pct_of_sha256: round(pctOfShaNoSync),
+        weft_one_small_file_peak_rss_MB: round(floorRss),
         weft_small_files_x_helia: round(xHelia, 2),
         weft_large_file_peak_rss_MB: round(maxRss('weft-file')),
         weft_small_files_peak_rss_MB: round(maxRss('weft-dir')),

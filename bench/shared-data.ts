@@ -18,8 +18,10 @@ export function writeLargeFile (path: string, bytes: number): void {
 export function writeSmallFiles (dir: string, count: number, bytesEach: number): void {
   mkdirSync(dir)
   const bytes = Buffer.allocUnsafe(bytesEach)
-  const width = String(count - 1).length
-  for (let i = 0; i < count; i++) {
-    writeFileSync(join(dir, `f${String(i).padStart(width, '0')}.bin`), randomFillSync(bytes))
-  }
+  for (let i = 0; i < count; i++) writeFileSync(join(dir, smallFileName(i, count)), randomFillSync(bytes))
+}
+
+/** The name writeSmallFiles gives file `i` of `count`. */
+export function smallFileName (i: number, count: number): string {
+  return `f${String(i).padStart(String(count - 1).length, '0')}.bin`
 }

@@ -9,6 +9,7 @@ import { transaction } from '../repo/db.ts'
 import { multihashKey } from './links.ts'
 import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
 import { corruptError, storeWriteError } from './store-errors.ts'
+import { ReadCache } from './read-cache.ts'
 
 export { storeWriteError } from './store-errors.ts'
 
@@ -86,9 +87,7 @@ export class PackStore {
   private readonly options: PackStoreOptions
   private readonly fds = new Map<number, number>()
   private readonly pending = new Map<string, Pending>()
-  /** Least recently read first; blocks are immutable, so only deletion invalidates. */
-  private readonly readCache = new Map<string, Uint8Array>()
-  private readCacheBytes = 0
+  private readonly readCache = new ReadCache(READ_CACHE_BYTES)
   private pendingBytes = 0
   private inflightBytes = 0
   /** The last write that failed and was undone (for the message of those who hear of it later). */
@@ -292,8 +291,6 @@ export class PackStore {
         await this.quarantine(cid.multihash.bytes)
         throw corruptError(cid, 'its copy in memory does not match its hash')
       }
-      this.readCache.delete(key)
-      this.readCache.set(key, cached)
       return cached
     }
     const loc = pending ?? this.stmt.get.get(cid.multihash.bytes) as Location | undefined
@@ -310,7 +307,7 @@ export class PackStore {
       await this.quarantine(cid.multihash.bytes)
       throw corruptError(cid, `its bytes in ${packName(loc.pack)} do not match its hash`)
     }
-    this.remember(key, bytes)
+    this.readCache.remember(key, bytes)
     return bytes
   }
 
@@ -321,27 +318,9 @@ export class PackStore {
   async quarantine (mh: Uint8Array): Promise<boolean> {
     // A block written but not yet indexed is indexed first, so one transaction removes it either way.
     if (this.pending.has(multihashKey(mh))) await this.flush()
-    this.forget(multihashKey(mh))
+    this.readCache.forget(multihashKey(mh))
     const { blocks } = this.removeIndexed([mh])
     return blocks > 0
-  }
-
-  private remember (key: string, bytes: Uint8Array): void {
-    if (bytes.byteLength > READ_CACHE_BYTES / 8 || this.readCache.has(key)) return
-    this.readCache.set(key, bytes)
-    this.readCacheBytes += bytes.byteLength
-    for (const [old, b] of this.readCache) {
-      if (this.readCacheBytes <= READ_CACHE_BYTES) break
-      this.readCache.delete(old)
-      this.readCacheBytes -= b.byteLength
-    }
-  }
-
-  private forget (key: string): void {
-    const b = this.readCache.get(key)
-    if (b === undefined) return
-    this.readCache.delete(key)
-    this.readCacheBytes -= b.byteLength
   }
 
   private async readAt (loc: Location): Promise<Uint8Array> {
@@ -429,7 +408,7 @@ export class PackStore {
           packs.add(e.pack)
           const key = multihashKey(e.mh)
           if (this.pending.get(key) === e) this.pending.delete(key)
-          this.forget(key)
+          this.readCache.forget(key)
         }
       }
       this.pendingBytes = 0
@@ -496,7 +475,7 @@ export class PackStore {
       throw storeWriteError(err, this.dir)
     }
     // Only once the removal is committed: a failed transaction leaves every block readable.
-    for (const mh of mhs) this.forget(multihashKey(mh))
+    for (const mh of mhs) this.readCache.forget(multihashKey(mh))
     this.usedBytes -= bytes
     if (blocks > 0) this.deletions++
     return { blocks, bytes }
