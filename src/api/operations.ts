@@ -13,7 +13,7 @@ import {
 import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
 import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
-import { tcpHostPort } from '../net/index.ts'
+import { tcpHostPort } from '../net/addresses.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isUserId } from '../users/index.ts'
 import { UserOperations, withStringSequences, type Wire } from './user-operations.ts'

@@ -1,4 +1,4 @@
-import { openSync, closeSync, fsyncSync, ftruncateSync, fstatSync, readdirSync, unlinkSync, read, write, fdatasync, constants } from 'node:fs'
+import { openSync, closeSync, fsyncSync, ftruncateSync, fstatSync, readdirSync, unlinkSync, read, fdatasync, constants } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
@@ -10,11 +10,11 @@ import { multihashKey } from './links.ts'
 import { IDENTITY_HASH, hashMatches, isHashSupported, verifyBlock } from './hashing.ts'
 import { corruptError, storeWriteError } from './store-errors.ts'
 import { ReadCache } from './read-cache.ts'
+import { PackWriter, writeAll } from './pack-writer.ts'
 
 export { storeWriteError } from './store-errors.ts'
 
 const readAsync = promisify(read)
-const writeAsync = promisify(write)
 const fdatasyncAsync = promisify(fdatasync)
 
 /** A pack stops taking new blocks once it is this large. */
@@ -22,8 +22,8 @@ const PACK_TARGET_SIZE = 256 * 1024 * 1024
 /** Index (and fsync) written blocks after this many bytes or blocks. */
 const FLUSH_BYTES = 64 * 1024 * 1024
 const FLUSH_BLOCKS = 4096
-/** A put waits for its own write once this many bytes are being written. */
-const MAX_INFLIGHT_BYTES = 32 * 1024 * 1024
+/** A put waits for its own write once this many bytes are being written (one writev takes up to 8 MiB: more in flight only holds memory). */
+const MAX_INFLIGHT_BYTES = 8 * 1024 * 1024
 /** Recently read blocks kept in memory (a gateway serves the same pages again and again). */
 const READ_CACHE_BYTES = 32 * 1024 * 1024
 
@@ -88,6 +88,7 @@ export class PackStore {
   private readonly fds = new Map<number, number>()
   private readonly pending = new Map<string, Pending>()
   private readonly readCache = new ReadCache(READ_CACHE_BYTES)
+  private readonly writer = new PackWriter()
   private pendingBytes = 0
   private inflightBytes = 0
   /** The last write that failed and was undone (for the message of those who hear of it later). */
@@ -198,7 +199,7 @@ export class PackStore {
     while (this.putsHeld !== undefined) await this.putsHeld
     // Write-behind: the bytes stay readable from memory until the write lands; the caller
     // waits only when too much is in flight.
-    const entry = this.admit(cid, bytes.byteLength, bytes, (fd, off) => writeAll(fd, bytes, off))
+    const entry = this.admit(cid, bytes.byteLength, bytes, async (fd, off) => { await this.writer.write(fd, off, bytes) })
     if (entry === undefined) return
     if (this.inflightBytes > MAX_INFLIGHT_BYTES) await entry.written
     if (this.pendingBytes > 2 * FLUSH_BYTES) await this.flushing
@@ -587,13 +588,5 @@ export class PackStore {
     await this.flush()
     for (const fd of this.fds.values()) closeSync(fd)
     this.fds.clear()
-  }
-}
-
-async function writeAll (fd: number, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0
-  while (done < bytes.byteLength) {
-    const { bytesWritten } = await writeAsync(fd, bytes, done, bytes.byteLength - done, position + done)
-    done += bytesWritten
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { lstat, open, readdir, type FileHandle } from 'node:fs/promises'
 import { basename, join, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -75,6 +76,35 @@ async function collect (path: string, options: ImportOptions): Promise<{ entries
   }
   await visit(resolve(path), basename(resolve(path)))
   return { entries, symlinks, totalBytes }
+}
+
+/**
+ * Files this small are read in one synchronous call: from the page cache that takes
+ * microseconds, while an open, a read and a close through the thread pool cost three
+ * round trips and a FileHandle each (a 10,000-file add spent a third of its time there).
+ */
+const SYNC_READ_MAX = 64 * 1024
+
+/** A small file's first `entry.size` bytes, as one chunk (one empty chunk for an empty file). */
+function * readSmall (entry: FsEntry, onBytes: (n: number) => void): Generator<Uint8Array> {
+  const buf = Buffer.allocUnsafe(entry.size)
+  try {
+    const fd = openSync(entry.absPath, 'r')
+    try {
+      let filled = 0
+      while (filled < buf.length) {
+        const n = readSync(fd, buf, filled, buf.length - filled, filled)
+        if (n === 0) throw new WeftError('ERR_PATH_UNREADABLE', `${entry.absPath}: the file shrank while it was being added`)
+        filled += n
+      }
+    } finally {
+      closeSync(fd)
+    }
+  } catch (err) {
+    throw fsError(err, entry.absPath)
+  }
+  onBytes(buf.length)
+  yield buf
 }
 
 /**
@@ -300,7 +330,9 @@ export async function importPath (store: ContentBlockstore, path: string, option
         yield { path: entry.dagPath, ...meta }
       } else {
         files++
-        const content = thread !== undefined && entry.size >= THREAD_MIN_FILE ? thread.read(entry, onBytes, options.signal) : readChunks(entry, onBytes, options.signal)
+        const content = entry.size <= SYNC_READ_MAX
+          ? readSmall(entry, onBytes)
+          : thread !== undefined && entry.size >= THREAD_MIN_FILE ? thread.read(entry, onBytes, options.signal) : readChunks(entry, onBytes, options.signal)
         yield { path: entry.dagPath, content, ...meta }
       }
     }

@@ -14,11 +14,10 @@ import type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 
 export { Petnames, petnameValue, type Petname } from './petnames.ts'
 export { createDnslinkResolver, type DnslinkInit } from './dnslink.ts'
-export { createHnsResolver, type HnsInit } from './hns.ts'
-export { createNamecoinResolver, type NamecoinInit } from './namecoin.ts'
-export { createEnsResolver, type EnsInit } from './ens.ts'
+// The chains' resolvers (ens.ts, hns.ts, namecoin.ts) and records.ts are imported from
+// their own files, and by the node only when a chain is configured: ENS alone brings
+// about 500 modules (viem), which no offline command should load.
 export { encodeContenthash, decodeContenthash } from './ens-contenthash.ts'
-export { recordsFor, type NameRecords } from './records.ts'
 export { normalizeName, parseValue } from './names.ts'
 export type { NameAnswer, NameResolver, ResolveOptions } from './types.ts'
 

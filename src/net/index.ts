@@ -19,6 +19,8 @@ import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 
 export { SqliteDatastore } from './datastore.ts'
+export { tcpHostPort } from './addresses.ts'
+export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
 
@@ -107,13 +109,3 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
   })
 }
 
-/** The host and TCP port of a multiaddr such as /ip4/127.0.0.1/tcp/5101, or undefined if it has none. */
-export function tcpHostPort (address: string): { host: string, port: number } | undefined {
-  let host: string | undefined
-  let port: number | undefined
-  for (const c of multiaddr(address).getComponents()) {
-    if (['ip4', 'ip6', 'dns', 'dns4', 'dns6'].includes(c.name)) host = c.value
-    if (c.name === 'tcp') port = Number(c.value)
-  }
-  return host !== undefined && port !== undefined ? { host, port } : undefined
-}

@@ -1,14 +1,15 @@
 import { createBlocks, type Blocks } from '../blocks/index.ts'
-import { createExchange, createBitswapExchange, type Exchange, type BitswapExchange } from '../exchange/index.ts'
-import { createNet, createReconnect, SqliteDatastore, type NetInit, type Reconnect, type ReconnectInit, type WeftLibp2p } from '../net/index.ts'
-import { createRouting, type Routing } from '../routing/index.ts'
+// The network's modules load only when the node goes online (loadNetwork): an offline node
+// (`weft add` and every command without a daemon) spares their time and memory.
+import type { Exchange, BitswapExchange } from '../exchange/index.ts'
+import type { NetInit, Reconnect, ReconnectInit, WeftLibp2p } from '../net/index.ts'
+import type { Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
 import { createMessages, createPrivateStore, createPrivateSync, createShares, type Shares, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
-import { multiaddr } from '@multiformats/multiaddr'
 import { WeftError } from '../errors.ts'
 import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
-import { createDnslinkResolver, createEnsResolver, createHnsResolver, createNamecoinResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
+import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -88,6 +89,14 @@ export interface CreateNodeOptions extends OpenRepoOptions {
 }
 
 
+/** The modules only an online node needs, loaded at its first start. */
+async function loadNetwork () {
+  const [net, routing, exchange, { multiaddr }] = await Promise.all([
+    import('../net/index.ts'), import('../routing/index.ts'), import('../exchange/index.ts'), import('@multiformats/multiaddr')
+  ])
+  return { ...net, ...routing, ...exchange, multiaddr }
+}
+
 /**
  * The composition root: each module is built here, in order, from what the ones before
  * it provide, and stopped in the reverse order.
@@ -140,9 +149,19 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const petnames = new Petnames(repo.db)
     const namingConfig = repo.config.naming
     const resolvers: NameResolver[] = [petnames]
-    if (namingConfig.ens.rpc !== undefined) resolvers.push(createEnsResolver({ ...namingConfig.ens, rpc: namingConfig.ens.rpc }))
-    if (namingConfig.namecoin.rpc !== undefined) resolvers.push(createNamecoinResolver({ ...namingConfig.namecoin, rpc: namingConfig.namecoin.rpc }))
-    if (namingConfig.hns.rpc !== undefined) resolvers.push(createHnsResolver({ ...namingConfig.hns, rpc: namingConfig.hns.rpc }))
+    // each chain's resolver loads only when the chain is configured
+    if (namingConfig.ens.rpc !== undefined) {
+      const { createEnsResolver } = await import('../naming/ens.ts')
+      resolvers.push(createEnsResolver({ ...namingConfig.ens, rpc: namingConfig.ens.rpc }))
+    }
+    if (namingConfig.namecoin.rpc !== undefined) {
+      const { createNamecoinResolver } = await import('../naming/namecoin.ts')
+      resolvers.push(createNamecoinResolver({ ...namingConfig.namecoin, rpc: namingConfig.namecoin.rpc }))
+    }
+    if (namingConfig.hns.rpc !== undefined) {
+      const { createHnsResolver } = await import('../naming/hns.ts')
+      resolvers.push(createHnsResolver({ ...namingConfig.hns, rpc: namingConfig.hns.rpc }))
+    }
     resolvers.push(createDnslinkResolver({ servers: namingConfig.dns }))
     const naming = createNaming(resolvers, {
       timeout: parseDuration(repo.config.naming.timeout) as number,
@@ -201,6 +220,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
+    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr } = await loadNetwork()
     const datastore = new SqliteDatastore(repo.db)
     const libp2p = await createNet({
       datastore,

@@ -18,8 +18,7 @@
  */
 import { createHash, type KeyObject } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
-import type { Message } from '@libp2p/gossipsub'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import { WeftError } from '../errors.ts'
 import { parseSiteName } from '../sites/index.ts'
@@ -29,6 +28,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import { MessageStore } from './message-store.ts'
 import { CatchUpViolation, MESSAGES_CATCH_UP_PROTOCOL, requestMessagesCatchUp, serveMessagesCatchUp } from './message-catch-up.ts'
 import { MESSAGES_DEFAULTS, type InboxMessage, type Messages, type MessagesComponents, type MessagesInfo, type MessagesInit, type SentMessage } from './message-types.ts'
+import { Verdict } from '../net/verdicts.ts'
 
 const log = logger('weft:messages')
 
@@ -212,11 +212,11 @@ export class MessageService extends EventTarget implements Messages {
       // an honest relay forwarding someone's flood is charged only past the relay's limit
       if (!viaOk) this.components.net?.penalise(from, `handed on more than ${this.init.relayRate} messages a second on ${site}`)
       else if (origin === from) this.components.net?.penalise(from, `more than ${this.init.peerRate} messages a second on ${site}`)
-      return TopicValidatorResult.Ignore
+      return Verdict.Ignore
     }
     const outcome = await this.receive(site, message.data, from)
-    if (outcome === 'new') return TopicValidatorResult.Accept
-    return outcome === 'refused' ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+    if (outcome === 'new') return Verdict.Accept
+    return outcome === 'refused' ? Verdict.Reject : Verdict.Ignore
   }
 
   /**

@@ -26,12 +26,13 @@
  * publishes for it.
  */
 import type { Connection, PeerId, Startable, Stream } from '@libp2p/interface'
-import { TopicValidatorResult, type GossipSub, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
+import type { GossipSub, Message, SubscriptionChangeData, TopicValidatorResult } from '@libp2p/gossipsub'
 import { logger } from '@libp2p/logger'
 import { lpStream } from '@libp2p/utils'
 import type { CID } from 'multiformats/cid'
 import type { Routing } from '../routing/index.ts'
 import { checkRecord, isHostile, parseSiteName, RecordRejected, MAX_RECORD_BYTES, type SiteName } from '../sites/index.ts'
+import { Verdict } from '../net/verdicts.ts'
 
 const log = logger('weft:private:sync')
 
@@ -252,13 +253,13 @@ class PrivateSyncService implements PrivateSync {
   private async validate (synced: Synced, peer: PeerId, message: Message): Promise<TopicValidatorResult> {
     if (!this.take(peer.toString())) {
       this.components.penalise(peer.toString(), `over ${this.init.peerBurst} private index records at once (${this.init.peerRate} a second after)`)
-      return TopicValidatorResult.Reject
+      return Verdict.Reject
     }
     const providers = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
     const outcome = await this.receive(synced, message.data, peer, providers)
-    if (outcome === 'rejected') return TopicValidatorResult.Reject
+    if (outcome === 'rejected') return Verdict.Reject
     // forwarded only when it was news here: the other devices take it from whoever applied it
-    return outcome === 'applied' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+    return outcome === 'applied' ? Verdict.Accept : Verdict.Ignore
   }
 
   /** Takes one push from `peer`'s bucket; false when it is empty. */

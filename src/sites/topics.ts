@@ -5,13 +5,14 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { SitesNet } from './index.ts'
 import { isHostile, type RecordGate } from './gate.ts'
 import type { Running } from './lifecycle.ts'
 import { topicRendezvous, type SiteName } from './names.ts'
 import { RecordRejected } from './records.ts'
 import type { SiteStore } from './store.ts'
+import { Verdict } from '../net/verdicts.ts'
 
 const log = logger('weft:sites')
 
@@ -64,11 +65,11 @@ export class Topics {
     try {
       const { outcome } = await this.components.gate.accept(name.name, message.data, { kind: 'pubsub', peer: from, origin: message.type === 'signed' ? message.from : undefined })
       this.components.store.sawPeer(name.name, from)
-      return outcome === 'same' ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept
+      return outcome === 'same' ? Verdict.Ignore : Verdict.Accept
     } catch (err) {
-      if (err instanceof RecordRejected) return isHostile(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
+      if (err instanceof RecordRejected) return isHostile(err.reason) ? Verdict.Reject : Verdict.Ignore
       log.error('%s: validating a push failed: %s', name.name, (err as Error).message)
-      return TopicValidatorResult.Ignore
+      return Verdict.Ignore
     }
   }
 

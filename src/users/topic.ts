@@ -5,13 +5,14 @@
  * (the gate and the check); its outcome decides whether gossipsub passes the push on.
  */
 import type { PeerId } from '@libp2p/interface'
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import type { Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import { CID } from 'multiformats/cid'
 import { verifyBlock } from '../blocks/hashing.ts'
 import { RecordRejected, type RecordSource } from '../sites/index.ts'
 import { decodePush, PushMalformed } from './push.ts'
 import type { TokenBuckets } from './rate.ts'
 import type { UsersNet } from './index.ts'
+import { Verdict } from '../net/verdicts.ts'
 
 /** Users topics: `/weft/site-users/<site>`; kept apart from the site's IPNS-over-PubSub topic, whose subscribers (kubo among them) take only the site's own records. */
 export function usersTopic (site: string): string {
@@ -67,7 +68,7 @@ export class UsersTopics {
     const origin = message.type === 'signed' ? message.from.toString() : undefined
     if (!buckets.take(`peer:${origin ?? from}`, this.limits.peerBurst, this.limits.peerRate)) {
       if (origin !== undefined) net.penalise(origin, `more than ${this.limits.peerRate} user records a second on ${site}`)
-      return TopicValidatorResult.Ignore
+      return Verdict.Ignore
     }
     let push
     try {
@@ -78,7 +79,7 @@ export class UsersTopics {
       const detail = err instanceof PushMalformed ? err.message : `a carried block: ${(err as Error).message}`
       this.components.rejected(site, from)
       net.penalise(origin ?? from, `a malformed users push for ${site}: ${detail}`)
-      return TopicValidatorResult.Reject
+      return Verdict.Reject
     }
     try {
       // The folder is asked of the push's publisher first (it wrote it), then of the peer
@@ -86,10 +87,10 @@ export class UsersTopics {
       // publisher a one-block fetch waits for the DHT (seconds) or for the blocks to spread.
       const hints = message.type === 'signed' && !message.from.equals(peer) ? [message.from, peer] : [peer]
       const outcome = await this.components.receive(site, push.record, { kind: 'pubsub', peer: from, origin: peer }, hints, push.blocks)
-      return outcome === 'new' ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
+      return outcome === 'new' ? Verdict.Accept : Verdict.Ignore
     } catch (err) {
-      if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? TopicValidatorResult.Reject : TopicValidatorResult.Ignore
-      return TopicValidatorResult.Ignore
+      if (err instanceof RecordRejected) return HOSTILE.has(err.reason) ? Verdict.Reject : Verdict.Ignore
+      return Verdict.Ignore
     }
   }
 }

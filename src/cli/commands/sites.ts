@@ -6,7 +6,8 @@ import { createProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
 import { parseDurationArg, showProgress } from './content.ts'
-import { normalizeName, recordsFor } from '../../naming/index.ts'
+import { normalizeName } from '../../naming/index.ts'
+import { recordsFor } from '../../naming/records.ts'
 
 export interface PassphraseFlags { passphraseFile?: string }
 
