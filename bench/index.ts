@@ -2,7 +2,8 @@
  * `npm run bench -- <name> [--json]` runs `bench/<name>.ts`'s `run()`. A benchmark is a
  * file here whose name has no hyphen; its helpers are named `<name>-<part>.ts`.
  */
-import { readdirSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 export interface BenchOptions {
@@ -37,10 +38,31 @@ if (names.length !== 1) usage(names.length === 0 ? 'which benchmark?' : `one ben
 const name = names[0]
 if (!available().includes(name)) usage(`no benchmark named ${name}`)
 
+/** The machine's CPU counters (Linux /proc/stat, in ticks): busy, steal (taken by the host), and all. */
+function cpuTicks (): { busy: number, steal: number, total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const [user, nice, system, , , irq, softirq, steal = 0] = fields
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
+    return { busy: user + nice + system + irq + softirq, steal, total }
+  } catch {
+    return undefined
+  }
+}
+
+// A figure means little on a busy machine: say how busy it was, before and during the run.
+const loadBefore = loadavg()[0]
+const ticksBefore = cpuTicks()
 const bench = await import(`./${name}.ts`) as Benchmark
 try {
   await bench.run({ json: flags.includes('--json') })
 } catch (err) {
   process.stderr.write(`bench ${name} failed: ${(err as Error).stack ?? String(err)}\n`)
   process.exitCode = 1
+}
+const ticksAfter = cpuTicks()
+if (ticksBefore !== undefined && ticksAfter !== undefined) {
+  const total = ticksAfter.total - ticksBefore.total
+  const pct = (n: number): string => `${(100 * n / Math.max(1, total)).toFixed(0)}%`
+  process.stderr.write(`machine: ${availableParallelism()} cores; load average before the run ${loadBefore.toFixed(2)} (1 min), after ${loadavg()[0].toFixed(2)}; during the run the CPUs were ${pct(ticksAfter.busy - ticksBefore.busy)} busy (this benchmark included), ${pct(ticksAfter.steal - ticksBefore.steal)} stolen by the host\n`)
 }
