@@ -235,8 +235,10 @@ class ChunkThread {
       ended = { error: new WeftError('ERR_INTERNAL', `the hashing thread failed: ${err.message}`) }
       wake?.()
     }
+    const onAbort = (): void => { wake?.() }
     worker.on('message', onMessage)
     worker.on('error', onError)
+    signal?.addEventListener('abort', onAbort)
     worker.postMessage({ start: { path: entry.absPath, size: entry.size, chunkSize: CHUNK_SIZE } })
     let next = 0
     try {
@@ -258,6 +260,7 @@ class ChunkThread {
     } finally {
       worker.off('message', onMessage)
       worker.off('error', onError)
+      signal?.removeEventListener('abort', onAbort)
       // A thread stopped half way is mid-file: it cannot serve the next one.
       if (ended === undefined || ended.error !== undefined) await this.close()
     }
