@@ -15,6 +15,7 @@ import { base32 } from 'multiformats/bases/base32'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { varint } from 'multiformats'
+import { Key } from 'interface-datastore'
 
 const HOUR = 60 * 60_000
 
@@ -81,4 +82,16 @@ export async function pruneDhtStore (components: DhtStoreComponents, options: { 
     report[kind]++
   }
   return report
+}
+
+/**
+ * Whether `datastore` holds a provider record for `target` (a CID) or a record under it
+ * (a record key): kad-dht answers a lookup for it from there before asking anyone.
+ */
+export async function heldInDhtStore (datastore: Datastore, target: CID | Uint8Array, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+  if (target instanceof Uint8Array) {
+    return await datastore.has(new Key(`${DHT_STORE.prefix}/record/${base32.baseEncode(target)}`, false), options)
+  }
+  for await (const _ of datastore.query({ prefix: `${DHT_STORE.prefix}/provider/${base32.baseEncode(target.multihash.bytes)}/`, limit: 1 }, options)) return true
+  return false
 }

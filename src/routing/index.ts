@@ -12,10 +12,11 @@ import { logger } from '@libp2p/logger'
 import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
-import { pruneDhtStore } from './dht-store.ts'
+import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
+export { byKadDistance, kadKey } from './kad-distance.ts'
 
 export interface RoutingComponents {
   /** routing needs libp2p's DHT service and its peer store. */
@@ -57,6 +58,11 @@ export interface Routing extends Startable {
   putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<number>
   /** The best valid record; with `quorum`, the walk stops once that many peers answered. */
   getRecord(key: Uint8Array, options?: { signal?: AbortSignal, quorum?: number }): Promise<Uint8Array>
+  /**
+   * Whether this node's DHT store holds provider records for `target` (a CID) or a record
+   * under it (a record key): a lookup for it is then answered here, without the network.
+   */
+  storesLocally(target: CID | Uint8Array, options?: { signal?: AbortSignal }): Promise<boolean>
   /** Announces everything the strategy covers, in batches. */
   reprovide(options?: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<ReprovideReport>
 }
@@ -160,6 +166,9 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       const value = await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
       if (value === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', 'no peer holds a valid record under this key')
       return value
+    },
+    async storesLocally (target, options = {}) {
+      return await heldInDhtStore(components.datastore, target, options)
     },
     reprovide
   }
