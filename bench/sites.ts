@@ -2,9 +2,12 @@
  * `npm run bench -- sites [--json]`: one 20 MiB site (20 files of 1 MiB and an entry page)
  * on a private network on 127.0.0.1, every node in this process.
  *
- * - publish: the owner publishes it into a fresh network of 30 nodes and itself (the
- *   record put and the root provide run together in `sites.publish`); beside it, a bare
- *   DHT put and a bare provide from the same node.
+ * - publish: the owner publishes it into a fresh network of 30 nodes and itself, the
+ *   way `weft publish` does once the site exists: import and pin the folder, then
+ *   `sites.publish` (sign the record, then its DHT put and the root's provide, together).
+ *   Two figures: the whole publish (import + pin + record + provide), and the
+ *   announcement alone (`sites.publish`: record + provide); beside them, a bare DHT put
+ *   and a bare provide from the same node.
  * - update: 30 followers hold the first version (taken 5 at a time: setup, not a
  *   figure); the owner changes one 1 MiB file and publishes. Per follower, the time from
  *   just before `publish` until its `record` event (the new record accepted) and until
@@ -57,7 +60,7 @@ const SITE_LABEL = 'bench'
 
 const TARGET_RECORD_P95_MS = 1_000
 const TARGET_CONTENT_P95_MS = 3_000
-const TARGET_PUBLISH_MS = 1_000
+const TARGET_ANNOUNCE_MS = 1_000
 const TARGET_VISIT_P50_MS = 200
 /** Trautwein et al., "Design and evaluation of IPFS", SIGCOMM 2022: public network medians. */
 const IPFS_PUBLISH_MEDIAN_S = 33.8
@@ -263,18 +266,23 @@ export async function run (options: BenchOptions): Promise<void> {
     const filePath = (i: number): string => join(siteDir, `part-${String(i).padStart(2, '0')}.bin`)
     const piece = Buffer.allocUnsafe(MiB)
     for (let i = 0; i < FILES; i++) writeFileSync(filePath(i), randomFillSync(piece))
-    const v0 = await addSite(owner, siteDir)
-    const siteMiB = v0.bytes / MiB
     const site = await owner.sites.create(SITE_LABEL)
     const name = site.name
-    say(`site ${name}: ${siteMiB.toFixed(2)} MiB in ${v0.files} files, root ${v0.root.cid}`)
 
     // The quiet a network has between events: the joins' refresh walks end first.
     await settle(10_000)
+    // The whole publish: import and pin (as `weft publish` does), then sign and announce.
     const publishStart = performance.now()
+    const v0 = await addSite(owner, siteDir)
+    const announceStart = performance.now()
     const first = await owner.sites.publish(SITE_LABEL, v0.root.cid, { signal: AbortSignal.timeout(30_000) })
-    const publishMs = performance.now() - publishStart
-    say(`publish (sequence ${first.sequence}, announced ${first.announced}): ${publishMs.toFixed(0)} ms`)
+    const publishEnd = performance.now()
+    const importMs = announceStart - publishStart
+    const announceMs = publishEnd - announceStart
+    const wholePublishMs = publishEnd - publishStart
+    const siteMiB = v0.bytes / MiB
+    say(`site ${name}: ${siteMiB.toFixed(2)} MiB in ${v0.files} files, root ${v0.root.cid}`)
+    say(`publish (sequence ${first.sequence}, announced ${first.announced}): ${wholePublishMs.toFixed(0)} ms in all: import + pin ${importMs.toFixed(0)} ms, then record + provide ${announceMs.toFixed(0)} ms`)
 
     // Beside it: a bare DHT put (a record of a throwaway key) and a bare provide (a fresh CID), 3 of each.
     const barePut: number[] = []
@@ -495,7 +503,11 @@ export async function run (options: BenchOptions): Promise<void> {
       site_MiB: Number(siteMiB.toFixed(2)),
       site_files: v0.files,
       join_s: Number(joinS.toFixed(1)),
-      publish_ms: ms(publishMs),
+      // sites.publish alone: the record's put and the root's provide (import and pin before it)
+      announce_ms: ms(announceMs),
+      // import + pin + sites.publish, as `weft publish` of an existing site
+      whole_publish_ms: ms(wholePublishMs),
+      import_pin_ms: ms(importMs),
       publish_announced: first.announced,
       bare_put_ms: ms(median(barePut)),
       bare_provide_ms: ms(median(bareProvide)),
@@ -541,7 +553,7 @@ export async function run (options: BenchOptions): Promise<void> {
       pass: {
         record_p95: quantile(recordMs, 0.95) < TARGET_RECORD_P95_MS,
         content_p95: quantile(contentMs, 0.95) < TARGET_CONTENT_P95_MS,
-        publish: publishMs < TARGET_PUBLISH_MS,
+        announce: announceMs < TARGET_ANNOUNCE_MS,
         visit_p50: median(visitMs) < TARGET_VISIT_P50_MS
       },
       ipfs_public_publish_median_s: IPFS_PUBLISH_MEDIAN_S,
@@ -558,7 +570,8 @@ export async function run (options: BenchOptions): Promise<void> {
     say(row(['', '', `'fetched' event ${dist(fetchedEventMs)}`, '', '']))
     say(row(['', '', `one node alone fetching the update ${show(loneMs)}`, '', '']))
     if (directMs.length > 0) say(row(['', '', `then missing blocks by CID ${dist(directMs)}`, '', '']))
-    say(row([`publish ${siteMiB.toFixed(0)} MiB, fresh network`, show(publishMs), `bare DHT put ${show(median(barePut))}, provide ${show(median(bareProvide))}`, `< ${TARGET_PUBLISH_MS} ms`, verdict(result.pass.publish)]))
+    say(row(['announce (record + provide)', show(announceMs), `bare DHT put ${show(median(barePut))}, provide ${show(median(bareProvide))}`, `< ${TARGET_ANNOUNCE_MS} ms`, verdict(result.pass.announce)]))
+    say(row([`whole publish, ${siteMiB.toFixed(0)} MiB`, show(wholePublishMs), `import + pin ${show(importMs)}, then the announce`, 'none', '']))
     say(row(['visit: resolve + entry page', dist(visitMs), `resolve p50 ${show(resolveMs.length > 0 ? median(resolveMs) : NaN)}, page p50 ${show(pageMs.length > 0 ? median(pageMs) : NaN)}`, `p50 < ${TARGET_VISIT_P50_MS} ms`, verdict(result.pass.visit_p50)]))
     say(row(['', '', `DHT provider lookup ${lookupMs.length > 0 ? dist(lookupMs) : 'none'}`, '', '']))
     say(`for scale: IPFS's public network, median publish ${IPFS_PUBLISH_MEDIAN_S} s and retrieve ${IPFS_RETRIEVE_MEDIAN_S} s (Trautwein et al., SIGCOMM 2022)`)
