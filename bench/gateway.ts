@@ -18,12 +18,19 @@
  *   Beside each run, the CPU time the server used per request (user + system from /proc:
  *   the weft process with all its threads, nginx's master and worker), which shows
  *   which side is bound by its own CPU.
- * - time to first byte: a publisher node (its own process, linked to the visitor)
- *   publishes a new site (a fresh key and fresh content each trial, so the visitor holds
- *   no block of it and has never resolved its name; in a two-node network the record's
- *   DHT put may still land on the visitor); from sending `GET /` to
- *   `<k51 name>.ipns.localhost:<port>` until the first byte of the entry page's body.
- *   Beside it, the same request again, once the visitor holds the site.
+ * - time to first byte: a DHT of WEFT_BENCH_DHT_NODES plain nodes (22 by default, in a
+ *   process of their own), which the visitor and a publisher node (its own process) join:
+ *   24 nodes, k = 20. The publisher publishes a new site (a fresh key and fresh content
+ *   each trial, so the visitor holds no block of it and has never resolved its name),
+ *   with the site's key and content chosen so that the visitor is not among the 20 peers
+ *   closest to the record's key nor to the root's (XOR distance over all 24): the record
+ *   and the provider record land on other peers, and the visitor must walk the DHT for
+ *   both. Just before each visit the visitor is asked whether its DHT store holds either
+ *   anyway (a walk can miss a closer peer); the share is printed beside the figure. From
+ *   sending `GET /` to `<k51 name>.ipns.localhost:<port>` until the first byte of the
+ *   entry page's body. Beside it, the same request again, once the visitor holds the site.
+ *   WEFT_BENCH_DHT_NODES=0 measures it as before: the publisher linked to the visitor
+ *   alone, a two-node network where the record's put and the provide land on the visitor.
  *
  * MB here is 2^20 bytes. WEFT_BENCH_SECONDS (default 10), WEFT_BENCH_WARMUP_SECONDS (3)
  * and WEFT_BENCH_TRIALS (20; 0 skips the second part) change the amounts;
@@ -38,7 +45,7 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import type { Command, Published, Ready } from './gateway-node.ts'
+import type { Command, Far, Published, Ready } from './gateway-node.ts'
 import { cpuMs, createWrk, requireTool, startNginx, type Nginx, type Wrk, type WrkResult } from './gateway-load.ts'
 import type { BenchOptions } from './index.ts'
 
@@ -59,6 +66,12 @@ const RUNS = 2
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? 10)
 const WARMUP_SECONDS = Number(process.env.WEFT_BENCH_WARMUP_SECONDS ?? 3)
 const TRIALS = Number(process.env.WEFT_BENCH_TRIALS ?? 20)
+/** The DHT the time-to-first-byte sites are published into, beside the visitor and the publisher. */
+const DHT_NODES = Number(process.env.WEFT_BENCH_DHT_NODES ?? 22)
+/** kad-dht's k in weft (DHT_TUNING.kBucketSize): a record lives on the k peers closest to its key. */
+const K = 20
+/** Folders written for one trial before giving up on one whose root is far from the visitor. */
+const ROOT_TRIES = 50
 const PROFILE_DIR = process.env.WEFT_BENCH_PROFILE
 
 const TARGET_RPS_4K_PCT = 50
@@ -349,17 +362,44 @@ export async function run (options: BenchOptions): Promise<void> {
     const cachedMs: number[] = []
     const publishMs: number[] = []
     let visitFailures = 0
+    /** Visits where the visitor's own DHT store held the record / the root's provider record just before. */
+    const heldBefore = { record: 0, provider: 0 }
+    let visits = 0
     if (TRIALS > 0) {
       const publisher = await startNodeProcess(['publisher', join(root, 'publisher')])
       nodes.push(publisher)
-      await publisher.ask({ op: 'dial', address: visitor.ready.address })
+      let far: Far | undefined
+      if (DHT_NODES > 0) {
+        const joinStart = performance.now()
+        const swarm = await startNodeProcess(['swarm', join(root, 'swarm'), String(DHT_NODES)])
+        nodes.push(swarm)
+        const entry = (swarm.ready.addresses ?? []).slice(0, 3)
+        await Promise.all([visitor, publisher].map(async n => { await n.ask({ op: 'join', addresses: entry }) }))
+        far = { peer: visitor.ready.peer as string, peers: [...(swarm.ready.peers ?? []), visitor.ready.peer as string, publisher.ready.peer as string], k: K }
+        say(`time to first byte: a DHT of ${far.peers.length} nodes (${DHT_NODES} plain, the visitor, the publisher; k = ${K}) formed in ${((performance.now() - joinStart) / 1000).toFixed(1)} s`)
+      } else {
+        await publisher.ask({ op: 'dial', address: visitor.ready.address })
+        say('time to first byte: the publisher linked to the visitor alone (a two-node network: the record and the provide land on the visitor)')
+      }
       for (let i = 0; i < TRIALS; i++) {
         const folder = join(root, 'sites', `site-${i}`)
-        const page = writeSite(folder, `${i}-${randomBytes(8).toString('hex')}`)
-        const site = await publisher.ask<Published>({ op: 'publish', label: `site-${i}`, folder })
+        // New content until its root is far from the visitor (with a DHT), one folder otherwise.
+        let page: Buffer | undefined
+        let site: Published | undefined
+        for (let tries = 0; tries < ROOT_TRIES && (site === undefined || site.rootNear === true); tries++) {
+          rmSync(folder, { recursive: true, force: true })
+          page = writeSite(folder, `${i}-${randomBytes(8).toString('hex')}`)
+          site = await publisher.ask<Published>({ op: 'publish', label: `site-${i}`, folder, far })
+        }
+        if (site === undefined || page === undefined || site.rootNear === true) throw new Error(`${ROOT_TRIES} new folders in a row had a root among the visitor's ${K} closest: is the DHT smaller than k?`)
         publishMs.push(site.ms)
         await sleep(AFTER_PUBLISH_MS)
         const host = `${site.name}.ipns.localhost:${port}`
+        const { held } = await visitor.ask<{ held: boolean[] }>({ op: 'holds', targets: [`/ipns/${site.name}`, site.root] })
+        visits++
+        if (held[0]) heldBefore.record++
+        if (held[1]) heldBefore.provider++
+        const local = held[0] || held[1] ? ` (the visitor's DHT store held ${[held[0] ? 'the record' : '', held[1] ? "the root's provider record" : ''].filter(x => x !== '').join(' and ')})` : ''
         try {
           const cold = await visit(agent, `${gatewayUrl}/`, host)
           if (cold.status !== 200 || !cold.body.equals(page)) throw new Error(`the first visit got ${cold.status} and ${cold.body.byteLength} bytes that are not the entry page: ${cold.body.subarray(0, 200).toString('utf8')}`)
@@ -368,7 +408,7 @@ export async function run (options: BenchOptions): Promise<void> {
           coldMs.push(cold.firstByteMs)
           coldTotalMs.push(cold.totalMs)
           cachedMs.push(cached.firstByteMs)
-          say(`  site ${i + 1}/${TRIALS} ${site.name}: first visit ${showMs(cold.firstByteMs)} to the first byte (${showMs(cold.totalMs)} to the last), again ${showMs(cached.firstByteMs)}; published in ${site.ms.toFixed(0)} ms${site.announced ? '' : ' (not announced)'}`)
+          say(`  site ${i + 1}/${TRIALS} ${site.name}: first visit ${showMs(cold.firstByteMs)} to the first byte (${showMs(cold.totalMs)} to the last), again ${showMs(cached.firstByteMs)}; published in ${site.ms.toFixed(0)} ms${site.announced ? '' : ' (not announced)'}${local}`)
         } catch (err) {
           visitFailures++
           coldMs.push(Infinity)
@@ -398,9 +438,12 @@ export async function run (options: BenchOptions): Promise<void> {
     say(row(['  node:http alone, same run', `${thousands(node4k.requestsPerS)} req/s; ${node1m.MBps.toFixed(0)} MB/s`, `weft is ${(100 * weft4k.requestsPerS / node4k.requestsPerS).toFixed(0)}% / ${(100 * weft1m.MBps / node1m.MBps).toFixed(0)}% of it`, `${(100 * node4k.requestsPerS / nginx4k.requestsPerS).toFixed(0)}%`, 'ceiling', '']))
     if (weft4k.cpuPerRequest !== undefined) say(row(['  server CPU per request', `${us(weft4k.cpuPerRequest)} / ${us(weft1m.cpuPerRequest)} µs`, `${us(nginx4k.cpuPerRequest)} / ${us(nginx1m.cpuPerRequest)} µs`, '', '', '']))
     if (TRIALS > 0) {
-      say(row(['TTFB, new site from a peer', `p50 ${showMs(quantile(coldMs, 0.5))}  p95 ${showMs(quantile(coldMs, 0.95))}`, `cached: p50 ${showMs(quantile(cachedMs, 0.5))}  p95 ${showMs(quantile(cachedMs, 0.95))}`, '', 'none', '']))
+      say(row([DHT_NODES > 0 ? `TTFB, new site, ${DHT_NODES + 2}-node DHT` : 'TTFB, new site, 2 nodes', `p50 ${showMs(quantile(coldMs, 0.5))}  p95 ${showMs(quantile(coldMs, 0.95))}`, `cached: p50 ${showMs(quantile(cachedMs, 0.5))}  p95 ${showMs(quantile(cachedMs, 0.95))}`, '', 'none', '']))
       say(row(['  whole entry page', `p50 ${showMs(quantile(coldTotalMs, 0.5))}  p95 ${showMs(quantile(coldTotalMs, 0.95))}`, `publish p50 ${showMs(quantile(publishMs, 0.5))}`, '', '', '']))
-      say(`TTFB: ${TRIALS} sites, each new (fresh key and content) and published by a second node linked to the visitor; from sending GET / to <name>.ipns.localhost until the first body byte`)
+      say(DHT_NODES > 0
+        ? `TTFB: ${TRIALS} sites, each new (fresh key and content), published by a second node into a ${DHT_NODES + 2}-node DHT (k = ${K}) with the visitor outside the ${K} closest to the record's key and to the root's; from sending GET / to <name>.ipns.localhost until the first body byte`
+        : `TTFB: ${TRIALS} sites, each new (fresh key and content), published by a second node linked to the visitor alone (two nodes: the record and the provide land on the visitor); from sending GET / to <name>.ipns.localhost until the first body byte`)
+      say(`  the visitor's own DHT store held the record before ${heldBefore.record} of ${visits} visits, the root's provider record before ${heldBefore.provider} (a lookup for those is answered locally)`)
     }
     if (errors > 0) say(`warning: ${errors} socket errors or non-2xx answers in the timed runs (see the run lines); a server with any misses its target`)
     if (visitFailures > 0) say(`warning: ${visitFailures} of ${TRIALS} first visits failed; they count as infinitely slow`)
@@ -425,6 +468,9 @@ export async function run (options: BenchOptions): Promise<void> {
         publish_p50_ms: publishMs.length > 0 ? msOrNull(quantile(publishMs, 0.5)) : null,
         ttfb_trials: TRIALS,
         ttfb_failed: visitFailures,
+        ttfb_dht_nodes: TRIALS > 0 ? (DHT_NODES > 0 ? DHT_NODES + 2 : 2) : null,
+        ttfb_visitor_held_record: heldBefore.record,
+        ttfb_visitor_held_provider: heldBefore.provider,
         node_rps_4k: round(node4k.requestsPerS, 0),
         node_MBps_1m: round(node1m.MBps),
         weft_pct_of_node_rps_4k: round(100 * weft4k.requestsPerS / node4k.requestsPerS),
