@@ -27,6 +27,8 @@ const TARGET_RSS_MB = 300
 const TARGET_VERIFY_COST_PCT = 10
 
 const WORKER = fileURLToPath(new URL('./add-worker.ts', import.meta.url))
+/** The V8 flag bin/weft runs weft with (see there why); weft's cases run under it, as `weft add` does. */
+const WEFT_NODE_FLAGS = ['--max-semi-space-size=16']
 
 /** The worker running now, so an interrupt can stop it before its files are removed. */
 let current: { child: ChildProcess, closed: Promise<unknown> } | undefined
@@ -35,7 +37,8 @@ let current: { child: ChildProcess, closed: Promise<unknown> } | undefined
 async function runWorker (name: AddCase, input: string, store: string): Promise<AddCaseResult> {
   // Dirty pages from the previous run would otherwise be written back during this one.
   execFileSync('sync')
-  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', WORKER, name, input, store], {
+  const flags = name.startsWith('weft-') ? WEFT_NODE_FLAGS : []
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', ...flags, WORKER, name, input, store], {
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
@@ -164,6 +167,7 @@ export async function run (options: BenchOptions): Promise<void> {
     say(`large file root: ${largeRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.large_file_root_weft}  Helia ${roots.large_file_root_helia}  (${blocksOf('weft-file')} / ${blocksOf('helia-file')} blocks)`)
     say(`folder root:     ${smallRootsMatch ? 'weft and Helia match' : 'MISMATCH'}  weft ${roots.small_files_root_weft}  Helia ${roots.small_files_root_helia}  (${blocksOf('weft-dir')} / ${blocksOf('helia-dir')} blocks)`)
     say('weft times import + pin, with fsync (datastore.sync, the default) and without; Helia times unixfs add into blockstore-fs (no pin, no fsync).')
+    say(`weft's cases run with bin/weft's V8 flag (${WEFT_NODE_FLAGS.join(' ')}); Helia's with Node's defaults.`)
     say('Verified reads (every block read from the store hashed against its CID) on and off in the same run: add reads back only the DAG\'s nodes as it pins; cat reads every block from the page cache, so there the cost is SHA-256\'s speed against a memory copy.')
 
     if (options.json) {
