@@ -50,18 +50,26 @@ async function readFile ({ path, size, chunkSize }: Start): Promise<void> {
   const fh = await open(path, 'r')
   /** The write (or skip) of the chunk last held by each slot: the slot is free once it settles. */
   const busy: Array<Promise<void>> = Array.from({ length: RING }, async () => {})
+  const chunks = Math.max(1, Math.ceil(size / chunkSize))
+  /** Reads chunk `index` into its slot once the slot's last write has settled. */
+  const readChunk = async (index: number): Promise<Buffer> => {
+    const slot = index % RING
+    await busy[slot]
+    const buf = ring[slot].subarray(0, Math.min(chunkSize, size - index * chunkSize))
+    await readFully(fh, buf, index * chunkSize)
+    return buf
+  }
+  // The next chunk is read (in the thread pool) while this one is hashed here.
+  let next = readChunk(0)
   try {
-    const chunks = Math.max(1, Math.ceil(size / chunkSize))
     for (let index = 0; index < chunks; index++) {
-      const slot = index % RING
-      await busy[slot]
-      const len = Math.min(chunkSize, size - index * chunkSize)
-      const buf = ring[slot].subarray(0, len)
-      await readFully(fh, buf, index * chunkSize)
+      const buf = await next
+      if (index + 1 < chunks) next = readChunk(index + 1)
       const digest = createHash('sha256').update(buf).digest()
       const digestBytes = digest.buffer.slice(digest.byteOffset, digest.byteOffset + digest.byteLength)
       const reply = new Promise<Reply>(resolve => { replies.set(index, resolve) })
-      port.postMessage({ hashed: { index, len, digest: digestBytes } }, [digestBytes])
+      port.postMessage({ hashed: { index, len: buf.length, digest: digestBytes } }, [digestBytes])
+      const slot = index % RING
       busy[slot] = reply.then(async r => {
         if (!('place' in r)) return
         try {
@@ -76,6 +84,7 @@ async function readFile ({ path, size, chunkSize }: Start): Promise<void> {
     await Promise.all(busy)
     port.postMessage({ done: true })
   } finally {
+    await next.catch(() => { /* the read ahead of a failed file: its error is the same or moot */ })
     await fh.close()
   }
 }
