@@ -19,11 +19,13 @@ export interface PathEntry {
   type: 'file' | 'directory' | 'object'
   /** A file's bytes; 0 for folders and objects. */
   size: number
+  /** The CID of the root and of each segment on the way, the entry's last (the gateway's X-Ipfs-Roots). */
+  roots: CID[]
 }
 
 type Store = Pick<ContentBlockstore, 'get'>
 
-interface Described extends PathEntry {
+interface Described extends Omit<PathEntry, 'roots'> {
   node?: dagPb.PBNode
   sharded?: boolean
 }
@@ -48,24 +50,28 @@ async function describe (store: Store, cid: CID, linkSize?: number): Promise<Des
 /** The entry at `segments` below `root`: ERR_DAG_PATH_NOT_FOUND when a name is missing or a file is in the way. */
 export async function resolvePath (store: Store, root: CID, segments: string[]): Promise<PathEntry> {
   let entry = await describe(store, root)
+  const roots = [root]
   for (let i = 0; i < segments.length; i++) {
     if (entry.type !== 'directory') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments.slice(0, i)].join('/')} is not a folder`)
     if (entry.sharded === true) {
-      const rest = segments.slice(i)
+      // one segment at a time, so each segment's CID is known
       let found
       try {
-        found = await exporter(`${entry.cid}/${rest.join('/')}`, { async * get (cid: CID) { const bytes = await store.get(cid); assertWalkableShard(cid, bytes); yield bytes } })
+        found = await exporter(`${entry.cid}/${segments[i]}`, { async * get (cid: CID) { const bytes = await store.get(cid); assertWalkableShard(cid, bytes); yield bytes } })
       } catch (err) {
         if ((err as Error).name === 'NotFoundError') throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments].join('/')}: no such path in the DAG`)
         if (err instanceof WeftError || (err as Error).name === 'AbortError') throw err
         // the exporter's parsers on shard blocks that hashed right
         throw new WeftError('ERR_BLOCK_MALFORMED', `${entry.cid}: the sharded folder is malformed (${String((err as Error).message).split('\n')[0].slice(0, 200)})`, { cause: err })
       }
-      return await describe(store, found.cid)
+      entry = await describe(store, found.cid)
+      roots.push(entry.cid)
+      continue
     }
     const link = entry.node?.Links.find(l => l.Name === segments[i])
     if (link === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${[root, ...segments.slice(0, i + 1)].join('/')}: no such path in the DAG`)
     entry = await describe(store, link.Hash, link.Hash.code === raw.code ? link.Tsize : undefined)
+    roots.push(entry.cid)
   }
-  return { cid: entry.cid, type: entry.type, size: entry.size }
+  return { cid: entry.cid, type: entry.type, size: entry.size, roots }
 }

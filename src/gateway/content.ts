@@ -3,16 +3,19 @@
  * blocks verify), a folder (its index.html, or a listing), a path that does not exist
  * (the site's `_redirects`, then its 404.html), or a trustless answer (one block, a CAR).
  */
+import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
+import { identity } from 'multiformats/hashes/identity'
 import { parse as parseRange } from 'range-parser'
 import { ls, parseContentPath, readFile, resolvePath, type ContentBlockstore } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
 import { streamBody } from '../api/index.ts'
-import { errorResponse, notModified, redirect } from './responses.ts'
+import { contentDisposition, errorResponse, notModified, redirect } from './responses.ts'
 import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
-import { carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
+import { blockBytes, carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
+import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 
 /** A request's content path, resolved to its root, with what its answers carry. */
 export interface Target {
@@ -38,10 +41,40 @@ export interface ServeContext {
   signal: () => AbortSignal
 }
 
-const SNIFF_BYTES = 4100
+/**
+ * A generated listing is HTML weft may change, so it is not immutable even for an `/ipfs/`
+ * folder (the path gateway spec's suggestion: a week, then revalidated in the background).
+ */
+const LISTING_CACHE_CONTROL = 'public, max-age=604800, stale-while-revalidate=2678400'
+/** An `/ipfs/` answer: its bytes never change. */
+export const IMMUTABLE = 'public, max-age=29030400, immutable'
 
-function baseHeaders (target: Target, etag: string): Headers {
-  return new Headers({ ...target.headers, etag, 'cache-control': target.cacheControl, 'x-ipfs-path': target.contentPath })
+/** `roots`: the CIDs from the root to the answer's entity (X-Ipfs-Roots, which lets a cache tell what a path pointed at). */
+function baseHeaders (target: Target, etag: string, roots: CID[] = []): Headers {
+  const headers = new Headers({ ...target.headers, etag, 'cache-control': target.cacheControl, 'x-ipfs-path': target.contentPath })
+  if (roots.length > 0) headers.set('x-ipfs-roots', roots.join(','))
+  return headers
+}
+
+/** `?filename=` names the download; `?download=true` asks for it as an attachment. */
+function requestedName (request: Request): { filename?: string, download: boolean } {
+  const url = new URL(request.url)
+  return { filename: url.searchParams.get('filename') ?? undefined, download: url.searchParams.get('download') === 'true' }
+}
+
+/** The one range a request asks for, a 416 answer, or undefined for the whole (no Range, a malformed one, or several ranges: RFC 9110 lets a server ignore them). */
+function requestedRange (ctx: ServeContext, target: Target, size: number): { offset: number, length: number, contentRange: string } | Response | undefined {
+  const range = ctx.request.headers.get('range')
+  if (range === null) return undefined
+  const parsed = parseRange(size, range)
+  if (parsed.type === 'bytes' && parsed.ranges.length === 0 && (parsed.code & 2) !== 0) {
+    const answer = errorResponse(new WeftError('ERR_RANGE_NOT_SATISFIABLE', `${range.slice(0, 80)} is outside the ${size} bytes of ${target.contentPath}`), ctx.request)
+    answer.headers.set('content-range', `bytes */${size}`)
+    return answer
+  }
+  if (parsed.code !== 0 || parsed.type !== 'bytes' || parsed.ranges.length !== 1) return undefined
+  const only = parsed.ranges[0]
+  return { offset: only.start, length: only.end - only.start + 1, contentRange: `bytes ${only.start}-${only.end}/${size}` }
 }
 
 /** Resolves the target's path, keeping the blocks read on the way (a CAR proves the path with them). */
@@ -55,30 +88,39 @@ async function resolveRecorded (ctx: ServeContext, target: Target, segments: str
 
 export async function serveTrustless (ctx: ServeContext, target: Target, format: Exclude<TrustlessFormat, 'ipns-record'>): Promise<Response> {
   const url = new URL(ctx.request.url)
-  const params = format === 'car' ? carParams(url) : undefined
+  const params = format === 'car' ? carParams(url, ctx.request.headers.get('accept')) : undefined
   const { entry, pathBlocks } = await resolveRecorded(ctx, target, target.segments)
   const cid = entry.cid
+  const { filename } = requestedName(ctx.request)
   if (format === 'raw') {
     const etag = `"${cid}.raw"`
-    const headers = baseHeaders(target, etag)
+    const headers = baseHeaders(target, etag, entry.roots)
     if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
-    const bytes = await blockByBlock(ctx.stores, ctx.signal).get(cid)
+    const bytes = await blockBytes(blockByBlock(ctx.stores, ctx.signal), cid)
     headers.set('content-type', 'application/vnd.ipld.raw')
-    headers.set('content-length', String(bytes.byteLength))
-    headers.set('content-disposition', `attachment; filename="${cid}.bin"`)
+    headers.set('content-disposition', contentDisposition('attachment', filename ?? `${cid}.bin`))
     headers.set('x-content-type-options', 'nosniff')
-    return new Response(ctx.request.method === 'HEAD' ? null : bytes as Uint8Array<ArrayBuffer>, { headers })
+    headers.set('accept-ranges', 'bytes')
+    const range = requestedRange(ctx, target, bytes.byteLength)
+    if (range instanceof Response) return range
+    const body = range === undefined ? bytes : bytes.subarray(range.offset, range.offset + range.length)
+    headers.set('content-length', String(body.byteLength))
+    if (range !== undefined) headers.set('content-range', range.contentRange)
+    return new Response(ctx.request.method === 'HEAD' ? null : body as Uint8Array<ArrayBuffer>, { status: range === undefined ? 200 : 206, headers })
   }
   const p = params as NonNullable<typeof params>
-  const etag = `"${cid}.car.${p.scope}${p.from === undefined ? '' : `.${p.from}-${p.to ?? '*'}`}"`
-  const headers = baseHeaders(target, etag)
+  const dups = p.dups ? 'y' : 'n'
+  const etag = `"${cid}.car.${p.scope}.dfs.${dups}${p.from === undefined ? '' : `.${p.from}-${p.to ?? '*'}`}"`
+  const headers = baseHeaders(target, etag, entry.roots)
   if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
-  headers.set('content-type', 'application/vnd.ipld.car; version=1; order=dfs; dups=n')
-  headers.set('content-disposition', `attachment; filename="${cid}.car"`)
+  headers.set('content-type', `application/vnd.ipld.car; version=1; order=dfs; dups=${dups}`)
+  headers.set('content-disposition', contentDisposition('attachment', filename ?? `${cid}.car`))
   headers.set('x-content-type-options', 'nosniff')
+  // a CAR is made as it streams: no length is known, and a range of it means nothing to resume with
+  headers.set('accept-ranges', 'none')
   if (ctx.request.method === 'HEAD') return new Response(null, { headers })
-  const store = p.scope === 'all' ? prefetching(ctx.stores, cid, ctx.signal) : blockByBlock(ctx.stores, ctx.signal)
-  return new Response(await streamBody(carStream(target.root, pathBlocks, scopeBlocks(store, cid, p))), { headers })
+  const store = p.scope === 'all' && cid.multihash.code !== identity.code ? prefetching(ctx.stores, cid, ctx.signal) : blockByBlock(ctx.stores, ctx.signal)
+  return new Response(await streamBody(carStream(target.root, pathBlocks, scopeBlocks(store, cid, p), { dups: p.dups })), { headers })
 }
 
 /** Serves the target: a file, a folder's index.html or listing, or the site's answer for a missing path. */
@@ -95,16 +137,17 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
     if (!target.urlPath.endsWith('/')) return redirect(`${target.urlPath}/${target.search}`)
     try {
       const index = await resolvePath(store, target.root, [...target.segments, 'index.html'])
-      if (index.type === 'file') return await serveFile(ctx, target, index.cid, index.size, 'index.html', 200)
+      // the answer is the folder's: its CID is the ETag, and a client holding it gets a 304
+      if (index.type === 'file') return await serveFile(ctx, target, index.cid, index.size, 'index.html', 200, { etag: entry.cid, roots: entry.roots })
     } catch (err) {
       if (!isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) throw err
     }
-    return await listing(ctx, target, entry.cid)
+    return await listing(ctx, target, entry.cid, entry.roots)
   }
   if (entry.type === 'object') {
     throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; ask for ?format=raw or ?format=car`)
   }
-  return await serveFile(ctx, target, entry.cid, entry.size, target.segments.at(-1) ?? '', 200)
+  return await serveFile(ctx, target, entry.cid, entry.size, target.segments.at(-1) ?? '', 200, { roots: entry.roots })
 }
 
 /** A path the site does not have: its `_redirects` decide, then its 404.html, then a plain 404. */
@@ -138,57 +181,102 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
       })
       const page = await file(segments)
       if (page === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `_redirects sends ${'/' + target.segments.join('/')} to ${match.to}, which the site does not have`)
-      return await serveFile(ctx, { ...target, cacheControl: match.status === 200 ? target.cacheControl : 'no-cache' }, page.cid, page.size, segments.at(-1) ?? '', match.status)
+      // the answer for a path of an /ipfs/ CID never changes, whatever its status: it is cached as the CID's other answers (the web redirects file spec's tests)
+      return await serveFile(ctx, target, page.cid, page.size, segments.at(-1) ?? '', match.status)
     }
   }
   const page = await file(['404.html'])
   if (page === undefined) throw notFound
-  return await serveFile(ctx, { ...target, cacheControl: 'no-cache' }, page.cid, page.size, '404.html', 404)
+  return await serveFile(ctx, target, page.cid, page.size, '404.html', 404)
 }
 
-async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: number, name: string, status: number): Promise<Response> {
-  const etag = `"${cid}"`
-  const headers = baseHeaders(target, etag)
+/**
+ * The first block of the file's bytes [offset, offset + length) the local store lacks (interior
+ * nodes are read, leaves only looked up), or undefined: with no network to fetch from, a missing
+ * block is known before the status is sent, and answered as one (504), not as a body cut short.
+ */
+async function firstMissingBlock (blocks: ContentBlockstore, cid: CID, offset: number, length: number): Promise<CID | undefined> {
+  const walk = async (c: CID, at: number): Promise<CID | undefined> => {
+    if (c.multihash.code === identity.code) return undefined
+    if (!blocks.has(c)) return c
+    if (c.code !== dagPb.code) return undefined
+    const bytes = await blocks.get(c)
+    const node = decodeDagPb(c, bytes)
+    if (node.Links.length === 0 || node.Data === undefined) return undefined
+    const unixfs = decodeUnixFS(c, node.Data)
+    let position = at + (unixfs.data?.byteLength ?? 0)
+    for (let i = 0; i < node.Links.length && position < offset + length; i++) {
+      const size = Number(unixfs.blockSizes[i] ?? 0n)
+      if (position + size > offset) {
+        const missing = await walk(node.Links[i].Hash, position)
+        if (missing !== undefined) return missing
+      }
+      position += size
+    }
+    return undefined
+  }
+  return await walk(cid, 0)
+}
+
+/** The first block's bytes of a file, to sniff its type from (4 KiB of a file chunked small would need blocks a range does not). */
+async function firstBlock (store: ContentBlockstore, cid: CID): Promise<Uint8Array> {
+  const source = readFile(store, cid, { length: SNIFF_BYTES })
+  try {
+    const first = await source.next()
+    return first.done === true ? new Uint8Array() : first.value
+  } finally {
+    await source.return(undefined)
+  }
+}
+
+const SNIFF_BYTES = 4100
+
+interface FileAnswer {
+  /** The CID whose ETag the answer carries (a folder's, for its index.html); the file's by default. */
+  etag?: CID
+  roots?: CID[]
+}
+
+async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: number, name: string, status: number, answer: FileAnswer = {}): Promise<Response> {
+  const etag = `"${answer.etag ?? cid}"`
+  const headers = baseHeaders(target, etag, answer.roots)
   if (status === 200 && notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
   headers.set('accept-ranges', 'bytes')
+  const { filename, download } = requestedName(ctx.request)
+  if (filename !== undefined || download) headers.set('content-disposition', contentDisposition(download ? 'attachment' : 'inline', filename ?? name))
   let offset = 0
   let length = size
-  const range = ctx.request.headers.get('range')
-  if (range !== null && status === 200) {
-    const parsed = parseRange(size, range)
-    if (parsed.type === 'bytes' && parsed.ranges.length === 0 && (parsed.code & 2) !== 0) {
-      const answer = errorResponse(new WeftError('ERR_RANGE_NOT_SATISFIABLE', `${range.slice(0, 80)} is outside the ${size} bytes of ${target.contentPath}`), ctx.request)
-      answer.headers.set('content-range', `bytes */${size}`)
-      return answer
-    }
-    // a malformed header, or several ranges, gets the whole file (RFC 9110 lets a server ignore Range)
-    if (parsed.code === 0 && parsed.type === 'bytes' && parsed.ranges.length === 1) {
-      const only = parsed.ranges[0]
-      offset = only.start
-      length = only.end - only.start + 1
+  if (status === 200) {
+    const range = requestedRange(ctx, target, size)
+    if (range instanceof Response) return range
+    if (range !== undefined) {
+      ;({ offset, length } = range)
       status = 206
-      headers.set('content-range', `bytes ${offset}-${only.end}/${size}`)
+      headers.set('content-range', range.contentRange)
     }
+  }
+  const head = ctx.request.method === 'HEAD'
+  if (ctx.stores.fetches === undefined && !head) {
+    const missing = await firstMissingBlock(ctx.stores.blocks, cid, offset, length)
+    if (missing !== undefined) throw new WeftError('ERR_BLOCK_NOT_FOUND', `${missing}, a block of ${target.contentPath}, is not held here`)
   }
   // a whole file comes in one fetch, many blocks at once; a range asks for the blocks it needs
   const store = status === 206 ? blockByBlock(ctx.stores, ctx.signal) : prefetching(ctx.stores, cid, ctx.signal)
-  let type = typeFromName(name)
+  let type = typeFromName(name) ?? (filename === undefined ? undefined : typeFromName(filename))
   let source: AsyncGenerator<Uint8Array> | undefined
   let first: IteratorResult<Uint8Array> | undefined
   if (type === undefined) {
-    if (offset === 0 && ctx.request.method !== 'HEAD') {
+    if (offset === 0 && !head) {
       source = exactly(readFile(store, cid, { offset, length }), length, cid)
       first = await source.next()
       type = await sniffType(first.done === true ? new Uint8Array() : first.value)
     } else {
-      const head = []
-      for await (const chunk of readFile(store, cid, { length: SNIFF_BYTES })) head.push(chunk)
-      type = await sniffType(Buffer.concat(head))
+      type = await sniffType(await firstBlock(blockByBlock(ctx.stores, ctx.signal), cid))
     }
   }
   headers.set('content-type', type)
   headers.set('content-length', String(length))
-  if (ctx.request.method === 'HEAD' || length === 0) {
+  if (head || length === 0) {
     await source?.return(undefined)
     return new Response(null, { status, headers })
   }
@@ -220,9 +308,10 @@ function formatSize (n: number): string {
 }
 
 /** A folder without index.html: its entries as links, with sizes and CIDs. */
-async function listing (ctx: ServeContext, target: Target, cid: CID): Promise<Response> {
+async function listing (ctx: ServeContext, target: Target, cid: CID, roots: CID[]): Promise<Response> {
   const etag = `"DirIndex-weft1_CID-${cid}"`
-  const headers = baseHeaders(target, etag)
+  const headers = baseHeaders(target, etag, roots)
+  if (target.cacheControl === IMMUTABLE) headers.set('cache-control', LISTING_CACHE_CONTROL)
   if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
   headers.set('content-type', 'text/html; charset=utf-8')
   if (ctx.request.method === 'HEAD') return new Response(null, { headers })

@@ -26,7 +26,7 @@ import { CID } from 'multiformats/cid'
 import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
-import { serveContent, serveTrustless, type Target } from './content.ts'
+import { IMMUTABLE, serveContent, serveTrustless, type Target } from './content.ts'
 import { errorResponse, redirect } from './responses.ts'
 import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
@@ -40,7 +40,6 @@ import { parseSiteName } from '../sites/index.ts'
 
 /** The longest request URL served (414 beyond). */
 export const MAX_URL_LENGTH = 8 * 1024
-const IMMUTABLE = 'public, max-age=29030400, immutable'
 /** weft.json is metadata: a page of it is plenty (as sites' info reads it). */
 const MAX_SITE_JSON = 64 * 1024
 /** A contributed file runs nothing on the site's origin: a user's HTML or SVG must not act as the site (and write as its visitors). */
