@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   ERR_INVALID_PATH: { kind: 'user', exit: 2, http: 400, summary: 'a URL path segment is malformed or not allowed (`..`, an encoded slash)' },
   ERR_URL_TOO_LONG: { kind: 'user', exit: 2, http: 414, summary: 'a gateway request URL is longer than 8 KiB' },
   ERR_RANGE_NOT_SATISFIABLE: { kind: 'user', exit: 2, http: 416, summary: 'a Range header lies outside the file' },
+  ERR_NOT_CACHED: { kind: 'user', exit: 1, http: 412, summary: 'a gateway request with `Cache-Control: only-if-cached` names content this node does not hold' },
   ERR_ADDRESS_IN_USE: { kind: 'user', exit: 1, http: 500, summary: 'an address the daemon listens on is taken by another program' },
   ERR_NAME_INVALID: { kind: 'user', exit: 2, http: 400, summary: 'a name has invalid characters, an empty label or a label over 63 bytes' },
   ERR_NAME_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no resolver has a content record for the name' },

@@ -111,6 +111,27 @@ function isBrowserNavigation (request: Request): boolean {
   return (request.headers.get('accept') ?? '').includes('text/html')
 }
 
+/**
+ * Content is public and verifiable, so any page may read it (the path gateway spec's CORS
+ * headers); the site API, the UI and the consent page answer for themselves and get none.
+ */
+const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+  'access-control-allow-headers': 'Content-Type, Range, User-Agent, X-Requested-With',
+  'access-control-expose-headers': 'Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output'
+}
+
+function withCors (response: Response): Response {
+  for (const [name, value] of Object.entries(CORS_HEADERS)) response.headers.set(name, value)
+  return response
+}
+
+/** `Cache-Control: only-if-cached`: answer from the local store or not at all (412). */
+function onlyIfCached (request: Request): boolean {
+  return (request.headers.get('cache-control') ?? '').split(',').some(d => d.trim().toLowerCase() === 'only-if-cached')
+}
+
 /** `/.weft` and everything under it: the site API's prefix. */
 function isSiteApiPath (pathname: string): boolean {
   return pathname === '/.weft' || pathname.startsWith('/.weft/')
@@ -300,9 +321,15 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       isolated,
       headers
     }
-    const ctx = { stores, request, signal }
-    if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
-    return await serveContent(ctx, target)
+    const local = onlyIfCached(request)
+    const ctx = { stores: local ? { blocks: stores.blocks } : stores, request, signal }
+    try {
+      if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
+      return await serveContent(ctx, target)
+    } catch (err) {
+      if (local && isWeftError(err, 'ERR_BLOCK_NOT_FOUND')) throw new WeftError('ERR_NOT_CACHED', `${target.contentPath.slice(0, 200)} is not held here, and the request said only-if-cached`)
+      throw err
+    }
   }
 
   return async request => {
@@ -322,10 +349,15 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
         if (components.ui === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'this gateway has no web UI')
         return await components.ui(request)
       }
+      if (request.method === 'OPTIONS') return withCors(new Response(null, { headers: { allow: 'GET, HEAD, OPTIONS' } }))
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        return new Response(`405: the gateway answers GET and HEAD, not ${request.method}\n`, { status: 405, headers: { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' } })
+        return new Response(`405: the gateway answers GET, HEAD and OPTIONS, not ${request.method}\n`, { status: 405, headers: { allow: 'GET, HEAD, OPTIONS', 'content-type': 'text/plain; charset=utf-8' } })
       }
-      return await serve(request, host, url)
+      try {
+        return withCors(await serve(request, host, url))
+      } catch (err) {
+        return withCors(errorResponse(err, request))
+      }
     } catch (err) {
       return errorResponse(err, request)
     }
