@@ -10,7 +10,7 @@ import { parse as parseRange } from 'range-parser'
 import { ls, parseContentPath, readFile, resolvePath, type ContentBlockstore } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
-import { matchRedirect, parseRedirects, MAX_REDIRECTS_BYTES } from './redirects.ts'
+import { matchRedirect, parseRedirects, tooLarge, MAX_REDIRECTS_BYTES } from './redirects.ts'
 import { streamBody } from '../api/index.ts'
 import { contentDisposition, errorResponse, notModified, redirect } from './responses.ts'
 import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
@@ -164,7 +164,7 @@ async function missing (ctx: ServeContext, target: Target, notFound: WeftError):
   }
   const rulesFile = await file(['_redirects'])
   if (rulesFile !== undefined) {
-    if (Number(rulesFile.size) > MAX_REDIRECTS_BYTES) throw new WeftError('ERR_REDIRECTS_INVALID', `_redirects is larger than ${MAX_REDIRECTS_BYTES} bytes`)
+    if (Number(rulesFile.size) > MAX_REDIRECTS_BYTES) throw tooLarge()
     const chunks: Uint8Array[] = []
     for await (const chunk of readFile(store, rulesFile.cid)) chunks.push(chunk)
     const match = matchRedirect(parseRedirects(Buffer.concat(chunks).toString('utf8')), '/' + target.segments.join('/'))

@@ -213,7 +213,7 @@ test('bad input: traversal, encoded slashes, foreign hosts, long URLs, broken _r
   // a broken _redirects is the site's error, reported with its line
   r = await get(gateway, `http://${cid}.ipfs.localhost:8080/missing`)
   assert.equal(r.status, 500)
-  assert.match(await r.text(), /ERR_REDIRECTS_INVALID: _redirects line 1/)
+  assert.match(await r.text(), /ERR_REDIRECTS_INVALID: could not parse _redirects: line 1/)
   // hosts the gateway does not serve (DNS rebinding to the UI, stray virtual hosts)
   for (const host of ['evil.example', 'localhost.evil.example', `${cid}.ipfs.evil.example`, 'a.b.ipfs.localhost', '127.0.0.1.nip.io']) {
     r = await gateway(new Request('http://127.0.0.1:8080/', { headers: { host } }))

@@ -78,6 +78,8 @@ export interface Fixture {
   bytes: (...path: string[]) => Promise<Uint8Array>
   /** Every block under the CID at a path, depth first, the CID itself excluded (the suite's MustGetDescendantsCids). */
   descendants: (...path: string[]) => Promise<CID[]>
+  /** A UnixFS file's bytes (the suite's ReadFile). */
+  content: (...path: string[]) => Promise<Buffer>
   /** A sharded folder's shard blocks below its root, depth first (the suite's MustGetCidsInHAMT). */
   shards: (...path: string[]) => Promise<CID[]>
 }
@@ -161,7 +163,17 @@ export async function loadFixture (name: string, node?: WeftNode): Promise<Fixtu
     pathCids,
     bytes: async (...path) => blocks.get((await cid(...path)).toString()) as Uint8Array,
     descendants,
-    shards
+    shards,
+    content: async (...path) => {
+      const read = (c: CID): Buffer[] => {
+        const b = blocks.get(c.toString()) as Uint8Array
+        if (c.code !== dagPb.code) return [Buffer.from(b)]
+        const n = dagPb.decode(b)
+        const data = n.Data === undefined ? undefined : UnixFS.unmarshal(n.Data).data
+        return [Buffer.from(data ?? new Uint8Array()), ...n.Links.flatMap(l => read(l.Hash))]
+      }
+      return Buffer.concat(read(await cid(...path)))
+    }
   }
 }
 
