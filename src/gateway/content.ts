@@ -16,6 +16,7 @@ import { contentDisposition, errorResponse, notModified, redirect } from './resp
 import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
 import { blockBytes, carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
 import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
+import { tarEntries, tarStream } from './tar.ts'
 
 /** A request's content path, resolved to its root, with what its answers carry. */
 export interface Target {
@@ -86,7 +87,24 @@ async function resolveRecorded (ctx: ServeContext, target: Target, segments: str
   return { entry, pathBlocks: read }
 }
 
-export async function serveTrustless (ctx: ServeContext, target: Target, format: Exclude<TrustlessFormat, 'ipns-record'>): Promise<Response> {
+/** A file or folder as a tar archive (tar.ts), every entry under `<cid>/`. */
+export async function serveTar (ctx: ServeContext, target: Target): Promise<Response> {
+  const store = blockByBlock(ctx.stores, ctx.signal)
+  const entry = await resolvePath(store, target.root, target.segments)
+  if (entry.type === 'object') throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; a tar holds files and folders`)
+  // weak: the archive's bytes are weft's making (another gateway's tar of the same CID may differ)
+  const etag = `W/"${entry.cid}.x-tar"`
+  const headers = baseHeaders(target, etag, entry.roots)
+  if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+  headers.set('content-type', 'application/x-tar')
+  headers.set('content-disposition', contentDisposition('attachment', requestedName(ctx.request).filename ?? `${entry.cid}.tar`))
+  headers.set('x-content-type-options', 'nosniff')
+  if (ctx.request.method === 'HEAD') return new Response(null, { headers })
+  const entries = await tarEntries(store, { cid: entry.cid, type: entry.type, size: entry.size }, entry.cid.toString(), { signal: ctx.request.signal })
+  return new Response(await streamBody(tarStream(prefetching(ctx.stores, entry.cid, ctx.signal), entries)), { headers })
+}
+
+export async function serveTrustless (ctx: ServeContext, target: Target, format: 'raw' | 'car'): Promise<Response> {
   const url = new URL(ctx.request.url)
   const params = format === 'car' ? carParams(url, ctx.request.headers.get('accept')) : undefined
   const { entry, pathBlocks } = await resolveRecorded(ctx, target, target.segments)

@@ -26,7 +26,7 @@ import { CID } from 'multiformats/cid'
 import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
-import { IMMUTABLE, serveContent, serveTrustless, type Target } from './content.ts'
+import { IMMUTABLE, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
 import { errorResponse, redirect } from './responses.ts'
 import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
@@ -325,6 +325,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     const ctx = { stores: local ? { blocks: stores.blocks } : stores, request, signal }
     try {
       if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
+      if (format === 'tar') return await serveTar(ctx, target)
       return await serveContent(ctx, target)
     } catch (err) {
       if (local && isWeftError(err, 'ERR_BLOCK_NOT_FOUND')) throw new WeftError('ERR_NOT_CACHED', `${target.contentPath.slice(0, 200)} is not held here, and the request said only-if-cached`)

@@ -55,8 +55,9 @@ export function redirect (location: string, status = 301): Response {
 export function notModified (request: Request, etag: string): boolean {
   const header = request.headers.get('if-none-match')
   if (header === null) return false
+  const strong = etag.replace(/^W\//, '')
   return header.split(',').some(t => {
     const tag = t.trim().replace(/^W\//, '')
-    return tag === '*' || tag === etag
+    return tag === '*' || tag === strong
   })
 }

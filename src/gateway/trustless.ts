@@ -17,21 +17,23 @@ import { blockLinks, blockKey, decodeDagPb, decodeUnixFS } from '../blocks/index
 import type { ContentBlockstore } from '../content/index.ts'
 import { WeftError } from '../errors.ts'
 
-export type TrustlessFormat = 'raw' | 'car' | 'ipns-record'
+/** What `?format=` or Accept asks for instead of the deserialized content (tar is not trustless, but is asked the same way). */
+export type TrustlessFormat = 'raw' | 'car' | 'ipns-record' | 'tar'
 export type DagScope = 'block' | 'entity' | 'all'
 
 const MEDIA_TYPES: Record<string, TrustlessFormat> = {
   'application/vnd.ipld.raw': 'raw',
   'application/vnd.ipld.car': 'car',
-  'application/vnd.ipfs.ipns-record': 'ipns-record'
+  'application/vnd.ipfs.ipns-record': 'ipns-record',
+  'application/x-tar': 'tar'
 }
 
 /** The trustless format a request asks for, by `?format=` first, then by its Accept header. */
 export function requestedFormat (url: URL, accept: string | null): TrustlessFormat | undefined {
   const format = url.searchParams.get('format')
   if (format !== null) {
-    if (format === 'raw' || format === 'car' || format === 'ipns-record') return format
-    throw new WeftError('ERR_USAGE', `?format=${format.slice(0, 40)} is not one of raw, car, ipns-record`)
+    if (format === 'raw' || format === 'car' || format === 'ipns-record' || format === 'tar') return format
+    throw new WeftError('ERR_USAGE', `?format=${format.slice(0, 40)} is not one of raw, car, ipns-record, tar (see docs/gateway.md)`)
   }
   for (const part of (accept ?? '').split(',')) {
     const type = part.split(';')[0].trim().toLowerCase()
