@@ -91,7 +91,7 @@ async function resolveRecorded (ctx: ServeContext, target: Target, segments: str
 export async function serveTar (ctx: ServeContext, target: Target): Promise<Response> {
   const store = blockByBlock(ctx.stores, ctx.signal)
   const entry = await resolvePath(store, target.root, target.segments)
-  if (entry.type === 'object') throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; a tar holds files and folders`)
+  if (entry.type === 'object') throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is ${objectKind(entry.cid)}; a tar holds files and folders`)
   // weak: the archive's bytes are weft's making (another gateway's tar of the same CID may differ)
   const etag = `W/"${entry.cid}.x-tar"`
   const headers = baseHeaders(target, etag, entry.roots)
@@ -163,9 +163,35 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
     return await listing(ctx, target, entry.cid, entry.roots)
   }
   if (entry.type === 'object') {
-    throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is a ${entry.cid.code === 0x71 ? 'dag-cbor' : 'dag-json'} object; ask for ?format=raw or ?format=car`)
+    const link = await symlinkTarget(store, entry.cid)
+    if (link !== undefined) {
+      // its target as text, not followed: a link out of the DAG would name a different thing on every gateway
+      const headers = baseHeaders(target, `"${entry.cid}"`, entry.roots)
+      if (notModified(ctx.request, `"${entry.cid}"`)) return new Response(null, { status: 304, headers })
+      headers.set('content-type', 'text/plain; charset=utf-8')
+      headers.set('x-content-type-options', 'nosniff')
+      headers.set('content-length', String(link.byteLength))
+      return new Response(ctx.request.method === 'HEAD' ? null : link as Uint8Array<ArrayBuffer>, { headers })
+    }
+    throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is ${objectKind(entry.cid)}; ask for ?format=raw or ?format=car`)
   }
   return await serveFile(ctx, target, entry.cid, entry.size, target.segments.at(-1) ?? '', 200, { roots: entry.roots })
+}
+
+/** What a path that is neither file nor folder names, for a person. */
+function objectKind (cid: CID): string {
+  if (cid.code === 0x71) return 'a dag-cbor object'
+  if (cid.code === dagPb.code) return 'a UnixFS node that is neither file, folder nor symlink'
+  return `a block of codec 0x${cid.code.toString(16)}`
+}
+
+/** A UnixFS symlink's target bytes, or undefined for anything else. */
+async function symlinkTarget (store: ContentBlockstore, cid: CID): Promise<Uint8Array | undefined> {
+  if (cid.code !== dagPb.code) return undefined
+  const node = decodeDagPb(cid, await store.get(cid))
+  if (node.Data === undefined) return undefined
+  const unixfs = decodeUnixFS(cid, node.Data)
+  return unixfs.type === 'symlink' ? unixfs.data ?? new Uint8Array() : undefined
 }
 
 /** A path the site does not have: its `_redirects` decide, then its 404.html, then a plain 404. */

@@ -200,6 +200,25 @@ test('path gateway raw blocks, file names, percent-encoded names and CORS (path_
     assert.deepEqual(r.body, Buffer.from(await p.bytes('Portugal%2C+España=Peninsula Ibérica.txt')))
   })
 
+  const symlinks = await loadFixture('path_gateway_unixfs/symlink.car', gw.node)
+  await t.test('Test the directory listing (TestGatewaySymlink)', async () => {
+    const r = await gw.request(`/ipfs/${await symlinks.cid()}/`)
+    assert.equal(r.status, 200)
+    assert.match(r.body.toString(), />foo</)
+    assert.match(r.body.toString(), />bar</)
+  })
+  await t.test('Test the directory raw query (TestGatewaySymlink)', async () => {
+    const r = await gw.request(`/ipfs/${await symlinks.cid()}?format=raw`)
+    assert.equal(r.status, 200)
+    assert.deepEqual(r.body, Buffer.from(await symlinks.bytes()))
+  })
+  await t.test('Test the symlink (TestGatewaySymlink): its target as bytes, not followed', async () => {
+    const r = await gw.request(`/ipfs/${await symlinks.cid()}/bar`)
+    assert.equal(r.status, 200)
+    assert.equal(r.body.toString(), 'foo')
+    assert.equal(r.header('x-content-type-options'), 'nosniff')
+  })
+
   const hello = 'bafkqabtimvwgy3yk'
   await t.test('GET Responses from Gateway should include CORS headers allowing JS from other origins to read the data cross-origin.', async () => {
     const r = await gw.request(`/ipfs/${hello}/`)
