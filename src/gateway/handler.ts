@@ -22,12 +22,14 @@
  *
  * Any other Host is refused, which keeps DNS rebinding away from the UI.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
 import { IMMUTABLE, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
-import { errorResponse, redirect } from './responses.ts'
+import { contentDisposition, errorResponse, redirect } from './responses.ts'
 import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
 import { assertSameOrigin, contributionJson, createSiteApi, siteApiError, type SiteApiInit, type SiteApiUsers, type SiteContext, type SiteVersion } from './site-api.ts'
@@ -130,6 +132,15 @@ function withCors (response: Response): Response {
 /** `Cache-Control: only-if-cached`: answer from the local store or not at all (412). */
 function onlyIfCached (request: Request): boolean {
   return (request.headers.get('cache-control') ?? '').split(',').some(d => d.trim().toLowerCase() === 'only-if-cached')
+}
+
+/** A key name (`12D3Koo…`, `Qm…`, `k51…`) in its canonical spelling; undefined for names that are not keys. */
+function canonicalKeyName (id: string): string | undefined {
+  try {
+    return peerIdFromString(id).toCID().toString(base36)
+  } catch {
+    return undefined
+  }
 }
 
 /** `/.weft` and everything under it: the site API's prefix. */
@@ -253,6 +264,9 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
         throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `nothing is served at ${url.pathname.slice(0, 200)}; try /ipfs/<cid> or /ipns/<name>`)
       }
       ;({ namespace, id, rest } = split)
+      // one spelling per key (CIDv1 base36 libp2p-key), as the path gateway spec asks: a peer ID or a CIDv0-like key redirects to it
+      const canonicalKey = namespace === 'ipns' ? canonicalKeyName(id) : undefined
+      if (canonicalKey !== undefined && canonicalKey !== id) return redirect(`/ipns/${canonicalKey}${rest}${url.search}`, 302)
       format = formatOf()
       if (format === undefined && (host.kind === 'path' || isBrowserNavigation(request))) {
         return redirect(subdomainUrl(namespace, id, rest === '' ? '/' : rest, host.port) + url.search)
@@ -281,7 +295,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
           headers: {
             ...headers,
             'content-type': 'application/vnd.ipfs.ipns-record',
-            'content-disposition': `attachment; filename="${id}.ipns-record"`,
+            'content-disposition': contentDisposition('attachment', url.searchParams.get('filename') ?? `${id}.ipns-record`),
             'cache-control': `public, max-age=${Math.floor(resolved.ttl / 1000)}`,
             'x-content-type-options': 'nosniff',
             'x-ipfs-path': `/ipns/${id}`
