@@ -7,7 +7,7 @@ import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
 import { identity } from 'multiformats/hashes/identity'
 import { parse as parseRange } from 'range-parser'
-import { ls, parseContentPath, readFile, resolvePath, type ContentBlockstore } from '../content/index.ts'
+import { readFile, resolvePath, type ContentBlockstore } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, tooLarge, MAX_REDIRECTS_BYTES } from './redirects.ts'
@@ -17,6 +17,7 @@ import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
 import { blockBytes, carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'
 import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import { tarEntries, tarStream } from './tar.ts'
+import { listingPage } from './listing.ts'
 
 /** A request's content path, resolved to its root, with what its answers carry. */
 export interface Target {
@@ -33,6 +34,8 @@ export interface Target {
   isolated: boolean
   /** Extra headers every answer carries (the path gateway's sandbox). */
   headers: Record<string, string>
+  /** Where listings link `/ipfs/…` paths: '' on the path gateway, `//localhost:<port>` from a subdomain origin. */
+  pathGateway: string
 }
 
 export interface ServeContext {
@@ -338,20 +341,7 @@ async function * exactly (source: AsyncGenerator<Uint8Array>, length: number, ci
   if (sent !== length) throw new WeftError('ERR_NOT_A_FILE', `${cid} gave ${sent} bytes where its DAG says ${length}`)
 }
 
-function escapeHtml (text: string): string {
-  return text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
-}
-
-function formatSize (n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n
-  let i = -1
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++ }
-  return `${v.toFixed(1)} ${units[i]}`
-}
-
-/** A folder without index.html: its entries as links, with sizes and CIDs. */
+/** A folder without index.html: its entries as links, with sizes and CIDs (listing.ts). */
 async function listing (ctx: ServeContext, target: Target, cid: CID, roots: CID[]): Promise<Response> {
   const etag = `"DirIndex-weft1_CID-${cid}"`
   const headers = baseHeaders(target, etag, roots)
@@ -359,17 +349,5 @@ async function listing (ctx: ServeContext, target: Target, cid: CID, roots: CID[
   if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
   headers.set('content-type', 'text/html; charset=utf-8')
   if (ctx.request.method === 'HEAD') return new Response(null, { headers })
-  const entries = await ls(blockByBlock(ctx.stores, ctx.signal), parseContentPath(cid.toString()))
-  entries.sort((a, b) => a.type === b.type ? a.name.localeCompare(b.name) : a.type === 'directory' ? -1 : 1)
-  const title = escapeHtml(decodeURIComponent(target.contentPath))
-  const rows = entries.map(e => {
-    // a name from a hostile DAG may hold a lone surrogate, which encodeURIComponent refuses
-    const href = encodeURIComponent(e.name.toWellFormed()) + (e.type === 'directory' ? '/' : '')
-    return `<tr><td><a href="${escapeHtml(href)}">${escapeHtml(e.name)}${e.type === 'directory' ? '/' : ''}</a></td><td>${e.type === 'directory' ? '' : formatSize(e.size)}</td><td><code>${e.cid}</code></td></tr>`
-  })
-  const up = target.segments.length > 0 ? '<tr><td><a href="../">../</a></td><td></td><td></td></tr>' : ''
-  const page = `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>` +
-    '<style>body{font:15px/1.5 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}td{padding:.2em 1em .2em 0}code{font-size:12px;color:#666}</style></head>' +
-    `<body><h1>${title}</h1><p><code>${cid}</code></p><table>${up}${rows.join('')}</table></body></html>\n`
-  return new Response(page, { headers })
+  return new Response(await listingPage(blockByBlock(ctx.stores, ctx.signal), cid, { urlPath: target.urlPath, contentPath: target.contentPath, pathGateway: target.pathGateway }), { headers })
 }

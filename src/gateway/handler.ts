@@ -134,6 +134,19 @@ function onlyIfCached (request: Request): boolean {
   return (request.headers.get('cache-control') ?? '').split(',').some(d => d.trim().toLowerCase() === 'only-if-cached')
 }
 
+/**
+ * `/ipfs/?uri=ipfs://<cid>/<path>` (or `ipns://`), what a browser's registered protocol
+ * handler (`navigator.registerProtocolHandler`) asks: a 301 to the content path.
+ */
+function protocolHandlerRedirect (url: URL): Response | undefined {
+  if (url.pathname !== '/ipfs/' && url.pathname !== '/ipns/') return undefined
+  const uri = url.searchParams.get('uri')
+  if (uri === null) return undefined
+  const m = /^(ipfs|ipns):\/\/([^/?#\x00-\x20]+)(\/[^?#\x00-\x20]*)?$/.exec(uri)
+  if (m === null) throw new WeftError('ERR_USAGE', `uri=${uri.slice(0, 80)} is not an ipfs:// or ipns:// address`)
+  return redirect(`/${m[1]}/${m[2]}${m[3] ?? ''}`)
+}
+
 /** A key name (`12D3Koo…`, `Qm…`, `k51…`) in its canonical spelling; undefined for names that are not keys. */
 function canonicalKeyName (id: string): string | undefined {
   try {
@@ -233,6 +246,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       // the same URL names the user's next version too: ask again (the ETag, the file's CID, makes that cheap)
       cacheControl: 'no-cache',
       isolated: false,
+      pathGateway: '',
       headers: { ...headers, 'content-security-policy': CONTRIBUTION_CSP, 'x-content-type-options': 'nosniff' }
     }
     return await serveContent({ stores, request: ctx.request, signal: ctx.signal }, target)
@@ -258,6 +272,8 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       format = formatOf()
       isolated = true
     } else {
+      const handled = protocolHandlerRedirect(url)
+      if (handled !== undefined) return handled
       const split = splitContentPath(url.pathname)
       if (split === undefined) {
         if (host.kind === 'path' && url.pathname === '/') return redirect(`http://127.0.0.1${port}/`, 302)
@@ -322,7 +338,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       try {
         root = CID.parse(id)
       } catch {
-        throw new WeftError('ERR_INVALID_CID', `"${id.slice(0, 120)}" is not a valid CID`)
+        throw new WeftError('ERR_INVALID_CID', `invalid path "/ipfs/${id.slice(0, 120)}": not a valid CID`)
       }
     }
     const target: Target = {
@@ -333,6 +349,8 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       contentPath: `/${namespace}/${id}${rest}`,
       cacheControl,
       isolated,
+      // a subdomain origin's listings link /ipfs/ paths on the path gateway
+      pathGateway: host.kind === 'subdomain' ? `//localhost${port}` : '',
       headers
     }
     const local = onlyIfCached(request)

@@ -55,11 +55,11 @@ export function subdomainCid (text: string): string {
     try {
       cid = CID.parse(text, base36)
     } catch {
-      throw new WeftError('ERR_INVALID_CID', `"${text.slice(0, 120)}" is not a valid CID`)
+      throw new WeftError('ERR_INVALID_CID', `invalid path "/ipfs/${text.slice(0, 120)}": not a valid CID`)
     }
   }
   const label = cid.toV1().toString(base32)
-  if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_INVALID_CID', `${label} is too long for a DNS label; use the path gateway with ?format=car`)
+  if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_INVALID_CID', `${label.slice(0, 120)}: CID incompatible with DNS label length limit of ${DNS_LABEL_MAX}; use the path gateway with ?format=car`)
   return label
 }
 

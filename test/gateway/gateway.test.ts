@@ -93,8 +93,9 @@ test('the gateway serves a site: subdomains, path redirects, folders, types, ran
   assert.equal(r.headers.get('location'), '/docs/')
   r = await get(gateway, `${site}/docs/`)
   const listing = await r.text()
-  assert.match(listing, /href="a\.txt">a\.txt</)
-  assert.match(listing, /href="deep\/">deep\/</)
+  assert.match(listing, /href="\/docs\/a\.txt">a\.txt</)
+  assert.match(listing, /href="\/docs\/deep">deep<\/a>\//)
+  assert.match(listing, /href="\/docs\/\.\.">\.\.</)
   assert.match(r.headers.get('etag') ?? '', /^"DirIndex-/)
 
   // big file: whole, ranges, HEAD, ETag and 304
