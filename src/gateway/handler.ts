@@ -281,7 +281,8 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       }
       ;({ namespace, id, rest } = split)
       // one spelling per key (CIDv1 base36 libp2p-key), as the path gateway spec asks: a peer ID or a CIDv0-like key redirects to it
-      const canonicalKey = namespace === 'ipns' ? canonicalKeyName(id) : undefined
+      // (on localhost the redirect to the subdomain does that in one step)
+      const canonicalKey = namespace === 'ipns' && host.kind === 'ui' ? canonicalKeyName(id) : undefined
       if (canonicalKey !== undefined && canonicalKey !== id) return redirect(`/ipns/${canonicalKey}${rest}${url.search}`, 302)
       format = formatOf()
       if (format === undefined && (host.kind === 'path' || isBrowserNavigation(request))) {

@@ -7,6 +7,11 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { base36 } from 'multiformats/bases/base36'
+import { CID } from 'multiformats/cid'
 import { startGateway, loadFixture } from './harness.ts'
 
 test('directory listings on the path gateway and on a subdomain (TestUnixFSDirectoryListing, TestUnixFSDirectoryListingOnSubdomainGateway)', async t => {
@@ -158,5 +163,46 @@ test('the subdomain gateway (TestGatewaySubdomains)', async t => {
     const r = await gw.request('/', { host: on(tooLong) })
     assert.equal(r.status, 400)
     assert.match(r.body.toString(), /CID incompatible with DNS label length limit of 63/)
+  })
+})
+
+test('IPNS names on the subdomain gateway (TestGatewaySubdomainAndIPNS)', async t => {
+  const gw = await startGateway(t)
+  const f = await loadFixture('subdomain_gateway/fixtures.car', gw.node)
+  const payload = (await f.content('hello-CIDv1')).toString()
+  const gateway = `localhost:${gw.port}`
+  for (const [kind, id] of [['ed25519', '12D3KooWLQzUv2FHWGVPXTXSZpdHs7oHbXub2G5WC8Tx4NQhyd2d'], ['RSA', 'QmVujd5Vb7moysJj8itnGufN7MEtPRCNHkKpNuA4onsRa3']]) {
+    const multihash = peerIdFromString(id).toMultihash()
+    const idV1 = CID.createV1(0x72, multihash).toString(base36)
+    const dagPbV1 = CID.createV1(0x70, multihash).toString(base36)
+    await t.test(`${kind}: request for /ipns/{CIDv0} redirects to CIDv1 with libp2p-key multicodec in subdomain`, async () => {
+      const r = await gw.request(`/ipns/${id}`, { host: gateway })
+      assert.equal(r.status, 301)
+      assert.equal(r.header('location'), `http://${idV1}.ipns.${gateway}/`)
+    })
+    await t.test(`${kind}: request for /ipns/{CIDv1} redirects to same CIDv1 on subdomain`, async () => {
+      const r = await gw.request(`/ipns/${idV1}`, { host: gateway })
+      assert.equal(r.status, 301)
+      assert.equal(r.header('location'), `http://${idV1}.ipns.${gateway}/`)
+    })
+    await t.test(`${kind}: request for {CIDv1-dag-pb}.ipns.{gateway} redirects to CID with libp2p-key multicodec`, async () => {
+      const r = await gw.request('/', { host: `${dagPbV1}.ipns.${gateway}` })
+      assert.equal(r.status, 301)
+      assert.equal(r.header('location'), `http://${idV1}.ipns.${gateway}/`)
+    })
+    if (kind === 'ed25519') {
+      await t.test(`${kind}: request for {CIDv1-base36-libp2p-key}.ipns.{gateway} returns expected payload`, async () => {
+        const bytes = await readFile(join(import.meta.dirname, '..', '..', 'fixtures', 'gateway-conformance', 'subdomain_gateway', `${id}.ipns-record`))
+        assert.equal(await gw.node.sites.receive(idV1, bytes), 'new')
+        const r = await gw.request('/', { host: `${idV1}.ipns.${gateway}` })
+        assert.equal(r.status, 200)
+        assert.equal(r.body.toString(), payload)
+      })
+    }
+  }
+  await t.test('request for a ED25519 libp2p-key at example.com/ipns/{b58mh} returns Location HTTP header for DNS-safe subdomain redirect in browsers', async () => {
+    const id = '12D3KooWLQzUv2FHWGVPXTXSZpdHs7oHbXub2G5WC8Tx4NQhyd2d'
+    const r = await gw.request(`/ipns/${id}`, { host: gateway })
+    assert.equal(r.header('location'), `http://${CID.createV1(0x72, peerIdFromString(id).toMultihash()).toString(base36)}.ipns.${gateway}/`)
   })
 })
