@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import type { CID } from 'multiformats/cid'
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
 import { startGateway, loadFixture, carBlocks, cidKeys, type Gateway, type Reply } from './harness.ts'
 
 function assertImmutable (r: Reply): void {
@@ -114,6 +115,22 @@ test('trustless CARs: pathing, dag-scope, entity-bytes (trustless_gateway_car_te
   await t.test('GET default CAR response of UnixFS file on a path with HAMT-sharded directory', async () => {
     await bothWays(gw, `/ipfs/${await hamt.cid()}/685.txt`, '', async r => {
       await assertCar(r, [...await hamt.pathCids('685.txt'), ...await hamt.descendants('685.txt')])
+    })
+  })
+  await t.test('GET default CAR response of UnixFS file on a path with DAG-CBOR as root CID', async () => {
+    const withCbor = await loadFixture('trustless_gateway_car/dir-with-dag-cbor-with-links.car', gw.node)
+    const document = await withCbor.cid('document')
+    assert.equal(document.code, dagCbor.code)
+    // the document's files.single link, read with @ipld/dag-cbor
+    const value = dagCbor.decode(withCbor.blocks.get(document.toString()) as Uint8Array) as { files: { single: CID } }
+    const single = CID.asCID(value.files.single) as CID
+    assert.equal(single.code, 0x55, 'the fixture links a raw file: one block')
+    await bothWays(gw, `/ipfs/${document}/files/single`, '', async r => { await assertCar(r, [document, single]) })
+  })
+  await t.test('GET CAR with dag-scope=entity of DAG-CBOR with Links', async () => {
+    const withCbor = await loadFixture('trustless_gateway_car/dir-with-dag-cbor-with-links.car')
+    await bothWays(gw, `/ipfs/${await withCbor.cid()}/document`, 'dag-scope=entity', async r => {
+      await assertCar(r, [await withCbor.cid(), await withCbor.cid('document')])
     })
   })
   await t.test('GET default CAR response for non-existing file', async () => {
