@@ -38,8 +38,8 @@ export interface Gateway {
   request: (path: string, options?: { host?: string, headers?: Record<string, string>, method?: string }) => Promise<Reply>
 }
 
-export async function startGateway (t: TestContext): Promise<Gateway> {
-  const node = await createNode({ home: await tmpHome(t) })
+export async function startGateway (t: TestContext, configOverrides?: Parameters<typeof createNode>[0]['configOverrides']): Promise<Gateway> {
+  const node = await createNode({ home: await tmpHome(t), configOverrides })
   const { server, port } = await listen(nodeGateway(node), '127.0.0.1', 0)
   t.after(async () => {
     await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
