@@ -154,6 +154,18 @@ test('the subdomain gateway (TestGatewaySubdomains)', async t => {
     assert.equal(r.status, 301)
     assert.equal(r.header('location'), `/ipfs/${wiki}/wiki/Diego_Maradona.html`)
   })
+  await t.test('the API is not on the gateway: /api/ on a content origin is content, on example.com nothing (kubo sharness t0114, the fixture\'s "confusing /api dir")', async () => {
+    let r = await gw.request('/api/file.txt', { host: on(dir) })
+    assert.equal(r.status, 200)
+    assert.match(r.body.toString(), /I am a txt file/)
+    r = await gw.request('/api/v0/version', { host: on(dir) })
+    assert.equal(r.status, 404)
+    for (const method of ['GET', 'POST']) {
+      r = await gw.request('/api/v0/version', { host: gateway, method })
+      assert.ok(r.status === 404 || r.status === 405, `${method} /api/v0/version on the gateway: ${r.status}`)
+      assert.doesNotMatch(r.body.toString(), /"Version"|"version"/)
+    }
+  })
   await t.test('request for a too long CID at example.com/ipfs/{CIDv1} returns human readable error', async () => {
     const r = await gw.request(`/ipfs/${tooLong}/`, { host: gateway })
     assert.equal(r.status, 400)
