@@ -313,7 +313,7 @@ async function serveFile (ctx: ServeContext, target: Target, cid: CID, size: num
   let source: AsyncGenerator<Uint8Array> | undefined
   let first: IteratorResult<Uint8Array> | undefined
   if (type === undefined) {
-    if (offset === 0 && !head) {
+    if (status !== 206 && !head) {
       source = exactly(readFile(store, cid, { offset, length }), length, cid)
       first = await source.next()
       type = await sniffType(first.done === true ? new Uint8Array() : first.value)

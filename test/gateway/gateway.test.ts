@@ -87,6 +87,11 @@ test('the gateway serves a site: subdomains, path redirects, folders, types, ran
   r = await get(gateway, `${site}/picture`)
   assert.equal(r.headers.get('content-type'), 'image/png')
   assert.deepEqual(Buffer.from(await r.arrayBuffer()), PNG)
+  // a range's type is sniffed from the file's first block, not from the range's own bytes
+  r = await get(gateway, `${site}/picture`, { range: 'bytes=0-1' })
+  assert.equal(r.status, 206)
+  assert.equal(r.headers.get('content-type'), 'image/png')
+  await r.body?.cancel()
   // a folder: trailing slash first, then a listing when it has no index.html
   r = await get(gateway, `${site}/docs`)
   assert.equal(r.status, 301)
