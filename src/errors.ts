@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   ERR_INVALID_PATH: { kind: 'user', exit: 2, http: 400, summary: 'a URL path segment is malformed or not allowed (`..`, an encoded slash)' },
   ERR_URL_TOO_LONG: { kind: 'user', exit: 2, http: 414, summary: 'a gateway request URL is longer than 8 KiB' },
   ERR_RANGE_NOT_SATISFIABLE: { kind: 'user', exit: 2, http: 416, summary: 'a Range header lies outside the file' },
+  ERR_NOT_ACCEPTABLE: { kind: 'user', exit: 1, http: 406, summary: 'a gateway request asks for a codec (`?format=dag-json`, `Accept: application/vnd.ipld.dag-cbor`, …) other than the block\'s own; the gateway converts nothing' },
+  ERR_DAG_PATH_INTO_DATA: { kind: 'user', exit: 1, http: 501, summary: 'a path goes on inside a dag-cbor object\'s data, past its links; the gateway serves whole blocks' },
   ERR_NOT_CACHED: { kind: 'user', exit: 1, http: 412, summary: 'a gateway request with `Cache-Control: only-if-cached` names content this node does not hold' },
   ERR_ADDRESS_IN_USE: { kind: 'user', exit: 1, http: 500, summary: 'an address the daemon listens on is taken by another program' },
   ERR_NAME_INVALID: { kind: 'user', exit: 2, http: 400, summary: 'a name has invalid characters, an empty label or a label over 63 bytes' },

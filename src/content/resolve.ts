@@ -30,7 +30,7 @@ const DAG_CBOR = 0x71
 /**
  * Walks a dag-cbor value by map keys (and list indexes) from `segments[from]` until an IPLD
  * link: the link and the index after the segments used; ERR_DAG_PATH_NOT_FOUND for a key the
- * value lacks, or a path that ends inside the object's data (not a block the gateway serves).
+ * value lacks, ERR_DAG_PATH_INTO_DATA for a path that ends inside the object's data (not a block).
  */
 function followCbor (value: unknown, segments: string[], from: number, where: string): { link: CID, next: number } {
   let v = value
@@ -43,7 +43,7 @@ function followCbor (value: unknown, segments: string[], from: number, where: st
     const link = CID.asCID(v)
     if (link !== null) return { link, next: i + 1 }
   }
-  throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `${where}/${segments.slice(from).join('/')} is data inside a dag-cbor object, not a block; ask for the object itself`)
+  throw new WeftError('ERR_DAG_PATH_INTO_DATA', `${where}/${segments.slice(from).join('/')} is data inside a dag-cbor object, not a block; ask for the object itself`)
 }
 
 interface Described extends Omit<PathEntry, 'roots'> {

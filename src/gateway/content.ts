@@ -18,6 +18,7 @@ import { blockBytes, carParams, carStream, scopeBlocks, type Block, type Trustle
 import { decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import { tarEntries, tarStream } from './tar.ts'
 import { listingPage } from './listing.ts'
+import { DAG_CBOR, dagCborMediaType, notAcceptable, type CodecRequest } from './codecs.ts'
 
 /** A request's content path, resolved to its root, with what its answers carry. */
 export interface Target {
@@ -166,6 +167,7 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
     return await listing(ctx, target, entry.cid, entry.roots)
   }
   if (entry.type === 'object') {
+    if (entry.cid.code === DAG_CBOR) return await serveDagCbor(ctx, target, entry, dagCborMediaType(entry.cid, undefined))
     const link = await symlinkTarget(store, entry.cid)
     if (link !== undefined) {
       // its target as text, not followed: a link out of the DAG would name a different thing on every gateway
@@ -179,6 +181,51 @@ export async function serveContent (ctx: ServeContext, target: Target): Promise<
     throw new WeftError('ERR_NOT_A_FILE', `${target.contentPath} is ${objectKind(entry.cid)}; ask for ?format=raw or ?format=car`)
   }
   return await serveFile(ctx, target, entry.cid, entry.size, target.segments.at(-1) ?? '', 200, { roots: entry.roots })
+}
+
+/** The largest file `?format=json` checks is JSON before answering it as such. */
+const MAX_JSON_CHECK = 1024 * 1024
+
+/** A block asked for by codec (codecs.ts): a dag-cbor block as it is; a UnixFS file as itself unless a codec was demanded. */
+export async function serveCodec (ctx: ServeContext, target: Target, codec: CodecRequest): Promise<Response> {
+  const entry = await resolvePath(blockByBlock(ctx.stores, ctx.signal), target.root, target.segments)
+  if (entry.cid.code === DAG_CBOR) return await serveDagCbor(ctx, target, entry, dagCborMediaType(entry.cid, codec))
+  if (!codec.explicit) return await serveContent(ctx, target)
+  // ?format=json of a file that holds JSON (a raw block of JSON bytes, as the spec's tests ask): the bytes, as application/json
+  if (codec.format === 'json' && entry.type === 'file' && entry.size <= MAX_JSON_CHECK) {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of readFile(blockByBlock(ctx.stores, ctx.signal), entry.cid)) chunks.push(chunk)
+    const bytes = Buffer.concat(chunks)
+    try {
+      JSON.parse(bytes.toString('utf8'))
+    } catch {
+      throw notAcceptable(entry.cid, 'json')
+    }
+    const headers = baseHeaders(target, `"${entry.cid}.json"`, entry.roots)
+    if (notModified(ctx.request, `"${entry.cid}.json"`)) return new Response(null, { status: 304, headers })
+    headers.set('content-type', 'application/json')
+    headers.set('content-length', String(bytes.byteLength))
+    return new Response(ctx.request.method === 'HEAD' ? null : bytes, { headers })
+  }
+  throw notAcceptable(entry.cid, codec.format)
+}
+
+/** A dag-cbor block as it is stored, as `mediaType`; a download (`attachment`), as the spec has CBOR. */
+async function serveDagCbor (ctx: ServeContext, target: Target, entry: { cid: CID, roots: CID[] }, mediaType: string): Promise<Response> {
+  const etag = `"${entry.cid}.${mediaType === 'application/cbor' ? 'cbor' : 'dag-cbor'}"`
+  const headers = baseHeaders(target, etag, entry.roots)
+  if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
+  const bytes = await blockByBlock(ctx.stores, ctx.signal).get(entry.cid)
+  headers.set('content-type', mediaType)
+  headers.set('content-disposition', contentDisposition('attachment', requestedName(ctx.request).filename ?? `${entry.cid}.cbor`))
+  headers.set('x-content-type-options', 'nosniff')
+  headers.set('accept-ranges', 'bytes')
+  const range = requestedRange(ctx, target, bytes.byteLength)
+  if (range instanceof Response) return range
+  const body = range === undefined ? bytes : bytes.subarray(range.offset, range.offset + range.length)
+  headers.set('content-length', String(body.byteLength))
+  if (range !== undefined) headers.set('content-range', range.contentRange)
+  return new Response(ctx.request.method === 'HEAD' ? null : body as Uint8Array<ArrayBuffer>, { status: range === undefined ? 200 : 206, headers })
 }
 
 /** What a path that is neither file nor folder names, for a person. */

@@ -28,7 +28,8 @@ import { CID } from 'multiformats/cid'
 import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
-import { IMMUTABLE, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
+import { IMMUTABLE, serveCodec, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
+import { requestedCodec, type CodecRequest } from './codecs.ts'
 import { contentDisposition, errorResponse, redirect } from './responses.ts'
 import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
@@ -262,6 +263,9 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     // read once the request is for this origin (a canonical redirect comes first, whatever the query says)
     const formatOf = (): TrustlessFormat | undefined => requestedFormat(url, request.headers.get('accept'))
     let format: TrustlessFormat | undefined
+    // a block asked for by codec (codecs.ts), when no trustless format was
+    const codecOf = (): CodecRequest | undefined => format === undefined ? requestedCodec(url, request.headers.get('accept')) : undefined
+    let codec: CodecRequest | undefined
     if (host.kind === 'subdomain') {
       namespace = host.namespace
       rest = url.pathname
@@ -270,6 +274,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       const canonical = namespace === 'ipfs' ? subdomainCid(id) : subdomainName(id)
       if (canonical !== host.id) return redirect(`http://${canonical}.${namespace}.localhost${port}${url.pathname}${url.search}`)
       format = formatOf()
+      codec = codecOf()
       isolated = true
     } else {
       const handled = protocolHandlerRedirect(url)
@@ -285,7 +290,8 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       const canonicalKey = namespace === 'ipns' && host.kind === 'ui' ? canonicalKeyName(id) : undefined
       if (canonicalKey !== undefined && canonicalKey !== id) return redirect(`/ipns/${canonicalKey}${rest}${url.search}`, 302)
       format = formatOf()
-      if (format === undefined && (host.kind === 'path' || isBrowserNavigation(request))) {
+      codec = codecOf()
+      if (format === undefined && codec?.explicit !== true && (host.kind === 'path' || isBrowserNavigation(request))) {
         return redirect(subdomainUrl(namespace, id, rest === '' ? '/' : rest, host.port) + url.search)
       }
       headers['content-security-policy'] = 'sandbox'
@@ -359,6 +365,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     try {
       if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
       if (format === 'tar') return await serveTar(ctx, target)
+      if (codec !== undefined) return await serveCodec(ctx, target, codec)
       return await serveContent(ctx, target)
     } catch (err) {
       if (local && isWeftError(err, 'ERR_BLOCK_NOT_FOUND')) throw new WeftError('ERR_NOT_CACHED', `${target.contentPath.slice(0, 200)} is not held here, and the request said only-if-cached`)

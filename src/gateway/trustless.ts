@@ -16,6 +16,7 @@ import { identity } from 'multiformats/hashes/identity'
 import { blockLinks, blockKey, decodeDagPb, decodeUnixFS } from '../blocks/index.ts'
 import type { ContentBlockstore } from '../content/index.ts'
 import { WeftError } from '../errors.ts'
+import { isCodecFormat } from './codecs.ts'
 
 /** What `?format=` or Accept asks for instead of the deserialized content (tar is not trustless, but is asked the same way). */
 export type TrustlessFormat = 'raw' | 'car' | 'ipns-record' | 'tar'
@@ -33,7 +34,9 @@ export function requestedFormat (url: URL, accept: string | null): TrustlessForm
   const format = url.searchParams.get('format')
   if (format !== null) {
     if (format === 'raw' || format === 'car' || format === 'ipns-record' || format === 'tar') return format
-    throw new WeftError('ERR_USAGE', `?format=${format.slice(0, 40)} is not one of raw, car, ipns-record, tar (see docs/gateway.md)`)
+    // answered by codecs.ts
+    if (isCodecFormat(format)) return undefined
+    throw new WeftError('ERR_USAGE', `?format=${format.slice(0, 40)} is not one of raw, car, ipns-record, tar, dag-cbor, dag-json, cbor, json (see docs/gateway.md)`)
   }
   for (const part of (accept ?? '').split(',')) {
     const type = part.split(';')[0].trim().toLowerCase()
