@@ -242,6 +242,9 @@ export interface AnswerHooks {
 }
 
 /** Serves `handler` on host:port (0 picks a free port); resolves with the bound port. */
+/** How long a response whose body failed may take to flush what was written before its socket is cut. */
+const FLUSH_BEFORE_CUT_MS = 2000
+
 export async function listen (handler: (request: Request) => Promise<Response>, host: string, port: number, answers?: AnswerHooks): Promise<{ server: Server, port: number }> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (answers?.serve(req, res) === true) return
@@ -266,7 +269,15 @@ export async function listen (handler: (request: Request) => Promise<Response>, 
       }
       res.end()
       if (kept !== undefined) answers?.keep(req, response.headers, Buffer.concat(kept))
-    }).catch(() => { res.destroy() })
+    }).catch(async () => {
+      // a body that fails after the status was sent is cut short, but what was written (the status at least) reaches the client first
+      if (res.headersSent && !res.destroyed) {
+        const flushed = new Promise(resolve => { res.write(new Uint8Array(0), resolve) })
+        // a client that reads nothing does not hold the socket open for long
+        await Promise.race([flushed, new Promise(resolve => { AbortSignal.timeout(FLUSH_BEFORE_CUT_MS).addEventListener('abort', resolve) })])
+      }
+      res.destroy()
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -22,12 +22,15 @@
  *
  * Any other Host is refused, which keeps DNS rebinding away from the UI.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
 import { cat, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
-import { serveContent, serveTrustless, type Target } from './content.ts'
-import { errorResponse, redirect } from './responses.ts'
+import { IMMUTABLE, serveCodec, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
+import { requestedCodec, type CodecRequest } from './codecs.ts'
+import { contentDisposition, errorResponse, redirect } from './responses.ts'
 import { SharedFetches, blockByBlock, type StoreComponents } from './stores.ts'
 import { requestedFormat, type TrustlessFormat } from './trustless.ts'
 import { assertSameOrigin, contributionJson, createSiteApi, siteApiError, type SiteApiInit, type SiteApiUsers, type SiteContext, type SiteVersion } from './site-api.ts'
@@ -40,7 +43,6 @@ import { parseSiteName } from '../sites/index.ts'
 
 /** The longest request URL served (414 beyond). */
 export const MAX_URL_LENGTH = 8 * 1024
-const IMMUTABLE = 'public, max-age=29030400, immutable'
 /** weft.json is metadata: a page of it is plenty (as sites' info reads it). */
 const MAX_SITE_JSON = 64 * 1024
 /** A contributed file runs nothing on the site's origin: a user's HTML or SVG must not act as the site (and write as its visitors). */
@@ -110,6 +112,49 @@ function isBrowserNavigation (request: Request): boolean {
   const mode = request.headers.get('sec-fetch-mode')
   if (mode !== null) return mode === 'navigate' || request.headers.get('sec-fetch-dest') === 'iframe'
   return (request.headers.get('accept') ?? '').includes('text/html')
+}
+
+/**
+ * Content is public and verifiable, so any page may read it (the path gateway spec's CORS
+ * headers); the site API, the UI and the consent page answer for themselves and get none.
+ */
+const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+  'access-control-allow-headers': 'Content-Type, Range, User-Agent, X-Requested-With',
+  'access-control-expose-headers': 'Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output'
+}
+
+function withCors (response: Response): Response {
+  for (const [name, value] of Object.entries(CORS_HEADERS)) response.headers.set(name, value)
+  return response
+}
+
+/** `Cache-Control: only-if-cached`: answer from the local store or not at all (412). */
+function onlyIfCached (request: Request): boolean {
+  return (request.headers.get('cache-control') ?? '').split(',').some(d => d.trim().toLowerCase() === 'only-if-cached')
+}
+
+/**
+ * `/ipfs/?uri=ipfs://<cid>/<path>` (or `ipns://`), what a browser's registered protocol
+ * handler (`navigator.registerProtocolHandler`) asks: a 301 to the content path.
+ */
+function protocolHandlerRedirect (url: URL): Response | undefined {
+  if (url.pathname !== '/ipfs/' && url.pathname !== '/ipns/') return undefined
+  const uri = url.searchParams.get('uri')
+  if (uri === null) return undefined
+  const m = /^(ipfs|ipns):\/\/([^/?#\x00-\x20]+)(\/[^?#\x00-\x20]*)?$/.exec(uri)
+  if (m === null) throw new WeftError('ERR_USAGE', `uri=${uri.slice(0, 80)} is not an ipfs:// or ipns:// address`)
+  return redirect(`/${m[1]}/${m[2]}${m[3] ?? ''}`)
+}
+
+/** A key name (`12D3Koo…`, `Qm…`, `k51…`) in its canonical spelling; undefined for names that are not keys. */
+function canonicalKeyName (id: string): string | undefined {
+  try {
+    return peerIdFromString(id).toCID().toString(base36)
+  } catch {
+    return undefined
+  }
 }
 
 /** `/.weft` and everything under it: the site API's prefix. */
@@ -202,6 +247,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       // the same URL names the user's next version too: ask again (the ETag, the file's CID, makes that cheap)
       cacheControl: 'no-cache',
       isolated: false,
+      pathGateway: '',
       headers: { ...headers, 'content-security-policy': CONTRIBUTION_CSP, 'x-content-type-options': 'nosniff' }
     }
     return await serveContent({ stores, request: ctx.request, signal: ctx.signal }, target)
@@ -217,6 +263,9 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     // read once the request is for this origin (a canonical redirect comes first, whatever the query says)
     const formatOf = (): TrustlessFormat | undefined => requestedFormat(url, request.headers.get('accept'))
     let format: TrustlessFormat | undefined
+    // a block asked for by codec (codecs.ts), when no trustless format was
+    const codecOf = (): CodecRequest | undefined => format === undefined ? requestedCodec(url, request.headers.get('accept')) : undefined
+    let codec: CodecRequest | undefined
     if (host.kind === 'subdomain') {
       namespace = host.namespace
       rest = url.pathname
@@ -225,16 +274,24 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       const canonical = namespace === 'ipfs' ? subdomainCid(id) : subdomainName(id)
       if (canonical !== host.id) return redirect(`http://${canonical}.${namespace}.localhost${port}${url.pathname}${url.search}`)
       format = formatOf()
+      codec = codecOf()
       isolated = true
     } else {
+      const handled = protocolHandlerRedirect(url)
+      if (handled !== undefined) return handled
       const split = splitContentPath(url.pathname)
       if (split === undefined) {
         if (host.kind === 'path' && url.pathname === '/') return redirect(`http://127.0.0.1${port}/`, 302)
         throw new WeftError('ERR_DAG_PATH_NOT_FOUND', `nothing is served at ${url.pathname.slice(0, 200)}; try /ipfs/<cid> or /ipns/<name>`)
       }
       ;({ namespace, id, rest } = split)
+      // one spelling per key (CIDv1 base36 libp2p-key), as the path gateway spec asks: a peer ID or a CIDv0-like key redirects to it
+      // (on localhost the redirect to the subdomain does that in one step)
+      const canonicalKey = namespace === 'ipns' && host.kind === 'ui' ? canonicalKeyName(id) : undefined
+      if (canonicalKey !== undefined && canonicalKey !== id) return redirect(`/ipns/${canonicalKey}${rest}${url.search}`, 302)
       format = formatOf()
-      if (format === undefined && (host.kind === 'path' || isBrowserNavigation(request))) {
+      codec = codecOf()
+      if (format === undefined && codec?.explicit !== true && (host.kind === 'path' || isBrowserNavigation(request))) {
         return redirect(subdomainUrl(namespace, id, rest === '' ? '/' : rest, host.port) + url.search)
       }
       headers['content-security-policy'] = 'sandbox'
@@ -261,7 +318,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
           headers: {
             ...headers,
             'content-type': 'application/vnd.ipfs.ipns-record',
-            'content-disposition': `attachment; filename="${id}.ipns-record"`,
+            'content-disposition': contentDisposition('attachment', url.searchParams.get('filename') ?? `${id}.ipns-record`),
             'cache-control': `public, max-age=${Math.floor(resolved.ttl / 1000)}`,
             'x-content-type-options': 'nosniff',
             'x-ipfs-path': `/ipns/${id}`
@@ -288,7 +345,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       try {
         root = CID.parse(id)
       } catch {
-        throw new WeftError('ERR_INVALID_CID', `"${id.slice(0, 120)}" is not a valid CID`)
+        throw new WeftError('ERR_INVALID_CID', `invalid path "/ipfs/${id.slice(0, 120)}": not a valid CID`)
       }
     }
     const target: Target = {
@@ -299,11 +356,21 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
       contentPath: `/${namespace}/${id}${rest}`,
       cacheControl,
       isolated,
+      // a subdomain origin's listings link /ipfs/ paths on the path gateway
+      pathGateway: host.kind === 'subdomain' ? `//localhost${port}` : '',
       headers
     }
-    const ctx = { stores, request, signal }
-    if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
-    return await serveContent(ctx, target)
+    const local = onlyIfCached(request)
+    const ctx = { stores: local ? { blocks: stores.blocks } : stores, request, signal }
+    try {
+      if (format === 'raw' || format === 'car') return await serveTrustless(ctx, target, format)
+      if (format === 'tar') return await serveTar(ctx, target)
+      if (codec !== undefined) return await serveCodec(ctx, target, codec)
+      return await serveContent(ctx, target)
+    } catch (err) {
+      if (local && isWeftError(err, 'ERR_BLOCK_NOT_FOUND')) throw new WeftError('ERR_NOT_CACHED', `${target.contentPath.slice(0, 200)} is not held here, and the request said only-if-cached`)
+      throw err
+    }
   }
 
   return async request => {
@@ -323,10 +390,15 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
         if (components.ui === undefined) throw new WeftError('ERR_DAG_PATH_NOT_FOUND', 'this gateway has no web UI')
         return await components.ui(request)
       }
+      if (request.method === 'OPTIONS') return withCors(new Response(null, { headers: { allow: 'GET, HEAD, OPTIONS' } }))
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        return new Response(`405: the gateway answers GET and HEAD, not ${request.method}\n`, { status: 405, headers: { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' } })
+        return new Response(`405: the gateway answers GET, HEAD and OPTIONS, not ${request.method}\n`, { status: 405, headers: { allow: 'GET, HEAD, OPTIONS', 'content-type': 'text/plain; charset=utf-8' } })
       }
-      return await serve(request, host, url)
+      try {
+        return withCors(await serve(request, host, url))
+      } catch (err) {
+        return withCors(errorResponse(err, request))
+      }
     } catch (err) {
       return errorResponse(err, request)
     }

@@ -55,11 +55,11 @@ export function subdomainCid (text: string): string {
     try {
       cid = CID.parse(text, base36)
     } catch {
-      throw new WeftError('ERR_INVALID_CID', `"${text.slice(0, 120)}" is not a valid CID`)
+      throw new WeftError('ERR_INVALID_CID', `invalid path "/ipfs/${text.slice(0, 120)}": not a valid CID`)
     }
   }
   const label = cid.toV1().toString(base32)
-  if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_INVALID_CID', `${label} is too long for a DNS label; use the path gateway with ?format=car`)
+  if (label.length > DNS_LABEL_MAX) throw new WeftError('ERR_INVALID_CID', `${label.slice(0, 120)}: CID incompatible with DNS label length limit of ${DNS_LABEL_MAX}; use the path gateway with ?format=car`)
   return label
 }
 
@@ -73,15 +73,23 @@ export function subdomainName (text: string): string {
   return label
 }
 
-/** What a subdomain label names: a key stays as it is, an inlined DNS name is spelled out again. */
+/** What a subdomain label names: a key stays as it is, a key spelled as a CID of another codec becomes its libp2p-key CID, an inlined DNS name is spelled out again. */
 export function nameOfLabel (label: string): string {
   try {
     peerIdFromString(label)
     return label
+  } catch { /* not a libp2p-key */ }
+  try {
+    const cid = CID.parse(label, base36)
+    const key = CID.createV1(LIBP2P_KEY, cid.multihash).toString(base36)
+    peerIdFromString(key)
+    return key
   } catch {
     return label.includes('-') || label.includes('.') ? uninlineDnsName(label) : label
   }
 }
+
+const LIBP2P_KEY = 0x72
 
 /** `http://<id>.<ns>.localhost:<port><rest>`; ERR_INVALID_CID or ERR_INVALID_NAME when `id` is not valid in its namespace. */
 export function subdomainUrl (namespace: Namespace, id: string, rest: string, port: string): string {

@@ -26,7 +26,9 @@ function isText (bytes: Uint8Array): boolean {
 /** By extension alone; undefined when the name says nothing. */
 export function typeFromName (name: string): string | undefined {
   const type = mime.contentType(name.includes('.') ? name : '')
-  return type === false ? undefined : type
+  if (type === false) return undefined
+  // JSON is UTF-8 and its media type defines no charset parameter (RFC 8259 §11); clients compare it exactly
+  return type === 'application/json; charset=utf-8' ? 'application/json' : type
 }
 
 /** By the first bytes of the content (up to 4100 are used). */

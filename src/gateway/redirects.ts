@@ -22,12 +22,17 @@ export interface RedirectMatch {
   status: number
 }
 
+/** The wording the web redirects file spec's tests look for ("could not parse _redirects:", "redirects file size cannot exceed"). */
+export function tooLarge (): WeftError {
+  return new WeftError('ERR_REDIRECTS_INVALID', `could not parse _redirects: redirects file size cannot exceed ${MAX_REDIRECTS_BYTES} bytes`)
+}
+
 function invalid (line: number, why: string): WeftError {
-  return new WeftError('ERR_REDIRECTS_INVALID', `_redirects line ${line}: ${why}`)
+  return new WeftError('ERR_REDIRECTS_INVALID', `could not parse _redirects: line ${line}: ${why}`)
 }
 
 export function parseRedirects (text: string): RedirectRule[] {
-  if (Buffer.byteLength(text) > MAX_REDIRECTS_BYTES) throw new WeftError('ERR_REDIRECTS_INVALID', `_redirects is larger than ${MAX_REDIRECTS_BYTES} bytes`)
+  if (Buffer.byteLength(text) > MAX_REDIRECTS_BYTES) throw tooLarge()
   const rules: RedirectRule[] = []
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim()

@@ -36,6 +36,17 @@ export function errorResponse (err: unknown, request: Request): Response {
   return new Response(request.method === 'HEAD' ? null : `${status} ${e.code}: ${e.message}\n`, { status, headers: { ...headers, 'content-type': 'text/plain; charset=utf-8' } })
 }
 
+/**
+ * `inline` or `attachment` with a file name (RFC 6266): an ASCII `filename` where each other
+ * character, quote or backslash becomes `_`, and the exact name in `filename*` (RFC 8187) when
+ * that changed anything.
+ */
+export function contentDisposition (type: 'inline' | 'attachment', name: string): string {
+  const ascii = [...name].map(c => /^[\x20-\x7e]$/.test(c) && c !== '"' && c !== '\\' ? c : '_').join('')
+  if (ascii === name) return `${type}; filename="${ascii}"`
+  return `${type}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name.toWellFormed())}`
+}
+
 export function redirect (location: string, status = 301): Response {
   return new Response(null, { status, headers: { location, 'cache-control': status === 301 || status === 308 ? 'public, max-age=31536000' : 'no-cache' } })
 }
@@ -44,8 +55,9 @@ export function redirect (location: string, status = 301): Response {
 export function notModified (request: Request, etag: string): boolean {
   const header = request.headers.get('if-none-match')
   if (header === null) return false
+  const strong = etag.replace(/^W\//, '')
   return header.split(',').some(t => {
     const tag = t.trim().replace(/^W\//, '')
-    return tag === '*' || tag === etag
+    return tag === '*' || tag === strong
   })
 }

@@ -171,3 +171,24 @@ test('immutable answers are kept and sent again without the gateway; HEAD, If-No
   await body(raw)
   assert.equal(calls, 3)
 })
+
+test('a body that fails right after its first bytes still sends its status and those bytes, then cuts the reply', async t => {
+  // the gateway's answer for a file whose second block fails at once (no peer has it): the status went out with the first block
+  const { server, port } = await listen(async () => {
+    let pulls = 0
+    const stream = new ReadableStream<Uint8Array>({
+      pull (controller) {
+        if (pulls++ === 0) controller.enqueue(new Uint8Array(1024).fill(7))
+        else controller.error(new Error('the second block is nowhere'))
+      }
+    }, { highWaterMark: 0 })
+    return new Response(stream, { headers: { 'content-length': '3072' } })
+  }, '127.0.0.1', 0)
+  t.after(() => { server.close(); server.closeAllConnections() })
+  const res = await get(port, '127.0.0.1', '/')
+  assert.equal(res.statusCode, 200)
+  let received = 0
+  await assert.rejects(async () => { for await (const c of res) received += (c as Buffer).byteLength }, { code: 'ECONNRESET' })
+  assert.equal(received, 1024, 'the bytes before the failure arrived')
+  assert.equal(res.complete, false, 'the reply is cut, not passed off as whole')
+})
