@@ -50,7 +50,7 @@ test('weft --version and --help load the CLI\'s front door and commander, no com
   }
 })
 
-test('weft id through a running daemon loads the API client, not the node or libp2p; without a daemon it loads the node', async t => {
+test('weft id through a running daemon loads the API client, not the node or libp2p, and other commands little more; without a daemon it loads the node', async t => {
   const daemon = await startDaemonProcess(t)
   const { result, own, packages } = await loadedBy(t, ['id'], daemon.home)
   assert.equal(ok(result).out.split('\n')[0], daemon.id)
@@ -60,6 +60,14 @@ test('weft id through a running daemon loads the API client, not the node or lib
   ])
   assert.deepEqual(own.filter(f => !allowed.has(f)), [], 'modules beyond the API client')
   assert.deepEqual([...packages], ['commander'])
+
+  // Other commands through the daemon check their arguments with small parsers, never the node's parts.
+  for (const args of [['pin', 'ls'], ['site', 'list'], ['repo', 'stat'], ['ls', 'bafkqaaa']]) {
+    const other = await loadedBy(t, args, daemon.home)
+    ok(other.result)
+    assert.deepEqual(other.own.filter(f => /^src\/(node|net|routing|exchange|blocks|sites)\/|^src\/content\/(export|import|index)/.test(f)), [], args.join(' '))
+    assert.deepEqual([...other.packages].filter(p => !['commander', 'multiformats', 'zod'].includes(p)), [], args.join(' '))
+  }
 
   // The same command with no daemon opens the home itself: the log sees the node load.
   const offline = await tmpHome(t)
