@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { join } from 'node:path'
 import { WeftError, ERROR_CODES, type ErrorCode } from '../errors.ts'
 import type { PinType } from '../blocks/index.ts'
@@ -16,6 +18,35 @@ type Result<K extends keyof Operations> = Operations[K] extends (...args: any[])
 function toError (body: { code?: string, message?: string }, status: number): WeftError {
   const code = (body.code !== undefined && body.code in ERROR_CODES ? body.code : 'ERR_INTERNAL') as ErrorCode
   return new WeftError(code, body.message ?? `the daemon answered ${status}`)
+}
+
+/** Statuses whose answer has no body (a Response refuses one). */
+const NO_BODY = new Set([101, 204, 205, 304])
+
+/**
+ * One POST over node:http, handed back as a web Response. Not fetch(): its first call
+ * costs a command 40–100 ms (undici's HTTP parser is WebAssembly, compiled on first use),
+ * which is most of what `weft id` through a daemon takes (bench cli).
+ */
+async function post (url: string, headers: Record<string, string>, body: string | Uint8Array | AsyncIterable<Uint8Array>): Promise<Response> {
+  return await new Promise<Response>((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers }, (res: IncomingMessage) => {
+      const answer = new Headers()
+      for (let i = 0; i < res.rawHeaders.length; i += 2) answer.append(res.rawHeaders[i], res.rawHeaders[i + 1])
+      const status = res.statusCode ?? 500
+      if (NO_BODY.has(status)) res.resume()
+      resolve(new Response(NO_BODY.has(status) ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>, { status, headers: answer }))
+    })
+    req.once('error', reject)
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      // The length goes first, so the daemon refuses what is too large before reading it.
+      req.setHeader('content-length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
+      req.end(body)
+    }
+    // A daemon that refuses a body may answer and close before it has all of it: the
+    // answer (already resolved) says why, so the broken upload is not the error.
+    else pipeline(Readable.from(body), req).catch(reject)
+  })
 }
 
 /** The daemon's address and token, if one has written them into this home. */
@@ -39,15 +70,13 @@ export class ApiClient implements WeftApi {
     this.token = token
   }
 
-  private async request (route: string, body?: unknown, init: { raw?: BodyInit, query?: string } = {}): Promise<Response> {
+  private async request (route: string, body?: unknown, init: { raw?: Uint8Array | AsyncIterable<Uint8Array>, query?: string } = {}): Promise<Response> {
     let response: Response
     try {
-      response = await fetch(`${this.url}/api/v0/${route}${init.query ?? ''}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.token}`, 'content-type': init.raw !== undefined ? 'application/octet-stream' : 'application/json' },
-        body: init.raw ?? JSON.stringify(body ?? {}),
-        ...(init.raw !== undefined ? { duplex: 'half' } : {})
-      } as RequestInit)
+      response = await post(`${this.url}/api/v0/${route}${init.query ?? ''}`, {
+        authorization: `Bearer ${this.token}`,
+        'content-type': init.raw !== undefined ? 'application/octet-stream' : 'application/json'
+      }, init.raw ?? JSON.stringify(body ?? {}))
     } catch (err) {
       throw new WeftError('ERR_API_UNREACHABLE', `the daemon at ${this.url} did not answer: ${(err as Error).message}`)
     }
@@ -113,8 +142,7 @@ export class ApiClient implements WeftApi {
   async configSet (key: string, json: string) { return await this.json<{ value: unknown, note?: string }>('config/set', { key, json }) }
   carExport (path: string, options: NetworkOptions) { return this.bytes('car/export', { path, ...options }) }
   async carImport (source: AsyncIterable<Uint8Array>, pin: boolean) {
-    const body = Readable.toWeb(Readable.from(source)) as unknown as BodyInit
-    return await (await this.request('car/import', undefined, { raw: body, query: `?pin=${pin}` })).json() as Awaited<ReturnType<Operations['carImport']>>
+    return await (await this.request('car/import', undefined, { raw: source, query: `?pin=${pin}` })).json() as Awaited<ReturnType<Operations['carImport']>>
   }
 
   async siteCreate (label: string) { return await this.json<Result<'siteCreate'>>('site/create', { label }) }
@@ -145,7 +173,7 @@ export class ApiClient implements WeftApi {
     // removing goes by its own route: an empty body is an empty file
     if (bytes === undefined) return await this.userRm(site, file)
     const query = `?${new URLSearchParams({ site, file }).toString()}`
-    return await (await this.request('user/write', undefined, { raw: bytes as Uint8Array<ArrayBuffer>, query })).json() as Result<'userWrite'>
+    return await (await this.request('user/write', undefined, { raw: bytes, query })).json() as Result<'userWrite'>
   }
 
   async userRm (site: string, file: string) { return await this.json<Result<'userRm'>>('user/rm', { site, file }) }
@@ -153,7 +181,7 @@ export class ApiClient implements WeftApi {
   userCat (site: string, user: string, file: string) { return this.bytes('user/cat', { site, user, file }) }
   async privatePut (site: string, path: string, bytes: Uint8Array) {
     const query = `?${new URLSearchParams({ site, path }).toString()}`
-    return await (await this.request('private/put', undefined, { raw: bytes as Uint8Array<ArrayBuffer>, query })).json() as Result<'privatePut'>
+    return await (await this.request('private/put', undefined, { raw: bytes, query })).json() as Result<'privatePut'>
   }
 
   privateGet (site: string, path: string) { return this.bytes('private/get', { site, path }) }
@@ -166,7 +194,7 @@ export class ApiClient implements WeftApi {
   privateSharedGet (site: string, from: string, folder: string, path: string) { return this.bytes('private/shared-get', { site, from, folder, path }) }
   async messageSend (site: string, to: string, body: Uint8Array) {
     const query = `?${new URLSearchParams({ site, to }).toString()}`
-    return await (await this.request('message/send', undefined, { raw: body as Uint8Array<ArrayBuffer>, query })).json() as Result<'messageSend'>
+    return await (await this.request('message/send', undefined, { raw: body, query })).json() as Result<'messageSend'>
   }
 
   async messageList (site: string) { return await this.json<Result<'messageList'>>('message/ls', { site }) }

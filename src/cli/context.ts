@@ -1,10 +1,13 @@
 import { once } from 'node:events'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
-import { ApiClient, Operations, readApiEndpoint, type WeftApi } from '../api/index.ts'
+// The files themselves, not the folders' index.ts: a command that asks a running daemon
+// loads the API client and the home's layout, never the node (hundreds of modules).
+import { ApiClient, readApiEndpoint, type WeftApi } from '../api/client.ts'
+import type { WeftNode } from '../node/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
-import { createNode, type WeftNode } from '../node/index.ts'
-import { defaultHome, homeState, removeCreatedHome, repoPaths } from '../repo/index.ts'
+import { defaultHome, repoPaths } from '../repo/layout.ts'
+import { homeState, removeCreatedHome } from '../repo/home.ts'
 import { drillGate } from './drill.ts'
 
 export interface GlobalOptions {
@@ -70,6 +73,7 @@ export async function withApi<T> (cmd: Command, fn: (api: WeftApi, where: 'daemo
   }
   let node: WeftNode | undefined
   try {
+    const [{ createNode }, { Operations }] = await Promise.all([import('../node/index.ts'), import('../api/operations.ts')])
     node = await createNode({ home })
     return await fn(new Operations(node), 'local')
   } catch (err) {

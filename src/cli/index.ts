@@ -1,36 +1,39 @@
-import { Command, CommanderError } from 'commander'
+import { readFileSync } from 'node:fs'
+import { Command, CommanderError, Help } from 'commander'
 import { ERROR_CODES, WeftError, errorToExitCode, toWeftError } from '../errors.ts'
-import { registerContentCommands } from './commands/content.ts'
-import { registerPinCommands } from './commands/pin.ts'
-import { registerRepoCommands } from './commands/repo.ts'
-import { registerCarCommands } from './commands/car.ts'
-import { registerNetCommands } from './commands/net.ts'
-import { registerSiteCommands } from './commands/sites.ts'
-import { registerDemoCommand } from './commands/demo.ts'
-import { registerNameCommands } from './commands/names.ts'
-import { registerUserCommands } from './commands/users.ts'
-import { registerPrivateCommands } from './commands/private.ts'
-import { registerMessageCommands } from './commands/messages.ts'
-import pkg from '../../package.json' with { type: 'json' }
+import { COMMAND_GROUPS, commandNameIn, nameOf } from './command-table.ts'
 
-export function buildProgram (): Command {
+// Read, not imported: the same path holds from src/cli/ and from the built dist/cli/.
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+
+/**
+ * The CLI with the commands `argv` runs declared by their own module, and every other
+ * command as a stand-in that only knows its name and help line (so `--help` lists them
+ * and a typo gets a suggestion). Without argv, every module is loaded.
+ */
+export async function buildProgram (argv?: string[]): Promise<Command> {
+  const wanted = argv === undefined ? undefined : commandNameIn(argv)
+  const standInTerms = new WeakMap<Command, string>()
   const program = new Command('weft')
     .description('weft: a decentralized web. Content is addressed by hash and checked block by block.')
     .version(pkg.version, '-v, --version')
     .option('--home <path>', 'the weft home (default: $WEFT_HOME, else ~/.weft)')
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: () => {} })
-  registerRepoCommands(program)
-  registerContentCommands(program)
-  registerPinCommands(program)
-  registerCarCommands(program)
-  registerNetCommands(program)
-  registerSiteCommands(program)
-  registerNameCommands(program)
-  registerUserCommands(program)
-  registerPrivateCommands(program)
-  registerMessageCommands(program)
-  registerDemoCommand(program)
+    .configureHelp({
+      subcommandTerm (this: Help, cmd: Command): string {
+        return standInTerms.get(cmd) ?? Help.prototype.subcommandTerm.call(this, cmd)
+      }
+    })
+  for (const group of COMMAND_GROUPS) {
+    if (argv === undefined || group.commands.some(([term]) => nameOf(term) === wanted)) {
+      (await group.load())(program)
+      continue
+    }
+    for (const [term, description] of group.commands) {
+      standInTerms.set(program.command(nameOf(term)).description(description), term)
+    }
+  }
   const strict = (cmd: Command): void => {
     cmd.exitOverride()
     cmd.configureOutput({ outputError: () => {} })
@@ -42,7 +45,7 @@ export function buildProgram (): Command {
 
 /** Runs the CLI and returns the exit code. A user's mistake prints one line, never a stack. */
 export async function run (argv: string[]): Promise<number> {
-  const program = buildProgram()
+  const program = await buildProgram(argv)
   try {
     await program.parseAsync(argv, { from: 'user' })
     return 0

@@ -6,25 +6,9 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs'
 import { z } from 'zod'
 import { WeftError } from '../errors.ts'
+import { parseDuration, parseSize } from './units.ts'
 
-const UNITS: Record<string, number> = {
-  B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 2 ** 10, MIB: 2 ** 20, GIB: 2 ** 30, TIB: 2 ** 40
-}
-
-/** "10GB", "512MiB", "1024" → bytes; undefined when the text is not a size. */
-export function parseSize (text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text)
-  if (m === null) return undefined
-  const unit = UNITS[(m[2] === '' ? 'B' : m[2]).toUpperCase()]
-  return unit === undefined ? undefined : Math.floor(Number(m[1]) * unit)
-}
-
-/** "12h", "30m", "10s", "500ms", or a bare number of seconds → ms; undefined when not a duration. */
-export function parseDuration (text: string): number | undefined {
-  const m = /^\s*(\d+(?:\.\d+)?)(ms|s|m|h)?\s*$/.exec(text)
-  if (m === null) return undefined
-  return Math.round(Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'])
-}
+export { parseDuration, parseSize } from './units.ts'
 
 const size = z.string().refine(s => parseSize(s) !== undefined, { message: 'expected a size such as "10GB" or "512MiB"' })
 

@@ -1,6 +1,5 @@
 import { mkdirSync, existsSync, statSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -12,7 +11,7 @@ import { acquireLock } from './lock.ts'
 import { repoPaths, type RepoPaths } from './layout.ts'
 import { homeState, writeMarker } from './home.ts'
 
-export { repoPaths, type RepoPaths } from './layout.ts'
+export { repoPaths, defaultHome, type RepoPaths } from './layout.ts'
 export { homeState, removeCreatedHome, type HomeState } from './home.ts'
 export { transaction } from './db.ts'
 export { defaultConfig, getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config } from './config.ts'
@@ -32,12 +31,6 @@ export interface OpenRepoOptions {
   init?: boolean
   /** Settings for a new home, merged over the defaults. */
   configOverrides?: (config: Config) => Config
-}
-
-/** $WEFT_HOME, else ~/.weft. */
-export function defaultHome (): string {
-  const env = process.env.WEFT_HOME
-  return env !== undefined && env !== '' ? resolve(env) : join(homedir(), '.weft')
 }
 
 /**

@@ -72,7 +72,8 @@
  * Blocks are keyed by multihash, as kubo's flatfs is, so one set of bytes is stored once
  * whatever codec a CID gives it.
  */
-import { join } from 'node:path'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
 
 export const REPO_VERSION = 1
 
@@ -93,3 +94,9 @@ export function repoPaths (home: string) {
 }
 
 export type RepoPaths = ReturnType<typeof repoPaths>
+
+/** $WEFT_HOME, else ~/.weft. */
+export function defaultHome (): string {
+  const env = process.env.WEFT_HOME
+  return env !== undefined && env !== '' ? resolve(env) : join(homedir(), '.weft')
+}

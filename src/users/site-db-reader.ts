@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url'
 import type { SQLInputValue } from 'node:sqlite'
 import { WeftError, type ErrorCode } from '../errors.ts'
 
-const QUERY_PROCESS = fileURLToPath(new URL('./site-db-query-process.ts', import.meta.url))
+// A checkout runs the .ts; an installed package, the .js that scripts/build.ts compiled.
+const QUERY_PROCESS = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './site-db-query-process.ts' : './site-db-query-process.js', import.meta.url))
 /** A forum page queries in bursts; a minute idle means the visitor left, and a restart costs 80–200 ms (bench sitedb, 2 cores at load 4–8). */
 export const QUERY_PROCESS_IDLE_MS = 60_000
 

@@ -11,25 +11,12 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/home.ts'
+import { consoleBlock } from '../helpers/readme.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** Both flows together end well within this (two daemons start, a site crosses once). */
 const SCRIPT_TIMEOUT_MS = 180_000
-
-/** The commands of the console block after the paragraph starting with `lead`: `$ ` lines and their `> ` continuations. */
-function consoleBlock (readme: string, lead: string): string[] {
-  const at = readme.indexOf(lead)
-  assert.ok(at >= 0, `the README has "${lead}"`)
-  const m = /```console\n([\s\S]*?)```/.exec(readme.slice(at))
-  assert.ok(m !== null, `a console block follows "${lead}"`)
-  const commands: string[] = []
-  for (const line of m[1].split('\n')) {
-    if (line.startsWith('$ ')) commands.push(line.slice(2))
-    else if (line.startsWith('> ')) commands[commands.length - 1] += '\n' + line.slice(2)
-  }
-  return commands
-}
 
 test('the README\'s two-node and site flows work as written', async t => {
   const readme = await readFile(join(ROOT, 'README.md'), 'utf8')

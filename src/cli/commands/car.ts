@@ -29,7 +29,7 @@ export function registerCarCommands (program: Command): void {
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option('--offline', 'use only blocks already in the home')
     .action(async (arg: string, opts: { output?: string, offline?: boolean }, cmd: Command) => {
-      checkContentArg(arg)
+      await checkContentArg(arg)
       if (opts.output === undefined && process.stdout.isTTY === true) {
         throw new WeftError('ERR_USAGE', 'refusing to write a binary CAR to a terminal; redirect stdout or use -o <file>')
       }

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Progress } from '../../api/index.ts'
-import { parseContentPath } from '../../content/index.ts'
-import { parseSiteName, splitIpnsPath } from '../../sites/index.ts'
-import { parseDuration } from '../../repo/index.ts'
+// Their own files, not the folders' index.ts: a command that asks the daemon loads
+// neither the exporter nor the config schema to check its arguments.
+import { parseContentPath } from '../../content/path.ts'
+import { parseDuration } from '../../repo/units.ts'
 import { createProgressBar, type ProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
@@ -34,13 +35,15 @@ export function parseDurationArg (text: string): number {
 }
 
 /** Checks a content argument before anything runs: `/ipfs/…` and CIDs, or `/ipns/<name>[/path]`. Returns its last segment (or its CID or name). */
-export function checkContentArg (arg: string): string {
-  const ipns = splitIpnsPath(arg)
-  if (ipns === undefined) {
+export async function checkContentArg (arg: string): Promise<string> {
+  // Only an /ipns/ path loads what checks a site's name (libp2p's keys).
+  const names = /^(\/ipns\/|ipns:\/\/)/.test(arg.trim()) ? await import('../../sites/names.ts') : undefined
+  const ipns = names?.splitIpnsPath(arg)
+  if (names === undefined || ipns === undefined) {
     const path = parseContentPath(arg)
     return path.segments.length > 0 ? path.segments[path.segments.length - 1] : path.cid.toString()
   }
-  const name = parseSiteName(ipns.name).name
+  const name = names.parseSiteName(ipns.name).name
   const segments = ipns.rest.split('/').filter(s => s !== '')
   return segments.length > 0 ? decodeURIComponent(segments[segments.length - 1]) : name
 }
@@ -100,7 +103,7 @@ export function registerContentCommands (program: Command): void {
     .option('--length <bytes>', 'write at most this many bytes', parseNonNegative)
     .option('--no-progress', 'never draw a progress bar'))
     .action(async (arg: string, opts: NetworkFlags & { offset?: number, length?: number, progress: boolean }, cmd: Command) => {
-      checkContentArg(arg)
+      await checkContentArg(arg)
       await withApi(cmd, async (api, where) => {
         let offline = opts.offline
         if (where === 'daemon' && opts.offline !== true) {
@@ -124,7 +127,7 @@ export function registerContentCommands (program: Command): void {
     .option('-o, --output <path>', 'where to write it (default: ./<last path segment or cid>)')
     .option('--no-progress', 'never draw a progress bar'))
     .action(async (arg: string, opts: NetworkFlags & { output?: string, progress: boolean }, cmd: Command) => {
-      const out = resolve(opts.output ?? checkContentArg(arg))
+      const out = resolve(opts.output ?? await checkContentArg(arg))
       await withApi(cmd, async api => {
         const bar = createProgressBar({ label: 'getting', enabled: opts.progress })
         let bytes: number
@@ -142,7 +145,7 @@ export function registerContentCommands (program: Command): void {
     .argument('<path>', '<cid>[/path], /ipfs/<cid>[/path] or /ipns/<name>[/path]')
     .option('--json', 'print the entries as a JSON array'))
     .action(async (arg: string, opts: NetworkFlags & { json?: boolean }, cmd: Command) => {
-      checkContentArg(arg)
+      await checkContentArg(arg)
       await withApi(cmd, async api => {
         const entries = await api.ls(arg, opts)
         if (opts.json === true) printJson(entries)

@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { startDaemon } from '../../node/daemon.ts'
 import { printJson, printTable } from '../format.ts'
 import { homeOf, withApi, writeOut } from '../context.ts'
 import { drillGate } from '../drill.ts'
@@ -9,6 +8,7 @@ export function registerNetCommands (program: Command): void {
     .description('run the node: peers, DHT, block exchange, and the control API the other commands use')
     .action(async (_opts: unknown, cmd: Command) => {
       await drillGate()
+      const { startDaemon } = await import('../../node/daemon.ts')
       const daemon = await startDaemon({ home: homeOf(cmd) })
       const { node } = daemon
       const libp2p = node.libp2p as NonNullable<typeof node.libp2p>

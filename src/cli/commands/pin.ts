@@ -15,7 +15,7 @@ export function registerPinCommands (program: Command): void {
     .option('--direct', 'pin only the named block, not what it links to')
     .option('--no-progress', 'never draw a progress bar'))
     .action(async (args: string[], opts: NetworkFlags & { direct?: boolean, progress: boolean }, cmd: Command) => {
-      for (const arg of args) checkContentArg(arg)
+      for (const arg of args) await checkContentArg(arg)
       await withApi(cmd, async (api, where) => {
         for (const arg of args) {
           if (where === 'daemon' && opts.offline !== true && opts.direct !== true) {

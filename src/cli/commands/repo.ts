@@ -1,6 +1,8 @@
 import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
-import { checkConfigKey, checkConfigSetting, defaultConfig, getConfigValue, openRepo } from '../../repo/index.ts'
+// The config schema alone: `repo stat` and `config get` through the daemon never open the
+// home here (its database and keys are init's, loaded when it runs).
+import { checkConfigKey, checkConfigSetting, defaultConfig, getConfigValue } from '../../repo/config.ts'
 import { formatBytes, printJson, printTable, unitSystemOf } from '../format.ts'
 import { homeExists, homeOf, withApi, writeOut } from '../context.ts'
 
@@ -10,7 +12,7 @@ export function registerRepoCommands (program: Command): void {
     .option('--network <name>', 'ipfs for the public IPFS network, or the name of a private network', 'default')
     .option('--json', 'print { "home", "peerId", "network" } as JSON')
     .action(async (opts: { network: string, json?: boolean }, cmd: Command) => {
-      const { setConfigValue } = await import('../../repo/index.ts')
+      const { openRepo, setConfigValue } = await import('../../repo/index.ts')
       const network = opts.network === 'ipfs' ? '"ipfs"' : JSON.stringify({ name: opts.network })
       const repo = await openRepo(homeOf(cmd), { init: true, configOverrides: c => setConfigValue(c, 'network', network) })
       try {

@@ -6,8 +6,7 @@ import { createProgressBar } from '../progress.ts'
 import { formatBytes, printJson, printTable } from '../format.ts'
 import { withApi, writeOut } from '../context.ts'
 import { parseDurationArg, showProgress } from './content.ts'
-import { normalizeName } from '../../naming/index.ts'
-import { recordsFor } from '../../naming/records.ts'
+import { normalizeName } from '../../naming/names.ts'
 
 export interface PassphraseFlags { passphraseFile?: string }
 
@@ -199,7 +198,7 @@ export function registerSiteCommands (program: Command): void {
         } finally {
           bar.done()
         }
-        const records = opts.name === undefined ? undefined : recordsFor(opts.name, report.address)
+        const records = opts.name === undefined ? undefined : (await import('../../naming/records.ts')).recordsFor(opts.name, report.address)
         if (opts.json === true) {
           printJson(records === undefined ? report : { ...report, records })
           return
