@@ -119,16 +119,7 @@ export async function serveTrustless (ctx: ServeContext, target: Target, format:
     const headers = baseHeaders(target, etag, entry.roots)
     if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
     const bytes = await blockBytes(blockByBlock(ctx.stores, ctx.signal), cid)
-    headers.set('content-type', 'application/vnd.ipld.raw')
-    headers.set('content-disposition', contentDisposition('attachment', filename ?? `${cid}.bin`))
-    headers.set('x-content-type-options', 'nosniff')
-    headers.set('accept-ranges', 'bytes')
-    const range = requestedRange(ctx, target, bytes.byteLength)
-    if (range instanceof Response) return range
-    const body = range === undefined ? bytes : bytes.subarray(range.offset, range.offset + range.length)
-    headers.set('content-length', String(body.byteLength))
-    if (range !== undefined) headers.set('content-range', range.contentRange)
-    return new Response(ctx.request.method === 'HEAD' ? null : body as Uint8Array<ArrayBuffer>, { status: range === undefined ? 200 : 206, headers })
+    return blockDownload(ctx, target, headers, bytes, 'application/vnd.ipld.raw', filename ?? `${cid}.bin`)
   }
   const p = params as NonNullable<typeof params>
   const dups = p.dups ? 'y' : 'n'
@@ -216,8 +207,13 @@ async function serveDagCbor (ctx: ServeContext, target: Target, entry: { cid: CI
   const headers = baseHeaders(target, etag, entry.roots)
   if (notModified(ctx.request, etag)) return new Response(null, { status: 304, headers })
   const bytes = await blockByBlock(ctx.stores, ctx.signal).get(entry.cid)
+  return blockDownload(ctx, target, headers, bytes, mediaType, requestedName(ctx.request).filename ?? `${entry.cid}.cbor`)
+}
+
+/** One block's bytes as a download of `mediaType`, whole or the requested range of it. */
+function blockDownload (ctx: ServeContext, target: Target, headers: Headers, bytes: Uint8Array, mediaType: string, filename: string): Response {
   headers.set('content-type', mediaType)
-  headers.set('content-disposition', contentDisposition('attachment', requestedName(ctx.request).filename ?? `${entry.cid}.cbor`))
+  headers.set('content-disposition', contentDisposition('attachment', filename))
   headers.set('x-content-type-options', 'nosniff')
   headers.set('accept-ranges', 'bytes')
   const range = requestedRange(ctx, target, bytes.byteLength)
