@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { importPath, cat, parseContentPath } from '../../src/content/index.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { createTestnet } from '../helpers/testnet.ts'
+import { until } from '../helpers/until.ts'
 
 async function readAll (iter: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
@@ -79,14 +80,22 @@ test('an update fetches only what is new: children already held do not end the f
 test('a connection that times out on the serving side (a busy honest peer) costs the requester nothing', async t => {
   const [seeder, leecher] = await createTestnet(t, 2)
   const dir = await tmpDir(t)
-  await writeFile(join(dir, 'big.bin'), randomBytes(8 * 1024 * 1024))
+  // 32 blocks: the connection is cut once the first is sent, long before the last
+  await writeFile(join(dir, 'big.bin'), randomBytes(32 * 1024 * 1024))
   const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
-  const fetching = leecher.exchange.fetch(root.cid, { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+  let outcome: string | undefined
+  const fetching = leecher.exchange.fetch(root.cid, { signal: AbortSignal.timeout(20_000) })
+    .then(r => { outcome = `fetched ${r.blocks} blocks` }, (err: { code?: string, message: string }) => { outcome = `${err.code ?? 'error'}: ${err.message}` })
   // Abort the seeder's side of the connection mid-fetch, as libp2p's connection monitor does when a ping times out.
-  while (seeder.exchange.stats.blocksSent === 0) await new Promise(resolve => setTimeout(resolve, 5))
+  await until('the seeder sent a block', () => seeder.exchange.stats.blocksSent > 0, 20_000, 1)
+  const connections = seeder.libp2p.getConnections(leecher.libp2p.peerId)
+  assert.ok(connections.length > 0 && outcome === undefined && seeder.exchange.stats.blocksSent < 33, `the abort comes mid-fetch (${seeder.exchange.stats.blocksSent} blocks sent, ${outcome ?? 'fetching'})`)
   const timeout = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' })
-  for (const c of seeder.libp2p.getConnections(leecher.libp2p.peerId)) c.abort(timeout)
+  for (const c of connections) c.abort(timeout)
   await fetching
+  // the fetch's only seeder dropped it mid-way: the abort really cut the fetch short
+  assert.match(outcome ?? '', /^ERR_BLOCK_NOT_FOUND: /)
+  assert.ok(seeder.exchange.stats.blocksSent < 32, `${seeder.exchange.stats.blocksSent} of 32 blocks sent`)
   assert.equal(seeder.exchange.peerRecord(leecher.libp2p.peerId), undefined, 'no offence recorded')
   assert.equal(seeder.exchange.isBanned(leecher.libp2p.peerId.toString()), false)
 })
