@@ -5,7 +5,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { importPath, cat, parseContentPath } from '../../src/content/index.ts'
 import { tmpDir } from '../helpers/home.ts'
-import { createTestnet } from '../helpers/testnet.ts'
+import { createTestnet, createTestNode } from '../helpers/testnet.ts'
+import { createHostilePeer } from '../helpers/hostile.ts'
 import { until } from '../helpers/until.ts'
 
 async function readAll (iter: AsyncIterable<Uint8Array>): Promise<Buffer> {
@@ -51,17 +52,25 @@ test('four seeders share the work, and a folder of small files arrives whole', a
   assert.deepEqual(await readFile(join(dir, 'copy', 'page-7.html')), await readFile(join(dir, 'site', 'page-7.html')))
 })
 
-test('a busy but healthy seeder is never taken for a staller, even with a short timeout', async t => {
-  // Answers queue up behind 1 MiB blocks; only silence counts as a stall.
-  const [seeder, leecher] = await createTestnet(t, 2, { requestTimeout: 1_000 })
+test('a slow but steady seeder is never taken for a staller, though its queue outlasts the request timeout', async t => {
+  // Only silence counts as a stall. The seeder answers one want every TRICKLE_MS, in order, so
+  // the last of a folder's 48 files waits about 48 x TRICKLE_MS (4.8 s), well past the 2 s
+  // timeout, while the seeder is never silent for more than TRICKLE_MS.
+  const timeout = 2_000
+  const source = await createTestNode(t) // holds the blocks; the leecher never meets it
   const dir = await tmpDir(t)
-  const data = randomBytes(48 * 1024 * 1024)
-  await writeFile(join(dir, 'big.bin'), data)
-  const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
+  for (let i = 0; i < 48; i++) await writeFile(join(dir, `f${i}.bin`), randomBytes(1024))
+  const { root } = await importPath(source.blocks, dir)
+  const [leecher] = await createTestnet(t, 1, { requestTimeout: timeout })
+  const seeder = await createHostilePeer(t, 'trickle', source.blocks)
+  await leecher.libp2p.dial(seeder.getMultiaddrs()[0])
+  const started = performance.now()
   const result = await leecher.exchange.fetch(root.cid)
+  const ms = performance.now() - started
   assert.equal(result.blocks, 49)
-  assert.deepEqual(Object.keys(result.fromPeers), [seeder.libp2p.peerId.toString()])
-  assert.equal(leecher.exchange.peerRecord(seeder.libp2p.peerId), undefined, 'no penalty for a healthy seeder')
+  assert.deepEqual(Object.keys(result.fromPeers), [seeder.peerId.toString()])
+  assert.ok(ms > 2 * timeout, `the queue outlasted the timeout: the fetch took ${ms.toFixed(0)} ms`)
+  assert.equal(leecher.exchange.peerRecord(seeder.peerId), undefined, 'no penalty for a slow but steady seeder')
 })
 
 test('an update fetches only what is new: children already held do not end the fetch before their missing siblings arrive', async t => {
