@@ -64,6 +64,8 @@ export interface SitesInit {
   quorum: number
   /** ms between tries to announce records no peer has taken yet. */
   pendingInterval: number
+  /** The clock own records are signed and re-signed by (ms since the epoch; Date.now when absent): a test moves it on instead of waiting out a validity. */
+  now?: () => number
 }
 
 export interface PublishResult {

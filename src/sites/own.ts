@@ -36,7 +36,7 @@ export interface OwnSitesComponents {
   lifecycle: Running
 }
 
-export type OwnSitesInit = Pick<SitesInit, 'validity' | 'ttl'>
+export type OwnSitesInit = Pick<SitesInit, 'validity' | 'ttl' | 'now'>
 
 export class OwnSites {
   private readonly components: OwnSitesComponents
@@ -49,6 +49,10 @@ export class OwnSites {
 
   list (): OwnSite[] {
     return this.components.store.ownSites()
+  }
+
+  private now (): number {
+    return this.init.now?.() ?? Date.now()
   }
 
   /** Whether every own site's record has been taken by a peer. */
@@ -93,14 +97,14 @@ export class OwnSites {
     }
     let record: SiteRecord
     let changed = true
-    if (current !== undefined && current.value === value && current.validity > Date.now()) {
+    if (current !== undefined && current.value === value && current.validity > this.now()) {
       // The same content again is not a new version; it is announced again.
       record = current
       changed = false
     } else {
       let sequence = current === undefined ? 0n : current.sequence + 1n
       if (sequence < site.floor + (site.imported ? 1n : 0n)) sequence = site.floor + 1n
-      record = await signRecord(key, value, sequence, { validity: options.validity ?? this.init.validity, ttl: options.ttl ?? this.init.ttl })
+      record = await signRecord(key, value, sequence, { validity: options.validity ?? this.init.validity, ttl: options.ttl ?? this.init.ttl, now: this.now() })
       await gate.accept(site.name, record.bytes, { kind: 'self' })
       store.setPublished(site.name, false)
     }
@@ -114,7 +118,7 @@ export class OwnSites {
     const { store } = this.components
     for (const site of store.ownSites().filter(s => !s.published)) {
       const stored = store.record(site.name)
-      if (stored !== undefined && stored.record.validity > Date.now()) await this.announce(parseSiteName(site.name), stored.record).catch(() => 0)
+      if (stored !== undefined && stored.record.validity > this.now()) await this.announce(parseSiteName(site.name), stored.record).catch(() => 0)
     }
   }
 
@@ -126,8 +130,8 @@ export class OwnSites {
       const stored = store.record(site.name)
       if (stored === undefined) continue
       let record = stored.record
-      if (record.validity - Date.now() < this.init.validity / 2) {
-        record = await signRecord(this.key(site), record.value, record.sequence, { validity: this.init.validity, ttl: record.ttl })
+      if (record.validity - this.now() < this.init.validity / 2) {
+        record = await signRecord(this.key(site), record.value, record.sequence, { validity: this.init.validity, ttl: record.ttl, now: this.now() })
         await gate.accept(site.name, record.bytes, { kind: 'self' })
       }
       await this.announce(parseSiteName(site.name), record).then(() => { own++ }, err => { log.error('republishing %s failed: %s', site.name, (err as Error).message) })

@@ -49,10 +49,13 @@ export interface SignOptions {
   validity: number
   /** ms a resolver may cache it. */
   ttl: number
+  /** The signer's clock (ms since the epoch), which the validity counts from; the ipns library counts from Date.now. */
+  now?: number
 }
 
 export async function signRecord (key: PrivateKey, value: string, sequence: bigint, options: SignOptions): Promise<SiteRecord> {
-  const record = await createIPNSRecord(key, value, sequence, options.validity, { v1Compatible: true, ttlNs: BigInt(options.ttl) * 1_000_000n })
+  const lifetime = options.validity + (options.now === undefined ? 0 : options.now - Date.now())
+  const record = await createIPNSRecord(key, value, sequence, lifetime, { v1Compatible: true, ttlNs: BigInt(options.ttl) * 1_000_000n })
   return decode(marshalIPNSRecord(record))
 }
 

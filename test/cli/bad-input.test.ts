@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft, type CliResult } from '../helpers/cli.ts'
@@ -14,6 +14,12 @@ function fails (r: CliResult, code: string, exit?: number): void {
   const lines = r.stderr.trim().split('\n')
   assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`)
   assert.match(lines[0], new RegExp(`^weft: .+ \\(${code}\\)$`))
+}
+
+/** The unprivileged user `nobody`, for a check that root would pass through. */
+function nobody (): { uid: number, gid: number } {
+  const [uid, gid] = ['-u', '-g'].map(flag => Number(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }).trim()))
+  return { uid, gid }
 }
 
 /** The home is consistent: every stored block verifies, and the pins are the ones expected. */
@@ -34,13 +40,19 @@ test('missing and unreadable paths fail before anything is stored', async t => {
   await writeFile(join(folder, 'fine.txt'), 'fine')
   execFileSync('mkfifo', [join(folder, 'pipe')])
   fails(await runWeft(['add', folder], { home }), 'ERR_PATH_UNREADABLE', 1)
-  if (process.getuid?.() !== 0) {
-    // root reads anything, so a mode-000 file is only unreadable for other users.
-    const locked = join(dir, 'locked.txt')
-    await writeFile(locked, 'secret')
-    await chmod(locked, 0)
-    fails(await runWeft(['add', locked], { home }), 'ERR_PATH_UNREADABLE', 1)
+  // A mode-000 file: root reads anything, so as root (CI) weft runs as `nobody`, in a folder
+  // and with a file of its own, where the mode binds as it does for any user.
+  const user = process.getuid?.() === 0 ? nobody() : undefined
+  const own = await tmpDir(t)
+  const locked = join(own, 'locked.txt')
+  await writeFile(locked, 'secret')
+  if (user !== undefined) {
+    await chown(own, user.uid, user.gid)
+    await chown(locked, user.uid, user.gid)
   }
+  await chmod(locked, 0)
+  fails(await runWeft(['add', locked], { home: join(own, 'home'), user }), 'ERR_PATH_UNREADABLE', 1)
+  assert.equal(existsSync(join(own, 'home')), false)
   // The failed adds did not even leave a home behind.
   assert.equal(existsSync(home), false)
   assert.equal((await runWeft(['init'], { home })).code, 0)

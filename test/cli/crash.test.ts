@@ -29,13 +29,14 @@ async function killMidway (home: string, args: string[], ready: () => Promise<bo
   assert.equal(await exited, 'SIGKILL', 'the command finished before it could be killed; give it more work')
 }
 
-async function assertConsistent (home: string, pinned: string, pinnedBytes: Buffer): Promise<void> {
+/** Every stored block verifies, the pins are exactly `pinned`'s keys, and each reads back as its bytes. */
+async function assertConsistent (home: string, pinned: Map<string, Buffer>): Promise<void> {
   const verify = await runWeft(['repo', 'verify', '--json'], { home })
   assert.equal(verify.code, 0, verify.stderr)
   assert.deepEqual(JSON.parse(verify.out).problems, [])
   const pins = JSON.parse((await runWeft(['pin', 'ls', '--json'], { home })).out)
-  assert.deepEqual(pins.map((p: { cid: string }) => p.cid), [pinned])
-  assert.deepEqual((await runWeft(['cat', pinned], { home })).stdout, pinnedBytes)
+  assert.deepEqual(pins.map((p: { cid: string }) => p.cid).sort(), [...pinned.keys()].sort())
+  for (const [cid, bytes] of pinned) assert.deepEqual((await runWeft(['cat', cid], { home })).stdout, bytes)
 }
 
 test('kill -9 during add and during gc leaves no partial block and loses no pin', async t => {
@@ -45,6 +46,7 @@ test('kill -9 during add and during gc leaves no partial block and loses no pin'
   const keep = randomBytes(48 * 1024 * 1024 + 7)
   await writeFile(join(dir, 'keep.bin'), keep)
   const kept = (await runWeft(['add', '-Q', join(dir, 'keep.bin')], { home })).out.trim()
+  const pinned = new Map([[kept, keep]])
 
   // About 100 MiB of work: many small files, then one large file.
   const folder = join(dir, 'site')
@@ -56,23 +58,36 @@ test('kill -9 during add and during gc leaves no partial block and loses no pin'
   for (const mib of [4, 30, 70]) {
     const before = await packBytes(home)
     await killMidway(home, ['add', folder], async () => (await packBytes(home)) - before > mib * 1024 * 1024)
-    await assertConsistent(home, kept, keep)
+    await assertConsistent(home, pinned)
   }
 
-  // gc copies live blocks into a new pack, then drops the old ones: kill it once the copy
-  // has begun. Unpinned content in the same pack guarantees it has copying to do.
+  // gc copies live blocks (the 48 MiB file) into a new pack, commits their moves, then drops
+  // the old pack. Unpinned content in the middle of the pack (a pinned file follows it, so
+  // opening the store cannot cut it away as an unindexed tail) gives every gc copying to do,
+  // and a gc killed before the moves commit leaves that work to the next. Each kill is at a
+  // point seen on disk, the latest halfway through the copy, with 24 MiB of copying ahead.
   await writeFile(join(dir, 'junk.bin'), randomBytes(16 * 1024 * 1024))
   const junk = (await runWeft(['add', '-Q', join(dir, 'junk.bin')], { home })).out.trim()
   assert.equal((await runWeft(['pin', 'rm', junk], { home })).code, 0)
-  const packsBefore = (await readdir(join(home, 'blocks'))).length
-  await killMidway(home, ['gc'], async () => (await readdir(join(home, 'blocks'))).length > packsBefore)
-  await assertConsistent(home, kept, keep)
-  // And at a few moments besides.
-  for (const delay of [250, 500, 900]) {
-    const started = Date.now()
-    await killMidway(home, ['gc'], async () => Date.now() - started > delay).catch(() => { /* gc may finish first */ })
-    await assertConsistent(home, kept, keep)
+  const tail = randomBytes(256 * 1024)
+  await writeFile(join(dir, 'tail.bin'), tail)
+  pinned.set((await runWeft(['add', '-Q', join(dir, 'tail.bin')], { home })).out.trim(), tail)
+  for (const copied of [0, 8, 24]) {
+    const packsBefore = new Set(await readdir(join(home, 'blocks')))
+    await killMidway(home, ['gc'], async () => {
+      const fresh = (await readdir(join(home, 'blocks'))).filter(name => !packsBefore.has(name))
+      if (fresh.length === 0) return false
+      let bytes = 0
+      for (const name of fresh) bytes += (await stat(join(home, 'blocks', name))).size
+      return bytes >= copied * 1024 * 1024
+    })
+    await assertConsistent(home, pinned)
   }
+  // and the gc that is let run reclaims the unpinned bytes
+  const gc = await runWeft(['gc', '--json'], { home })
+  assert.equal(gc.code, 0, gc.stderr)
+  assert.ok(JSON.parse(gc.out).bytesReclaimed >= 16 * 1024 * 1024, gc.out)
+  await assertConsistent(home, pinned)
 
   // After all that, the add completes and the content reads back whole.
   const root = (await runWeft(['add', '-Q', folder], { home })).out.trim()

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { tmpDir } from '../helpers/home.ts'
 import { consoleBlock } from '../helpers/readme.ts'
+import { until } from '../helpers/until.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -46,9 +47,9 @@ test('the README\'s two-node and site flows work as written', async t => {
   const gone = (): boolean => {
     try { process.kill(-(child.pid as number), 0); return false } catch { return true }
   }
-  for (let i = 0; i < 100 && !gone(); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  const stopped = await until('the daemons to stop', gone, 30_000, 100).then(() => true, () => false)
   assert.equal(code, 0, `the README flows failed:\n${err}\n${out}`)
-  assert.ok(gone(), 'the daemons stopped when the block told them to')
+  assert.ok(stopped, 'the daemons stopped when the block told them to')
   // Both `cat`s printed the sample site's page: by CID, then by the site's name on the follower.
   const page = await readFile(join(ROOT, 'examples', 'sample-site', 'index.html'), 'utf8')
   assert.equal(out.split(page).length - 1, 2, out)

@@ -5,7 +5,9 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { importPath, cat, parseContentPath } from '../../src/content/index.ts'
 import { tmpDir } from '../helpers/home.ts'
-import { createTestnet } from '../helpers/testnet.ts'
+import { createTestnet, createTestNode } from '../helpers/testnet.ts'
+import { createHostilePeer } from '../helpers/hostile.ts'
+import { until } from '../helpers/until.ts'
 
 async function readAll (iter: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = []
@@ -50,17 +52,25 @@ test('four seeders share the work, and a folder of small files arrives whole', a
   assert.deepEqual(await readFile(join(dir, 'copy', 'page-7.html')), await readFile(join(dir, 'site', 'page-7.html')))
 })
 
-test('a busy but healthy seeder is never taken for a staller, even with a short timeout', async t => {
-  // Answers queue up behind 1 MiB blocks; only silence counts as a stall.
-  const [seeder, leecher] = await createTestnet(t, 2, { requestTimeout: 1_000 })
+test('a slow but steady seeder is never taken for a staller, though its queue outlasts the request timeout', async t => {
+  // Only silence counts as a stall. The seeder answers one want every TRICKLE_MS, in order, so
+  // the last of a folder's 48 files waits about 48 x TRICKLE_MS (4.8 s), well past the 2 s
+  // timeout, while the seeder is never silent for more than TRICKLE_MS.
+  const timeout = 2_000
+  const source = await createTestNode(t) // holds the blocks; the leecher never meets it
   const dir = await tmpDir(t)
-  const data = randomBytes(48 * 1024 * 1024)
-  await writeFile(join(dir, 'big.bin'), data)
-  const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
+  for (let i = 0; i < 48; i++) await writeFile(join(dir, `f${i}.bin`), randomBytes(1024))
+  const { root } = await importPath(source.blocks, dir)
+  const [leecher] = await createTestnet(t, 1, { requestTimeout: timeout })
+  const seeder = await createHostilePeer(t, 'trickle', source.blocks)
+  await leecher.libp2p.dial(seeder.getMultiaddrs()[0])
+  const started = performance.now()
   const result = await leecher.exchange.fetch(root.cid)
+  const ms = performance.now() - started
   assert.equal(result.blocks, 49)
-  assert.deepEqual(Object.keys(result.fromPeers), [seeder.libp2p.peerId.toString()])
-  assert.equal(leecher.exchange.peerRecord(seeder.libp2p.peerId), undefined, 'no penalty for a healthy seeder')
+  assert.deepEqual(Object.keys(result.fromPeers), [seeder.peerId.toString()])
+  assert.ok(ms > 2 * timeout, `the queue outlasted the timeout: the fetch took ${ms.toFixed(0)} ms`)
+  assert.equal(leecher.exchange.peerRecord(seeder.peerId), undefined, 'no penalty for a slow but steady seeder')
 })
 
 test('an update fetches only what is new: children already held do not end the fetch before their missing siblings arrive', async t => {
@@ -79,14 +89,22 @@ test('an update fetches only what is new: children already held do not end the f
 test('a connection that times out on the serving side (a busy honest peer) costs the requester nothing', async t => {
   const [seeder, leecher] = await createTestnet(t, 2)
   const dir = await tmpDir(t)
-  await writeFile(join(dir, 'big.bin'), randomBytes(8 * 1024 * 1024))
+  // 32 blocks: the connection is cut once the first is sent, long before the last
+  await writeFile(join(dir, 'big.bin'), randomBytes(32 * 1024 * 1024))
   const { root } = await importPath(seeder.blocks, join(dir, 'big.bin'))
-  const fetching = leecher.exchange.fetch(root.cid, { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+  let outcome: string | undefined
+  const fetching = leecher.exchange.fetch(root.cid, { signal: AbortSignal.timeout(20_000) })
+    .then(r => { outcome = `fetched ${r.blocks} blocks` }, (err: { code?: string, message: string }) => { outcome = `${err.code ?? 'error'}: ${err.message}` })
   // Abort the seeder's side of the connection mid-fetch, as libp2p's connection monitor does when a ping times out.
-  while (seeder.exchange.stats.blocksSent === 0) await new Promise(resolve => setTimeout(resolve, 5))
+  await until('the seeder sent a block', () => seeder.exchange.stats.blocksSent > 0, 20_000, 1)
+  const connections = seeder.libp2p.getConnections(leecher.libp2p.peerId)
+  assert.ok(connections.length > 0 && outcome === undefined && seeder.exchange.stats.blocksSent < 33, `the abort comes mid-fetch (${seeder.exchange.stats.blocksSent} blocks sent, ${outcome ?? 'fetching'})`)
   const timeout = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' })
-  for (const c of seeder.libp2p.getConnections(leecher.libp2p.peerId)) c.abort(timeout)
+  for (const c of connections) c.abort(timeout)
   await fetching
+  // the fetch's only seeder dropped it mid-way: the abort really cut the fetch short
+  assert.match(outcome ?? '', /^ERR_BLOCK_NOT_FOUND: /)
+  assert.ok(seeder.exchange.stats.blocksSent < 32, `${seeder.exchange.stats.blocksSent} of 32 blocks sent`)
   assert.equal(seeder.exchange.peerRecord(leecher.libp2p.peerId), undefined, 'no offence recorded')
   assert.equal(seeder.exchange.isBanned(leecher.libp2p.peerId.toString()), false)
 })

@@ -12,6 +12,7 @@ import { isWeftError } from '../../src/errors.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
 import { createHostilePeer, floodWants, type Misbehaviour } from '../helpers/hostile.ts'
+import { until } from '../helpers/until.ts'
 import type { TestContext } from 'node:test'
 
 async function seed (t: TestContext, node: OnlineNode, bytes: number) {
@@ -41,10 +42,10 @@ test('the fetch completes from the honest peers while one of four seeders corrup
   assert.ok((record?.offences['bad-block'] ?? 0) >= 1, 'the liar was penalised')
   assert.ok(record?.bannedUntil !== undefined, 'and banned')
   // Hanging up takes a moment; the gater keeps the liar from coming back.
-  for (let i = 0; i < 40 && leecher.libp2p.getConnections(liar.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
-  assert.equal(leecher.libp2p.getConnections(liar.peerId).length, 0, 'and disconnected')
+  await until('the liar to be disconnected', () => leecher.libp2p.getConnections(liar.peerId).length === 0)
+  // (the liar's dial may complete its side before the leecher's gater hangs up: wait for the hang-up)
   await liar.dial(leecher.libp2p.getMultiaddrs()[0]).catch(() => {})
-  await new Promise(resolve => setTimeout(resolve, 300))
+  await until('the leecher to hang up on the liar\'s new connection', () => liar.getConnections(leecher.libp2p.peerId).length === 0)
   assert.equal(leecher.libp2p.getConnections(liar.peerId).length, 0, 'and not let back in')
   await verifyAll(leecher)
   const { cat, parseContentPath } = await import('../../src/content/index.ts')
@@ -104,8 +105,7 @@ test('a peer that floods wants is cut off and banned; the node keeps serving oth
   const record = server.exchange.peerRecord(flooder.peerId)
   assert.ok((record?.offences.flood ?? 0) >= 1, JSON.stringify(record))
   assert.ok(record?.bannedUntil !== undefined)
-  for (let i = 0; i < 40 && server.libp2p.getConnections(flooder.peerId).length > 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
-  assert.equal(server.libp2p.getConnections(flooder.peerId).length, 0, 'the flooder was disconnected')
+  await until('the flooder to be disconnected', () => server.libp2p.getConnections(flooder.peerId).length === 0)
   // Everyone else is still served.
   const result = await honestClient.exchange.fetch(cid)
   assert.equal(result.blocks, 3)

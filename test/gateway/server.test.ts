@@ -16,6 +16,7 @@ import { createNode, type WeftNode } from '../../src/node/index.ts'
 import { nodeGateway } from '../../src/node/daemon.ts'
 import { AnswerCache } from '../../src/gateway/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 interface Served { port: number, close: () => Promise<void>, connections: () => Promise<number> }
 
@@ -95,13 +96,12 @@ test('a 1 GiB file streams through the gateway in bounded memory; a client that 
       if (read > 20 * 1024 * 1024) { partial.destroy(); resolve() }
     })
   })
-  for (let i = 0; i < 100 && await gateway.connections() > 0; i++) await new Promise(resolve => setTimeout(resolve, 20))
-  assert.equal(await gateway.connections(), 0, 'the abandoned response\'s connection is closed')
+  await until('the abandoned response\'s connection to close', async () => await gateway.connections() === 0)
   const after = await get(gateway.port, host, '/', { headers: { range: 'bytes=0-9' } })
   assert.equal(after.statusCode, 206)
   assert.equal((await body(after)).byteLength, 10)
-  for (let i = 0; i < 50 && process.getActiveResourcesInfo().length > resources; i++) await new Promise(resolve => setTimeout(resolve, 20))
-  assert.ok(process.getActiveResourcesInfo().length <= resources, `handles before ${resources}, after ${process.getActiveResourcesInfo().length}`)
+  const released = await until('the handles to be released', () => process.getActiveResourcesInfo().length <= resources).then(() => true, () => false)
+  assert.ok(released, `handles before ${resources}, after ${process.getActiveResourcesInfo().length}`)
 })
 
 test('1,000 concurrent requests are all answered correctly; oversized headers and URLs are refused', async t => {

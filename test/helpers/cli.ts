@@ -20,12 +20,16 @@ export interface RunOptions {
   input?: Uint8Array | string
   env?: Record<string, string>
   cwd?: string
+  /** Run as this user instead (a test running as root drops to `nobody`, whom file modes bind). */
+  user?: { uid: number, gid: number }
 }
 
 /** Starts `weft <args>` as a separate process, as a person would run it. */
 export function spawnWeft (args: string[], options: RunOptions): ChildProcess {
   return spawn(WEFT_BIN, ['--home', options.home, ...args], {
     cwd: options.cwd,
+    uid: options.user?.uid,
+    gid: options.user?.gid,
     env: { ...process.env, WEFT_DEBUG: '', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe']
   })

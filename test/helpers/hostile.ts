@@ -1,4 +1,5 @@
 import type { TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
@@ -15,6 +16,10 @@ export type Misbehaviour =
   | 'unsolicited' // answers every want with a block for some other CID
   | 'malformed' // answers with a frame of an unknown type
   | 'oversized' // answers with a frame longer than the protocol allows
+  | 'trickle' // honest but slow and steady: answers its wants in order, one every TRICKLE_MS
+
+/** ms between a trickling peer's answers: far below a 2 s request timeout, however loaded the machine. */
+export const TRICKLE_MS = 100
 
 /**
  * A libp2p node on the test network that speaks the exchange protocol badly on purpose.
@@ -40,6 +45,10 @@ export async function createHostilePeer (t: TestContext, behaviour: Misbehaviour
             break
           case 'dont-have':
             await lp.write(encodeCidMessage(DONT_HAVE, msg.cid))
+            break
+          case 'trickle':
+            await sleep(TRICKLE_MS)
+            await lp.write(new Uint8ArrayList(...encodeBlockMessage(msg.cid, await (source as NonNullable<typeof source>).get(msg.cid))))
             break
           case 'corrupt': {
             const bytes = Uint8Array.from(await (source as NonNullable<typeof source>).get(msg.cid))

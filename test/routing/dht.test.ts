@@ -8,6 +8,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { byKadDistance, DHT_TUNING } from '../../src/routing/index.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
+import { until } from '../helpers/until.ts'
 
 const pick = <T>(xs: T[], not?: T): T => {
   for (;;) {
@@ -98,10 +99,23 @@ test('in a 30-node private network, 100 of 100 lookups (providers and signed rec
     node.libp2p.services.pubsub.subscribe(topic)
     node.libp2p.services.pubsub.addEventListener('message', evt => { if (evt.detail.topic === topic) delivered++ })
   }
-  await new Promise(resolve => setTimeout(resolve, 3_000)) // a few heartbeats to form the mesh
+  // Publish once the mesh is formed: every node forwards along its mesh to every other node.
+  const meshFormed = (): boolean => {
+    const ids = new Map(nodes.map(n => [n.libp2p.peerId.toString(), n]))
+    // (the class has getMeshPeers; the exported GossipSub interface leaves it out)
+    const mesh = new Map([...ids].map(([id, n]) => [id, (n.libp2p.services.pubsub as unknown as { getMeshPeers: (topic: string) => string[] }).getMeshPeers(topic)]))
+    return [...ids.keys()].every(start => {
+      const reached = new Set([start])
+      const next = [start]
+      for (let id = next.pop(); id !== undefined; id = next.pop()) {
+        for (const peer of mesh.get(id) ?? []) if (!reached.has(peer)) { reached.add(peer); next.push(peer) }
+      }
+      return reached.size === nodes.length
+    })
+  }
+  const meshMs = await until('a gossipsub mesh that reaches every node from every node', meshFormed, 60_000, 100)
   for (let i = 0; i < 20; i++) await pick(nodes).libp2p.services.pubsub.publish(topic, new TextEncoder().encode(`message ${i}`))
-  const deadline = Date.now() + 10_000
-  while (delivered < 580 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
-  t.diagnostic(`gossipsub: ${delivered}/580 deliveries`)
-  assert.equal(delivered, 580)
+  const all = await until('580 deliveries', () => delivered >= 580, 30_000).then(() => true, () => false)
+  t.diagnostic(`gossipsub: mesh formed after ${meshMs.toFixed(0)} ms; ${delivered}/580 deliveries`)
+  assert.ok(all && delivered === 580, `${delivered}/580 deliveries`)
 })

@@ -138,8 +138,9 @@ test('pushes: a stale replay is ignored without penalty; a flood of junk records
   const fromAttacker = rejected.filter(r => r.peer === attacker.peerId.toString())
   assert.ok(fromAttacker.length >= 4, `${fromAttacker.length} rejections`)
   assert.ok(fromAttacker.every(r => r.reason === 'malformed' || r.reason === 'bad-signature'), JSON.stringify(fromAttacker.map(r => r.reason)))
+  // (the attacker's dial may complete its side before the follower's gater hangs up: wait for the hang-up)
   await attacker.dial(follower.libp2p.getMultiaddrs()[0]).catch(() => {})
-  await new Promise(resolve => setTimeout(resolve, 200))
+  await until('the follower to hang up on the attacker\'s new connection', () => attacker.getConnections(follower.libp2p.peerId).length === 0)
   assert.equal(follower.libp2p.getConnections(attacker.peerId).length, 0, 'and not let back in')
   assert.equal((await follower.sites.resolve(name, { offline: true })).root, v1.root)
 

@@ -7,6 +7,7 @@ import { Operations } from '../../src/api/index.ts'
 import { importPath } from '../../src/content/index.ts'
 import { createTestNode, type OnlineNode } from '../helpers/testnet.ts'
 import { tmpDir } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
 
 async function collect (source: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Uint8Array[] = []
@@ -32,8 +33,7 @@ test('a plain visit caches within the store\'s quota: when it is full, cached vi
   await seeder.sites.create('small')
   const published = await seeder.sites.publish('small', (await importPath(seeder.blocks, join(dir, 'followed'), {})).root.cid)
   await visitor.sites.follow(published.name)
-  for (let i = 0; i < 100 && (await visitor.sites.following())[0]?.fetched !== true; i++) await new Promise(resolve => setTimeout(resolve, 50))
-  assert.equal((await visitor.sites.following())[0]?.fetched, true)
+  await until('the visitor to hold the followed site', async () => (await visitor.sites.following())[0]?.fetched === true)
 
   const a = await make(seeder, 'a', 1.5 * 1024 * 1024)
   const b = await make(seeder, 'b', 1.5 * 1024 * 1024)
