@@ -42,7 +42,7 @@ export class ApiClient implements WeftApi {
   private async request (route: string, body?: unknown, init: { raw?: BodyInit, query?: string } = {}): Promise<Response> {
     let response: Response
     try {
-      response = await fetch(`${this.url}/api/v0/${route}${init.query ?? ''}`, {
+      response = await fetch(`${this.url}/api/weft/v1/${route}${init.query ?? ''}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.token}`, 'content-type': init.raw !== undefined ? 'application/octet-stream' : 'application/json' },
         body: init.raw ?? JSON.stringify(body ?? {}),

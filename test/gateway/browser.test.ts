@@ -59,7 +59,7 @@ test('in Chromium: a site renders on its own origin (text, style, image, script)
   await page.goto(`http://${roots[0]}.ipfs.localhost:${port}/`)
   const seen = await page.evaluate(async (ui) => {
     try {
-      const r = await fetch(`${ui}/api/v0/id`, { method: 'POST' })
+      const r = await fetch(`${ui}/api/weft/v1/id`, { method: 'POST' })
       return `answered ${r.status}`
     } catch {
       return 'blocked'
