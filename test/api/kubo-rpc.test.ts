@@ -1,6 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { create, globSource } from 'kubo-rpc-client'
@@ -12,6 +14,16 @@ const collect = async (source: AsyncIterable<Uint8Array>): Promise<Buffer> => {
   const chunks: Uint8Array[] = []
   for await (const chunk of source) chunks.push(chunk)
   return Buffer.concat(chunks)
+}
+
+/** Unpacks a tar with the system's tar, so the archive is checked by a reader weft did not write. */
+async function untar (archive: Uint8Array, into: string): Promise<void> {
+  const child = spawn('tar', ['-x', '-f', '-', '-C', into], { stdio: ['pipe', 'ignore', 'pipe'] })
+  let errors = ''
+  child.stderr.on('data', (b: Buffer) => { errors += b.toString() })
+  child.stdin.end(archive)
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 0, errors)
 }
 
 async function kuboClient (home: string) {
@@ -97,6 +109,15 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   const one = []
   for await (const p of ipfs.pin.ls({ paths: [CID.parse(weftRoot)] })) one.push(p)
   assert.deepEqual(one.map(p => [p.cid.toString(), p.type]), [[weftRoot, 'recursive']])
+
+  // get: a tar that the system's tar unpacks into the folder added, and a file under its CID
+  const unpacked = join(dir, 'unpacked')
+  await mkdir(unpacked)
+  await untar(await collect(ipfs.get(weftRoot)), unpacked)
+  assert.equal(await readFile(join(unpacked, weftRoot, 'css', 'style.css'), 'utf8'), 'h1 { color: red }')
+  assert.equal(await readFile(join(unpacked, weftRoot, 'index.html'), 'utf8'), '<h1>hi</h1>')
+  await untar(await collect(ipfs.get(`/ipfs/${weftRoot}/index.html`)), unpacked)
+  assert.equal(await readFile(join(unpacked, 'index.html'), 'utf8'), '<h1>hi</h1>')
 
   // blocks
   const blockBytes = new TextEncoder().encode('a raw block')

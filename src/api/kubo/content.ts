@@ -9,6 +9,8 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { WeftError } from '../../errors.ts'
 import { parseContentPath } from '../../content/index.ts'
+// the gateway's `?format=tar` writer: one tar format for both surfaces
+import { tarEntries, tarStream } from '../../gateway/tar.ts'
 import type { Operations } from '../operations.ts'
 import { streamBody } from '../server.ts'
 import { args, flag, integer, json, ndjson, network, type KuboCall, type KuboCommand } from './request.ts'
@@ -115,6 +117,23 @@ const cat: KuboCommand = async (ops, call) => {
   return new Response(await streamBody(source), { headers: { 'content-type': 'text/plain', 'x-stream-output': '1' } })
 }
 
+/**
+ * `get`: the file or folder as a tar whose entries sit under the arg's last path segment
+ * (the CID for a bare CID), as kubo names them. The DAG is made local first.
+ */
+const get: KuboCommand = async (ops, call) => {
+  const [arg] = args(call)
+  if (flag(call, 'compress', false) || call.query.get('compression-level') !== null) throw new WeftError('ERR_USAGE', 'weft answers get as a plain tar: compress is not supported')
+  const options = network(call)
+  const { cid } = await ops.fetch(arg, options)
+  const listed = await ops.ls(cid, { offline: true })
+  const isFile = listed.length === 1 && listed[0].type === 'file' && listed[0].cid === cid
+  const name = arg.replace(/\/+$/, '').split('/').at(-1) ?? cid
+  const root = { cid: parseContentPath(cid).cid, type: isFile ? 'file' as const : 'directory' as const, size: isFile ? listed[0].size : 0 }
+  const entries = await tarEntries(ops.node.blocks, root, name, { signal: call.request.signal })
+  return new Response(await streamBody(tarStream(ops.node.blocks, entries)), { headers: { 'content-type': 'application/x-tar', 'x-stream-output': '1' } })
+}
+
 /** UnixFS type numbers kubo's ls answers with. */
 const UNIXFS_TYPE = { directory: 1, file: 2 } as const
 
@@ -201,6 +220,7 @@ const dagImport: KuboCommand = async (ops, call) => {
 export const CONTENT_COMMANDS: Record<string, KuboCommand> = {
   add,
   cat,
+  get,
   ls,
   'block/get': blockGet,
   'block/put': blockPut,
