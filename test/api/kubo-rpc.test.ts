@@ -88,6 +88,12 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   // what weft cannot honour is refused, not ignored
   await assert.rejects(ipfs.add(data, { cidVersion: 0 }), /cid-version=0/)
   await assert.rejects(ipfs.add(data, { rawLeaves: false }), /raw-leaves=false/)
+  const refused = await fetch(`${url}/api/v0/add?cid-version=0`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })
+  assert.equal(refused.status, 400)
+  assert.match((await refused.json()).Message, /CIDv0 .*\(ERR_USAGE\)$/)
+  // the README's example: a string as content
+  await writeFile(join(dir, 'hello.txt'), 'hello')
+  assert.equal((await ipfs.add({ path: 'hello.txt', content: 'hello' } as never)).cid.toString(), ok(await runWeft(['add', '-Q', join(dir, 'hello.txt')], { home: a.home })).out.trim())
   await writeFile(join(dir, 'small.bin'), data.subarray(0, 100))
   assert.equal((await ipfs.add(data.subarray(0, 100), { cidVersion: 1, rawLeaves: true })).cid.toString(),
     ok(await runWeft(['add', '-Q', join(dir, 'small.bin')], { home: a.home })).out.trim())
