@@ -102,6 +102,16 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   for await (const e of ipfs.ls(weftRoot)) listed.push(e)
   assert.deepEqual(listed.map(e => [e.name, e.type]).sort(), [['css', 'dir'], ['index.html', 'file']])
   assert.equal(listed.find(e => e.name === 'index.html')?.size, 11)
+  // a file lists as itself, by CID or by path
+  for (const path of [added.cid.toString(), `/ipfs/${weftRoot}/index.html`]) {
+    const self = []
+    for await (const e of ipfs.ls(path)) self.push(e)
+    assert.equal(self.length, 1, path)
+    assert.equal(self[0].type, 'file', path)
+  }
+  const inner = []
+  for await (const e of ipfs.ls(`/ipfs/${weftRoot}/css`)) inner.push(e)
+  assert.deepEqual(inner.map(e => [e.name, e.type]), [['style.css', 'file']])
 
   // pins: the add pinned its roots; rm and add again
   const pinned = []

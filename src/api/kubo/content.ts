@@ -141,11 +141,14 @@ const ls: KuboCommand = async (ops, call) => {
   const objects = []
   for (const path of args(call)) {
     const entries = await ops.ls(path, network(call))
-    const isFile = entries.length === 1 && entries[0].type === 'file' && (entries[0].cid === path || `/ipfs/${entries[0].cid}` === path)
-    objects.push({
-      Hash: path,
-      Links: isFile ? [] : entries.map(e => ({ Name: e.name, Hash: e.cid, Size: e.size, Type: UNIXFS_TYPE[e.type], Target: '' }))
-    })
+    // weft's ls answers a file with the file itself, named by the path's last segment (a
+    // folder holding one file of its own name reads the same; such a folder lists as a file)
+    const last = path.replace(/\/+$/, '').split('/').at(-1)
+    const isFile = entries.length === 1 && entries[0].type === 'file' && entries[0].name === last
+    // a file is answered under its CID (kubo gives the path, and kubo-rpc-client then asks files/stat for the CID)
+    objects.push(isFile
+      ? { Hash: entries[0].cid, Name: entries[0].name, Size: entries[0].size, Type: UNIXFS_TYPE.file, Links: [] }
+      : { Hash: path, Links: entries.map(e => ({ Name: e.name, Hash: e.cid, Size: e.size, Type: UNIXFS_TYPE[e.type], Target: '' })) })
   }
   return json({ Objects: objects })
 }
