@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { create, globSource } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
+import { KUBO_COMMANDS } from '../../src/api/index.ts'
 import { tmpDir } from '../helpers/home.ts'
 import { ok, runWeft, startDaemonProcess } from '../helpers/cli.ts'
 
@@ -31,6 +32,19 @@ async function kuboClient (home: string) {
   const token = (await readFile(join(home, 'api.token'), 'utf8')).trim()
   return { url, token, ipfs: create({ url: `${url}/api/v0`, headers: { authorization: `Bearer ${token}` } }) }
 }
+
+test('the README lists exactly the kubo commands weft answers', async () => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  const at = readme.indexOf('Calls answered:')
+  assert.ok(at >= 0, 'the README has "Calls answered:"')
+  // `pin add|rm|ls` is three commands; what is in parentheses is options
+  const text = readme.slice(at, readme.indexOf('; `offline`', at)).replace(/\([^)]*\)/g, '')
+  const listed = [...text.matchAll(/`([^`]+)`/g)].flatMap(([, span]) => {
+    const [group, subs] = span.split(' ')
+    return subs === undefined ? [group] : subs.split('|').map(s => `${group}/${s}`)
+  })
+  assert.deepEqual(listed.sort(), [...KUBO_COMMANDS].sort())
+})
 
 test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat, ls, pins, blocks, dag, keys, names, swarm, routing, repo', async t => {
   const a = await startDaemonProcess(t)
@@ -194,4 +208,13 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   const unknown = await fetch(`${url}/api/v0/files/ls`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })
   assert.equal(unknown.status, 404)
   assert.equal((await unknown.json()).Type, 'error')
+  // bad input is a 400 with one line naming what is wrong; a CID that is not one too
+  const rpc = async (path: string): Promise<Response> => await fetch(`${url}/api/v0/${path}`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })
+  for (const [path, message] of [['cat', /argument "arg" is required/], [`pin/add?arg=${weftRoot}&recursive=maybe`, /option "recursive" must be true or false/], ['block/stat?arg=not-a-cid', /ERR_INVALID_CID/], [`cat?arg=${added.cid}&timeout=soon`, /must be a duration/]] as const) {
+    const r = await rpc(path)
+    assert.equal(r.status, 400, path)
+    const body = await r.json()
+    assert.match(body.Message, message)
+    assert.deepEqual([body.Code, body.Type], [0, 'error'])
+  }
 })
