@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { create, globSource } from 'kubo-rpc-client'
 import { CID } from 'multiformats/cid'
@@ -208,6 +208,15 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   const unknown = await fetch(`${url}/api/v0/files/ls`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })
   assert.equal(unknown.status, 404)
   assert.equal((await unknown.json()).Type, 'error')
+  // a part path that would climb out of the upload folder is refused, and nothing lands outside it
+  const form = new FormData()
+  form.append('file', new File(['x'], encodeURIComponent('../escaped.txt')))
+  const climbing = await fetch(`${url}/api/v0/add`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` }, body: form })
+  assert.equal(climbing.status, 400)
+  assert.match((await climbing.json()).Message, /has an empty, \. or \.\. segment/)
+  await assert.rejects(readFile(join(a.home, 'tmp', 'escaped.txt')), { code: 'ENOENT' })
+  // every add's upload folder is gone once it answered
+  assert.deepEqual((await readdir(join(a.home, 'tmp'))).filter(n => n.startsWith('kubo-add-')), [])
   // bad input is a 400 with one line naming what is wrong; a CID that is not one too
   const rpc = async (path: string): Promise<Response> => await fetch(`${url}/api/v0/${path}`, { method: 'POST', headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })
   for (const [path, message] of [['cat', /argument "arg" is required/], [`pin/add?arg=${weftRoot}&recursive=maybe`, /option "recursive" must be true or false/], ['block/stat?arg=not-a-cid', /ERR_INVALID_CID/], [`cat?arg=${added.cid}&timeout=soon`, /must be a duration/]] as const) {
