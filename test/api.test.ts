@@ -15,7 +15,7 @@ test('the handler is a function from Request to Response: token, JSON errors, ro
   const node = await createNode({ home: await tmpHome(t) })
   t.after(async () => { await node.stop() })
   const handle = createApiHandler(new Operations(node), 'secret-token-0123456789abcdef0123')
-  const call = async (route: string, body?: unknown, token = 'secret-token-0123456789abcdef0123') => await handle(new Request(`http://127.0.0.1/api/v0/${route}`, {
+  const call = async (route: string, body?: unknown, token = 'secret-token-0123456789abcdef0123') => await handle(new Request(`http://127.0.0.1/api/weft/v1/${route}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}` },
     body: body === undefined ? undefined : JSON.stringify(body)
@@ -29,6 +29,6 @@ test('the handler is a function from Request to Response: token, JSON errors, ro
   assert.equal(offline.status, 503)
   assert.equal((await offline.json()).code, 'ERR_OFFLINE')
   assert.equal((await call('config/get', { key: 'datastore.sync' })).status, 200)
-  const notJson = await handle(new Request('http://127.0.0.1/api/v0/id', { method: 'POST', headers: { authorization: 'Bearer secret-token-0123456789abcdef0123' }, body: '{' }))
+  const notJson = await handle(new Request('http://127.0.0.1/api/weft/v1/id', { method: 'POST', headers: { authorization: 'Bearer secret-token-0123456789abcdef0123' }, body: '{' }))
   assert.equal(notJson.status, 400)
 })

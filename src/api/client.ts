@@ -73,7 +73,7 @@ export class ApiClient implements WeftApi {
   private async request (route: string, body?: unknown, init: { raw?: Uint8Array | AsyncIterable<Uint8Array>, query?: string } = {}): Promise<Response> {
     let response: Response
     try {
-      response = await post(`${this.url}/api/v0/${route}${init.query ?? ''}`, {
+      response = await post(`${this.url}/api/weft/v1/${route}${init.query ?? ''}`, {
         authorization: `Bearer ${this.token}`,
         'content-type': init.raw !== undefined ? 'application/octet-stream' : 'application/json'
       }, init.raw ?? JSON.stringify(body ?? {}))

@@ -1,13 +1,16 @@
 /**
- * The control API: `POST /api/v0/<command>` on 127.0.0.1, with
+ * The control API: `POST /api/weft/v1/<command>` on 127.0.0.1, with
  * `Authorization: Bearer <$WEFT_HOME/api.token>`. docs/api.md lists every route. The
- * handler is a function from Request to Response; `listen` is a thin node:http adapter.
+ * same port answers kubo's RPC API under `/api/v0/` (./kubo/), behind the same token, so
+ * IPFS tools (kubo-rpc-client, ipfs-webui) can drive a weft node. The handler is a
+ * function from Request to Response; `listen` is a thin node:http adapter.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { timingSafeEqual } from 'node:crypto'
 import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
 import { MAX_MESSAGE_BYTES, MAX_PRIVATE_FILE_BYTES, MAX_USER_FILE_BYTES, type NetworkOptions, type Operations, type Progress } from './operations.ts'
+import { createKuboHandler, KUBO_PREFIX } from './kubo/index.ts'
 import { parseBody, parseMessageSendQuery, parsePrivatePutQuery, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
@@ -208,13 +211,18 @@ export function assertAuthorized (request: Request, token: string): void {
   }
 }
 
+/** Where weft's own routes live; `/api/v0/` is kubo's RPC API. */
+export const API_PREFIX = '/api/weft/v1/'
+
 export function createApiHandler (ops: Operations, token: string): (request: Request) => Promise<Response> {
+  const kubo = createKuboHandler(ops, token)
   return async request => {
     try {
-      assertAuthorized(request, token)
       const url = new URL(request.url)
-      const name = url.pathname.replace(/^\/api\/v0\//, '')
-      if (request.method !== 'POST' || !url.pathname.startsWith('/api/v0/') || !(Object.hasOwn(ROUTES, name) || Object.hasOwn(RAW_ROUTES, name))) {
+      if (url.pathname.startsWith(KUBO_PREFIX)) return await kubo(request)
+      assertAuthorized(request, token)
+      const name = url.pathname.slice(API_PREFIX.length)
+      if (request.method !== 'POST' || !url.pathname.startsWith(API_PREFIX) || !(Object.hasOwn(ROUTES, name) || Object.hasOwn(RAW_ROUTES, name))) {
         throw new WeftError('ERR_USAGE', `no such API route: ${request.method} ${url.pathname}`)
       }
       if (Object.hasOwn(RAW_ROUTES, name)) return await RAW_ROUTES[name](ops, request)

@@ -4,11 +4,11 @@
  * `<id>.ipfs|ipns.localhost` origins, so no site's script can read the page or its token.
  *
  * - `GET /`, `GET /ui/<file>`: the page and its assets (src/gateway/ui/), under a strict CSP.
- * - `/api/v0/<route>`: the control API (bearer token), refused when the request comes from
+ * - `/api/weft/v1/<route>`: the control API (bearer token), refused when the request comes from
  *   another web origin or uses a method other than POST or PUT; never any CORS header.
- * - `PUT /api/v0/ui/upload?id=<id>&path=<relative path>`: one file of a folder the browser
+ * - `PUT /api/weft/v1/ui/upload?id=<id>&path=<relative path>`: one file of a folder the browser
  *   publishes, streamed to `<tmpDir>/upload-<id>/<path>`.
- * - `POST /api/v0/ui/publish` `{ "upload": id, "site": label }`: publishes that folder (a
+ * - `POST /api/weft/v1/ui/publish` `{ "upload": id, "site": label }`: publishes that folder (a
  *   progress answer, as the API's `publish`), then removes it, whether it worked or not.
  *
  * A request's Origin is compared with its Host header (else the host of request.url).
@@ -180,10 +180,10 @@ export function createUi (components: UiComponents): (request: Request) => Promi
     try {
       assertSameOrigin(request, url)
       await swept
-      if (url.pathname === '/api/v0/ui/upload' || url.pathname === '/api/v0/ui/publish') {
+      if (url.pathname === '/api/weft/v1/ui/upload' || url.pathname === '/api/weft/v1/ui/publish') {
         assertAuthorized(request, token)
         await mkdir(tmpDir, { recursive: true, mode: 0o700 })
-        if (url.pathname === '/api/v0/ui/upload') {
+        if (url.pathname === '/api/weft/v1/ui/upload') {
           if (request.method !== 'PUT') throw new WeftError('ERR_USAGE', 'ui/upload takes PUT with the file as the body')
           return await receiveFile(request, tmpDir)
         }

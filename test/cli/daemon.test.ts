@@ -48,13 +48,13 @@ test('commands go through a running daemon; two daemons find and fetch each othe
 test('the API refuses requests without the token; SIGTERM stops the daemon within 5 s and frees the home', async t => {
   const d = await startDaemon(t)
   const url = (await readFile(join(d.home, 'api'), 'utf8')).trim()
-  const denied = await fetch(`${url}/api/v0/id`, { method: 'POST' })
+  const denied = await fetch(`${url}/api/weft/v1/id`, { method: 'POST' })
   assert.equal(denied.status, 401)
   assert.equal((await denied.json()).code, 'ERR_API_UNAUTHORIZED')
   const token = (await readFile(join(d.home, 'api.token'), 'utf8')).trim()
-  const ok = await fetch(`${url}/api/v0/id`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  const ok = await fetch(`${url}/api/weft/v1/id`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
   assert.equal((await ok.json()).id, d.id)
-  const bad = await fetch(`${url}/api/v0/frobnicate`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  const bad = await fetch(`${url}/api/weft/v1/frobnicate`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
   assert.equal(bad.status, 400)
 
   const started = Date.now()

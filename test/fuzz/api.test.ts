@@ -165,7 +165,7 @@ function recordingOperations (calls: Array<{ method: string, args: unknown[] }>)
 }
 
 async function post (handle: (r: Request) => Promise<Response>, route: string, body: string): Promise<Response> {
-  return await handle(new Request(`http://127.0.0.1/api/v0/${route}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body }))
+  return await handle(new Request(`http://127.0.0.1/api/weft/v1/${route}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body }))
 }
 
 async function assertCleanAnswer (response: Response, route: string, body: string): Promise<void> {
@@ -217,7 +217,7 @@ test('fuzz: user/write\'s query reaches userWrite as two strings and the body\'s
     counter.tick()
     calls.length = 0
     const search = new URLSearchParams(pairs).toString()
-    const response = await handle(new Request(`http://127.0.0.1/api/v0/user/write?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
+    const response = await handle(new Request(`http://127.0.0.1/api/weft/v1/user/write?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
     await assertCleanAnswer(response, 'user/write', search)
     for (const call of calls) assert.ok(SIGNATURES[call.method]?.(call.args) === true, `user/write ?${search} called ${call.method}(${JSON.stringify(call.args).slice(0, 300)})`)
     if (response.status === 200) assert.deepEqual(Buffer.from(calls[0]?.args[2] as Uint8Array), Buffer.from(bytes))
@@ -260,7 +260,7 @@ test('user/write stops reading a body past 64 MiB (no site takes a larger file) 
       else controller.enqueue(MiB)
     }
   })
-  const response = await handle(new Request('http://127.0.0.1/api/v0/user/write?site=forum&file=big.png', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body, duplex: 'half' } as RequestInit))
+  const response = await handle(new Request('http://127.0.0.1/api/weft/v1/user/write?site=forum&file=big.png', { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body, duplex: 'half' } as RequestInit))
   const answer = await response.json() as { code: string, message: string }
   assert.equal(response.status, 403)
   assert.equal(answer.code, 'ERR_CONTRIBUTION_REFUSED')
@@ -279,7 +279,7 @@ test('fuzz: private/put\'s query reaches privatePut as two strings and the body\
     counter.tick()
     calls.length = 0
     const search = new URLSearchParams(pairs).toString()
-    const response = await handle(new Request(`http://127.0.0.1/api/v0/private/put?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
+    const response = await handle(new Request(`http://127.0.0.1/api/weft/v1/private/put?${search}`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: bytes }))
     await assertCleanAnswer(response, 'private/put', search)
     for (const call of calls) assert.ok(SIGNATURES[call.method]?.(call.args) === true, `private/put ?${search} called ${call.method}(${JSON.stringify(call.args).slice(0, 300)})`)
     if (response.status === 200) assert.deepEqual(Buffer.from(calls[0]?.args[2] as Uint8Array), Buffer.from(bytes))

@@ -59,7 +59,7 @@ test('in Chromium: a site renders on its own origin (text, style, image, script)
   // A site's script posts to the UI's API: a simple POST (no preflight), so Chromium sends it,
   // and the script gets no answer it may read.
   await page.goto(`http://${roots[0]}.ipfs.localhost:${port}/`)
-  const createSite = new URL('/api/v0/site/create', daemon.gatewayUrl).href
+  const createSite = new URL('/api/weft/v1/site/create', daemon.gatewayUrl).href
   // the headers as Chromium put them on the wire (Playwright's own view of a refused request has no Origin)
   const cdp = await page.context().newCDPSession(page)
   await cdp.send('Network.enable')

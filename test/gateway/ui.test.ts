@@ -19,7 +19,7 @@ type Handler = (request: Request) => Promise<Response>
 function apiRequest (route: string, init: { body?: BodyInit, method?: string, token?: string | null, headers?: Record<string, string> } = {}): Request {
   const headers: Record<string, string> = { ...init.headers }
   if (init.token !== null) headers.authorization = `Bearer ${init.token ?? TOKEN}`
-  return new Request(`${BASE}/api/v0/${route}`, { method: init.method ?? 'POST', headers, body: init.body, duplex: 'half' } as RequestInit)
+  return new Request(`${BASE}/api/weft/v1/${route}`, { method: init.method ?? 'POST', headers, body: init.body, duplex: 'half' } as RequestInit)
 }
 
 async function json (ui: Handler, route: string, body?: unknown): Promise<any> {
@@ -257,7 +257,7 @@ test('over HTTP behind the gateway: the UI origin serves the page and the API, u
   assert.equal(page.status, 200)
   assert.equal(page.headers.get('x-content-type-options'), 'nosniff')
   assert.match(await page.text(), /<script type="module" src="\/ui\/app.js">/)
-  const call = async (path: string, init: RequestInit & { origin?: string } = {}): Promise<Response> => await fetch(`${origin}/api/v0/${path}`, {
+  const call = async (path: string, init: RequestInit & { origin?: string } = {}): Promise<Response> => await fetch(`${origin}/api/weft/v1/${path}`, {
     method: 'POST',
     ...init,
     headers: { authorization: `Bearer ${TOKEN}`, origin: init.origin ?? origin, 'sec-fetch-site': 'same-origin', ...init.headers as Record<string, string> }
@@ -278,7 +278,7 @@ test('over HTTP behind the gateway: the UI origin serves the page and the API, u
   assertNoCors(foreign)
   assert.equal((await call('id', { origin: 'http://127.0.0.1:1' })).status, 403)
   // A site's origin on this gateway cannot reach the UI's API.
-  const fromSite = await fetch(`${origin}/api/v0/id`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, origin: `http://${lines.at(-1).result.name}.ipns.localhost:${port}` } })
+  const fromSite = await fetch(`${origin}/api/weft/v1/id`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, origin: `http://${lines.at(-1).result.name}.ipns.localhost:${port}` } })
   assert.equal(fromSite.status, 403)
 })
 

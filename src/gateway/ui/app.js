@@ -52,7 +52,7 @@ function errorFrom (body, status) {
 async function post (route, body) {
   let response
   try {
-    response = await fetch(`/api/v0/${route}`, {
+    response = await fetch(`/api/weft/v1/${route}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body ?? {})
@@ -92,7 +92,7 @@ async function apiProgress (route, body, onProgress) {
 function uploadFile (uploadId, path, file, onLoaded) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest()
-    xhr.open('PUT', `/api/v0/ui/upload?id=${uploadId}&path=${encodeURIComponent(path)}`)
+    xhr.open('PUT', `/api/weft/v1/ui/upload?id=${uploadId}&path=${encodeURIComponent(path)}`)
     xhr.setRequestHeader('authorization', `Bearer ${token}`)
     xhr.setRequestHeader('content-type', 'application/octet-stream')
     xhr.upload.onprogress = event => { onLoaded(event.loaded) }
