@@ -58,6 +58,11 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
   assert.deepEqual(Object.keys(await denied.json()).sort(), ['Code', 'Message', 'Type'])
   const noToken = create({ url: `${url}/api/v0` })
   await assert.rejects(noToken.id(), /missing or wrong API token/)
+  // a refused upload is read only so far: an endless body without a token gets its 401 (or a
+  // reset) after at most 16 MiB, not after the client gives up
+  const endless = await refusedUpload(`${url}/api/v0/add`, 256 * 1024 * 1024)
+  assert.ok(endless.sent < 64 * 1024 * 1024, `the node read ${endless.sent} bytes of a refused upload`)
+  assert.ok(endless.status === 401 || endless.status === 'reset', `answer: ${endless.status}`)
   // kubo takes POST only; weft's own routes moved to /api/weft/v1/
   assert.equal((await fetch(`${url}/api/v0/version`, { headers: { authorization: `Bearer ${(await kuboClient(a.home)).token}` } })).status, 400)
 
@@ -227,3 +232,21 @@ test('kubo-rpc-client drives a weft daemon: id, version, add (file, folder), cat
     assert.deepEqual([body.Code, body.Type], [0, 'error'])
   }
 })
+
+/** Streams zeros to `url` without a token until the node answers or resets, or `most` bytes went. */
+async function refusedUpload (url: string, most: number): Promise<{ sent: number, status: number | 'reset' }> {
+  const { request } = await import('node:http')
+  const req = request(url, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' } })
+  let status: number | 'reset' | undefined
+  req.on('response', res => { status = res.statusCode; res.on('error', () => {}).resume() })
+  req.on('error', () => { status ??= 'reset' })
+  const chunk = Buffer.alloc(64 * 1024)
+  let sent = 0
+  while (status === undefined && sent < most) {
+    // once() rejects on the request's 'error' (a reset), which the handler above records
+    if (!req.write(chunk)) await Promise.race([once(req, 'drain'), once(req, 'close')]).catch(() => {})
+    sent += chunk.length
+  }
+  req.destroy()
+  return { sent, status: status ?? 'reset' }
+}

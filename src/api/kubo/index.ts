@@ -52,13 +52,22 @@ export function createKuboHandler (ops: Operations, token: string): (request: Re
   }
 }
 
+/** The most of a refused request's body read before answering; past it the client may see a reset. */
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+
 /**
  * Reads what is left of a refused request's body: an HTTP client still sending its upload
  * (kubo-rpc-client streams add's parts) would see the connection reset instead of the error.
+ * At most DRAIN_LIMIT_BYTES, so a refused (say, unauthorised) client cannot keep the
+ * node reading an endless upload.
  */
 async function drain (request: Request): Promise<void> {
   if (request.body === null || request.bodyUsed) return
+  let read = 0
   try {
-    for await (const _ of request.body as unknown as AsyncIterable<Uint8Array>) { /* discarded */ }
+    for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+      read += chunk.byteLength
+      if (read > DRAIN_LIMIT_BYTES) break
+    }
   } catch { /* the client went away */ }
 }
