@@ -43,7 +43,7 @@ import { CID } from 'multiformats/cid'
 import { importPath } from '../src/content/index.ts'
 import { subdomainCid, subdomainName } from '../src/gateway/index.ts'
 import { createNode, type CreateNodeOptions, type WeftNode } from '../src/node/index.ts'
-import { startDaemon, type Daemon } from '../src/node/daemon.ts'
+import { startDaemon, type Daemon } from '../src/daemon/index.ts'
 import { byKadDistance, joinNetwork } from '../src/routing/index.ts'
 import { parseSiteName } from '../src/sites/index.ts'
 

@@ -11,7 +11,7 @@
  * request began before a removal is not kept.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AnswerHooks } from '../api/index.ts'
+import type { AnswerHooks } from '../http/index.ts'
 
 const MAX_BODY = 1024 * 1024
 const MAX_BYTES = 64 * 1024 * 1024

@@ -11,7 +11,7 @@ import { readFile, resolvePath, type ContentBlockstore } from '../content/index.
 import { WeftError, isWeftError } from '../errors.ts'
 import { sniffType, typeFromName } from './mime.ts'
 import { matchRedirect, parseRedirects, tooLarge, MAX_REDIRECTS_BYTES } from './redirects.ts'
-import { streamBody } from '../api/index.ts'
+import { streamBody } from '../http/index.ts'
 import { contentDisposition, errorResponse, notModified, redirect } from './responses.ts'
 import { blockByBlock, prefetching, type RequestStores } from './stores.ts'
 import { blockBytes, carParams, carStream, scopeBlocks, type Block, type TrustlessFormat } from './trustless.ts'

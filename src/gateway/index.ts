@@ -1,7 +1,7 @@
 /**
  * The HTTP gateway (IPFS path, subdomain and trustless gateway specs) and the web UI's
- * origin. The gateway is a function from Request to Response (handler.ts); `listen` (the
- * control API's node:http adapter) serves it on `addresses.gateway`.
+ * origin. The gateway is a function from Request to Response (handler.ts); `listen` (src/http/,
+ * shared by every HTTP surface) serves it on `addresses.gateway`.
  */
 export { createGatewayHandler, pathSegments, MAX_URL_LENGTH, type GatewayComponents, type GatewayInit, type GatewayHandler, type ResolvedName } from './handler.ts'
 export { parseHost, subdomainUrl, subdomainCid, subdomainName, inlineDnsName, uninlineDnsName, type GatewayHost } from './hosts.ts'

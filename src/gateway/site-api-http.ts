@@ -3,6 +3,7 @@
  * `{ "error": code, "message" }`, bounded bodies, and the confirmation page's URL.
  */
 import { WeftError, toWeftError } from '../errors.ts'
+import { readBody as readBounded } from '../http/index.ts'
 import { gatewayStatus } from './responses.ts'
 import type { SiteContext } from './site-api.ts'
 
@@ -21,17 +22,7 @@ export function siteApiError (err: unknown, extra: Record<string, unknown> = {})
 
 /** The body, refused past `limit` bytes before more is read. */
 export async function readBody (request: Request, limit: number): Promise<Uint8Array> {
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (declared > limit) throw new WeftError('ERR_USAGE', `the body is ${declared} bytes; the site API takes at most ${limit}`)
-  if (request.body === null) return new Uint8Array()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength
-    if (size > limit) throw new WeftError('ERR_USAGE', `the body is over ${limit} bytes; the site API takes at most that`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
+  return await readBounded(request, limit, () => new WeftError('ERR_USAGE', `the body is over ${limit} bytes; the site API takes at most that`))
 }
 
 /** The confirmation page for the site, on the UI origin (consent.ts). */

@@ -12,7 +12,7 @@
  * the user's private data can send it anywhere. Each site sees only its own store: the
  * site comes from the origin, never from the request.
  */
-import { streamBody } from '../api/index.ts'
+import { streamBody } from '../http/index.ts'
 import { WeftError } from '../errors.ts'
 import type { PrivateStore } from '../private/index.ts'
 import type { Users } from '../users/index.ts'

@@ -14,7 +14,7 @@
  * reads what others shared with the person can send it anywhere, and sharing acts as them.
  * The site comes from the origin, so a page sees and shares only its own site's folders.
  */
-import { streamBody } from '../api/index.ts'
+import { streamBody } from '../http/index.ts'
 import { WeftError } from '../errors.ts'
 import type { Shares } from '../private/index.ts'
 import type { Users } from '../users/index.ts'

@@ -22,7 +22,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { blockLinks, walkDag } from '../../src/blocks/index.ts'
 import { cat, importPath, ls, parseContentPath, readFile, resolvePath } from '../../src/content/index.ts'
 import { createNode } from '../../src/node/index.ts'
-import { nodeGateway } from '../../src/node/daemon.ts'
+import { nodeGateway } from '../../src/daemon/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { CaseCounter, isCodedRefusal, mutated, params, refusesCleanly } from './fuzz.ts'
 

@@ -2,7 +2,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { createNode, type WeftNode } from '../../src/node/index.ts'
-import { nodeGateway } from '../../src/node/daemon.ts'
+import { nodeGateway } from '../../src/daemon/index.ts'
 import type { GatewayHandler } from '../../src/gateway/index.ts'
 import { tmpHome } from '../helpers/home.ts'
 

@@ -1,6 +1,6 @@
 import type { TestContext } from 'node:test'
 import { chromium, type Browser } from 'playwright-core'
-import { startDaemon, type Daemon } from '../../src/node/daemon.ts'
+import { startDaemon, type Daemon } from '../../src/daemon/index.ts'
 import type { CreateNodeOptions } from '../../src/node/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
 import { tmpHome } from './home.ts'

@@ -11,7 +11,7 @@ import { isWeftError } from '../../src/errors.ts'
 import {
   decodeShareFile, encodeShareFile, openGrant, openListing, sealGrant, sharePath, shareTag, x25519PrivateKey, x25519SecretOf, type Grant
 } from '../../src/private/index.ts'
-import { nodeGateway } from '../../src/node/daemon.ts'
+import { nodeGateway } from '../../src/daemon/index.ts'
 import { Operations } from '../../src/api/index.ts'
 import type { GatewayHandler } from '../../src/gateway/index.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'

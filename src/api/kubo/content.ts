@@ -12,7 +12,7 @@ import { parseContentPath } from '../../content/index.ts'
 // the gateway's `?format=tar` writer: one tar format for both surfaces
 import { tarEntries, tarStream } from '../../gateway/tar.ts'
 import type { Operations } from '../operations.ts'
-import { streamBody } from '../server.ts'
+import { streamBody } from '../../http/index.ts'
 import { args, flag, integer, json, ndjson, network, type KuboCall, type KuboCommand } from './request.ts'
 
 /** The multipart parts of a request, as (path, file) in the order sent. */

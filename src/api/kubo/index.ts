@@ -10,7 +10,7 @@
  */
 import { WeftError, errorToStatus, toWeftError } from '../../errors.ts'
 import type { Operations } from '../operations.ts'
-import { assertAuthorized } from '../server.ts'
+import { assertAuthorized, drainBody } from '../../http/index.ts'
 import { CONTENT_COMMANDS } from './content.ts'
 import { NODE_COMMANDS } from './node.ts'
 import type { KuboCommand } from './request.ts'
@@ -46,28 +46,15 @@ export function createKuboHandler (ops: Operations, token: string): (request: Re
       if (request.method !== 'POST') throw new WeftError('ERR_USAGE', `kubo's RPC API takes POST, not ${request.method}`)
       return await COMMANDS[name](ops, { request, query: url.searchParams })
     } catch (err) {
-      await drain(request)
+      await drainBody(request, DRAIN_LIMIT_BYTES)
       return kuboError(err)
     }
   }
 }
 
-/** The most of a refused request's body read before answering; past it the client may see a reset. */
-const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
-
 /**
- * Reads what is left of a refused request's body: an HTTP client still sending its upload
- * (kubo-rpc-client streams add's parts) would see the connection reset instead of the error.
- * At most DRAIN_LIMIT_BYTES, so a refused (say, unauthorised) client cannot keep the
- * node reading an endless upload.
+ * The most of a refused request's body read before answering (an HTTP client still sending
+ * its upload, as kubo-rpc-client streams add's parts, would see the connection reset
+ * instead of the error); past it the client may see a reset.
  */
-async function drain (request: Request): Promise<void> {
-  if (request.body === null || request.bodyUsed) return
-  let read = 0
-  try {
-    for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-      read += chunk.byteLength
-      if (read > DRAIN_LIMIT_BYTES) break
-    }
-  } catch { /* the client went away */ }
-}
+const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024

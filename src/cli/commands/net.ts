@@ -8,7 +8,7 @@ export function registerNetCommands (program: Command): void {
     .description('run the node: peers, DHT, block exchange, and the control API the other commands use')
     .action(async (_opts: unknown, cmd: Command) => {
       await drillGate()
-      const { startDaemon } = await import('../../node/daemon.ts')
+      const { startDaemon } = await import('../../daemon/index.ts')
       const daemon = await startDaemon({ home: homeOf(cmd) })
       const { node } = daemon
       const libp2p = node.libp2p as NonNullable<typeof node.libp2p>

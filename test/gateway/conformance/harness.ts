@@ -14,9 +14,9 @@ import { CarBlockIterator } from '@ipld/car'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
-import { listen } from '../../../src/api/index.ts'
+import { listen } from '../../../src/http/index.ts'
 import { createNode, type WeftNode } from '../../../src/node/index.ts'
-import { nodeGateway } from '../../../src/node/daemon.ts'
+import { nodeGateway } from '../../../src/daemon/index.ts'
 import { tmpHome } from '../../helpers/home.ts'
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'fixtures', 'gateway-conformance')

@@ -3,12 +3,13 @@ import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import { tcpHostPort } from '../net/addresses.ts'
-import { Operations, createApiHandler, listen } from '../api/index.ts'
-import { createUi } from '../gateway/ui.ts'
+import { Operations, createApiHandler } from '../api/index.ts'
+import { close, listen, type Handler } from '../http/index.ts'
+import { createUi } from './ui.ts'
 import { AnswerCache, createGatewayHandler, type GatewayComponents, type GatewayHandler, type GatewayInit, type SiteApiMessages, type SiteApiUsers, type SiteVersion } from '../gateway/index.ts'
 import type { SiteEvents } from '../sites/index.ts'
 import { WeftError } from '../errors.ts'
-import { createNode, type CreateNodeOptions, type WeftNode } from './index.ts'
+import { createNode, type CreateNodeOptions, type WeftNode } from '../node/index.ts'
 
 export interface Daemon {
   node: WeftNode
@@ -89,15 +90,10 @@ export async function startDaemon (options: CreateNodeOptions & { apiAddress?: s
   const apiFile = join(node.repo.paths.home, 'api')
   const stop = async (): Promise<void> => {
     await rm(apiFile, { force: true })
-    await Promise.all(servers.splice(0).map(async server => {
-      await new Promise<void>(resolve => {
-        server.close(() => { resolve() })
-        server.closeAllConnections()
-      })
-    }))
+    await Promise.all(servers.splice(0).map(close))
     await node.stop()
   }
-  const bind = async (handler: (request: Request) => Promise<Response>, key: 'api' | 'gateway', given?: string, answers?: AnswerCache): Promise<string> => {
+  const bind = async (handler: Handler, key: 'api' | 'gateway', given?: string, answers?: AnswerCache): Promise<string> => {
     const text = given ?? node.repo.config.addresses[key]
     const address = tcpHostPort(text)
     if (address === undefined) throw new WeftError('ERR_CONFIG_INVALID', `addresses.${key} must be a TCP multiaddr, not ${text}`)

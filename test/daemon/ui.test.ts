@@ -3,9 +3,10 @@ import assert from 'node:assert/strict'
 import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { createUi } from '../../src/gateway/ui.ts'
-import { Operations, listen } from '../../src/api/index.ts'
-import { nodeGateway } from '../../src/node/daemon.ts'
+import { createUi } from '../../src/daemon/index.ts'
+import { Operations } from '../../src/api/index.ts'
+import { listen } from '../../src/http/index.ts'
+import { nodeGateway } from '../../src/daemon/index.ts'
 import { createNode } from '../../src/node/index.ts'
 import { createTestnet } from '../helpers/testnet.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
@@ -83,7 +84,7 @@ test('the page and its assets are served with a strict CSP, nosniff and no-cache
     assert.equal(response.headers.get('cache-control'), 'no-cache')
     assert.equal(response.headers.get('x-content-type-options'), 'nosniff')
     assert.ok(response.headers.get('content-security-policy')?.includes("default-src 'self'"))
-    assert.equal(await response.text(), await readFile(new URL(`../../src/gateway/ui/${file}`, import.meta.url), 'utf8'))
+    assert.equal(await response.text(), await readFile(new URL(`../../src/daemon/ui/${file}`, import.meta.url), 'utf8'))
   }
   // The script loads nothing from the internet either.
   const app = await (await ui(new Request(`${BASE}/ui/app.js`))).text()
@@ -322,7 +323,7 @@ test('the stats route counts what the exchange sent and received', async t => {
 })
 
 test('the page opens CIDs, paths and names on their subdomain origins', async () => {
-  const { openUrl, siteUrl } = await import(new URL('../../src/gateway/ui/addresses.js', import.meta.url).href)
+  const { openUrl, siteUrl } = await import(new URL('../../src/daemon/ui/addresses.js', import.meta.url).href)
   const cid = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
   const name = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
   const cases: Array<[string, string]> = [
@@ -350,7 +351,7 @@ test('the page opens CIDs, paths and names on their subdomain origins', async ()
 })
 
 test('the page finds the human-readable name in what is typed (asked before opening, to say whether it was proven)', async () => {
-  const { nameIn } = await import(new URL('../../src/gateway/ui/addresses.js', import.meta.url).href)
+  const { nameIn } = await import(new URL('../../src/daemon/ui/addresses.js', import.meta.url).href)
   const cid = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
   const key = 'k51qzi5uqu5dlmqya6ozq1a277mrftuh8mnxlrmeinlmzrmmptlgoaqk3uwy69'
   const names: Array<[string, string | undefined]> = [

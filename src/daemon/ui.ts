@@ -3,7 +3,7 @@
  * That origin holds nothing but the UI: sites are always served from their own
  * `<id>.ipfs|ipns.localhost` origins, so no site's script can read the page or its token.
  *
- * - `GET /`, `GET /ui/<file>`: the page and its assets (src/gateway/ui/), under a strict CSP.
+ * - `GET /`, `GET /ui/<file>`: the page and its assets (src/daemon/ui/), under a strict CSP.
  * - `/api/weft/v1/<route>`: the control API (bearer token), refused when the request comes from
  *   another web origin or uses a method other than POST or PUT; never any CORS header.
  * - `PUT /api/weft/v1/ui/upload?id=<id>&path=<relative path>`: one file of a folder the browser
@@ -20,8 +20,8 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { WeftError } from '../errors.ts'
-import type { Operations } from '../api/operations.ts'
-import { assertAuthorized, createApiHandler, errorResponse, progressResponse } from '../api/server.ts'
+import { createApiHandler, errorResponse, type Operations } from '../api/index.ts'
+import { assertAuthorized, progressResponse } from '../http/index.ts'
 
 export interface UiComponents {
   ops: Operations
