@@ -12,7 +12,7 @@ import {
 } from '../content/index.ts'
 import type { PinType } from '../blocks/index.ts'
 import type { FetchProgress } from '../exchange/index.ts'
-import { getConfigValue, setConfigValue, parseSize } from '../repo/index.ts'
+import { encodeConfig, getConfigValue, setConfigValue } from '../repo/index.ts'
 import { tcpHostPort } from '../net/addresses.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isUserId } from '../users/index.ts'
@@ -256,14 +256,14 @@ export class Operations extends UserOperations {
   }
 
   async configGet (key?: string): Promise<unknown> {
-    return key === undefined ? this.node.repo.config : getConfigValue(this.node.repo.config, key)
+    return key === undefined ? encodeConfig(this.node.repo.config) : getConfigValue(this.node.repo.config, key)
   }
 
   /** Returns the new value, and a warning when the change needs a restart or frees nothing. */
   async configSet (key: string, json: string): Promise<{ value: unknown, note?: string }> {
     const next = setConfigValue(this.node.repo.config, key, json)
     let note: string | undefined
-    if (key.startsWith('datastore.storageMax') && (parseSize(next.datastore.storageMax) as number) < this.node.blocks.stat().bytes) {
+    if (key.startsWith('datastore.storageMax') && next.datastore.storageMax < this.node.blocks.stat().bytes) {
       note = 'the store already holds more than the new storageMax; adds will fail until gc frees space'
     } else if (this.node.libp2p !== undefined && !key.startsWith('datastore')) {
       note = 'saved; the running daemon uses it after a restart'

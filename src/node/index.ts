@@ -8,7 +8,7 @@ import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../site
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
 import { createMessages, createPrivateStore, createPrivateSync, createShares, type Shares, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
 import { WeftError } from '../errors.ts'
-import { openRepo, parseSize, parseDuration, type Repo, type OpenRepoOptions } from '../repo/index.ts'
+import { openRepo, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
 
 export interface WeftNode {
@@ -130,17 +130,17 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
         }
         : undefined
     }, {
-      storageMax: parseSize(repo.config.datastore.storageMax) as number,
+      storageMax: repo.config.datastore.storageMax,
       sync: repo.config.datastore.sync,
       verifyReads: options.verifyReads
     })
     stops.push(async () => { await blocks.close() })
     const sitesConfig = repo.config.sites
     const sitesInit: SitesInit = {
-      validity: parseDuration(sitesConfig.validity) as number,
-      ttl: parseDuration(sitesConfig.ttl) as number,
-      republishInterval: parseDuration(sitesConfig.republishInterval) as number,
-      pollInterval: parseDuration(sitesConfig.pollInterval) as number,
+      validity: sitesConfig.validity,
+      ttl: sitesConfig.ttl,
+      republishInterval: sitesConfig.republishInterval,
+      pollInterval: sitesConfig.pollInterval,
       keepVersions: sitesConfig.keepVersions,
       ...SITES_DEFAULTS,
       ...options.sites
@@ -164,8 +164,8 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }
     resolvers.push(createDnslinkResolver({ servers: namingConfig.dns }))
     const naming = createNaming(resolvers, {
-      timeout: parseDuration(repo.config.naming.timeout) as number,
-      negativeTtl: parseDuration(repo.config.naming.negativeTtl) as number
+      timeout: repo.config.naming.timeout,
+      negativeTtl: repo.config.naming.negativeTtl
     })
     const resolvePathWith = (sites: Sites) => async (name: string, o: { signal?: AbortSignal, offline?: boolean, held?: boolean } = {}): Promise<ResolvedPath> => {
       if (isKeyName(name)) return await sites.resolve(name, o)
@@ -250,7 +250,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       datastore
     }, {
       strategy: repo.config.routing.strategy,
-      reprovideInterval: options.reprovideInterval ?? parseDuration(repo.config.routing.reprovideInterval) as number,
+      reprovideInterval: options.reprovideInterval ?? repo.config.routing.reprovideInterval,
       bootstrap: (options.net?.bootstrap ?? repo.config.bootstrap).map(a => multiaddr(a))
     })
     await routing.start()

@@ -6,13 +6,30 @@
 import { readFileSync, writeFileSync, renameSync } from 'node:fs'
 import { z } from 'zod'
 import { WeftError } from '../errors.ts'
-import { parseDuration, parseSize } from './units.ts'
+import { formatDuration, formatSize, parseDuration, parseSize } from './units.ts'
 
 export { parseDuration, parseSize } from './units.ts'
 
-const size = z.string().refine(s => parseSize(s) !== undefined, { message: 'expected a size such as "10GB" or "512MiB"' })
+/**
+ * Read from text once, here: a size in config.json ("10GB", "512MiB") is a number of bytes
+ * in a Config, a duration ("12h", "30m") a number of ms. Writing the file turns them back
+ * into text in the largest unit that divides them (encodeConfig).
+ */
+function textCodec (parse: (text: string) => number | undefined, format: (n: number) => string, expected: string): z.ZodCodec<z.ZodString, z.ZodNumber> {
+  return z.codec(z.string(), z.number().int().min(0), {
+    decode: (text, ctx) => {
+      const value = parse(text)
+      if (value !== undefined) return value
+      ctx.issues.push({ code: 'custom', message: expected, input: text })
+      return z.NEVER
+    },
+    encode: format
+  })
+}
 
-const duration = z.string().refine(s => parseDuration(s) !== undefined, { message: 'expected a duration such as "12h" or "30m"' })
+const size = textCodec(parseSize, formatSize, 'expected a size such as "10GB" or "512MiB"')
+
+const duration = textCodec(parseDuration, formatDuration, 'expected a duration such as "12h" or "30m"')
 
 const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
 
@@ -53,30 +70,30 @@ export const configSchema = z.strictObject({
     /** What to announce to the DHT: the roots of pinned content, or every block. */
     strategy: z.enum(['roots', 'all']).default('roots'),
     /** How often to announce everything again. */
-    reprovideInterval: duration.default('12h')
+    reprovideInterval: duration.prefault('12h')
   }).prefault({}),
   sites: z.strictObject({
     /** How long a published record stays valid; followers and the DHT drop it after that unless republished. */
-    validity: duration.default('48h'),
+    validity: duration.prefault('48h'),
     /** How long resolvers may cache a record before asking again. */
-    ttl: duration.default('5m'),
+    ttl: duration.prefault('5m'),
     /** How often the daemon puts its own and followed sites' records to the DHT again (re-signing its own when half their validity is gone). */
-    republishInterval: duration.default('4h'),
+    republishInterval: duration.prefault('4h'),
     /** How often a follower asks the DHT for a followed site, in case a pubsub push was missed. */
-    pollInterval: duration.default('10m'),
+    pollInterval: duration.prefault('10m'),
     /** Versions of each followed site kept pinned: the current one and this many minus one before it. */
     keepVersions: z.number().int().min(1).max(1000).default(2)
   }).prefault({}),
   naming: z.strictObject({
     /** The longest one resolver may take for one name. */
-    timeout: duration.default('10s'),
+    timeout: duration.prefault('10s'),
     /**
      * DNS servers for DNSLink (`_dnslink.<name>` TXT), as "ip" or "ip:port"; empty uses the
      * system's resolvers. An https URL uses DNS-over-HTTPS (RFC 8484) instead.
      */
     dns: z.array(z.string().regex(/^(https:\/\/\S+|[0-9a-fA-F.:[\]]+)$/, { message: 'expected "ip", "ip:port" or an https DNS-over-HTTPS URL' })).default([]),
     /** How long a "no such name" answer is remembered. */
-    negativeTtl: duration.default('1m'),
+    negativeTtl: duration.prefault('1m'),
     /** ENS (`*.eth`) through an Ethereum JSON-RPC endpoint; off until `rpc` is set. */
     ens: z.strictObject({
       rpc: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected an http(s) JSON-RPC URL' }).optional(),
@@ -122,13 +139,21 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */
-    storageMax: size.default('10GB'),
+    storageMax: size.prefault('10GB'),
     /** fsync pack files before their blocks are indexed, so a power loss cannot lose an acknowledged block. */
     sync: z.boolean().default(true)
   }).prefault({})
 })
 
-export type Config = z.infer<typeof configSchema>
+/** The config as the node uses it: sizes in bytes, durations in ms. */
+export type Config = z.output<typeof configSchema>
+
+/** The config as config.json holds it and `weft config` shows it: sizes and durations as text. */
+export type ConfigFile = z.input<typeof configSchema>
+
+export function encodeConfig (config: Config): ConfigFile {
+  return z.encode(configSchema, config)
+}
 
 export function defaultConfig (): Config {
   return configSchema.parse({})
@@ -152,7 +177,7 @@ export function readConfig (path: string): Config {
 
 export function writeConfig (path: string, config: Config): void {
   const tmp = `${path}.tmp-${process.pid}`
-  writeFileSync(tmp, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+  writeFileSync(tmp, JSON.stringify(encodeConfig(config), null, 2) + '\n', { mode: 0o600 })
   renameSync(tmp, path)
 }
 
@@ -182,10 +207,10 @@ export function checkConfigKey (key: string): void {
   if (schemaAt(keyPath(key)) === undefined) throw new WeftError('ERR_CONFIG_KEY', `"${key}" is not a config key (see docs/config.md)`)
 }
 
-/** The value at `key`; null for a key that is not set. */
+/** The value at `key` as config.json holds it; null for a key that is not set. */
 export function getConfigValue (config: Config, key: string): unknown {
   checkConfigKey(key)
-  let node: unknown = config
+  let node: unknown = encodeConfig(config)
   for (const part of keyPath(key)) {
     if (node === null || typeof node !== 'object' || !Object.hasOwn(node, part)) return null
     node = (node as Record<string, unknown>)[part]
@@ -202,7 +227,7 @@ export function setConfigValue (config: Config, key: string, json: string): Conf
   } catch {
     throw new WeftError('ERR_CONFIG_VALUE', `value for ${key} must be JSON, e.g. '"10GB"', 'true' or '5' (got ${json})`)
   }
-  const next = structuredClone(config) as Record<string, unknown>
+  const next = encodeConfig(config) as Record<string, unknown>
   const parts = keyPath(key)
   let node = next
   for (const part of parts.slice(0, -1)) {

@@ -14,7 +14,7 @@ import { homeState, writeMarker } from './home.ts'
 export { repoPaths, defaultHome, type RepoPaths } from './layout.ts'
 export { homeState, removeCreatedHome, type HomeState } from './home.ts'
 export { transaction } from './db.ts'
-export { defaultConfig, getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config } from './config.ts'
+export { defaultConfig, encodeConfig, getConfigValue, setConfigValue, checkConfigKey, checkConfigSetting, parseSize, parseDuration, type Config, type ConfigFile } from './config.ts'
 
 export interface Repo {
   readonly paths: RepoPaths

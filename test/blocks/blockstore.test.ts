@@ -21,7 +21,7 @@ function pbBlock (links: CID[]): { cid: CID, bytes: Uint8Array } {
   return { cid: CID.createV1(dagPb.code, Digest.create(0x12, createHash('sha256').update(bytes).digest())), bytes }
 }
 
-async function open (t: TestContext, home: string, storageMax = '10GB'): Promise<WeftNode> {
+async function open (t: TestContext, home: string, storageMax = 10e9): Promise<WeftNode> {
   const node = await createNode({ home, configOverrides: c => ({ ...c, datastore: { ...c.datastore, storageMax } }) })
   t.after(async () => { await node.stop() })
   return node
@@ -72,7 +72,7 @@ describe('pack blockstore', () => {
   })
 
   test('refuses to pass datastore.storageMax and stays consistent', async t => {
-    const node = await open(t, await tmpHome(t), '10KiB')
+    const node = await open(t, await tmpHome(t), 10 * 2 ** 10)
     const a = rawBlock(randomBytes(6000))
     const b = rawBlock(randomBytes(6000))
     await node.blocks.put(a.cid, a.bytes)

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { Operations } from '../../src/api/operations.ts'
 import { createNode } from '../../src/node/index.ts'
-import { checkConfigSetting, defaultConfig, getConfigValue, type Config } from '../../src/repo/index.ts'
+import { checkConfigSetting, defaultConfig, getConfigValue } from '../../src/repo/index.ts'
+import { readConfig } from '../../src/repo/config.ts'
 import { tmpHome } from '../helpers/home.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -63,6 +64,6 @@ test('every key in docs/config.md can be set on a new home', async t => {
     } finally {
       await node.stop()
     }
-    assert.deepEqual(getConfigValue(JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as Config, key), value, `config.json holds ${key}`)
+    assert.deepEqual(getConfigValue(readConfig(join(home, 'config.json')), key), value, `config.json holds ${key}`)
   }
 })

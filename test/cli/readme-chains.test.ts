@@ -10,7 +10,8 @@ import { spawn } from 'node:child_process'
 import { mkdir, readFile, symlink } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { getConfigValue, type Config } from '../../src/repo/index.ts'
+import { getConfigValue } from '../../src/repo/index.ts'
+import { readConfig } from '../../src/repo/config.ts'
 import { tmpDir } from '../helpers/home.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -52,7 +53,7 @@ test('the README\'s "Pointing weft at real chains" commands work as written on a
   assert.equal(code, 0, `the README's commands failed:\n${err}\n${out}`)
 
   // the home holds each value as the README set it
-  const config = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as Config
+  const config = readConfig(join(home, 'config.json'))
   for (const command of commands) {
     const m = /^weft config set (\S+) (?:'([^']*)'|(\S+))/.exec(command)
     assert.ok(m !== null, command)

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { openRepo, getConfigValue, setConfigValue, parseSize, removeCreatedHome, repoPaths } from '../../src/repo/index.ts'
+import { openRepo, getConfigValue, setConfigValue, removeCreatedHome, repoPaths } from '../../src/repo/index.ts'
 import { isWeftError } from '../../src/errors.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
 import { runWeft } from '../helpers/cli.ts'
@@ -58,7 +58,8 @@ test('config get/set go through the schema', async t => {
   assert.equal(getConfigValue(repo.config, 'datastore.storageMax'), '10GB')
   assert.deepEqual(getConfigValue(repo.config, 'datastore'), { storageMax: '10GB', sync: true })
   const next = setConfigValue(repo.config, 'datastore.storageMax', '"512MiB"')
-  assert.equal(parseSize(next.datastore.storageMax), 512 * 2 ** 20)
+  assert.equal(next.datastore.storageMax, 512 * 2 ** 20)
+  assert.equal(getConfigValue(next, 'datastore.storageMax'), '512MiB')
   assert.throws(() => setConfigValue(repo.config, 'datastore.storageMax', '"lots"'), (e: unknown) => isWeftError(e, 'ERR_CONFIG_VALUE'))
   assert.throws(() => setConfigValue(repo.config, 'datastore.sync', 'yes'), (e: unknown) => isWeftError(e, 'ERR_CONFIG_VALUE'))
   assert.throws(() => setConfigValue(repo.config, 'datastore.sync', '"yes"'), (e: unknown) => isWeftError(e, 'ERR_CONFIG_VALUE'))

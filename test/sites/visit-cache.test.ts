@@ -17,7 +17,7 @@ async function collect (source: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 test('a plain visit caches within the store\'s quota: when it is full, cached visits are evicted, and followed sites stay', async t => {
   const seeder = await createTestNode(t)
-  const visitor = await createTestNode(t, { config: c => ({ ...c, datastore: { ...c.datastore, storageMax: '3MiB' } }) })
+  const visitor = await createTestNode(t, { config: c => ({ ...c, datastore: { ...c.datastore, storageMax: 3 * 2 ** 20 } }) })
   await visitor.libp2p.dial(seeder.libp2p.getMultiaddrs()[0])
   const dir = await tmpDir(t)
   const make = async (owner: OnlineNode, name: string, bytes: number): Promise<{ path: string, data: Buffer }> => {

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { WeftError } from '../../errors.ts'
 // The config schema alone: `repo stat` and `config get` through the daemon never open the
 // home here (its database and keys are init's, loaded when it runs).
-import { checkConfigKey, checkConfigSetting, defaultConfig, getConfigValue } from '../../repo/config.ts'
+import { checkConfigKey, checkConfigSetting, defaultConfig, encodeConfig, getConfigValue } from '../../repo/config.ts'
 import { formatBytes, printJson, printTable, unitSystemOf } from '../format.ts'
 import { homeExists, homeOf, withApi, writeOut } from '../context.ts'
 
@@ -103,7 +103,7 @@ export function registerRepoCommands (program: Command): void {
   config.command('show')
     .description('print the whole config')
     .action(async (_opts: unknown, cmd: Command) => {
-      if (!homeExists(cmd)) return printJson(defaultConfig())
+      if (!homeExists(cmd)) return printJson(encodeConfig(defaultConfig()))
       await withApi(cmd, async api => { printJson(await api.configGet()) })
     })
 }
