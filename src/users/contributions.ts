@@ -68,6 +68,14 @@ export class ContributionService extends EventTarget implements Users {
   private readonly timers: NodeJS.Timeout[] = []
   /** Sites whose own newest record no DHT peer has taken yet. */
   private readonly unannounced = new Set<string>()
+  /**
+   * Sites whose own record's DHT put is under way (the number of the newest put): a
+   * catch-up round does not send the record out again meanwhile. Under load a put takes
+   * seconds, and each new connection set off a round: the same record was pushed to every
+   * follower and put again, over and over, while the first put was still walking.
+   */
+  private readonly putting = new Map<string, number>()
+  private puts = 0
   private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
   private started = false
@@ -210,7 +218,7 @@ export class ContributionService extends EventTarget implements Users {
 
   /** This person's own record on a site goes out again (written while offline, or a restart). */
   private async announceOwn (site: string): Promise<void> {
-    if (!this.online) return
+    if (!this.online || this.putting.has(site)) return
     const own = this.store.recordOf(site, this.components.identity.id(site))
     if (own === undefined) return
     await this.announce(site, { ...own.record, user: this.components.identity.id(site), site })
@@ -538,11 +546,16 @@ export class ContributionService extends EventTarget implements Users {
     await net.pubsub.publish(usersTopic(site), encodePush(record.bytes, blocks)).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
     // the DHT put walks the network (seconds to tens of seconds on a busy one): followers have
     // the push long before, so a write does not wait for it
-    this.unannounced.add(site)
+    this.unannounced.delete(site)
+    const putting = ++this.puts
+    this.putting.set(site, putting)
     this.background(async () => {
       const took = await net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal: this.controller.signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
+      // a newer write's put has taken over
+      if (this.putting.get(site) !== putting) return
+      this.putting.delete(site)
       // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
-      if (took > 0) this.unannounced.delete(site)
+      if (took === 0) this.unannounced.add(site)
     })
   }
 
