@@ -32,7 +32,7 @@ function conforms<T> (name: keyof typeof SPEC, value: unknown): T {
   return value as T
 }
 
-async function startPinningDaemon (t: TestContext, home?: string): Promise<Daemon & { token: string, call: (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Response> }> {
+async function startPinningDaemon (t: TestContext, home?: string, concurrency?: number): Promise<Daemon & { token: string, call: (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Response> }> {
   const daemon = await startDaemon({
     home: home ?? await tmpHome(t),
     apiAddress: '/ip4/127.0.0.1/tcp/0',
@@ -42,7 +42,7 @@ async function startPinningDaemon (t: TestContext, home?: string): Promise<Daemo
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0 },
     // a CID nobody has fails in seconds here, not minutes
-    pinning: { fetchTimeout: 4_000, retryDelay: 200, dialTimeout: 2_000 }
+    pinning: { fetchTimeout: 4_000, retryDelay: 200, dialTimeout: 2_000, concurrency }
   })
   let stopped = false
   const stop = daemon.stop
@@ -164,6 +164,23 @@ test('a CID nobody has fails with the reason in info; a stopped daemon takes unf
   // and a gc after the restart keeps what the requests hold
   await service.node.blocks.gc()
   assert.equal(service.node.blocks.has(keptCid), true)
+})
+
+test('requests wait queued behind the ones being fetched; a DELETE stops a fetch and the request never comes back', async t => {
+  const service = await startPinningDaemon(t, undefined, 1)
+  const nobodys = await importBytes({ put: async () => {} } as never, randomBytes(64))
+  const here = await importBytes(service.node.blocks, randomBytes(64))
+  const stuck = await json<PinStatus>(await service.call('POST', '/pins', { cid: nobodys.toString() }), 202, 'PinStatus')
+  const waiting = await json<PinStatus>(await service.call('POST', '/pins', { cid: here.toString() }), 202, 'PinStatus')
+  assert.equal((await statusOf(service, stuck.requestid)).status, 'pinning')
+  assert.equal((await statusOf(service, waiting.requestid)).status, 'queued')
+  const queued = await json<PinResults>(await service.call('GET', '/pins?status=queued'), 200, 'PinResults')
+  assert.deepEqual(queued.results.map(r => r.requestid), [waiting.requestid])
+  assert.equal((await service.call('DELETE', `/pins/${stuck.requestid}`)).status, 202)
+  await until('the waiting request is pinned once the fetch before it stopped', async () => (await statusOf(service, waiting.requestid)).status === 'pinned')
+  // the stopped fetch marked nothing: the request stays gone
+  await failure(await service.call('GET', `/pins/${stuck.requestid}`), 404, 'ERR_PIN_REQUEST_NOT_FOUND')
+  assert.equal((await json<PinResults>(await service.call('GET', '/pins?status=queued,pinning,pinned,failed'), 200, 'PinResults')).count, 1)
 })
 
 test('GET /pins filters by cid, name and match, status, before/after, meta, and pages by limit; replace gives a new requestid', async t => {
