@@ -82,7 +82,8 @@ test('weft remote: add a weft daemon as a service, pin to it (it fetches from th
 
   // failures: an unknown service, a wrong token, a service that does not answer, a bad CID
   fails(await runWeft(['remote', 'pin', 'ls', '--service', 'nope'], home), 'ERR_REMOTE_SERVICE_NOT_FOUND')
-  ok(await runWeft(['remote', 'add', 'wrong', serviceUrl, 'not-the-token'], home))
+  ok(await runWeft(['remote', 'add', 'wrong', serviceUrl, '-'], { ...home, input: 'not-the-token\n' }))
+  assert.equal((await readFile(join(a.home, 'keys', 'pinning-wrong.token'), 'utf8')).trim(), 'not-the-token')
   assert.match(fails(await runWeft(['remote', 'pin', 'ls', '--service', 'wrong'], home), 'ERR_REMOTE_SERVICE_FAILED'), /401 \(ERR_API_UNAUTHORIZED: missing or wrong API token\)/)
   ok(await runWeft(['remote', 'add', 'down', `http://127.0.0.1:${await closedPort()}`, 'x'], home))
   fails(await runWeft(['remote', 'pin', 'add', '--service', 'down', cid], home), 'ERR_REMOTE_SERVICE_UNREACHABLE')

@@ -19,11 +19,14 @@ import { PIN_STATUSES, type PinStatusName } from '../../storage/pinning/requests
 import type { PinStatusWire } from '../../storage/pinning/http.ts'
 import { homeOf, withApi, writeOut } from '../context.ts'
 import { printJson, printTable } from '../format.ts'
+import { readInput } from '../input.ts'
 
 type Services = Config['pinning']['remoteServices']
 
 /** How often `remote pin add` asks whether the pin is done: a small DAG pins in well under a second. */
 const POLL_MS = 500
+/** Tokens are a few hundred bytes (a JWT at most a few KiB). */
+const MAX_TOKEN_BYTES = 16 * 1024
 /** Same rule as config.ts's `pinning.remoteServices` keys (the name is also a file name). */
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/
 
@@ -109,10 +112,13 @@ export function registerRemoteCommands (program: Command): void {
     .description('remember a pinning service by name: its base URL (before /pins) and its access token (stored in keys/, 0600)')
     .argument('<name>', 'a name for the service')
     .argument('<url>', 'the service\'s base URL, e.g. http://127.0.0.1:5101 for another weft daemon\'s API')
-    .argument('<token>', 'its access token (for a weft daemon: its api.token)')
-    .action(async (name: string, url: string, token: string, _opts: unknown, cmd: Command) => {
+    .argument('<token>', 'its access token (for a weft daemon: its api.token); - reads it from stdin, out of sight of ps and shell history')
+    .action(async (name: string, url: string, given: string, _opts: unknown, cmd: Command) => {
       checkName(name)
       checkEndpoint(url)
+      const token = given !== '-'
+        ? given
+        : Buffer.from(await readInput('-', { max: MAX_TOKEN_BYTES, tooLarge: () => new WeftError('ERR_USAGE', `a token is at most ${MAX_TOKEN_BYTES} bytes`), folder: '', prompt: 'the service\'s access token' })).toString('utf8')
       if (token.trim() === '' || /\s/.test(token.trim())) throw new WeftError('ERR_USAGE', 'the token is one word, without spaces')
       const home = homeOf(cmd)
       if (servicesIn(home)[name] !== undefined) throw new WeftError('ERR_REMOTE_SERVICE_EXISTS', `a remote pinning service "${name}" is already in this home (weft remote rm ${name} first)`)
