@@ -121,7 +121,7 @@ export const configSchema = z.strictObject({
     }).prefault({})
   }).prefault({}),
   pinning: z.strictObject({
-    /** Remote IPFS Pinning Services `weft remote` speaks to, by name; their tokens are files in remote-services/ (0600), never here. */
+    /** Remote IPFS Pinning Services `weft remote` speaks to, by name; their tokens are files in keys/pinning-<name>.token (0600), never here. */
     remoteServices: z.record(
       z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: 'a service name is letters, digits, ".", "_" and "-"' }),
       z.strictObject({ endpoint: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected the service\'s http(s) URL' }) })
