@@ -88,7 +88,15 @@ export const ERROR_CODES = {
   ERR_PRIVATE_ROLLBACK: { kind: 'user', exit: 1, http: 409, summary: 'a private index record older than the one held (a replay); it was refused' },
   ERR_MESSAGE_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a message that sealed would be over 64 KiB' },
   ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' },
-  ERR_SHARE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no such folder is shared with you by that user on this site (never, or no longer)' }
+  ERR_SHARE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no such folder is shared with you by that user on this site (never, or no longer)' },
+  ERR_REQUEST_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a Pinning Service API request body over its limit (64 KiB)' },
+  ERR_PIN_REQUEST_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no pin request with this requestid on the pinning service (never, removed, or replaced)' },
+  ERR_REMOTE_SERVICE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no remote pinning service by that name in this home' },
+  ERR_REMOTE_SERVICE_EXISTS: { kind: 'user', exit: 1, http: 409, summary: '`weft remote add` of a name this home already has' },
+  ERR_REMOTE_SERVICE_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service did not answer' },
+  ERR_REMOTE_SERVICE_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service refused a request (a bad token, a bad request) or answered outside the spec' },
+  ERR_REMOTE_PIN_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service gave up on a pin request (its status is failed)' },
+  ERR_REMOTE_PIN_AMBIGUOUS: { kind: 'user', exit: 1, http: 409, summary: '`weft remote pin rm` matches more than one pin request and --force was not given' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -9,6 +9,7 @@ import { WeftError, errorToStatus, toWeftError } from '../errors.ts'
 import { assertAuthorized, progressResponse, readBody, readJson, streamBody, type Handler } from '../http/index.ts'
 import { MAX_MESSAGE_BYTES, MAX_PRIVATE_FILE_BYTES, MAX_USER_FILE_BYTES, type NetworkOptions, type Operations } from './operations.ts'
 import { createKuboHandler, KUBO_PREFIX } from './kubo/index.ts'
+import { createPinningHandler, isPinningPath } from '../storage/pinning/http.ts'
 import { parseBody, parseMessageSendQuery, parsePrivatePutQuery, parseUserWriteQuery, type BodyOf, type BodyRoute } from './bodies.ts'
 
 /** A failure as the API answers it: `{ code, message }` with the code's HTTP status. */
@@ -130,10 +131,13 @@ export const API_PREFIX = '/api/weft/v1/'
 
 export function createApiHandler (ops: Operations, token: string): Handler {
   const kubo = createKuboHandler(ops, token)
+  // the IPFS Pinning Service API, behind the same token, with the spec's Failure bodies
+  const pinning = createPinningHandler({ service: ops.node.pinning, authorize: request => { assertAuthorized(request, token) } })
   return async request => {
     try {
       const url = new URL(request.url)
       if (url.pathname.startsWith(KUBO_PREFIX)) return await kubo(request)
+      if (isPinningPath(url.pathname)) return await pinning(request)
       assertAuthorized(request, token)
       const name = url.pathname.slice(API_PREFIX.length)
       if (request.method !== 'POST' || !url.pathname.startsWith(API_PREFIX) || !(Object.hasOwn(ROUTES, name) || Object.hasOwn(RAW_ROUTES, name))) {

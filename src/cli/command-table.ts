@@ -43,6 +43,10 @@ export const COMMAND_GROUPS: CommandGroup[] = [
     ]
   },
   {
+    load: async () => (await import('./commands/remote.ts')).registerRemoteCommands,
+    commands: [['remote', 'remote pinning services (the IPFS Pinning Service API): keep content on another node or a pinning service']]
+  },
+  {
     load: async () => (await import('./commands/car.ts')).registerCarCommands,
     commands: [['car', 'CARv1 archives']]
   },

@@ -10,6 +10,8 @@ import { createMessages, createPrivateStore, createPrivateSync, createShares, ty
 import { WeftError } from '../errors.ts'
 import { openRepo, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
+import { PinRequests } from '../storage/pinning/requests.ts'
+import type { PinningService, PinningInit } from '../storage/pinning/service.ts'
 
 export interface WeftNode {
   readonly repo: Repo
@@ -40,6 +42,8 @@ export interface WeftNode {
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
+  /** The IPFS Pinning Service API's requests, fetched in the background (online only). */
+  readonly pinning?: PinningService
   /**
    * Any name a visitor types, to `/ipfs/<root>[/path]`: a key through sites (the newest
    * valid record), anything else through naming first. `ttl` is the shortest on the way.
@@ -86,6 +90,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   reconnect?: Partial<ReconnectInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
   verifyReads?: boolean
+  /** Override the pinning service's timeouts and concurrency (tests). */
+  pinning?: PinningInit
 }
 
 
@@ -119,10 +125,12 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     let usersForGc: Users | undefined
     let privateForGc: PrivateStore | undefined
     let exchangeForRepair: Exchange | undefined
+    // the pinning service's requests hold their DAGs apart from the user's own pins
+    const pinRequests = new PinRequests(repo.db)
     const blocks = createBlocks({
       db: repo.db,
       dir: repo.paths.blocks,
-      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
+      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.heldRoots()],
       repair: options.online === true
         ? async (cid, o) => {
           if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
@@ -244,7 +252,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
-      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? [])],
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.pinnedRoots()],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
       datastore
@@ -386,7 +394,23 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     })
     await shares.start()
     stops.push(async () => { await shares.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+    // the pinning service fetches requested DAGs through the exchange, dials the origins a
+    // client names through libp2p (its gater refuses banned peers), hands out libp2p's
+    // addresses as delegates, announces what it pinned, and gc's a full store once.
+    const { PinningService } = await import('../storage/pinning/service.ts')
+    const pinning = new PinningService({
+      requests: pinRequests,
+      fetch: async (cid, o) => await exchange.fetch(cid, o),
+      dial: async (address, o) => { await libp2p.dial(address, o) },
+      addresses: () => libp2p.getMultiaddrs(),
+      peerId: libp2p.peerId.toString(),
+      network: (options.net?.network ?? repo.config.network) === 'ipfs' ? 'ipfs' : 'private',
+      provide: cid => { routing.provideSoon(cid) },
+      gc: async () => await blocks.gc()
+    }, options.pinning)
+    await pinning.start()
+    stops.push(async () => { await pinning.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, naming, petnames, pinning, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

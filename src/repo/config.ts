@@ -137,6 +137,13 @@ export const configSchema = z.strictObject({
       tlds: z.array(z.string()).default([])
     }).prefault({})
   }).prefault({}),
+  pinning: z.strictObject({
+    /** Remote IPFS Pinning Services `weft remote` speaks to, by name; their tokens are files in keys/pinning-<name>.token (0600), never here. */
+    remoteServices: z.record(
+      z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: 'a service name is letters, digits, ".", "_" and "-"' }),
+      z.strictObject({ endpoint: z.string().regex(/^https?:\/\/\S+$/, { message: 'expected the service\'s http(s) URL' }) })
+    ).default({})
+  }).prefault({}),
   datastore: z.strictObject({
     /** Most bytes of blocks the store may hold; adds past it fail with ERR_QUOTA_EXCEEDED. */
     storageMax: size.prefault('10GB'),

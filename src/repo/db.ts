@@ -64,7 +64,13 @@ const MIGRATIONS: string[] = [
      SELECT index_name, site, record, sequence, root, body, updated FROM private_indexes;
    DROP TABLE private_indexes;
    ALTER TABLE private_indexes_by_name RENAME TO private_indexes;
-   CREATE INDEX private_indexes_by_site ON private_indexes (site);`
+   CREATE INDEX private_indexes_by_site ON private_indexes (site);`,
+  // Requests taken through the IPFS Pinning Service API (src/storage/pinning/requests.ts).
+  `CREATE TABLE pinning_requests (requestid TEXT PRIMARY KEY, cid TEXT NOT NULL, cid_key TEXT NOT NULL, name TEXT, name_lower TEXT,
+     origins TEXT NOT NULL, meta TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('queued', 'pinning', 'pinned', 'failed')),
+     created INTEGER NOT NULL UNIQUE, info TEXT NOT NULL, updated INTEGER NOT NULL);
+   CREATE INDEX pinning_requests_by_cid ON pinning_requests (cid_key);
+   CREATE INDEX pinning_requests_by_status ON pinning_requests (status, created);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -8,6 +8,7 @@
  *   keys/              0700
  *     self.key         0600, the node's ed25519 identity (libp2p protobuf PrivateKey bytes)
  *     site-<label>.key 0600, a site's ed25519 key (same encoding); its IPNS name is the site's address
+ *     pinning-<name>.token  0600, the access token of remote pinning service <name> (`weft remote add`)
  *     user.key         0600, this home's user master key: 32 random bytes, made on first use. The
  *                      user's key on each site is derived from it (src/users/identity.ts), so
  *                      losing it loses the user's identity on every site
@@ -53,6 +54,8 @@
  *                        message_inbox(id, site, recipient,     letters this node's person opened
  *                          sender, sent, body, received)
  *                        message_rejections(site, reason, …)    envelopes refused, counted per site
+ *                        pinning_requests(requestid, cid, …)    Pinning Service API requests and their
+ *                                                               status (src/storage/pinning/requests.ts)
  *   users/             0700, one SQLite file per site that takes contributions (<site>.db): its
  *                      tables from the site's weft.json `db` section, rebuilt from the accepted
  *                      contributions whenever the schema changes (src/users/site-db.ts)
