@@ -12,6 +12,7 @@
  * with the code's HTTP status (400, 401, 404, 413, 5XX).
  */
 import { WeftError, errorToStatus, toWeftError } from '../../errors.ts'
+import { drainBody, readBody } from '../../http/index.ts'
 import { MAX_PIN_BODY_BYTES, parsePin, parsePinQuery } from './schemas.ts'
 import type { PinningService } from './service.ts'
 import type { PinObject, PinRequest, PinStatusName } from './requests.ts'
@@ -57,35 +58,12 @@ function statusOf (request: PinRequest, delegates: string[]): PinStatusWire {
 
 /** Reads the JSON body, refusing one over MAX_PIN_BODY_BYTES before (by its length) or while reading it. */
 async function readJson (request: Request): Promise<unknown> {
-  const tooLarge = (): WeftError => new WeftError('ERR_REQUEST_TOO_LARGE', `a pin request body may be at most ${MAX_PIN_BODY_BYTES} bytes`)
-  if (Number(request.headers.get('content-length') ?? NaN) > MAX_PIN_BODY_BYTES) throw tooLarge()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of (request.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength
-    if (size > MAX_PIN_BODY_BYTES) throw tooLarge()
-    chunks.push(chunk)
-  }
+  const bytes = await readBody(request, MAX_PIN_BODY_BYTES, () => new WeftError('ERR_REQUEST_TOO_LARGE', `a pin request body may be at most ${MAX_PIN_BODY_BYTES} bytes`))
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(bytes.toString('utf8'))
   } catch {
     throw new WeftError('ERR_USAGE', 'pins: the body must be a JSON Pin object')
   }
-}
-
-/**
- * Reads what is left of a refused request's body, at most a body's limit, so a client still
- * sending gets the answer instead of a reset (and an endless upload is not read forever).
- */
-async function drain (request: Request): Promise<void> {
-  if (request.body === null || request.bodyUsed) return
-  let read = 0
-  try {
-    for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
-      read += chunk.byteLength
-      if (read > MAX_PIN_BODY_BYTES) break
-    }
-  } catch { /* the client went away */ }
 }
 
 export function createPinningHandler (components: PinningHandlerComponents): (request: Request) => Promise<Response> {
@@ -133,7 +111,8 @@ export function createPinningHandler (components: PinningHandlerComponents): (re
     try {
       return await route(request)
     } catch (err) {
-      await drain(request)
+      // what is left of a refused body is read (at most a body's limit), so a client still sending gets the answer, not a reset
+      await drainBody(request, MAX_PIN_BODY_BYTES)
       return failureResponse(err)
     }
   }
