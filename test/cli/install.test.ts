@@ -40,7 +40,7 @@ test('npm pack, then npm install -g of the tarball into a fresh prefix, gives a 
   const installed = join(prefix, 'lib', 'node_modules', 'weft')
   assert.ok(existsSync(join(installed, 'dist', 'cli', 'main.js')), 'dist/ is in the package')
   assert.ok(!existsSync(join(installed, 'src')), 'src/ is not')
-  assert.ok(existsSync(join(installed, 'dist', 'gateway', 'ui', 'index.html')), 'the web UI\'s files are copied beside the code')
+  assert.ok(existsSync(join(installed, 'dist', 'daemon', 'ui', 'index.html')), 'the web UI\'s files are copied beside the code')
   const ownNode = await run(join(installed, 'node_modules', 'node', 'bin', 'node'), ['--version'])
   assert.match(ownNode.stdout, /^v24\./)
 
