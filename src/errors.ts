@@ -88,7 +88,11 @@ export const ERROR_CODES = {
   ERR_PRIVATE_ROLLBACK: { kind: 'user', exit: 1, http: 409, summary: 'a private index record older than the one held (a replay); it was refused' },
   ERR_MESSAGE_TOO_LARGE: { kind: 'user', exit: 1, http: 413, summary: 'a message that sealed would be over 64 KiB' },
   ERR_MESSAGE_REFUSED: { kind: 'user', exit: 1, http: 400, summary: 'a message to something that is not a user id, or an empty one' },
-  ERR_SHARE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no such folder is shared with you by that user on this site (never, or no longer)' }
+  ERR_SHARE_NOT_FOUND: { kind: 'user', exit: 1, http: 404, summary: 'no such folder is shared with you by that user on this site (never, or no longer)' },
+  ERR_STORAGE_MALFORMED: { kind: 'user', exit: 1, http: 502, summary: 'a peer broke the storage protocol (`/weft/storage/1.0.0`): a frame that is not JSON, does not match the protocol, or is too long' },
+  ERR_STORAGE_NOT_HELD: { kind: 'user', exit: 1, http: 409, summary: '`weft replicate` of a CID or site whose blocks are not all in the local store: holders are sized and audited against the local copy' },
+  ERR_STORAGE_NO_HOLDERS: { kind: 'user', exit: 1, http: 503, summary: 'no peer that offers storage took the replica (none reachable, all full, or all refused)' },
+  ERR_STORAGE_NOT_REPLICATED: { kind: 'user', exit: 1, http: 404, summary: '`weft replicas` of a CID or site this node never replicated' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES
