@@ -142,7 +142,9 @@ export class Holder {
   /** Hashes the sampled blocks from this store alone: a block not here is null, never fetched. */
   private async prove (request: Extract<StorageRequest, { t: 'audit' }>): Promise<StorageAnswer> {
     const { store, blocks } = this.components
-    if (store.holdsOf(request.target).length === 0) return { t: 'refused', code: 'not-held', reason: `${request.target} is not held here` }
+    const holds = store.holdsOf(request.target)
+    if (holds.length === 0) return { t: 'refused', code: 'not-held', reason: `${request.target} is not held here` }
+    if (holds.every(h => h.state === 'fetching')) return { t: 'refused', code: 'fetching', reason: `${request.target} is still being fetched` }
     const nonce = Buffer.from(request.nonce, 'base64')
     if (nonce.byteLength !== NONCE_BYTES) return { t: 'refused', code: 'invalid', reason: `the nonce is not ${NONCE_BYTES} bytes` }
     const hashes: Array<string | null> = []

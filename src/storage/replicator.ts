@@ -35,7 +35,10 @@ export interface ReplicatorComponents {
   request: StorageNet['request']
 }
 
-export type ReplicatorInit = Pick<StorageInit, 'copies' | 'auditTimeout' | 'auditSample' | 'auditFailures'>
+export type ReplicatorInit = Pick<StorageInit, 'copies' | 'auditTimeout' | 'auditSample' | 'auditFailures' | 'fetchTimeout'>
+
+/** An audit's result for a holder that is still fetching: neither a pass nor a failure. */
+export const FETCHING = 'fetching'
 
 interface Target { kind: TargetKind, target: string, root: CID, key: CID | Uint8Array }
 
@@ -162,7 +165,7 @@ export class Replicator {
     const cids = await this.dag(target.root)
     const holders = store.replicas(wanted.target).filter(r => r.state === 'holding')
     const results = await Promise.all(holders.map(async r => {
-      const result = await this.challenge(peerIdFromString(r.holder), target, cids, options)
+      const result = await this.challenge(peerIdFromString(r.holder), r.added, target, cids, options)
       const after = store.audited(wanted.target, r.holder, result)
       const replaced = after !== undefined && after.failures >= this.init.auditFailures
       if (replaced) {
@@ -173,13 +176,13 @@ export class Replicator {
       return { target: wanted.target, holder: r.holder, result, replaced }
     }))
     // holders not yet audited count as passing: they were just recruited
-    const passing = store.replicas(wanted.target).filter(r => r.state === 'holding' && (r.lastResult === undefined || r.lastResult === 'pass')).length
+    const passing = store.replicas(wanted.target).filter(r => r.state === 'holding' && (r.lastResult === undefined || r.lastResult === 'pass' || r.lastResult === FETCHING)).length
     if (passing < wanted.copies) await this.recruit(target, wanted, wanted.copies - passing, options)
     return results
   }
 
   /** `pass`, or why not: a wrong or missing proof, a late or refused answer, an unreachable holder. */
-  private async challenge (holder: PeerId, target: Target, cids: CID[], options: { signal?: AbortSignal }): Promise<string> {
+  private async challenge (holder: PeerId, added: number, target: Target, cids: CID[], options: { signal?: AbortSignal }): Promise<string> {
     const sample = sampleOf(cids, Math.min(this.init.auditSample, MAX_AUDIT_CIDS))
     const nonce = randomBytes(NONCE_BYTES)
     const expected = await Promise.all(sample.map(async cid => proofOf(nonce, await this.components.blocks.get(cid))))
@@ -193,6 +196,8 @@ export class Replicator {
       if (deadline.aborted) return `late: no answer within ${this.init.auditTimeout} ms`
       return `unreachable: ${(err as Error).message}`
     }
+    // a new holder still fetching is not failed, within the time a fetch may take
+    if (answer.t === 'refused' && answer.code === 'fetching' && Date.now() - added < this.init.fetchTimeout) return FETCHING
     if (answer.t === 'refused') return `refused: ${answer.code}`
     if (answer.t !== 'proof' || answer.hashes.length !== sample.length) return 'malformed answer'
     let missing = 0

@@ -109,7 +109,12 @@ export class StorageStore {
     return (this.db.prepare('SELECT * FROM storage_replicas WHERE target = ? ORDER BY added').all(target) as Row[]).map(toReplica)
   }
 
+  /** `pass`, `fetching` (neither: a new holder still fetching), or why it failed. */
   audited (target: string, holder: string, result: string): Replica | undefined {
+    if (result === 'fetching') {
+      this.db.prepare('UPDATE storage_replicas SET last_audit = ?, last_result = ? WHERE target = ? AND holder = ?').run(Date.now(), result, target, holder)
+      return this.replicas(target).find(r => r.holder === holder)
+    }
     const pass = result === 'pass'
     this.db.prepare(`UPDATE storage_replicas SET last_audit = ?, last_result = ?,
       failures = CASE WHEN ? THEN 0 ELSE failures + 1 END, passes = passes + ? WHERE target = ? AND holder = ?`)

@@ -53,7 +53,7 @@ export const requestSchema = z.discriminatedUnion('t', [
 export type StorageRequest = z.infer<typeof requestSchema>
 
 /** Why a holder refused: stable, so a requester can tell "full" from "slow down". */
-export type RefusalCode = 'no-offer' | 'over-offer' | 'over-quota' | 'rate' | 'invalid' | 'not-held' | 'unavailable'
+export type RefusalCode = 'no-offer' | 'over-offer' | 'over-quota' | 'rate' | 'invalid' | 'not-held' | 'fetching' | 'unavailable'
 
 export const answerSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('offer'), free: z.number().int().min(0), quota: z.number().int().min(0) }),
@@ -61,7 +61,7 @@ export const answerSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('released') }),
   z.strictObject({
     t: z.literal('refused'),
-    code: z.enum(['no-offer', 'over-offer', 'over-quota', 'rate', 'invalid', 'not-held', 'unavailable']),
+    code: z.enum(['no-offer', 'over-offer', 'over-quota', 'rate', 'invalid', 'not-held', 'fetching', 'unavailable']),
     reason: z.string().max(512)
   }),
   z.strictObject({ t: z.literal('proof'), hashes: z.array(base64.nullable()).max(MAX_AUDIT_CIDS) })
