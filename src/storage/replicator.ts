@@ -20,6 +20,8 @@ import type { AuditResult, ReplicateResult, StorageComponents, StorageInit, Stor
 
 const log = logger('weft:storage')
 
+/** The multicodec of a CID that names a key: a site's name, not content. */
+const LIBP2P_KEY_CODEC = 0x72
 /** ms the DHT walk for the closest peers and the lookup for seeds may take. */
 const LOOKUP_TIMEOUT = 15_000
 /** ms one hold request may take (the holder answers before it fetches). */
@@ -57,7 +59,8 @@ export class Replicator {
   async resolve (text: string, options: { signal?: AbortSignal } = {}): Promise<Target> {
     let cid: CID | undefined
     try { cid = CID.parse(text.replace(/^\/ipfs\//, '')) } catch { /* a site name, then */ }
-    if (cid !== undefined) return { kind: 'cid', target: cid.toString(), root: cid, key: cid }
+    // a site name (k51…) is a CID too, of its key (libp2p-key)
+    if (cid !== undefined && cid.code !== LIBP2P_KEY_CODEC) return { kind: 'cid', target: cid.toString(), root: cid, key: cid }
     const name = parseSiteName(text)
     const resolved = await this.components.sites.resolve(name.name, { signal: options.signal })
     return { kind: 'site', target: name.name, root: CID.parse(resolved.root), key: name.routingKey }
