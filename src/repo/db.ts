@@ -73,7 +73,7 @@ const MIGRATIONS: string[] = [
      last_audit INTEGER, last_result TEXT, failures INTEGER NOT NULL DEFAULT 0, passes INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (target, holder));
    CREATE INDEX storage_replicas_by_holder ON storage_replicas (holder, state);
    CREATE TABLE storage_held (target TEXT NOT NULL, peer TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('site', 'cid')), keep INTEGER NOT NULL,
-     bytes INTEGER NOT NULL, state TEXT NOT NULL, followed INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL, reason TEXT,
+     bytes INTEGER NOT NULL, copies INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, followed INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL, reason TEXT,
      PRIMARY KEY (target, peer));
    CREATE INDEX storage_held_by_peer ON storage_held (peer, state);`
 ]

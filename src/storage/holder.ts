@@ -91,7 +91,7 @@ export class Holder {
     if (this.quota(peer) < bytes) {
       return { t: 'refused', code: 'over-quota', reason: `${request.bytes} bytes is more than the ${this.quota(peer)} this node takes from one peer` }
     }
-    store.hold({ target, peer, kind: request.kind, keep: request.keep, bytes: request.bytes, state: already?.state ?? 'fetching', followed: already?.followed ?? false, accepted: Date.now() })
+    store.hold({ target, peer, kind: request.kind, keep: request.keep, bytes: request.bytes, copies: request.copies ?? 0, state: already?.state ?? 'fetching', followed: already?.followed ?? false, accepted: Date.now() })
     if (already?.state !== 'held') {
       const seeds = [peer, ...(request.seeds ?? [])].flatMap(s => { try { return [peerIdFromString(s)] } catch { return [] } })
       const key = `${target} ${peer}`

@@ -150,6 +150,16 @@ export function createStorage (components: StorageComponents, init: StorageInit)
         if (target !== undefined) throw err
       }
     }
+    // what this node holds for others, for when their requesters are gone (one hold per target)
+    const asked = new Set(store.wanted().map(w => w.target))
+    const heldTargets = new Map(store.held().filter(h => h.state === 'held' && h.copies > 0 && !asked.has(h.target) && (target === undefined || h.target === target)).map(h => [h.target, h]))
+    for (const held of heldTargets.values()) {
+      try {
+        results.push(...await replicator.repairHeld(held, { signal: controller.signal }))
+      } catch (err) {
+        log('cannot check the holders of %s: %s', held.target, (err as Error).message)
+      }
+    }
     return results
   }
 

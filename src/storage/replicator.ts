@@ -14,7 +14,7 @@ import { dagSizeOf } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { byKadDistance } from '../routing/index.ts'
 import { parseSiteName } from '../sites/index.ts'
-import type { StorageStore, TargetKind, Wanted } from './store.ts'
+import type { Held, StorageStore, TargetKind, Wanted } from './store.ts'
 import { MAX_AUDIT_CIDS, MAX_SEEDS, NONCE_BYTES, STORAGE_PROTOCOL, proofOf } from './wire.ts'
 import type { AuditResult, ReplicateResult, StorageComponents, StorageInit, StorageNet } from './index.ts'
 
@@ -103,12 +103,12 @@ export class Replicator {
    * Asks up to `need` new peers: the closest to the target's DHT key that offer storage and
    * hold nothing of it yet, in XOR order, each seeded with the peers that hold it now.
    */
-  private async recruit (target: Target, wanted: Wanted, need: number, options: { signal?: AbortSignal } = {}): Promise<Array<{ peer: string, code: string, reason: string }>> {
+  private async recruit (target: Target, wanted: Wanted, need: number, options: { signal?: AbortSignal, exclude?: Set<string> } = {}): Promise<Array<{ peer: string, code: string, reason: string }>> {
     const refused: Array<{ peer: string, code: string, reason: string }> = []
     if (need <= 0) return refused
     const { net, store } = this.components
     const self = net.peerId.toString()
-    const known = new Set(store.replicas(target.target).map(r => r.holder))
+    const known = new Set([...store.replicas(target.target).map(r => r.holder), ...(options.exclude ?? [])])
     const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
     const keyBytes = target.key instanceof Uint8Array ? target.key : target.key.multihash.bytes
     const found = await net.closestPeers(keyBytes, { signal: lookup }).catch(() => [] as PeerId[])
@@ -127,7 +127,7 @@ export class Replicator {
       options.signal?.throwIfAborted()
       const id = peer.toString()
       try {
-        const answer = await this.components.request(peer, { t: 'hold', kind: target.kind, target: target.target, keep: wanted.keep, bytes: wanted.bytes, seeds }, {
+        const answer = await this.components.request(peer, { t: 'hold', kind: target.kind, target: target.target, keep: wanted.keep, bytes: wanted.bytes, seeds, copies: wanted.copies }, {
           signal: AbortSignal.any([AbortSignal.timeout(HOLD_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
         })
         if (answer.t === 'accepted') {
@@ -181,6 +181,39 @@ export class Replicator {
     // holders not yet audited count as passing: they were just recruited
     const passing = store.replicas(wanted.target).filter(r => r.state === 'holding' && (r.lastResult === undefined || r.lastResult === 'pass' || r.lastResult === FETCHING)).length
     if (passing < wanted.copies) await this.recruit(target, wanted, wanted.copies - passing, options)
+    return results
+  }
+
+  /**
+   * Repair among holders, for when the requester is gone: a holder audits the others it
+   * finds in the DHT (the root's providers) against its own copy, and the passing holder
+   * closest to the target's key (itself included) recruits until `copies` pass again, so
+   * the holders do not all recruit at once.
+   */
+  async repairHeld (held: Held, options: { signal?: AbortSignal } = {}): Promise<AuditResult[]> {
+    const { net } = this.components
+    // while the requester is connected, its own audits keep the copies
+    if (net.connectedPeers().some(p => p.toString() === held.peer)) return []
+    const target = await this.resolve(held.target, options)
+    const cids = await this.dag(target.root)
+    const self = net.peerId.toString()
+    const found = new Map<string, PeerId>()
+    const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
+    try {
+      for await (const peer of net.findProviders(target.root, { signal: lookup })) if (peer.toString() !== self) found.set(peer.toString(), peer)
+    } catch { /* the providers found so far */ }
+    for (const r of this.components.store.replicas(held.target)) if (r.state === 'holding') found.set(r.holder, peerIdFromString(r.holder))
+    const results = await Promise.all([...found.values()].map(async peer => ({
+      target: held.target, holder: peer.toString(), result: await this.challenge(peer, Date.now(), target, cids, options), replaced: false
+    })))
+    const passing = results.filter(r => r.result === 'pass' || r.result === FETCHING).map(r => peerIdFromString(r.holder))
+    const living = passing.length + 1
+    if (living < held.copies && byKadDistance(target.key, [net.peerId, ...passing])[0].equals(net.peerId)) {
+      log('%s has %d of %d holders: recruiting', held.target, living, held.copies)
+      await this.recruit(target, { target: held.target, kind: held.kind, keep: held.keep, copies: held.copies, bytes: held.bytes, created: held.accepted }, held.copies - living, {
+        ...options, exclude: new Set(results.map(r => r.holder))
+      })
+    }
     return results
   }
 

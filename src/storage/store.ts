@@ -36,6 +36,8 @@ export interface Held {
   kind: TargetKind
   keep: number
   bytes: number
+  /** Holders the requester wanted: the holders repair to this many without it. */
+  copies: number
   state: HeldState
   /** Whether this hold made the follow (so releasing it unfollows): a site the person follows stays followed. */
   followed: boolean
@@ -71,6 +73,7 @@ const toHeld = (r: Row): Held => ({
   kind: r.kind as TargetKind,
   keep: Number(r.keep),
   bytes: Number(r.bytes),
+  copies: Number(r.copies),
   state: r.state as HeldState,
   followed: Number(r.followed) === 1,
   accepted: Number(r.accepted),
@@ -129,9 +132,9 @@ export class StorageStore {
   // what this node holds for others
 
   hold (h: Omit<Held, 'reason'>): void {
-    this.db.prepare(`INSERT INTO storage_held (target, peer, kind, keep, bytes, state, followed, accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (target, peer) DO UPDATE SET keep = excluded.keep, bytes = excluded.bytes, state = excluded.state, accepted = excluded.accepted, reason = NULL`)
-      .run(h.target, h.peer, h.kind, h.keep, h.bytes, h.state, h.followed ? 1 : 0, h.accepted)
+    this.db.prepare(`INSERT INTO storage_held (target, peer, kind, keep, bytes, copies, state, followed, accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (target, peer) DO UPDATE SET keep = excluded.keep, bytes = excluded.bytes, copies = excluded.copies, state = excluded.state, accepted = excluded.accepted, reason = NULL`)
+      .run(h.target, h.peer, h.kind, h.keep, h.bytes, h.copies, h.state, h.followed ? 1 : 0, h.accepted)
   }
 
   setHeld (target: string, peer: string, state: HeldState, reason?: string, followed?: boolean): void {

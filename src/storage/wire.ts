@@ -8,7 +8,8 @@
  * - `hold`: `{ kind: 'site' | 'cid', target, keep, bytes, seeds? }` → `accepted` or
  *   `refused` with a `code` and a `reason`. `target` is a site's `k51…` name or a CID;
  *   `keep` the site versions to keep; `bytes` what it will take (the fetch stops past it);
- *   `seeds` peer ids that hold it now.
+ *   `seeds` peer ids that hold it now; `copies` the holders wanted, which the holders keep up
+ *   among themselves once the requester is gone (repair).
  * - `release`: `{ target }` → `released`.
  * - `audit`: `{ target, nonce, cids }` (nonce: 32 bytes base64; at most MAX_AUDIT_CIDS block
  *   CIDs of the DAG) → `{ t: 'proof', hashes }`: for each CID in order, base64
@@ -44,7 +45,8 @@ export const requestSchema = z.discriminatedUnion('t', [
     target,
     keep: z.number().int().min(1).max(MAX_KEEP),
     bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    seeds: z.array(z.string().max(128)).max(MAX_SEEDS).optional()
+    seeds: z.array(z.string().max(128)).max(MAX_SEEDS).optional(),
+    copies: z.number().int().min(1).max(64).optional()
   }),
   z.strictObject({ t: z.literal('release'), target }),
   z.strictObject({ t: z.literal('audit'), target, nonce: base64, cids: z.array(z.string().max(128)).min(1).max(MAX_AUDIT_CIDS) })
