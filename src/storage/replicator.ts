@@ -118,7 +118,11 @@ export class Replicator {
       if (id !== self && !known.has(id)) byId.set(id, peer)
     }
     const offering: PeerId[] = []
-    for (const peer of byId.values()) if ((await net.protocols(peer)).includes(STORAGE_PROTOCOL)) offering.push(peer)
+    for (const peer of byId.values()) {
+      // a peer the DHT walk met but identify never reached may offer storage too: its hold request says
+      const protocols = await net.protocols(peer)
+      if (protocols.length === 0 || protocols.includes(STORAGE_PROTOCOL)) offering.push(peer)
+    }
     const candidates = byKadDistance(target.key, offering)
     const seeds = await this.seeds(target, lookup)
     let accepted = 0
