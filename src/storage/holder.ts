@@ -20,6 +20,8 @@ const log = logger('weft:storage')
 /** A fetch may overshoot the declared bytes by this much (DAG overhead the requester's Tsize left out) before it stops. */
 const BYTES_SLACK = 1.1
 const BYTES_SLACK_FIXED = 1024 * 1024
+/** The multicodec of a CID that names a key (a site's name): not content. */
+const LIBP2P_KEY_CODEC = 0x72
 
 export interface HolderComponents {
   store: StorageStore
@@ -79,6 +81,8 @@ export class Holder {
     try {
       if (request.kind === 'cid') root = CID.parse(request.target)
       else parseSiteName(request.target)
+      // a key's CID (a site name) names no content to fetch
+      if (root?.code === LIBP2P_KEY_CODEC) throw new Error('a key, not content')
     } catch {
       return { t: 'refused', code: 'invalid', reason: `${request.target} is not a ${request.kind === 'cid' ? 'CID' : 'site name'}` }
     }
