@@ -8,7 +8,8 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
-import { WeftError } from '../errors.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { WeftError, isWeftError } from '../errors.ts'
 import { parseSiteName } from '../sites/index.ts'
 import { TokenBuckets } from '../users/rate.ts'
 import type { StorageStore } from './store.ts'
@@ -20,6 +21,10 @@ const log = logger('weft:storage')
 /** A fetch may overshoot the declared bytes by this much (DAG overhead the requester's Tsize left out) before it stops. */
 const BYTES_SLACK = 1.1
 const BYTES_SLACK_FIXED = 1024 * 1024
+/** Tries at one hold's fetch before it is failed (and the requester's audits replace the holder). */
+const FETCH_ATTEMPTS = 3
+/** ms waited after a failed fetch, times the number of the attempt. */
+const FETCH_BACKOFF = 2_000
 /** The multicodec of a CID that names a key (a site's name): not content. */
 const LIBP2P_KEY_CODEC = 0x72
 
@@ -99,7 +104,7 @@ export class Holder {
     if (already?.state !== 'held') {
       const seeds = [peer, ...(request.seeds ?? [])].flatMap(s => { try { return [peerIdFromString(s)] } catch { return [] } })
       const key = `${target} ${peer}`
-      const run = this.fetchHeld(target, peer, request, seeds)
+      const run = this.fetchWithRetries(target, peer, request, seeds)
         .catch(err => {
           log('holding %s for %s failed: %s', target, peer, (err as Error).message)
           store.setHeld(target, peer, 'failed', (err as Error).message)
@@ -110,17 +115,37 @@ export class Holder {
     return { t: 'accepted' }
   }
 
+  /** A fetch that failed (peers busy, a stall that cost a seed its standing) is tried again; one past its bytes is not. */
+  private async fetchWithRetries (target: string, peer: string, request: Extract<StorageRequest, { t: 'hold' }>, seeds: PeerId[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.fetchHeld(target, peer, request, seeds)
+        return
+      } catch (err) {
+        if (attempt >= FETCH_ATTEMPTS || this.controller.signal.aborted || isWeftError(err, 'ERR_QUOTA_EXCEEDED')) throw err
+        log('holding %s for %s: attempt %d failed: %s', target, peer, attempt, (err as Error).message)
+        await sleep(FETCH_BACKOFF * attempt, undefined, { signal: this.controller.signal })
+      }
+    }
+  }
+
   private async fetchHeld (target: string, peer: string, request: Extract<StorageRequest, { t: 'hold' }>, seeds: PeerId[]): Promise<void> {
     const { store, sites, net } = this.components
     const limit = request.bytes * BYTES_SLACK + BYTES_SLACK_FIXED
     const over = new AbortController()
     const signal = AbortSignal.any([this.controller.signal, over.signal, AbortSignal.timeout(this.init.fetchTimeout)])
     const root = request.kind === 'cid' ? CID.parse(target) : CID.parse((await sites.resolve(target, { signal })).root)
-    await net.fetch(root, {
-      signal,
-      providers: seeds,
-      onProgress: e => { if (e.bytes > limit) over.abort(new WeftError('ERR_QUOTA_EXCEEDED', `${target} is larger than the ${request.bytes} bytes declared`)) }
-    })
+    try {
+      await net.fetch(root, {
+        signal,
+        providers: seeds,
+        onProgress: e => { if (e.bytes > limit) over.abort(new WeftError('ERR_QUOTA_EXCEEDED', `${target} is larger than the ${request.bytes} bytes declared`)) }
+      })
+    } catch (err) {
+      // the exchange reports an abort in its own words: the reason is ours
+      if (over.signal.aborted) throw over.signal.reason
+      throw err
+    }
     let followed = false
     if (request.kind === 'site' && !sites.followedNames().includes(target)) {
       await sites.follow(target, { keep: request.keep, signal })

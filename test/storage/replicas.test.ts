@@ -236,3 +236,15 @@ test('flooding storage requests is refused past the rate and penalised until the
 function randomCid (): string {
   return CID.createV1(raw.code, Digest.create(sha256.code, createHash('sha256').update(randomBytes(16)).digest())).toString()
 }
+
+test('a requester that declares fewer bytes than it places: the holder\'s fetch stops past them and the hold fails', async t => {
+  const [requester, holder] = await createTestnet(t, 2, { config: offering({}) })
+  const root = await addBytes(requester, 4 * 1024 * 1024)
+  assert.deepEqual(await ask(requester, holder, { t: 'hold', kind: 'cid', target: root.toString(), keep: 1, bytes: 1000 }), { t: 'accepted' })
+  await holder.storage.settled()
+  const held = holder.storage.held().find(h => h.target === root.toString())
+  assert.equal(held?.state, 'failed')
+  assert.match(held?.reason ?? '', /larger than the 1000 bytes declared/)
+  assert.ok(!holder.storage.heldRoots().some(c => c.equals(root)), 'gc keeps nothing for a failed hold')
+  assert.equal((await requester.storage.offer(holder.libp2p.peerId)).free, 1e9, 'a failed hold uses none of the offer')
+})
