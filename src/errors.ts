@@ -96,7 +96,11 @@ export const ERROR_CODES = {
   ERR_REMOTE_SERVICE_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service did not answer' },
   ERR_REMOTE_SERVICE_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service refused a request (a bad token, a bad request) or answered outside the spec' },
   ERR_REMOTE_PIN_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a remote pinning service gave up on a pin request (its status is failed)' },
-  ERR_REMOTE_PIN_AMBIGUOUS: { kind: 'user', exit: 1, http: 409, summary: '`weft remote pin rm` matches more than one pin request and --force was not given' }
+  ERR_REMOTE_PIN_AMBIGUOUS: { kind: 'user', exit: 1, http: 409, summary: '`weft remote pin rm` matches more than one pin request and --force was not given' },
+  ERR_STORAGE_MALFORMED: { kind: 'user', exit: 1, http: 502, summary: 'a peer broke the storage protocol (`/weft/storage/1.0.0`): a frame that is not JSON, does not match the protocol, or is too long' },
+  ERR_STORAGE_NOT_HELD: { kind: 'user', exit: 1, http: 409, summary: '`weft replicate` of a CID or site whose blocks are not all in the local store: holders are sized and audited against the local copy' },
+  ERR_STORAGE_NO_HOLDERS: { kind: 'user', exit: 1, http: 503, summary: 'no peer that offers storage took the replica (none reachable, all full, or all refused)' },
+  ERR_STORAGE_NOT_REPLICATED: { kind: 'user', exit: 1, http: 404, summary: '`weft replicas` of a CID or site this node never replicated' }
 } as const satisfies Record<string, { kind: 'user' | 'internal', exit: number, http: number, summary: string }>
 
 export type ErrorCode = keyof typeof ERROR_CODES

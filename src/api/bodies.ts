@@ -62,6 +62,8 @@ export const BODIES = {
   follow: z.object({ name: text, keep: z.number().int().min(1).max(1000).optional() }),
   unfollow: z.object({ name: text }),
   following: none,
+  replicate: z.object({ target: text, copies: z.number().int().min(1).max(64).optional(), keep: z.number().int().min(1).max(16).optional() }),
+  replicas: z.object({ target: text.optional() }),
   'name/set': z.object({ name: text, value: text }),
   'name/rm': z.object({ name: text }),
   'name/ls': none,

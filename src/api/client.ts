@@ -9,7 +9,7 @@ import type { AddOptions, NetworkOptions, Operations, Progress, PublishOptions, 
 
 /** What the CLI can ask of weft, whether the node is in this process or in the daemon. */
 export type WeftApi = Pick<Operations, 'id' | 'peers' | 'connect' | 'add' | 'fetch' | 'cat' | 'get' | 'ls' | 'pinAdd' | 'pinRm' | 'pinLs' | 'gc' | 'repoStat' | 'repoVerify' | 'configGet' | 'configSet' | 'carExport' | 'carImport' |
-'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' |
+'siteCreate' | 'siteList' | 'siteExportKey' | 'siteImportKey' | 'siteInfo' | 'publish' | 'resolve' | 'follow' | 'unfollow' | 'following' | 'replicate' | 'replicas' |
 'nameSet' | 'nameRm' | 'nameLs' | 'nameResolve' | 'userId' | 'userExportKey' | 'userImportKey' | 'userRecoveryPhrase' | 'userRecover' | 'userLinkIssue' | 'userLinkAccept' | 'userWrite' | 'userRm' | 'userList' | 'userCat' |
 'privatePut' | 'privateGet' | 'privateLs' | 'privateRm' | 'privateShare' | 'privateUnshare' | 'privateShared' | 'privateSharedLs' | 'privateSharedGet' | 'messageSend' | 'messageList'>
 
@@ -158,6 +158,8 @@ export class ApiClient implements WeftApi {
   async follow (name: string, keep?: number) { return await this.json<Result<'follow'>>('follow', { name, keep }) }
   async unfollow (name: string) { return await this.json<Result<'unfollow'>>('unfollow', { name }) }
   async following () { return await this.json<Result<'following'>>('following') }
+  async replicate (target: string, options: { copies?: number, keep?: number } = {}) { return await this.json<Result<'replicate'>>('replicate', { target, ...options }) }
+  async replicas (target?: string) { return await this.json<Result<'replicas'>>('replicas', { target }) }
   async nameSet (name: string, value: string) { return await this.json<Result<'nameSet'>>('name/set', { name, value }) }
   async nameRm (name: string) { await this.json<null>('name/rm', { name }) }
   async nameLs () { return await this.json<Result<'nameLs'>>('name/ls') }

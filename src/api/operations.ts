@@ -17,6 +17,7 @@ import { tcpHostPort } from '../net/addresses.ts'
 import { assertNoReservedEntries, parseSiteName, splitIpnsPath, type FollowInfo, type SiteInfo } from '../sites/index.ts'
 import { isUserId } from '../users/index.ts'
 import { UserOperations, withStringSequences, type Wire } from './user-operations.ts'
+import type { Held, LedgerEntry, ReplicasReport, ReplicateResult } from '../storage/index.ts'
 
 export {
   MAX_USER_FILE_BYTES, MAX_PRIVATE_FILE_BYTES, MAX_MESSAGE_BYTES,
@@ -364,6 +365,19 @@ export class Operations extends UserOperations {
 
   async follow (name: string, keep?: number): Promise<Wire<FollowInfo>> {
     return withStringSequences(await this.node.sites.follow(name, { keep, signal: AbortSignal.timeout(30_000) }))
+  }
+
+  /** Asks the closest peers offering storage to hold a site or CID (storage/). */
+  async replicate (target: string, options: { copies?: number, keep?: number } = {}): Promise<ReplicateResult> {
+    if (this.node.libp2p === undefined) throw new WeftError('ERR_OFFLINE', 'replicating asks peers: start `weft daemon` first')
+    return await this.node.storage.replicate(target, { ...options, signal: AbortSignal.timeout(120_000) })
+  }
+
+  /** Holders of one thing replicated (or of each), their audits, bytes each side; and what this node holds for others. */
+  async replicas (target?: string): Promise<{ replicas: ReplicasReport[], held: Held[], ledger: LedgerEntry[] }> {
+    const storage = this.node.storage
+    const replicas = target !== undefined ? [storage.replicas(target)] : storage.wanted().map(w => storage.replicas(w.target))
+    return { replicas, held: target === undefined ? storage.held() : [], ledger: storage.ledger() }
   }
 
   async unfollow (name: string): Promise<{ name: string }> {

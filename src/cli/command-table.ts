@@ -71,6 +71,13 @@ export const COMMAND_GROUPS: CommandGroup[] = [
     ]
   },
   {
+    load: async () => (await import('./commands/storage.ts')).registerStorageCommands,
+    commands: [
+      ['replicate [options] <target>', 'ask the peers closest to a site or CID that offer storage to hold it; they are audited and replaced when they fail'],
+      ['replicas [options] [target]', 'who holds what this node replicated (last audit, bytes each side), and what it holds for others']
+    ]
+  },
+  {
     load: async () => (await import('./commands/names.ts')).registerNameCommands,
     commands: [['name', 'human-readable names: petnames of this home, and what names resolve to']]
   },

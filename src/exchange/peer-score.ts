@@ -3,7 +3,7 @@
  * is disconnected and neither asked nor served until the ban ends (hsd's ban score).
  */
 
-export type Offence = 'bad-block' | 'unsolicited' | 'stall' | 'malformed' | 'flood' | 'bad-record'
+export type Offence = 'bad-block' | 'unsolicited' | 'stall' | 'malformed' | 'flood' | 'bad-record' | 'storage-flood'
 
 export const PENALTY: Record<Offence, number> = {
   /** A block that does not hash to its CID: never an accident. */
@@ -14,6 +14,8 @@ export const PENALTY: Record<Offence, number> = {
   flood: 100,
   /** A site record with a forged signature, the wrong key, or broken bytes (sites/). */
   'bad-record': 25,
+  /** A storage request (src/storage/) past the per-peer rate: refused, and four in a row ban. */
+  'storage-flood': 25,
   /** A block nobody asked this peer for. */
   unsolicited: 25,
   /** A want left unanswered past the timeout. */

@@ -7,6 +7,7 @@ import type { Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
 import { createMessages, createPrivateStore, createPrivateSync, createShares, type Shares, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
+import { createStorage, requestOver, STORAGE_DEFAULTS, STORAGE_PROTOCOL, type Storage, type StorageInit } from '../storage/index.ts'
 import { WeftError } from '../errors.ts'
 import { openRepo, type Repo, type OpenRepoOptions } from '../repo/index.ts'
 import { createDnslinkResolver, createNaming, isKeyName, Petnames, type Naming, type NameResolver } from '../naming/index.ts'
@@ -39,6 +40,8 @@ export interface WeftNode {
   readonly messages: Messages
   /** Private folders shared with other users of a site, and those shared with this person. */
   readonly shares: Shares
+  /** Replicas: what this node holds for others, and what it placed on others (online: audits, repair). */
+  readonly storage: Storage
   /** Human-readable names: petnames, DNSLink (and the chains configured). */
   readonly naming: Naming
   readonly petnames: Petnames
@@ -88,6 +91,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   messages?: Partial<MessagesInit>
   /** Override how remembered peers are redialled at start (tests). */
   reconnect?: Partial<ReconnectInit>
+  /** Override storage's offer, audit schedule and limits (tests, benchmarks). */
+  storage?: Partial<StorageInit>
   /** Benchmarks only: hash blocks read from the store (default true). */
   verifyReads?: boolean
   /** Override the pinning service's timeouts and concurrency (tests). */
@@ -124,13 +129,14 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     let sitesForGc: Sites | undefined
     let usersForGc: Users | undefined
     let privateForGc: PrivateStore | undefined
+    let storageForGc: Storage | undefined
     let exchangeForRepair: Exchange | undefined
     // the pinning service's requests hold their DAGs apart from the user's own pins
     const pinRequests = new PinRequests(repo.db)
     const blocks = createBlocks({
       db: repo.db,
       dir: repo.paths.blocks,
-      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.heldRoots()],
+      heldRoots: () => [...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.heldRoots(), ...(storageForGc?.heldRoots() ?? [])],
       repair: options.online === true
         ? async (cid, o) => {
           if (exchangeForRepair === undefined) throw new WeftError('ERR_OFFLINE', 'the exchange is not running')
@@ -208,6 +214,18 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
         : undefined
     }, options.private)
     privateForGc = privateStore
+    const storageConfig = repo.config.storage
+    const storageInit: StorageInit = {
+      offer: storageConfig.offer ?? 0,
+      perPeer: storageConfig.perPeer,
+      copies: storageConfig.copies,
+      auditInterval: storageConfig.auditInterval,
+      auditTimeout: storageConfig.auditTimeout,
+      auditSample: storageConfig.auditSample,
+      auditFailures: storageConfig.auditFailures,
+      ...STORAGE_DEFAULTS,
+      ...options.storage
+    }
     if (options.online !== true) {
       const sites = createSites({ db: repo.db, keyPath, blocks }, sitesInit)
       sitesForGc = sites
@@ -220,7 +238,10 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       const shares = createShares({ store: privateStore, identity: userIdentity, users, blocks })
       await shares.start()
       stops.push(async () => { await shares.stop() })
-      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, shares, naming, petnames, resolvePath: resolvePathWith(sites), stop }
+      // offline, storage reads its tables (and gc keeps what it holds for others)
+      const storage = createStorage({ db: repo.db, blocks, sites }, storageInit)
+      storageForGc = storage
+      return { repo, blocks, sites, users, userIdentity, private: privateStore, messages, shares, storage, naming, petnames, resolvePath: resolvePathWith(sites), stop }
     }
 
     // net needs the identity key, the network settings and the db (its peer store and DHT
@@ -252,7 +273,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // where the DHT's records are kept (it drops the stale ones at start).
     const routing = createRouting({
       libp2p,
-      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.pinnedRoots()],
+      roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.pinnedRoots(), ...(storageForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
       datastore
@@ -410,7 +431,31 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, options.pinning)
     await pinning.start()
     stops.push(async () => { await pinning.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, naming, petnames, pinning, resolvePath: resolvePathWith(sites), stop }
+    // storage needs the db for its tables, the store to hash audited blocks, sites to resolve
+    // and follow replicated sites, the exchange to fetch verified and to charge floods,
+    // routing for closest peers, providers and announcements, and a protocol of its own.
+    const storage = createStorage({
+      db: repo.db,
+      blocks,
+      sites,
+      net: {
+        peerId: libp2p.peerId,
+        handle: async (protocol, handler) => { await libp2p.handle(protocol, (stream, connection) => { handler(stream, connection.remotePeer.toString()) }, { maxInboundStreams: 8 }) },
+        unhandle: async protocol => { await libp2p.unhandle(protocol) },
+        request: async (peer, request, o) => await requestOver(async (p, signal) => await libp2p.dialProtocol(p, STORAGE_PROTOCOL, { signal }), peer, request, o),
+        closestPeers: async (key, o) => await routing.closestPeers(key, o),
+        connectedPeers: () => libp2p.getPeers(),
+        protocols: async peer => (await libp2p.peerStore.get(peer).catch(() => undefined))?.protocols ?? [],
+        fetch: async (cid, o) => await exchange.fetch(cid, o),
+        provide: async (cid, o) => { await routing.provide(cid, o) },
+        findProviders: (cid, o) => routing.findProviders(cid, o),
+        penalise: (peer, offence, detail) => { exchange.penalise(peer, offence, detail) }
+      }
+    }, storageInit)
+    storageForGc = storage
+    await storage.start()
+    stops.push(async () => { await storage.stop() })
+    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, storage, naming, petnames, pinning, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -149,6 +149,22 @@ export const configSchema = z.strictObject({
     storageMax: size.prefault('10GB'),
     /** fsync pack files before their blocks are indexed, so a power loss cannot lose an acknowledged block. */
     sync: z.boolean().default(true)
+  }).prefault({}),
+  storage: z.strictObject({
+    /** What this node holds for other peers (replicas, src/storage/); unset offers nothing. */
+    offer: size.optional(),
+    /** The most one peer may place here (a peer that holds replicas for this node may place that much more). */
+    perPeer: size.prefault('2GB'),
+    /** Holders `weft replicate` asks for, and repair keeps. */
+    copies: z.number().int().min(1).max(64).default(5),
+    /** How often the requester challenges each holder of what it replicated (0: never). */
+    auditInterval: duration.prefault('1h'),
+    /** How long a holder has to answer a challenge: late is failed. */
+    auditTimeout: duration.prefault('5s'),
+    /** Blocks sampled per challenge. */
+    auditSample: z.number().int().min(1).max(64).default(16),
+    /** Failed audits in a row after which a holder is replaced. */
+    auditFailures: z.number().int().min(1).max(100).default(2)
   }).prefault({})
 })
 

@@ -70,7 +70,18 @@ const MIGRATIONS: string[] = [
      origins TEXT NOT NULL, meta TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('queued', 'pinning', 'pinned', 'failed')),
      created INTEGER NOT NULL UNIQUE, info TEXT NOT NULL, updated INTEGER NOT NULL);
    CREATE INDEX pinning_requests_by_cid ON pinning_requests (cid_key);
-   CREATE INDEX pinning_requests_by_status ON pinning_requests (status, created);`
+   CREATE INDEX pinning_requests_by_status ON pinning_requests (status, created);`,
+  // Replicas (src/storage/store.ts): what this node asked others to hold (and how many
+  // copies), who holds each and how their audits went, and what it holds for others.
+  `CREATE TABLE storage_wanted (target TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('site', 'cid')), keep INTEGER NOT NULL,
+     copies INTEGER NOT NULL, bytes INTEGER NOT NULL, created INTEGER NOT NULL);
+   CREATE TABLE storage_replicas (target TEXT NOT NULL, holder TEXT NOT NULL, state TEXT NOT NULL, bytes INTEGER NOT NULL, added INTEGER NOT NULL,
+     last_audit INTEGER, last_result TEXT, failures INTEGER NOT NULL DEFAULT 0, passes INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (target, holder));
+   CREATE INDEX storage_replicas_by_holder ON storage_replicas (holder, state);
+   CREATE TABLE storage_held (target TEXT NOT NULL, peer TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('site', 'cid')), keep INTEGER NOT NULL,
+     bytes INTEGER NOT NULL, copies INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, followed INTEGER NOT NULL DEFAULT 0, accepted INTEGER NOT NULL, reason TEXT,
+     PRIMARY KEY (target, peer));
+   CREATE INDEX storage_held_by_peer ON storage_held (peer, state);`
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -54,6 +54,8 @@ export interface Routing extends Startable {
   /** Queues an announcement that must not hold up the caller (after an add). */
   provideSoon(cid: CID): void
   findProviders(cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
+  /** The peers closest (XOR) to `key` (a CID's multihash or a record key), found by a DHT walk; their addresses go to the peer store. */
+  closestPeers(key: Uint8Array, options?: { signal?: AbortSignal }): Promise<PeerId[]>
   /** Stores a record on the peers closest to its key; returns how many took it. */
   putRecord(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): Promise<number>
   /** The best valid record; with `quorum`, the walk stops once that many peers answered. */
@@ -158,6 +160,15 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
         if (p.multiaddrs.length > 0) await libp2p.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {})
         yield p.id
       }
+    },
+    async closestPeers (key, options = {}) {
+      const peers: PeerId[] = []
+      for await (const event of libp2p.services.dht.getClosestPeers(key, { signal: options.signal ?? controller.signal })) {
+        if (event.name !== 'FINAL_PEER' || event.peer.id.equals(libp2p.peerId)) continue
+        if (event.peer.multiaddrs.length > 0) await libp2p.peerStore.merge(event.peer.id, { multiaddrs: event.peer.multiaddrs }).catch(() => {})
+        peers.push(event.peer.id)
+      }
+      return peers
     },
     async putRecord (key, value, options = {}) {
       return await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })

@@ -24,6 +24,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 /** Values for the keys that are unset on a new home. */
 const EXAMPLES: Record<string, unknown> = {
   'naming.ens.rpc': 'http://127.0.0.1:8545',
+  'storage.offer': '20GB',
   'naming.ens.headerRpc': 'http://127.0.0.1:8546',
   'naming.ens.pinnedHeader': { number: 19_000_000, stateRoot: '0x' + 'ab'.repeat(32) },
   'naming.ens.registry': '0x00000000000C2E074eC69A0dFb2997BA6C7d2e1e',

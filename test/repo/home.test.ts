@@ -20,7 +20,7 @@ test('a new home has a valid config, a 0600 identity key in a 0700 folder, and t
   assert.equal(config.datastore.storageMax, '10GB')
   assert.equal(config.datastore.sync, true)
   const tables = repo.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map(r => r.name)
-  assert.deepEqual(tables, ['blocks', 'contributions', 'datastore', 'follows', 'message_envelopes', 'message_inbox', 'message_rejections', 'meta', 'peers', 'petnames', 'pinning_requests', 'pins', 'private_device', 'private_indexes', 'site_equivocations', 'site_peers', 'site_records', 'site_rejections', 'site_versions', 'sites', 'user_consent', 'user_equivocations', 'user_records', 'user_rejections'])
+  assert.deepEqual(tables, ['blocks', 'contributions', 'datastore', 'follows', 'message_envelopes', 'message_inbox', 'message_rejections', 'meta', 'peers', 'petnames', 'pinning_requests', 'pins', 'private_device', 'private_indexes', 'site_equivocations', 'site_peers', 'site_records', 'site_rejections', 'site_versions', 'sites', 'storage_held', 'storage_replicas', 'storage_wanted', 'user_consent', 'user_equivocations', 'user_records', 'user_rejections'])
 })
 
 test('init refuses an existing home; the identity survives reopening', async t => {
