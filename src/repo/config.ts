@@ -62,6 +62,16 @@ export const configSchema = z.strictObject({
     /** The HTTP gateway browsers use (sites print their URL on it). */
     gateway: multiaddr.default('/ip4/127.0.0.1/tcp/8080')
   }).prefault({}),
+  relay: z.strictObject({
+    /** Serve as a circuit relay v2 for unreachable peers, within libp2p's reservation limits. */
+    serve: z.boolean().default(false),
+    /** Reserve a slot on relays the node meets and advertise /p2p-circuit addresses through them. */
+    use: z.boolean().default(true)
+  }).prefault({}),
+  nat: z.strictObject({
+    /** Try to turn relayed connections into direct ones (DCUtR). UPnP is not offered: it opens ports on the router unasked. */
+    holePunch: z.boolean().default(true)
+  }).prefault({}),
   discovery: z.strictObject({
     /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */
     mdns: z.boolean().default(false)

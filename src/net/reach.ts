@@ -1,0 +1,81 @@
+/**
+ * Reaching peers behind NAT: AutoNAT (v1, @libp2p/autonat) tells whether this node's public
+ * addresses are dialable, a circuit relay v2 server lets reachable nodes carry connections
+ * for unreachable ones, the relay transport reserves slots and dials `/p2p-circuit`
+ * addresses, and DCUtR tries to turn a relayed connection into a direct one.
+ *
+ * What the node announces (libp2p 3's address manager, kept as it is):
+ * - private addresses (10/8, 192.168/16, loopback, …) as they are: dialable on the LAN and
+ *   loopback testnets; a peer elsewhere fails fast on them and goes on to the next address.
+ *   On the public network the DHT drops them before they spread (kad-dht's default mapper).
+ * - a public listen address or a NAT's observed address only after AutoNAT confirmed it
+ *   (a peer dialled it back), so an unreachable node never claims one it cannot take.
+ * - `/p2p-circuit` addresses once a relay has granted a reservation.
+ */
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import type { Connection } from '@libp2p/interface'
+
+export interface ReachInit {
+  /** Serve as a circuit relay v2 (config `relay.serve`). */
+  serve: boolean
+  /** Reserve slots on relays and advertise `/p2p-circuit` addresses (config `relay.use`). */
+  use: boolean
+  /** DCUtR hole punching (config `nat.holePunch`). */
+  holePunch: boolean
+  /**
+   * What one relayed connection may carry before the relay resets it. Unset: libp2p's
+   * defaults (2 minutes, 128 KiB a connection), enough for records and small sites.
+   * Benchmarks and the operator of a relay for large sites raise them.
+   */
+  relayedConnectionLimit?: { durationMs: number, bytes: bigint }
+}
+
+export const REACH_DEFAULTS: ReachInit = { serve: false, use: true, holePunch: true }
+
+/** How long a reservation request may take before the relay is given up (ms; libp2p's default is 10 s). */
+const RESERVATION_TIMEOUT = 10_000
+/** DCUtR's tries and per-try deadline: libp2p's defaults (3 × 5 s). */
+const HOLE_PUNCH = { retries: 3, timeout: 5_000 }
+
+/** The listen address that asks the relay transport to find relays and reserve a slot. */
+export const RELAY_SEARCH = '/p2p-circuit'
+
+export function reachTransports (): Array<ReturnType<typeof circuitRelayTransport>> {
+  // The relay transport also dials /p2p-circuit addresses: a node that does not reserve
+  // still reaches others through their relays.
+  return [circuitRelayTransport({ reservationCompletionTimeout: RESERVATION_TIMEOUT })]
+}
+
+export function reachListen (init: ReachInit): string[] {
+  // A relay is reachable by definition: it needs no relay of its own.
+  return init.use && !init.serve ? [RELAY_SEARCH] : []
+}
+
+// A type alias, not an interface: libp2p's ServiceMap needs an index signature.
+export type ReachServices = {
+  autoNAT: unknown
+  dcutr?: unknown
+  relay?: CircuitRelayService
+}
+
+export function reachServices (init: ReachInit, protocolPrefix: string) {
+  return {
+    // on a private network, AutoNAT speaks under the network's prefix, like the DHT
+    autoNAT: autoNAT(protocolPrefix === '/ipfs' ? {} : { protocolPrefix: protocolPrefix.slice(1) }),
+    ...(init.holePunch ? { dcutr: dcutr(HOLE_PUNCH) } : {}),
+    ...(init.serve
+      ? {
+          relay: circuitRelayServer(init.relayedConnectionLimit === undefined
+            ? {}
+            : { reservations: { defaultDurationLimit: init.relayedConnectionLimit.durationMs, defaultDataLimit: init.relayedConnectionLimit.bytes } })
+        }
+      : {})
+  }
+}
+
+/** Whether a connection goes through a relay (limited, `/p2p-circuit`) rather than straight to the peer. */
+export function isRelayed (connection: Pick<Connection, 'remoteAddr' | 'limits'>): boolean {
+  return connection.limits !== undefined || connection.remoteAddr.getComponents().some(c => c.name === 'p2p-circuit')
+}
