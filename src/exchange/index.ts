@@ -111,9 +111,9 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
   return {
     stats,
     async start () {
+      // relayed (limited) connections carry blocks too: a peer behind NAT has no other path
       await libp2p.handle(PROTOCOL, (stream, connection) => {
         serveStream(stream, connection, servingStore, scores, stats).catch(() => { /* the stream is already aborted */ })
-        // relayed (limited) connections carry blocks too: a peer behind NAT has no other path
       }, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
       started = true
     },

@@ -17,7 +17,7 @@ import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
 import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
-import { reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
+import { randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
@@ -84,6 +84,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    peerRouters: [randomWalkPause()],
     // A banned peer is neither dialled nor let back in until its ban ends.
     connectionGater: {
       denyDialPeer: peer => init.isBanned?.(peer.toString()) ?? false,

@@ -15,7 +15,8 @@
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, PeerInfo, PeerRouting } from '@libp2p/interface'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ReachInit {
   /** Serve as a circuit relay v2 (config `relay.serve`). */
@@ -38,6 +39,30 @@ export const REACH_DEFAULTS: ReachInit = { serve: false, use: true, holePunch: t
 const RESERVATION_TIMEOUT = 10_000
 /** DCUtR's tries and per-try deadline: libp2p's defaults (3 × 5 s). */
 const HOLE_PUNCH = { retries: 3, timeout: 5_000 }
+
+/**
+ * The shortest a round of libp2p's random walk may take (ms). The walk (relay discovery,
+ * AutoNAT looking for peers to verify an address) asks peer routing for the closest peers
+ * in a loop; with an empty routing table the DHT answers at once, and the loop ran on
+ * microtasks alone: a node with a public address and no peers yet, or one searching for a
+ * relay before its bootstrap dial finished, froze its event loop (measured: createNode never
+ * returned). One second a round costs a walk that finds peers nothing that matters.
+ */
+export const RANDOM_WALK_PAUSE = 1_000
+
+/**
+ * A peer router that finds nobody, after RANDOM_WALK_PAUSE: libp2p merges every router's
+ * answer, so each getClosestPeers round lasts at least that long. weft's own lookups ask
+ * the DHT directly and never wait for it.
+ */
+export function randomWalkPause (): () => PeerRouting {
+  return () => ({
+    async findPeer (): Promise<PeerInfo> { throw new Error('this router finds no peers') },
+    async * getClosestPeers (_key, options): AsyncGenerator<PeerInfo> {
+      await sleep(RANDOM_WALK_PAUSE, undefined, { signal: options?.signal }).catch(() => {})
+    }
+  })
+}
 
 /** The listen address that asks the relay transport to find relays and reserve a slot. */
 export const RELAY_SEARCH = '/p2p-circuit'

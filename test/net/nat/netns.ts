@@ -117,18 +117,21 @@ export async function createInternet (t: TestContext): Promise<Internet> {
       // the NAT: masquerade what leaves for the public side; nothing comes in unasked
       const masquerade = kind === 'symmetric' ? 'masquerade random,fully-random' : 'masquerade'
       await inNs(router, 'nft', [
-        'add table ip nat',
-        'add chain ip nat post { type nat hook postrouting priority 100 ; }',
-        `add rule ip nat post oifname "wan" ${masquerade}`,
-        'add table ip filter',
-        'add chain ip filter fwd { type filter hook forward priority 0 ; policy drop ; }',
-        'add rule ip filter fwd iifname "lan" accept',
-        'add rule ip filter fwd ct state established,related accept'
+        'add table ip wnat',
+        'add chain ip wnat postnat { type nat hook postrouting priority 100 ; }',
+        `add rule ip wnat postnat oifname "wan" ${masquerade}`,
+        'add table ip wfilter',
+        'add chain ip wfilter forwarding { type filter hook forward priority 0 ; policy drop ; }',
+        'add rule ip wfilter forwarding iifname "lan" accept',
+        'add rule ip wfilter forwarding ct state established,related accept'
       ].join(' ; '))
       return { ns: lan, privateIp, publicIp, kind }
     }
   }
 }
+
+/** The longest one request to a peer may take (ms): fetches through a relay included. */
+const REQUEST_TIMEOUT = 90_000
 
 const PEER_SCRIPT = fileURLToPath(new URL('./peer.ts', import.meta.url))
 
@@ -175,7 +178,16 @@ export function spawnPeer (t: TestContext, ns: string, name: string): Peer {
       const id = ++next
       const answer = new Promise<any>((resolve, reject) => { waiting.set(id, { resolve, reject }) })
       child.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n')
-      return await answer
+      // a peer that never answers fails the test with what it printed, instead of hanging it
+      const deadline = AbortSignal.timeout(REQUEST_TIMEOUT)
+      const timedOut = new Promise<never>((_resolve, reject) => {
+        deadline.addEventListener('abort', () => { reject(new Error(`${name}: no answer to ${op} within ${REQUEST_TIMEOUT} ms; stderr: ${stderr}`)) })
+      })
+      try {
+        return await Promise.race([answer, timedOut])
+      } finally {
+        waiting.delete(id)
+      }
     }
   }
 }
