@@ -51,6 +51,8 @@ export interface NetInit {
   network: Config['network']
   bootstrap: string[]
   listen: string[]
+  /** Addresses announced as dialable without AutoNAT's confirmation (config `addresses.announce`). */
+  announce?: string[]
   mdns: boolean
   datastore?: Datastore
   timers?: NetTimers
@@ -64,8 +66,8 @@ export interface NetInit {
 
 /**
  * The libp2p node: TCP and WebSockets, Noise, Yamux, identify, ping, a server-mode
- * Kademlia DHT under the network's protocol prefix, and gossipsub; AutoNAT, circuit relay
- * v2 and DCUtR for peers behind NAT (reach.ts). Discovery is the
+ * Kademlia DHT under the network's protocol prefix, and gossipsub; circuit relay v2 and
+ * DCUtR for peers behind NAT (reach.ts). Discovery is the
  * configured bootstrap list, plus mDNS only when asked for.
  */
 export async function createNet (init: NetInit): Promise<WeftLibp2p> {
@@ -79,7 +81,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     privateKey: init.privateKey,
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
-    addresses: { listen: [...init.listen, ...reachListen(reach)] },
+    addresses: { listen: [...init.listen, ...reachListen(reach)], appendAnnounce: init.announce ?? [] },
     transports: [tcp(), webSockets(), ...reachTransports()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -112,7 +114,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
         // loopback testnet, or a LAN behind one NAT); weft judges peers by behaviour instead.
         scoreParams: { IPColocationFactorWeight: 0 }
       }),
-      ...reachServices(reach, prefix)
+      ...reachServices(reach)
     }
   })
 }

@@ -1,18 +1,25 @@
 /**
- * Reaching peers behind NAT: AutoNAT (v1, @libp2p/autonat) tells whether this node's public
- * addresses are dialable, a circuit relay v2 server lets reachable nodes carry connections
- * for unreachable ones, the relay transport reserves slots and dials `/p2p-circuit`
- * addresses, and DCUtR tries to turn a relayed connection into a direct one.
+ * Reaching peers behind NAT: a circuit relay v2 server lets reachable nodes carry
+ * connections for unreachable ones, the relay transport reserves slots and dials
+ * `/p2p-circuit` addresses, and DCUtR tries to turn a relayed connection into a direct one.
+ *
+ * AutoNAT is not run. AutoNAT v1 (@libp2p/autonat 3.0.28, the only version installed)
+ * answers a dial-back request by opening a connection to the asker without `force`: it gets
+ * the connection it was asked over, reports OK and closes it, taking the asker's relay
+ * reservation and DHT streams with it (measured in test/net/nat: with it on, the publisher
+ * never kept the relay in its routing table; without it the test passes). AutoNAT v2
+ * (@libp2p/autonat-v2) dials back on a fresh connection and is what this needs.
  *
  * What the node announces (libp2p 3's address manager, kept as it is):
  * - private addresses (10/8, 192.168/16, loopback, …) as they are: dialable on the LAN and
  *   loopback testnets; a peer elsewhere fails fast on them and goes on to the next address.
  *   On the public network the DHT drops them before they spread (kad-dht's default mapper).
- * - a public listen address or a NAT's observed address only after AutoNAT confirmed it
- *   (a peer dialled it back), so an unreachable node never claims one it cannot take.
+ * - a public listen address or a NAT's observed address only once confirmed: libp2p leaves
+ *   them unverified until AutoNAT says otherwise, and with AutoNAT off that means only the
+ *   addresses config `addresses.announce` names. An unreachable node never claims its NAT's
+ *   port, which peers elsewhere could not dial.
  * - `/p2p-circuit` addresses once a relay has granted a reservation.
  */
-import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import type { Connection, PeerInfo, PeerRouting } from '@libp2p/interface'
@@ -80,15 +87,12 @@ export function reachListen (init: ReachInit): string[] {
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type ReachServices = {
-  autoNAT: unknown
   dcutr?: unknown
   relay?: CircuitRelayService
 }
 
-export function reachServices (init: ReachInit, protocolPrefix: string) {
+export function reachServices (init: ReachInit) {
   return {
-    // on a private network, AutoNAT speaks under the network's prefix, like the DHT
-    autoNAT: autoNAT(protocolPrefix === '/ipfs' ? {} : { protocolPrefix: protocolPrefix.slice(1) }),
     ...(init.holePunch ? { dcutr: dcutr(HOLE_PUNCH) } : {}),
     ...(init.serve
       ? {

@@ -228,6 +228,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       network: repo.config.network,
       bootstrap: repo.config.bootstrap,
       listen: repo.config.addresses.listen,
+      announce: repo.config.addresses.announce ?? [],
       mdns: repo.config.discovery.mdns,
       reach: { serve: repo.config.relay.serve, use: repo.config.relay.use, holePunch: repo.config.nat.holePunch },
       ...options.net,

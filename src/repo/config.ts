@@ -57,6 +57,8 @@ export const configSchema = z.strictObject({
   addresses: z.strictObject({
     /** Where the node listens for peers. */
     listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/tcp/4102/ws']),
+    /** Public addresses this node is known to be reachable on (a relay's), announced beside what AutoNAT confirms. */
+    announce: z.array(multiaddr).optional(),
     /** The control API: keep it on a loopback address; it is guarded by the token in api.token. */
     api: multiaddr.default('/ip4/127.0.0.1/tcp/5101'),
     /** The HTTP gateway browsers use (sites print their URL on it). */

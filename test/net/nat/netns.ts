@@ -18,6 +18,8 @@ import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
 
 const run = promisify(execFile)
 
@@ -148,6 +150,8 @@ export function spawnPeer (t: TestContext, ns: string, name: string): Peer {
   const waiting = new Map<number, { resolve: (v: any) => void, reject: (e: Error) => void }>()
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  // WEFT_NAT_LOG=<dir> keeps each peer's whole stderr (with DEBUG=libp2p:*, libp2p's log)
+  if (process.env.WEFT_NAT_LOG !== undefined) child.stderr!.pipe(createWriteStream(join(process.env.WEFT_NAT_LOG, `${name}-${child.pid}.log`)))
   createInterface({ input: child.stdout! }).on('line', line => {
     let answer: { id: number, ok: boolean, value?: unknown, error?: string }
     try {

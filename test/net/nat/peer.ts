@@ -14,6 +14,7 @@ import { isRelayed, type ReachInit } from '../../../src/net/index.ts'
 export interface PeerStart {
   home: string
   listen: string[]
+  announce?: string[]
   bootstrap: string[]
   reach: ReachInit
 }
@@ -39,7 +40,7 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
     node = await createNode({
       home: args.home,
       online: true,
-      net: { listen: args.listen, network: { name: 'nattest' }, bootstrap: args.bootstrap, mdns: false, reach: args.reach },
+      net: { listen: args.listen, announce: args.announce, network: { name: 'nattest' }, bootstrap: args.bootstrap, mdns: false, reach: args.reach },
       exchange: { requestTimeout: 5_000 },
       reprovideInterval: 0,
       sites: { republishInterval: 0, pollInterval: 0 }
@@ -53,6 +54,10 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
     const { multiaddr } = await import('@multiformats/multiaddr')
     const conn = await online().libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(20_000) })
     return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn) }
+  },
+  async routingTableSize () {
+    // kad-dht keeps its routing table off its typed interface
+    return (online().libp2p.services.dht as any).routingTable.size as number
   },
   async hangUp ({ peer }: { peer: string }) {
     const n = online()
