@@ -56,7 +56,7 @@ async function buildWorld (t: any, publisherNat: NatKind): Promise<World> {
   const publisher = await startPeer(t, lanA.ns, 'publisher', { listen: `/ip4/${lanA.privateIp}/tcp/4101`, bootstrap: [relayAddr] })
   const follower = await startPeer(t, lanB.ns, 'follower', { listen: `/ip4/${lanB.privateIp}/tcp/4101`, bootstrap: [relayAddr] })
   // an unreachable node advertises a relay address once the relay grants a reservation,
-  // and never a public address AutoNAT did not confirm (its NAT's port is not dialable)
+  // and never its NAT's public address (the port peers see is not dialable from elsewhere)
   for (const [p, lan] of [[publisher, lanA], [follower, lanB]] as const) {
     await until(`${lan.ns} holds a relay reservation`, async () => (await p.peer.request<string[]>('addrs')).some(a => a.startsWith(`${relayAddr}/p2p-circuit`)), 30_000, 100)
     const addrs = await p.peer.request<string[]>('addrs')
@@ -84,13 +84,12 @@ test('behind two cone NATs: the follower gets the site through the relay; a reac
   assert.ok(between.length > 0 && between.some(c => c.relayed && c.remoteAddr.includes('/p2p-circuit')), JSON.stringify(between))
 
   // A reachable peer on the public side dials the publisher's relay address; DCUtR on the
-  // publisher sees that the dialler has a confirmed public address and dials it straight
+  // publisher sees that the dialler announces a public address and dials it straight
   // back out through its NAT, and the relayed connection is closed.
   const reachable = await startPeer(t, w.net.publicNs, 'reachable', { listen: `/ip4/${w.net.publicIp}/tcp/4002`, announce: true, bootstrap: [w.relayAddr], use: false })
   // the publisher learns the reachable peer's addresses (identify) on a direct connection first
   await w.publisher.peer.request('dial', { addr: `/ip4/${w.net.publicIp}/tcp/4002/p2p/${reachable.id}` })
-  // close the direct connection the confirmation needed (an open one would be reused), so
-  // the next one has to go through the relay
+  // close that connection (an open one would be reused), so the next one goes through the relay
   const circuit = (await w.publisher.peer.request<string[]>('addrs')).find(a => a.includes('/p2p-circuit'))!
   await reachable.peer.request('hangUp', { peer: w.publisher.id })
   const first = await reachable.peer.request('dial', { addr: circuit })
@@ -101,7 +100,7 @@ test('behind two cone NATs: the follower gets the site through the relay; a reac
     return conns.some(c => !c.relayed && c.remoteAddr.startsWith(`/ip4/${w.publisherLan.publicIp}/tcp/`))
   }, 30_000, 100)
   const direct = await reachable.peer.request('fetch', { root: site.root, files: SITE_FILES })
-  assert.deepEqual(direct.hashes, site.hashes, 'bytes identical over the direct connection')
+  assert.deepEqual(direct.hashes, site.hashes, 'bytes identical at the reachable peer')
 
   await t.test('two peers both behind NAT punch a direct TCP connection', { todo: 'js-libp2p\'s TCP transport cannot dial from its listening port (Node has no SO_REUSEPORT), so a NAT\'s mapping for the punch is never the one announced; libp2p 3 also announces a NAT\'s observed address only after AutoNAT confirms it, and AutoNAT is off (src/net/reach.ts says why). DCUtR between two NATed js nodes needs a UDP transport (QUIC or WebRTC)' }, async () => {
     const conns = await w.follower.peer.request<Array<{ relayed: boolean }>>('connections', { peer: w.publisher.id })
