@@ -111,9 +111,10 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
   return {
     stats,
     async start () {
+      // relayed (limited) connections carry blocks too: a peer behind NAT has no other path
       await libp2p.handle(PROTOCOL, (stream, connection) => {
         serveStream(stream, connection, servingStore, scores, stats).catch(() => { /* the stream is already aborted */ })
-      }, { maxInboundStreams: 64, maxOutboundStreams: 64 })
+      }, { maxInboundStreams: 64, maxOutboundStreams: 64, runOnLimitedConnection: true })
       started = true
     },
     async stop () {
@@ -129,7 +130,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       const session = new FetchSession({
         store: receivingStore,
         scores,
-        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal }),
+        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal, runOnLimitedConnection: true }),
         onStarved: () => { starved.resolve() }
       }, cid, { ...init, ...options })
       for (const peer of options.providers ?? []) session.addProvider(peer, true)

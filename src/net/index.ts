@@ -17,12 +17,14 @@ import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
 import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
+import { randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
 export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
+export { isRelayed, REACH_DEFAULTS, type ReachInit } from './reach.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type NetServices = {
@@ -30,7 +32,7 @@ export type NetServices = {
   ping: Ping
   dht: KadDHT
   pubsub: GossipSub
-}
+} & ReachServices
 
 export type WeftLibp2p = Libp2p<NetServices>
 
@@ -49,6 +51,8 @@ export interface NetInit {
   network: Config['network']
   bootstrap: string[]
   listen: string[]
+  /** Addresses announced as dialable without AutoNAT's confirmation (config `addresses.announce`). */
+  announce?: string[]
   mdns: boolean
   datastore?: Datastore
   timers?: NetTimers
@@ -56,11 +60,14 @@ export interface NetInit {
   start?: boolean
   /** Peers to refuse connections with (those the exchange has banned). */
   isBanned?: (peer: string) => boolean
+  /** Relays and hole punching (config `relay.*`, `nat.holePunch`); REACH_DEFAULTS when absent. */
+  reach?: ReachInit
 }
 
 /**
  * The libp2p node: TCP and WebSockets, Noise, Yamux, identify, ping, a server-mode
- * Kademlia DHT under the network's protocol prefix, and gossipsub. Discovery is the
+ * Kademlia DHT under the network's protocol prefix, and gossipsub; circuit relay v2 and
+ * DCUtR for peers behind NAT (reach.ts). Discovery is the
  * configured bootstrap list, plus mDNS only when asked for.
  */
 export async function createNet (init: NetInit): Promise<WeftLibp2p> {
@@ -69,15 +76,17 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
   if (init.mdns) peerDiscovery.push(mdns())
+  const reach = init.reach ?? REACH_DEFAULTS
   return await createLibp2p({
     privateKey: init.privateKey,
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
-    addresses: { listen: init.listen },
-    transports: [tcp(), webSockets()],
+    addresses: { listen: [...init.listen, ...reachListen(reach)], appendAnnounce: init.announce ?? [] },
+    transports: [tcp(), webSockets(), ...reachTransports()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    peerRouters: [randomWalkPause()],
     // A banned peer is neither dialled nor let back in until its ban ends.
     connectionGater: {
       denyDialPeer: peer => init.isBanned?.(peer.toString()) ?? false,
@@ -104,7 +113,8 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
         // Gossipsub's default score graylists more than a few peers on one IP (all of a
         // loopback testnet, or a LAN behind one NAT); weft judges peers by behaviour instead.
         scoreParams: { IPColocationFactorWeight: 0 }
-      })
+      }),
+      ...reachServices(reach)
     }
   })
 }

@@ -257,7 +257,9 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       network: repo.config.network,
       bootstrap: repo.config.bootstrap,
       listen: repo.config.addresses.listen,
+      announce: repo.config.addresses.announce ?? [],
       mdns: repo.config.discovery.mdns,
+      reach: { serve: repo.config.relay.serve, use: repo.config.relay.use, holePunch: repo.config.nat.holePunch },
       ...options.net,
       // after the spread: a caller's isBanned (even an absent one) is already inside this one
       isBanned

@@ -57,10 +57,22 @@ export const configSchema = z.strictObject({
   addresses: z.strictObject({
     /** Where the node listens for peers. */
     listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/tcp/4102/ws']),
+    /** Public addresses this node is known to be reachable on (a relay's), announced beside what AutoNAT confirms. */
+    announce: z.array(multiaddr).optional(),
     /** The control API: keep it on a loopback address; it is guarded by the token in api.token. */
     api: multiaddr.default('/ip4/127.0.0.1/tcp/5101'),
     /** The HTTP gateway browsers use (sites print their URL on it). */
     gateway: multiaddr.default('/ip4/127.0.0.1/tcp/8080')
+  }).prefault({}),
+  relay: z.strictObject({
+    /** Serve as a circuit relay v2 for unreachable peers, within libp2p's reservation limits. */
+    serve: z.boolean().default(false),
+    /** Reserve a slot on relays the node meets and advertise /p2p-circuit addresses through them. */
+    use: z.boolean().default(true)
+  }).prefault({}),
+  nat: z.strictObject({
+    /** Try to turn relayed connections into direct ones (DCUtR). UPnP is not offered: it opens ports on the router unasked. */
+    holePunch: z.boolean().default(true)
   }).prefault({}),
   discovery: z.strictObject({
     /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */

@@ -23,6 +23,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 /** Values for the keys that are unset on a new home. */
 const EXAMPLES: Record<string, unknown> = {
+  'addresses.announce': ['/ip4/203.0.113.7/tcp/4101'],
   'naming.ens.rpc': 'http://127.0.0.1:8545',
   'storage.offer': '20GB',
   'naming.ens.headerRpc': 'http://127.0.0.1:8546',

@@ -41,7 +41,7 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     home: options.home ?? await tmpHome(t),
     configOverrides: options.config,
     online: true,
-    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: options.isBanned },
+    net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: options.isBanned, reach: { serve: false, use: false, holePunch: false } },
     exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },

@@ -1,0 +1,133 @@
+/**
+ * One weft node in a network namespace, driven by the NAT tests over stdio: one JSON
+ * request a line in ({ id, op, ...args }), one JSON answer a line out ({ id, ok, value }
+ * or { id, ok: false, error }). It runs as `ip netns exec <ns> node peer.ts`, so the node
+ * sees only the namespace's interfaces.
+ */
+import { createInterface } from 'node:readline'
+import { createHash } from 'node:crypto'
+import { CID } from 'multiformats/cid'
+import { createNode, type WeftNode } from '../../../src/node/index.ts'
+import { importPath, cat, parseContentPath } from '../../../src/content/index.ts'
+import { isRelayed, type ReachInit } from '../../../src/net/index.ts'
+
+export interface PeerStart {
+  home: string
+  listen: string[]
+  announce?: string[]
+  bootstrap: string[]
+  reach: ReachInit
+}
+
+let node: WeftNode | undefined
+
+function online (): WeftNode & { libp2p: NonNullable<WeftNode['libp2p']>, exchange: NonNullable<WeftNode['exchange']> } {
+  if (node?.libp2p === undefined) throw new Error('the node is not started')
+  return node as any
+}
+
+async function sha256Of (n: WeftNode, path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of cat(n.blocks, parseContentPath(path))) hash.update(chunk)
+  return hash.digest('hex')
+}
+
+const ops: Record<string, (args: any) => Promise<unknown>> = {
+  async start (args: PeerStart) {
+    // JSON has no bigint: the relay's per-connection byte limit arrives as a string
+    const limit = args.reach.relayedConnectionLimit
+    if (limit !== undefined) args.reach.relayedConnectionLimit = { durationMs: limit.durationMs, bytes: BigInt(limit.bytes) }
+    node = await createNode({
+      home: args.home,
+      online: true,
+      net: { listen: args.listen, announce: args.announce, network: { name: 'nattest' }, bootstrap: args.bootstrap, mdns: false, reach: args.reach },
+      exchange: { requestTimeout: 5_000 },
+      reprovideInterval: 0,
+      sites: { republishInterval: 0, pollInterval: 0 }
+    })
+    return { peerId: online().libp2p.peerId.toString() }
+  },
+  async addrs () {
+    return online().libp2p.getMultiaddrs().map(String)
+  },
+  async dial ({ addr }: { addr: string }) {
+    const { multiaddr } = await import('@multiformats/multiaddr')
+    const conn = await online().libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(20_000) })
+    return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn) }
+  },
+  async routingTableSize () {
+    // kad-dht keeps its routing table off its typed interface
+    return (online().libp2p.services.dht as any).routingTable.size as number
+  },
+  async hangUp ({ peer }: { peer: string }) {
+    const n = online()
+    await Promise.all(n.libp2p.getConnections().filter(c => c.remotePeer.toString() === peer).map(async c => { await c.close() }))
+    return null
+  },
+  /** Every open connection to `peer`: where it goes and whether a relay carries it. */
+  async connections ({ peer }: { peer: string }) {
+    const n = online()
+    return n.libp2p.getConnections().filter(c => c.remotePeer.toString() === peer)
+      .map(c => ({ remoteAddr: c.remoteAddr.toString(), relayed: isRelayed(c), direction: c.direction, status: c.status }))
+  },
+  async publish ({ dir, label, files }: { dir: string, label: string, files: string[] }) {
+    const n = online()
+    const { root } = await importPath(n.blocks, dir, {})
+    await n.blocks.pin(root.cid, 'recursive')
+    await n.sites.create(label)
+    const published = await n.sites.publish(label, root.cid)
+    const hashes: Record<string, string> = {}
+    for (const f of files) hashes[f] = await sha256Of(n, `${root.cid}/${f}`)
+    return { name: published.name, root: published.root, announced: published.announced, hashes }
+  },
+  async follow ({ name }: { name: string }) {
+    const info = await online().sites.follow(name)
+    return { state: info.state }
+  },
+  async followState ({ name }: { name: string }) {
+    const f = (await online().sites.following()).find(x => x.name === name)
+    return { state: f?.state, root: f?.root, fetched: f?.fetched ?? false }
+  },
+  /** Fetches a root whole (no site record involved) and hashes its files. */
+  async fetch ({ root, files }: { root: string, files: string[] }) {
+    const n = online()
+    await n.exchange.fetch(CID.parse(root), { recursive: true, signal: AbortSignal.timeout(60_000) })
+    const hashes: Record<string, string> = {}
+    for (const f of files) hashes[f] = await sha256Of(n, `${root}/${f}`)
+    return { hashes }
+  },
+  async hashes ({ root, files }: { root: string, files: string[] }) {
+    const n = online()
+    const hashes: Record<string, string> = {}
+    for (const f of files) hashes[f] = await sha256Of(n, `${root}/${f}`)
+    return { hashes }
+  },
+  async stop () {
+    await node?.stop()
+    node = undefined
+    setImmediate(() => process.exit(0))
+    return null
+  }
+}
+
+const lines = createInterface({ input: process.stdin })
+lines.on('line', line => {
+  let request: { id: number, op: string }
+  try {
+    request = JSON.parse(line)
+  } catch {
+    return
+  }
+  const op = ops[request.op]
+  void (async () => {
+    try {
+      if (op === undefined) throw new Error(`no such op: ${request.op}`)
+      const value = await op(request)
+      process.stdout.write(JSON.stringify({ id: request.id, ok: true, value }) + '\n')
+    } catch (err) {
+      process.stdout.write(JSON.stringify({ id: request.id, ok: false, error: String((err as Error)?.stack ?? err) }) + '\n')
+    }
+  })()
+})
+// the test's end closes stdin: stop with it, so no node outlives its namespace
+lines.on('close', () => { void (node?.stop() ?? Promise.resolve()).finally(() => process.exit(0)) })
