@@ -54,6 +54,7 @@ export async function createBenchNode (home: string): Promise<BenchNode> {
 /** The requests a follower answers, on `node`; events go to `send`. The same in a process of its own or in the parent's. */
 export function serveFollower (node: BenchNode, send: (message: Event) => void): { handle: (req: Request) => Promise<unknown>, stop: () => void } {
   const wanted = new Map<string, string>()
+  const releases: Array<() => void> = []
   let stopped = false
 
   // a post is shown once the database answers it; asked on the author's 'contribution' event
@@ -88,6 +89,8 @@ export function serveFollower (node: BenchNode, send: (message: Event) => void):
       }
       case 'subscribers': return node.libp2p.services.pubsub.getSubscribers(usersTopic(req.site)).length
       case 'watch': {
+        // a reader is a page with the site's event stream open: the site API keeps its query process started meanwhile
+        releases.push(node.users.listen(req.site))
         const seen = new Set<bigint>()
         node.sites.addEventListener('record', (event: globalThis.Event) => {
           const d = (event as CustomEvent<SiteEvents['record']>).detail
@@ -116,7 +119,7 @@ export function serveFollower (node: BenchNode, send: (message: Event) => void):
       case 'state': return node.users.info(req.site).contributions.find(c => c.user === req.user)?.state ?? 'no record'
     }
   }
-  return { handle, stop: () => { stopped = true } }
+  return { handle, stop: () => { stopped = true; for (const release of releases.splice(0)) release() } }
 }
 
 async function main (): Promise<void> {

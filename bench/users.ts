@@ -226,10 +226,12 @@ function watchPosts (node: Online, site: string): { expect: (user: string, id: s
     void look(id)
   }
   node.users.addEventListener('contribution', onContribution)
+  // a page with the site's event stream open: the site API keeps its query process started meanwhile
+  const release = node.users.listen(site)
   return {
     expect: (user, id) => { wanted.set(user, id) },
     shown,
-    stop: () => { stopped = true; node.users.removeEventListener('contribution', onContribution) }
+    stop: () => { stopped = true; release(); node.users.removeEventListener('contribution', onContribution) }
   }
 }
 

@@ -41,7 +41,7 @@ import { gatewayStatus } from './responses.ts'
 import { serveMessages, type SiteApiMessages } from './site-api-messages.ts'
 
 /** What the gateway needs of users (src/users/): the Users interface less its lifecycle (`allow` for the confirmation page). */
-export type SiteApiUsers = Pick<Users, 'id' | 'write' | 'contributions' | 'contribution' | 'query' | 'allowed' | 'allow' | 'addEventListener' | 'removeEventListener'>
+export type SiteApiUsers = Pick<Users, 'id' | 'write' | 'contributions' | 'contribution' | 'query' | 'listen' | 'allowed' | 'allow' | 'addEventListener' | 'removeEventListener'>
 
 /** A new version of a site the node serves (an own publish, or a followed version held whole). */
 export interface SiteVersion { site: string, sequence: bigint, root: string }
@@ -183,6 +183,8 @@ export function createSiteApi (components: SiteApiComponents, init: SiteApiInit 
         send('retry: 3000\n: weft site events\n\n')
         const users = components.users
         if (users !== undefined) {
+          // the page queries after the events it hears: its site's query process is kept started meanwhile
+          cleanups.push(users.listen(site))
           for (const type of ['contribution', 'removed'] as const) {
             const listener = (e: Event): void => {
               const detail = (e as CustomEvent<{ site: string }>).detail

@@ -568,6 +568,21 @@ export class ContributionService extends EventTarget implements Users {
     return row?.state === 'accepted' ? contributionOf(row) : undefined
   }
 
+  listen (site: string): () => void {
+    const name = parseSiteName(site).name
+    let release: (() => void) | undefined
+    let done = false
+    this.siteDb(name).then(db => {
+      if (db === undefined) return
+      if (done) return
+      release = db.keepWarm()
+    }).catch(() => {})
+    return () => {
+      done = true
+      release?.()
+    }
+  }
+
   async query (site: string, sql: string, params?: unknown[] | Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {
     const name = parseSiteName(site).name
     await this.refreshSite(name)

@@ -75,6 +75,12 @@ export interface Users extends Startable, EventTarget {
   contribution(site: string, user: string): Contribution | undefined
   /** Rows from the site's database: read-only SQL, capped in time and rows. */
   query(site: string, sql: string, params?: unknown[] | Record<string, unknown>, options?: { signal?: AbortSignal }): Promise<Array<Record<string, unknown>>>
+  /**
+   * Someone listens for the site's events (a page's `/.weft/events` stream) and will query
+   * after them: the site's query process starts now and stays up until every listener
+   * released it. Returns the release.
+   */
+  listen(site: string): () => void
   /** Whether this node's person allowed the site to sign as them. */
   allowed(site: string): boolean
   allow(site: string, allowed: boolean): void

@@ -38,6 +38,8 @@ export interface ReaderInit {
   queryTimeout: number
   maxRows: number
   maxBytes: number
+  /** ms without a query after which the process exits (default QUERY_PROCESS_IDLE_MS). */
+  idleMs?: number
 }
 
 /** A process that is not answering by then never will; cold starts took 80–1,100 ms here (2 cores, load 4–10). */
@@ -65,6 +67,8 @@ export class SiteDbReader {
   private nextId = 1
   private idleTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Holders that want the process up before their next query (a page listening for the site's events). */
+  private warm = 0
 
   constructor (path: string, init: ReaderInit) {
     this.path = path
@@ -176,10 +180,30 @@ export class SiteDbReader {
     return child
   }
 
-  private idle (): void {
-    if (this.child === undefined) return
+  /**
+   * Starts the process now, if it is not running, and keeps it through idle time until
+   * every holder released it: a page listening for a site's events queries right after
+   * one, and a cold start (80–200 ms alone, seconds when thirty nodes start theirs at once
+   * on two cores) would come between the contribution and the page showing it.
+   */
+  keepWarm (): () => void {
+    if (this.closed) return () => {}
+    this.warm++
     clearTimeout(this.idleTimer)
-    this.idleTimer = setTimeout(() => { if (this.running === undefined && this.waiting.length === 0) this.kill() }, QUERY_PROCESS_IDLE_MS)
+    if (this.child === undefined) this.spawn()
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.warm--
+      if (this.running === undefined && this.waiting.length === 0) this.idle()
+    }
+  }
+
+  private idle (): void {
+    if (this.child === undefined || this.warm > 0) return
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => { if (this.running === undefined && this.waiting.length === 0) this.kill() }, this.init.idleMs ?? QUERY_PROCESS_IDLE_MS)
     this.idleTimer.unref()
   }
 

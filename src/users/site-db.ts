@@ -85,6 +85,8 @@ export interface SiteDb {
   readonly schemaMatches: boolean
   /** Records that every contribution was put under the current schema. */
   markBuilt(): void
+  /** Keeps the query process started until the release is called: someone will query soon. */
+  keepWarm(): () => void
   close(): Promise<void>
 }
 
@@ -250,6 +252,11 @@ class SqliteSiteDb implements SiteDb {
   async query (sql: string, params?: unknown[] | Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {
     checkReadOnlySql(sql)
     return await this.reader.run(sql, checkParams(params), options)
+  }
+
+  /** Keeps the query process started until the release is called (SiteDbReader.keepWarm). */
+  keepWarm (): () => void {
+    return this.reader.keepWarm()
   }
 
   async close (): Promise<void> {

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks'
 import { isWeftError } from '../../src/errors.ts'
 import { MAX_JSON_BYTES_PER_USER, MAX_ROWS_PER_FILE, MAX_ROWS_PER_USER, openSiteDb, parseDbSchema, type SiteDb, type SiteDbInit, type SiteDbSchema } from '../../src/users/index.ts'
 import { fileURLToPath } from 'node:url'
+import { SiteDbReader } from '../../src/users/site-db-reader.ts'
 import { Operations } from '../../src/api/index.ts'
 import { createNode } from '../../src/node/index.ts'
 import { tmpDir, tmpHome } from '../helpers/home.ts'
@@ -374,4 +375,24 @@ test('an offline node (users never started) that queried a site\'s database ends
   stopped = true
   // the process is reaped when it exits; before the fix it idled on for QUERY_PROCESS_IDLE_MS (a minute)
   await until('the query process to be gone', () => processes() === before, 5_000)
+})
+
+test('a held reader starts its query process before any query and keeps it past the idle time, until released', async t => {
+  const dir = await tmpDir(t, 'weft-sitedb-')
+  await open(t, {}, dir)
+  const init = { queryTimeout: 5_000, maxRows: 10, maxBytes: 1_000_000, idleMs: 300 }
+  const held = new SiteDbReader(join(dir, 'site.db'), init)
+  const plain = new SiteDbReader(join(dir, 'site.db'), init)
+  t.after(async () => { await held.close(); await plain.close() })
+  const release = held.keepWarm()
+  await until('the held reader\'s process to start', () => held.pid !== undefined, 10_000)
+  const pid = held.pid
+  await held.run('SELECT 1 AS x', [])
+  await plain.run('SELECT 1 AS x', [])
+  // the reader nobody holds lets its process go after the idle time; the held one keeps the same process
+  await until('the idle reader\'s process to exit', () => plain.pid === undefined, 10_000)
+  assert.equal(held.pid, pid)
+  assert.deepEqual((await held.run('SELECT 2 AS x', [])).map(r => r.x), [2])
+  release()
+  await until('the released reader\'s process to exit', () => held.pid === undefined, 10_000)
 })
