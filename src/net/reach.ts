@@ -40,7 +40,7 @@ export interface ReachInit {
   relayedConnectionLimit?: { durationMs: number, bytes: bigint }
 }
 
-export const REACH_DEFAULTS: ReachInit = { serve: false, use: true, holePunch: true }
+export const REACH_DEFAULTS: ReachInit = { serve: false, use: false, holePunch: true }
 
 /** How long a reservation request may take before the relay is given up (ms; libp2p's default is 10 s). */
 const RESERVATION_TIMEOUT = 10_000

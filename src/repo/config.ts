@@ -67,8 +67,12 @@ export const configSchema = z.strictObject({
   relay: z.strictObject({
     /** Serve as a circuit relay v2 for unreachable peers, within libp2p's reservation limits. */
     serve: z.boolean().default(false),
-    /** Reserve a slot on relays the node meets and advertise /p2p-circuit addresses through them. */
-    use: z.boolean().default(true)
+    /**
+     * Reserve a slot on relays the node meets and advertise /p2p-circuit addresses through them.
+     * Off by default: without AutoNAT the node cannot tell whether it needs a relay, and the
+     * search for one walks the DHT every second until it finds one.
+     */
+    use: z.boolean().default(false)
   }).prefault({}),
   nat: z.strictObject({
     /** Try to turn relayed connections into direct ones (DCUtR). UPnP is not offered: it opens ports on the router unasked. */
