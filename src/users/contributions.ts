@@ -27,7 +27,7 @@ import { SiteStates } from './site-state.ts'
 import { TokenBuckets } from './rate.ts'
 import { CheckQueue } from './check-queue.ts'
 import { CATCH_UP_PROTOCOL, CatchUpPeers, MAX_CATCH_UP_RECORDS, requestCatchUp, serveCatchUp } from './catch-up.ts'
-import { encodePush } from './push.ts'
+import { OwnRecords } from './announce.ts'
 import { HOSTILE, UsersTopics, usersTopic } from './topic.ts'
 import type { Contribution, UsersComponents, UsersInit, Users, UsersInfo, UserEvents } from './index.ts'
 
@@ -66,16 +66,7 @@ export class ContributionService extends EventTarget implements Users {
   private readonly caughtUp = new CatchUpPeers()
   private readonly buckets = new TokenBuckets()
   private readonly timers: NodeJS.Timeout[] = []
-  /** Sites whose own newest record no DHT peer has taken yet. */
-  private readonly unannounced = new Set<string>()
-  /**
-   * Sites whose own record's DHT put is under way (the number of the newest put): a
-   * catch-up round does not send the record out again meanwhile. Under load a put takes
-   * seconds, and each new connection set off a round: the same record was pushed to every
-   * follower and put again, over and over, while the first put was still walking.
-   */
-  private readonly putting = new Map<string, number>()
-  private puts = 0
+  private readonly own = new OwnRecords()
   private readonly cleanups: Array<() => void> = []
   private controller = new AbortController()
   private started = false
@@ -218,7 +209,7 @@ export class ContributionService extends EventTarget implements Users {
 
   /** This person's own record on a site goes out again (written while offline, or a restart). */
   private async announceOwn (site: string): Promise<void> {
-    if (!this.online || this.putting.has(site)) return
+    if (!this.online || this.own.isPutting(site)) return
     const own = this.store.recordOf(site, this.components.identity.id(site))
     if (own === undefined) return
     await this.announce(site, { ...own.record, user: this.components.identity.id(site), site })
@@ -442,7 +433,7 @@ export class ContributionService extends EventTarget implements Users {
     for (const site of this.activeSites()) {
       if (this.config(site)?.rules === undefined) continue
       await this.catchUp(site, { again })
-      if (this.unannounced.has(site)) await this.announceOwn(site)
+      if (this.own.notTaken(site)) await this.announceOwn(site)
       // folders no peer had the last time: the peers now connected may
       for (const row of this.store.contributions(site, 'pending').slice(0, RETRIES_PER_ROUND)) this.enqueue(site, row.user)
     }
@@ -541,22 +532,7 @@ export class ContributionService extends EventTarget implements Users {
 
   private async announce (site: string, record: UserRecord, blocks: Array<{ cid: CID, bytes: Uint8Array }> = []): Promise<void> {
     const net = this.components.net
-    if (net === undefined) return
-    net.routing.provideSoon(record.root)
-    await net.pubsub.publish(usersTopic(site), encodePush(record.bytes, blocks)).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
-    // the DHT put walks the network (seconds to tens of seconds on a busy one): followers have
-    // the push long before, so a write does not wait for it
-    this.unannounced.delete(site)
-    const putting = ++this.puts
-    this.putting.set(site, putting)
-    this.background(async () => {
-      const took = await net.routing.putRecord(parseSiteName(record.user).routingKey, record.bytes, { signal: this.controller.signal }).catch(err => { log('%s: putting a user record: %s', site, (err as Error).message); return 0 })
-      // a newer write's put has taken over
-      if (this.putting.get(site) !== putting) return
-      this.putting.delete(site)
-      // with no peer to take it (a daemon just started, alone), it goes out again on the next catch-up round
-      if (took === 0) this.unannounced.add(site)
-    })
+    if (net !== undefined) await this.own.announce(net, site, record, blocks, fn => { this.background(fn) }, this.controller.signal)
   }
 
   contributions (site: string): Contribution[] {
@@ -569,18 +545,7 @@ export class ContributionService extends EventTarget implements Users {
   }
 
   listen (site: string): () => void {
-    const name = parseSiteName(site).name
-    let release: (() => void) | undefined
-    let done = false
-    this.siteDb(name).then(db => {
-      if (db === undefined) return
-      if (done) return
-      release = db.keepWarm()
-    }).catch(() => {})
-    return () => {
-      done = true
-      release?.()
-    }
+    return this.sitesState.listen(parseSiteName(site).name)
   }
 
   async query (site: string, sql: string, params?: unknown[] | Record<string, unknown>, options: { signal?: AbortSignal } = {}): Promise<Array<Record<string, unknown>>> {

@@ -49,6 +49,17 @@ export class SiteStates {
     return await opening
   }
 
+  /** Keeps the site's query process started until the release is called (SiteDb.keepWarm), once its database is open. */
+  listen (site: string): () => void {
+    let release: (() => void) | undefined
+    let released = false
+    this.db(site).then(db => { if (db !== undefined && !released) release = db.keepWarm() }).catch(() => {})
+    return () => {
+      released = true
+      release?.()
+    }
+  }
+
   async closeAll (): Promise<void> {
     const dbs = [...this.dbs.values()]
     this.dbs.clear()
