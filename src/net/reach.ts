@@ -22,7 +22,9 @@
  */
 import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import type { Connection, PeerInfo, PeerRouting } from '@libp2p/interface'
+import { autoNATv2 } from '@libp2p/autonat-v2'
+import { quic } from '@chainsafe/libp2p-quic'
+import type { Connection, PeerInfo, PeerRouting, Transport } from '@libp2p/interface'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ReachInit {
@@ -32,6 +34,8 @@ export interface ReachInit {
   use: boolean
   /** DCUtR hole punching (config `nat.holePunch`). */
   holePunch: boolean
+  /** AutoNAT v2: ask peers to dial public addresses back, and announce those they reach (config `nat.autonat`; default on). */
+  autoNat?: boolean
   /**
    * What one relayed connection may carry before the relay resets it. Unset: libp2p's
    * defaults (2 minutes, 128 KiB a connection), enough for records and small sites.
@@ -74,10 +78,14 @@ export function randomWalkPause (): () => PeerRouting {
 /** The listen address that asks the relay transport to find relays and reserve a slot. */
 export const RELAY_SEARCH = '/p2p-circuit'
 
-export function reachTransports (): Array<ReturnType<typeof circuitRelayTransport>> {
-  // The relay transport also dials /p2p-circuit addresses: a node that does not reserve
-  // still reaches others through their relays.
-  return [circuitRelayTransport({ reservationCompletionTimeout: RESERVATION_TIMEOUT })]
+export function reachTransports (): Array<(components: any) => Transport> {
+  return [
+    // QUIC over UDP beside TCP: a node dials /quic-v1 addresses even when it listens on none.
+    quic(),
+    // The relay transport also dials /p2p-circuit addresses: a node that does not reserve
+    // still reaches others through their relays.
+    circuitRelayTransport({ reservationCompletionTimeout: RESERVATION_TIMEOUT })
+  ]
 }
 
 export function reachListen (init: ReachInit): string[] {
@@ -89,10 +97,12 @@ export function reachListen (init: ReachInit): string[] {
 export type ReachServices = {
   dcutr?: unknown
   relay?: CircuitRelayService
+  autoNat?: unknown
 }
 
 export function reachServices (init: ReachInit) {
   return {
+    ...(init.autoNat ?? true ? { autoNat: autoNATv2() } : {}),
     ...(init.holePunch ? { dcutr: dcutr(HOLE_PUNCH) } : {}),
     ...(init.serve
       ? {

@@ -56,7 +56,7 @@ export const configSchema = z.strictObject({
   bootstrap: z.array(multiaddr).default([]),
   addresses: z.strictObject({
     /** Where the node listens for peers. */
-    listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/tcp/4102/ws']),
+    listen: z.array(multiaddr).default(['/ip4/0.0.0.0/tcp/4101', '/ip4/0.0.0.0/udp/4101/quic-v1', '/ip4/0.0.0.0/tcp/4102/ws']),
     /** Public addresses this node is known to be reachable on (a relay's), announced beside what AutoNAT confirms. */
     announce: z.array(multiaddr).optional(),
     /** The control API: keep it on a loopback address; it is guarded by the token in api.token. */
@@ -76,7 +76,12 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   nat: z.strictObject({
     /** Try to turn relayed connections into direct ones (DCUtR). UPnP is not offered: it opens ports on the router unasked. */
-    holePunch: z.boolean().default(true)
+    holePunch: z.boolean().default(true),
+    /**
+     * AutoNAT v2: peers dial the node's public addresses back on a fresh connection, and only
+     * those they reach are announced. A node behind NAT learns that none is reachable.
+     */
+    autonat: z.boolean().default(true)
   }).prefault({}),
   discovery: z.strictObject({
     /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */
