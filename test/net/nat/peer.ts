@@ -55,6 +55,20 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
     const conn = await online().libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(20_000) })
     return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn) }
   },
+  /**
+   * What AutoNAT v2 made of this node's addresses: each address the node has (verified or
+   * not) and, for those a peer was asked to dial back, how many dials worked and failed.
+   */
+  async autoNat () {
+    const n = online()
+    // the address manager and AutoNAT's tallies are off libp2p's typed interface
+    const components = (n.libp2p as any).components
+    const addresses = components.addressManager.getAddressesWithMetadata()
+      .map((a: any) => ({ addr: a.multiaddr.toString(), verified: a.verified as boolean, type: a.type as string }))
+    const results = [...((n.libp2p.services as any).autoNat?.client.dialResults.values() ?? [])]
+      .map((r: any) => ({ addr: r.multiaddr.toString(), success: r.success as number, failure: r.failure as number }))
+    return { addresses, results }
+  },
   async routingTableSize () {
     // kad-dht keeps its routing table off its typed interface
     return (online().libp2p.services.dht as any).routingTable.size as number
