@@ -69,8 +69,8 @@ export const configSchema = z.strictObject({
     serve: z.boolean().default(false),
     /**
      * Reserve a slot on relays the node meets and advertise /p2p-circuit addresses through them.
-     * Off by default: without AutoNAT the node cannot tell whether it needs a relay, and the
-     * search for one walks the DHT every second until it finds one.
+     * Off by default: weft does not yet act on what AutoNAT learns to decide whether it needs a
+     * relay, and the search for one walks the DHT every second until it finds one.
      */
     use: z.boolean().default(false)
   }).prefault({}),
