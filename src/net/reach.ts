@@ -120,7 +120,7 @@ export type ReachServices = {
 
 export function reachServices (init: ReachInit) {
   return {
-    ...(init.autoNat ?? true ? { autoNat: autoNATv2({ maxInboundStreams: 8 }) } : {}),
+    ...(init.autoNat ?? true ? { autoNat: autoNATv2() } : {}),
     ...(init.holePunch ? { dcutr: dcutr(HOLE_PUNCH) } : {}),
     ...(init.serve
       ? {
