@@ -17,6 +17,8 @@ import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
 export { byKadDistance, kadKey } from './kad-distance.ts'
+export { createHardenedLookups, HardenedLookups, HARDENING_DEFAULTS, type HardeningInit } from './hardened.ts'
+export { findProvidersReliably, getRecordReliably, provideReliably, putReliably } from './dht-tuning.ts'
 
 export interface RoutingComponents {
   /** routing needs libp2p's DHT service and its peer store. */
