@@ -281,7 +281,7 @@ function hardenedClosest (world: World, from: number, key: number, networkSize: 
   if (!verdict.suspicious) return { closest: first.closest.slice(0, k), stopped: false }
   const found = new Set(first.closest)
   for (const offset of sideOffsets(k, networkSize)) {
-    for (const p of walk(world, from, (key ^ Math.floor(offset * SPACE)) >>> 0, k, 'strict', none).closest) found.add(p)
+    for (const p of walk(world, from, (key ^ Math.floor(offset * SPACE)) >>> 0, DENSITY_DEFAULTS.threshold * k, 'strict', none).closest) found.add(p)
   }
   // judged again over everything met: the cluster is bigger than one walk's want
   const widenTo = judgeDensity([...found].map(p => dist(world.ids[p], key) / SPACE), networkSize, k).widenTo

@@ -68,7 +68,7 @@ export function keyDistance (a: Uint8Array, b: Uint8Array): number {
  * towards key XOR offset meets the peers of that subtree, which a cluster mined within
  * the closest honest peer's distance does not reach.
  */
-export function sideOffsets (k: number, networkSize: number, count = 4): number[] {
+export function sideOffsets (k: number, networkSize: number, count = 6): number[] {
   const radius = k / Math.max(networkSize, k)
   return Array.from({ length: count }, (_, m) => Math.min(0.75, radius * 0.75 / 2 ** m))
 }

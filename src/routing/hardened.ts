@@ -20,6 +20,8 @@ import type { AbortOptions, PeerId, PeerInfo } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Libp2p } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { ipnsValidator } from 'ipns/validator'
+import { ipnsSelector } from 'ipns/selector'
 import type { CID } from 'multiformats/cid'
 import { DENSITY_DEFAULTS, estimateNetworkSize, judgeDensity, keyDistance, sideOffsets } from './density.ts'
 import { exchangeMessage, sendMessage, MESSAGE_TYPE, type KadMessage } from './kad-wire.ts'
@@ -204,7 +206,8 @@ export class HardenedLookups {
     const found = new Map(first.closest.map(p => [p.toString(), p]))
     let asked = first.asked
     for (const offset of sideOffsets(k, n)) {
-      const side = await this.walk(mineKeyBeside(kadId, offset), MESSAGE_TYPE.FIND_NODE, k, () => false, options)
+      // beside a cluster, ids mined near its edge crowd a side walk's k closest too: ask for more
+      const side = await this.walk(mineKeyBeside(kadId, offset), MESSAGE_TYPE.FIND_NODE, Math.ceil(threshold * k), () => false, options)
       asked += side.asked
       for (const p of side.closest) found.set(p.toString(), p)
     }
@@ -228,17 +231,20 @@ export class HardenedLookups {
   async findProviders (cid: CID, verify: (peer: PeerId, options: AbortOptions) => Promise<boolean>, options: AbortOptions = {}): Promise<PeerInfo[]> {
     const tried = new Set<string>()
     const good: PeerInfo[] = []
-    await this.closest(cid.multihash.bytes, MESSAGE_TYPE.GET_PROVIDERS, async ({ message }) => {
-      for (const provider of message.providers) {
-        const id = provider.id.toString()
-        if (tried.has(id) || provider.id.equals(this.libp2p.peerId)) continue
-        tried.add(id)
-        if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
-        if (await verify(provider.id, options).catch(() => false)) good.push({ id: provider.id, multiaddrs: provider.multiaddrs })
-        else log('%p named %p as a provider of %c, which did not serve it', provider.id, provider.id, cid)
-      }
-      return good.length > 0
-    }, options)
+    // a second walk, as findProvidersReliably does: walks are random, and one may miss the few honest holders past a cluster
+    for (let attempt = 0; attempt < 2 && good.length === 0; attempt++) {
+      await this.closest(cid.multihash.bytes, MESSAGE_TYPE.GET_PROVIDERS, async ({ message }) => {
+        for (const provider of message.providers) {
+          const id = provider.id.toString()
+          if (tried.has(id) || provider.id.equals(this.libp2p.peerId)) continue
+          tried.add(id)
+          if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
+          if (await verify(provider.id, options).catch(() => false)) good.push({ id: provider.id, multiaddrs: provider.multiaddrs })
+          else log('%p named %p as a provider of %c, which did not serve it', provider.id, provider.id, cid)
+        }
+        return good.length > 0
+      }, options)
+    }
     return good
   }
 
@@ -264,7 +270,7 @@ export class HardenedLookups {
   async provide (cid: CID, options: AbortOptions = {}): Promise<number> {
     const { closest } = await this.closest(cid.multihash.bytes, MESSAGE_TYPE.FIND_NODE, () => false, options)
     const self = { id: this.libp2p.peerId, multiaddrs: this.libp2p.getMultiaddrs() }
-    const took = await Promise.all(closest.map(async peer => {
+    const addProvider = async (peer: PeerId): Promise<number> => {
       const signal = AbortSignal.any([AbortSignal.timeout(this.init.queryTimeout), ...(options.signal === undefined ? [] : [options.signal])])
       try {
         const stream = await this.libp2p.dialProtocol(peer, this.internals.protocol, { signal })
@@ -273,7 +279,9 @@ export class HardenedLookups {
       } catch {
         return 0
       }
-    }))
+    }
+    // a busy peer that missed the first try gets a second: past a cluster, few peers hold the record
+    const took = await Promise.all(closest.map(async peer => await addProvider(peer) || await addProvider(peer)))
     return took.reduce<number>((a, b) => a + b, 0)
   }
 }
@@ -281,4 +289,10 @@ export class HardenedLookups {
 /** weft's hardened lookups over a node's kad-dht. */
 export function createHardenedLookups (libp2p: DHTNode, init: Partial<HardeningInit> = {}): HardenedLookups {
   return new HardenedLookups(libp2p, init)
+}
+
+/** Site records are IPNS records: valid when the signature and validity hold, best by sequence. */
+export const IPNS_VALIDATION: RecordValidation = {
+  validate: async (key, value) => { await ipnsValidator(key, value) },
+  select: (key, values) => ipnsSelector(key, values)
 }

@@ -13,6 +13,7 @@ import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
 import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
+import { createHardenedLookups, IPNS_VALIDATION } from './hardened.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
@@ -31,6 +32,8 @@ export interface RoutingComponents {
   has: (cid: CID) => boolean
   /** libp2p's datastore, where kad-dht keeps records and provider records across restarts. */
   datastore: Datastore
+  /** With `init.hardened`: whether `peer` serves `cid` with a block that hashes right (the exchange asks it). */
+  verify?: (peer: PeerId, cid: CID, options: { signal?: AbortSignal }) => Promise<boolean>
 }
 
 export interface RoutingInit {
@@ -41,6 +44,8 @@ export interface RoutingInit {
   concurrency?: number
   /** Peers to join through at start (the bootstrap list). */
   bootstrap?: Multiaddr[]
+  /** Lookups that hold against lying peers (hardened.ts): providers verified, records from every answer, Sybil clusters widened past. */
+  hardened?: boolean
 }
 
 /** The longest one announcement may take during a reprovide (ms). */
@@ -78,6 +83,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
   let draining = false
   let timer: NodeJS.Timeout | undefined
   const controller = new AbortController()
+  const hardened = createHardenedLookups(libp2p)
 
   // A walk that reached too few peers (a busy network, a thin routing table) walks again.
   const provide = async (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> => {
@@ -155,7 +161,10 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       void drain()
     },
     async * findProviders (cid, options = {}) {
-      const providers = await findProvidersReliably(libp2p, cid, { signal: options.signal })
+      const verify = components.verify
+      const providers = init.hardened === true && verify !== undefined
+        ? await hardened.findProviders(cid, async (peer, o) => await verify(peer, cid, o), { signal: options.signal })
+        : await findProvidersReliably(libp2p, cid, { signal: options.signal })
       for (const p of providers) {
         if (p.id.equals(libp2p.peerId)) continue
         // Remember where they are, so the exchange can dial them by id.
@@ -176,7 +185,9 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       return await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
     },
     async getRecord (key, options = {}) {
-      const value = await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
+      const value = init.hardened === true
+        ? await hardened.getRecord(key, IPNS_VALIDATION, { signal: options.signal })
+        : await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
       if (value === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', 'no peer holds a valid record under this key')
       return value
     },

@@ -23,19 +23,19 @@ test('a hardened lookup finds content that a Sybil cluster hides from kad-dht\'s
   const byDistance = [...net.honest].sort((a, b) => keyDistance(kadId(a.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)) - keyDistance(kadId(b.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)))
   // the publisher is the honest node farthest from the key, so no walk for it passes by it
   const publisher = byDistance[byDistance.length - 1]
-  const finders: HonestNode[] = byDistance.slice(8, 14)
+  const finders: HonestNode[] = byDistance.slice(8, 11)
 
-  await provideReliably(publisher, cid, { signal: AbortSignal.timeout(60_000) })
+  await provideReliably(publisher, cid, { signal: AbortSignal.timeout(180_000) })
   for (const finder of finders) {
-    const found = await findProvidersReliably(finder, cid, { signal: AbortSignal.timeout(60_000) })
+    const found = await findProvidersReliably(finder, cid, { signal: AbortSignal.timeout(180_000) })
     assert.ok(!found.some(p => p.id.equals(publisher.peerId)), 'kad-dht\'s defaults found the provider: the cluster did not hide it, so the test shows nothing')
   }
 
   const hardenedPublisher = createHardenedLookups(publisher)
-  const stored = await hardenedPublisher.provide(cid, { signal: AbortSignal.timeout(60_000) })
+  const stored = await hardenedPublisher.provide(cid, { signal: AbortSignal.timeout(180_000) })
   assert.ok(stored > 0, 'the hardened provide reached no peer')
   for (const finder of finders) {
-    const found = await createHardenedLookups(finder).findProviders(cid, blockVerifier(finder, cid), { signal: AbortSignal.timeout(60_000) })
+    const found = await createHardenedLookups(finder).findProviders(cid, blockVerifier(finder, cid), { signal: AbortSignal.timeout(180_000) })
     assert.ok(found.some(p => p.id.equals(publisher.peerId)), `the hardened lookup from ${finder.peerId.toString()} missed the provider`)
   }
 })
