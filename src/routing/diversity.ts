@@ -23,8 +23,8 @@ export interface DiversityInit {
   includePrivate: boolean
 }
 
-/** kad-dht's table holds about 20 x 15 filled buckets at 10,000 nodes; go-libp2p-kad-dht allows 3 per /24 per bucket and 2 per group in the table's closest. */
-export const DIVERSITY_DEFAULTS: DiversityInit = { perNarrowPrefix: 3, perWidePrefix: 6, includePrivate: false }
+/** go-libp2p-kad-dht's table filter allows 3 peers per /16 group; weft adds 2 per /24 so one host's range cannot take all 3. */
+export const DIVERSITY_DEFAULTS: DiversityInit = { perNarrowPrefix: 2, perWidePrefix: 3, includePrivate: false }
 export const DIVERSITY_OFF: DiversityInit = { perNarrowPrefix: 0, perWidePrefix: 0, includePrivate: false }
 
 /** The /24 and /16 (or /48 and /32) groups of an address, or none for one the limit ignores. */

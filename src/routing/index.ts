@@ -14,6 +14,7 @@ import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
 import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
 import { createHardenedLookups, IPNS_VALIDATION } from './hardened.ts'
+import { guardRoutingTable, type DiversityGuardComponents, type DiversityInit } from './diversity.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
@@ -46,6 +47,8 @@ export interface RoutingInit {
   bootstrap?: Multiaddr[]
   /** Lookups that hold against lying peers (hardened.ts): providers verified, records from every answer, Sybil clusters widened past. */
   hardened?: boolean
+  /** Peers per address prefix in kad-dht's table (diversity.ts); off by default, as private networks share prefixes. */
+  diversity?: DiversityInit
 }
 
 /** The longest one announcement may take during a reprovide (ms). */
@@ -141,6 +144,8 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     async start () {
       // before sites and the exchange announce anything anew, so nothing fresh is dropped
       await pruneStore().catch(err => { log.error('pruning the DHT store failed: %s', (err as Error).message) })
+      const table = (libp2p.services.dht as unknown as { routingTable?: DiversityGuardComponents['routingTable'] }).routingTable
+      if (init.diversity !== undefined && table !== undefined) guardRoutingTable({ routingTable: table, addresses: async peer => (await libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr) }, init.diversity)
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) {
         // Joining goes on in the background: a node with unreachable bootstrap peers still starts.
         joinNetwork(libp2p, init.bootstrap, { signal: controller.signal }).catch(() => {})
