@@ -285,7 +285,7 @@ function hardenedClosest (world: World, from: number, key: number, networkSize: 
   }
   // judged again over everything met: the cluster is bigger than one walk's want
   const widenTo = judgeDensity([...found].map(p => dist(world.ids[p], key) / SPACE), networkSize, k).widenTo
-  const widened = world.closestOf([...found], key, Math.max(verdict.widenTo, widenTo))
+  const widened = world.closestOf([...found], key, Math.max(verdict.widenTo, widenTo) + k)
   for (const p of widened) {
     if (first.closest.includes(p)) continue
     const reply = world.ask(p, from, key)

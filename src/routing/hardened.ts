@@ -213,7 +213,8 @@ export class HardenedLookups {
     }
     const all = [...found.values()].sort((a, b) => keyDistance(peerKey(a), kadId) - keyDistance(peerKey(b), kadId))
     const widenTo = Math.max(verdict.widenTo, judgeDensity(distances(all), n, k, this.init.density).widenTo)
-    const widened = all.slice(0, widenTo)
+    // k more than the count calls for: the store and the lookup each meet the honest peers past the cluster by random walks, and the margin is what makes their sets overlap
+    const widened = all.slice(0, widenTo + k)
     const already = new Set(first.closest.map(p => p.toString()))
     let stopped = false
     await Promise.all(widened.filter(p => !already.has(p.toString())).map(async peer => {
