@@ -13,10 +13,14 @@ import { WeftError } from '../errors.ts'
 import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
 import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
+import { createHardenedLookups, IPNS_VALIDATION } from './hardened.ts'
+import { guardRoutingTable, type DiversityGuardComponents, type DiversityInit } from './diversity.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
 export { byKadDistance, kadKey } from './kad-distance.ts'
+export { createHardenedLookups, HardenedLookups, HARDENING_DEFAULTS, type HardeningInit } from './hardened.ts'
+export { findProvidersReliably, getRecordReliably, provideReliably, putReliably } from './dht-tuning.ts'
 
 export interface RoutingComponents {
   /** routing needs libp2p's DHT service and its peer store. */
@@ -29,6 +33,8 @@ export interface RoutingComponents {
   has: (cid: CID) => boolean
   /** libp2p's datastore, where kad-dht keeps records and provider records across restarts. */
   datastore: Datastore
+  /** With `init.hardened`: whether `peer` serves `cid` with a block that hashes right (the exchange asks it). */
+  verify?: (peer: PeerId, cid: CID, options: { signal?: AbortSignal }) => Promise<boolean>
 }
 
 export interface RoutingInit {
@@ -39,6 +45,10 @@ export interface RoutingInit {
   concurrency?: number
   /** Peers to join through at start (the bootstrap list). */
   bootstrap?: Multiaddr[]
+  /** Lookups that hold against lying peers (hardened.ts): providers verified, records from every answer, Sybil clusters widened past. */
+  hardened?: boolean
+  /** Peers per address prefix in kad-dht's table (diversity.ts); off by default, as private networks share prefixes. */
+  diversity?: DiversityInit
 }
 
 /** The longest one announcement may take during a reprovide (ms). */
@@ -76,6 +86,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
   let draining = false
   let timer: NodeJS.Timeout | undefined
   const controller = new AbortController()
+  const hardened = createHardenedLookups(libp2p)
 
   // A walk that reached too few peers (a busy network, a thin routing table) walks again.
   const provide = async (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> => {
@@ -133,6 +144,8 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     async start () {
       // before sites and the exchange announce anything anew, so nothing fresh is dropped
       await pruneStore().catch(err => { log.error('pruning the DHT store failed: %s', (err as Error).message) })
+      const table = (libp2p.services.dht as unknown as { routingTable?: DiversityGuardComponents['routingTable'] }).routingTable
+      if (init.diversity !== undefined && table !== undefined) guardRoutingTable({ routingTable: table, addresses: async peer => (await libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr) }, init.diversity)
       if (init.bootstrap !== undefined && init.bootstrap.length > 0) {
         // Joining goes on in the background: a node with unreachable bootstrap peers still starts.
         joinNetwork(libp2p, init.bootstrap, { signal: controller.signal }).catch(() => {})
@@ -153,7 +166,10 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       void drain()
     },
     async * findProviders (cid, options = {}) {
-      const providers = await findProvidersReliably(libp2p, cid, { signal: options.signal })
+      const verify = components.verify
+      const providers = init.hardened === true && verify !== undefined
+        ? await hardened.findProviders(cid, async (peer, o) => await verify(peer, cid, o), { signal: options.signal })
+        : await findProvidersReliably(libp2p, cid, { signal: options.signal })
       for (const p of providers) {
         if (p.id.equals(libp2p.peerId)) continue
         // Remember where they are, so the exchange can dial them by id.
@@ -174,7 +190,9 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       return await putReliably(libp2p, key, value, { signal: options.signal ?? controller.signal })
     },
     async getRecord (key, options = {}) {
-      const value = await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
+      const value = init.hardened === true
+        ? await hardened.getRecord(key, IPNS_VALIDATION, { signal: options.signal })
+        : await getRecordReliably(libp2p, key, { signal: options.signal, quorum: options.quorum, selectors: { ipns: ipnsSelector } })
       if (value === undefined) throw new WeftError('ERR_RECORD_NOT_FOUND', 'no peer holds a valid record under this key')
       return value
     },
