@@ -74,14 +74,16 @@ export class Coverage {
   /**
    * Records a walk towards `target` (a kad key) that found `found`, the closest peers that
    * answered; `width` is how many the walk returns at most (kad-dht's k). Fewer than
-   * `width` means the walk met the whole network: everything is covered.
+   * `width` covers everything only when the walk met every peer the routing table knows
+   * (`whole`): a network smaller than k. Otherwise some peers did not answer in time, and
+   * the farthest that did bounds what is covered, as usual.
    */
-  addWalk (target: Uint8Array, found: PeerId[], width: number): Prefix {
+  addWalk (target: Uint8Array, found: PeerId[], width: number, whole = false): Prefix {
     const peers = found.map(id => ({ id, key: sha256(id.toMultihash().bytes) }))
       .sort((a, b) => Buffer.compare(distance(a.key, target), distance(b.key, target)))
       .slice(0, width)
     for (const p of peers) this.peers.set(p.id.toString(), p)
-    const prefix = peers.length < width ? '' : prefixOf(target, commonPrefixLength(target, peers[peers.length - 1].key) + 1)
+    const prefix = (peers.length < width && whole) || peers.length === 0 ? '' : prefixOf(target, commonPrefixLength(target, peers[peers.length - 1].key) + 1)
     // a wider prefix replaces the narrower ones it holds
     if (!this.isCovered(prefix)) this.cover(prefix)
     return prefix

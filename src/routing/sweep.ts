@@ -100,7 +100,7 @@ interface Entry { cid: CID, mh: Uint8Array, key: Buffer }
 export async function sweepProvide (components: SweepComponents, cids: Iterable<CID>, options: SweepOptions = {}): Promise<SweepReport> {
   const started = Date.now()
   const { libp2p } = components
-  const dht = libp2p.services.dht as typeof libp2p.services.dht & Partial<{ protocol: string, routingTable: { kBucketSize: number } }>
+  const dht = libp2p.services.dht as typeof libp2p.services.dht & Partial<{ protocol: string, routingTable: { kBucketSize: number, size: number } }>
   const protocol = dht.protocol ?? libp2p.getProtocols().find(p => p.endsWith('/kad/1.0.0'))
   const k = dht.routingTable?.kBucketSize ?? DHT_TUNING.kBucketSize
   const replication = options.replication ?? k
@@ -127,7 +127,8 @@ export async function sweepProvide (components: SweepComponents, cids: Iterable<
       report.walks++
       try {
         const found = await walk(target, { signal: AbortSignal.any([signal, AbortSignal.timeout(SWEEP.walkTimeout)]) })
-        coverage.addWalk(sha256(target), found.filter(id => !id.equals(libp2p.peerId)), width)
+        const peers = found.filter(id => !id.equals(libp2p.peerId))
+        coverage.addWalk(sha256(target), peers, width, peers.length >= (dht.routingTable?.size ?? libp2p.getConnections().length))
         return
       } catch (err) {
         report.failedWalks++
