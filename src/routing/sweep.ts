@@ -38,6 +38,9 @@ export const SWEEP = {
   // One walk: as long as one provide was given before (index.ts PROVIDE_TIMEOUT).
   walkTimeout: 30_000,
   walkAttempts: 2,
+  // A stream that failed is opened once more before the peer's records count as lost: on a
+  // busy host a peer's kad-dht resets a stream now and then (2 shared cores, load 40).
+  streamAttempts: 2,
   // A region holding few peers is widened by walks into its sibling; in a network that
   // thin this many walks cover it, and past them the known peers are used as they are.
   walksPerRegion: 16,
@@ -171,10 +174,13 @@ export async function sweepProvide (components: SweepComponents, cids: Iterable<
     })
     const took = new Uint16Array(keys.length)
     await eachLimited([...batches.values()], SWEEP.peersInFlight, async ({ peer, keys: mine }) => {
-      report.streams++
-      if (await sendRecords(libp2p, protocol, peer.id, mine.map(i => encodeAddProvider(keys[i].mh, suffix)), signal)) {
-        for (const i of mine) took[i]++
-      } else {
+      const messages = mine.map(i => encodeAddProvider(keys[i].mh, suffix))
+      for (let attempt = 1; attempt <= SWEEP.streamAttempts && !signal.aborted; attempt++) {
+        report.streams++
+        if (await sendRecords(libp2p, protocol, peer.id, messages, signal)) {
+          for (const i of mine) took[i]++
+          return
+        }
         report.failedStreams++
       }
     })
@@ -282,7 +288,7 @@ async function sendRecords (libp2p: WeftLibp2p, protocol: string, peer: PeerId, 
     await remoteDone(stream, signal)
     return true
   } catch (err) {
-    log('records to %p failed: %s', peer, (err as Error).message)
+    log.error('records to %p failed: %s', peer, (err as Error).message)
     stream?.abort(err as Error)
     return false
   }
