@@ -54,7 +54,7 @@ export async function run (options: BenchOptions): Promise<void> {
     const joinStart = performance.now()
     await Promise.all(nodes.map(async (node, i) => {
       const bootstrap = [0, 1, 2].filter(j => j !== i).map(j => nodes[j].libp2p.getMultiaddrs()[0])
-      await joinNetwork(node.libp2p, bootstrap, { signal: AbortSignal.timeout(120_000) })
+      await joinNetwork(node.libp2p, bootstrap, { signal: AbortSignal.timeout(300_000) })
     }))
     const joinS = (performance.now() - joinStart) / 1000
     say(`${NODES} nodes joined in ${joinS.toFixed(1)} s`)
