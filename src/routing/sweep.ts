@@ -143,12 +143,15 @@ export async function sweepProvide (components: SweepComponents, cids: Iterable<
 
   // The region of `first`: a covered prefix of its key holding at least `replication`
   // peers (or the whole key space, in a network smaller than that).
+  // `exploring` is the prefix a failed walk costs: the region as far as it was known.
+  let exploring: Prefix = ''
   const explore = async (first: Entry, from: number): Promise<Prefix> => {
     if (coverage.regionOf(first.key, replication) === undefined) await walkTo(first.mh)
     let region = coverage.regionOf(first.key, replication) as Prefix
     let walks = 0
     while (coverage.peersUnder(region).length < replication && region !== '' && walks < SWEEP.walksPerRegion) {
       region = region.slice(0, -1)
+      exploring = region
       for (let gaps = coverage.gaps(region); gaps.length > 0 && walks < SWEEP.walksPerRegion; gaps = coverage.gaps(region), walks++) {
         // a key of ours in the gap is a target already; else bytes that hash into it
         const ours = entries.slice(from).find(e => hasPrefix(e.key, gaps[0]))
@@ -201,14 +204,16 @@ export async function sweepProvide (components: SweepComponents, cids: Iterable<
   let depth = 0
   for (let i = 0; i < entries.length && !signal.aborted;) {
     let region: Prefix
+    exploring = prefixOf(entries[i].key, depth)
     try {
       region = await explore(entries[i], i)
       depth = region.length
       report.regions++
     } catch (err) {
       if (signal.aborted) break
-      // the region is unknown: the keys a region as deep as the last one would hold fail, the rest go on
-      const prefix = prefixOf(entries[i].key, depth)
+      // the keys of the region being explored fail (as deep as the last region when its
+      // first walk failed); the rest go on with walks of their own
+      const prefix = exploring
       const end = runEnd(entries, i, prefix)
       log('a walk for region %s failed, %d keys not provided: %s', prefix || '(all)', end - i, (err as Error).message)
       fail(entries.slice(i, end))
