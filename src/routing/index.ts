@@ -15,12 +15,14 @@ import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably,
 import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
 import { createHardenedLookups, IPNS_VALIDATION } from './hardened.ts'
 import { guardRoutingTable, type DiversityGuardComponents, type DiversityInit } from './diversity.ts'
+import { sweepable, sweepProvide, type SweepOptions, type SweepReport } from './sweep.ts'
 
 export { DHT_TUNING, CONNECTION_TUNING } from './dht-tuning.ts'
 export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
 export { byKadDistance, kadKey } from './kad-distance.ts'
 export { createHardenedLookups, HardenedLookups, HARDENING_DEFAULTS, type HardeningInit } from './hardened.ts'
 export { findProvidersReliably, getRecordReliably, provideReliably, putReliably } from './dht-tuning.ts'
+export { sweepProvide, sweepable, SWEEP, type SweepOptions, type SweepReport, type Walk } from './sweep.ts'
 
 export interface RoutingComponents {
   /** routing needs libp2p's DHT service and its peer store. */
@@ -53,10 +55,24 @@ export interface RoutingInit {
 
 /** The longest one announcement may take during a reprovide (ms). */
 const PROVIDE_TIMEOUT = 30_000
+/**
+ * Queued announcements from which provideSoon sweeps them (sweep.ts) instead of walking
+ * once per CID: a sweep costs a walk or two per region of the key space, which 32 single
+ * provides already cost in a network of any size.
+ */
+const SWEEP_FROM = 32
 
 const log = logger('weft:routing')
 
-export interface ReprovideReport { provided: number, failed: number, ms: number }
+export interface ReprovideReport {
+  provided: number
+  failed: number
+  ms: number
+  /** Of the sweep (sweep.ts): regions of the key space, DHT walks, streams to peers. */
+  regions: number
+  walks: number
+  streams: number
+}
 
 export interface Routing extends Startable {
   /** Announces `cid` to the DHT now. */
@@ -75,7 +91,12 @@ export interface Routing extends Startable {
    * under it (a record key): a lookup for it is then answered here, without the network.
    */
   storesLocally(target: CID | Uint8Array, options?: { signal?: AbortSignal }): Promise<boolean>
-  /** Announces everything the strategy covers, in batches. */
+  /**
+   * Announces many CIDs at once, by region of the key space (sweep.ts): a walk or a few
+   * per region, one stream per peer. Only CIDs `sweepable` says kad-dht's handler takes.
+   */
+  sweep(cids: Iterable<CID>, options?: SweepOptions): Promise<SweepReport>
+  /** Announces everything the strategy covers, swept by region (provide for what a sweep cannot carry). */
   reprovide(options?: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<ReprovideReport>
 }
 
@@ -93,11 +114,62 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     await provideReliably(libp2p, cid, { signal: options.signal ?? controller.signal })
   }
 
+  // One provide per CID, `concurrency` at a time: what kad-dht's walk does not sweep.
+  const provideEach = async (cids: CID[], signal: AbortSignal, done: (ok: boolean) => void): Promise<void> => {
+    let next = 0
+    // A fixed number of workers walk the list: one slow walk does not stall a batch.
+    await Promise.all(Array.from({ length: Math.min(concurrency, cids.length) }, async () => {
+      while (next < cids.length && !signal.aborted) {
+        const cid = cids[next++]
+        try {
+          // One stuck walk must not hold a worker, and with it the schedule, forever.
+          await provide(cid, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROVIDE_TIMEOUT)]) })
+          done(true)
+        } catch {
+          done(false)
+        }
+      }
+    }))
+  }
+
+  const sweep = async (cids: Iterable<CID>, options: SweepOptions = {}): Promise<SweepReport> => {
+    return await sweepProvide({ libp2p, datastore: components.datastore }, cids, { signal: controller.signal, ...options })
+  }
+
+  // Many CIDs at once: swept by region of the key space, what failed swept once more (with
+  // fresh walks), and CIDs kad-dht's handler cannot take in a sweep provided one by one.
+  const announce = async (cids: CID[], signal: AbortSignal, onProgress?: (done: number, total: number) => void): Promise<ReprovideReport> => {
+    const started = Date.now()
+    const swept = cids.filter(sweepable)
+    const report: ReprovideReport = { provided: 0, failed: 0, ms: 0, regions: 0, walks: 0, streams: 0 }
+    const add = (r: SweepReport): void => { report.provided += r.provided; report.regions += r.regions; report.walks += r.walks; report.streams += r.streams }
+    const first = await sweep(swept, { signal, onProgress: done => onProgress?.(done, cids.length) })
+    add(first)
+    if (first.failures.length > 0 && !signal.aborted) {
+      log('sweep: %d of %d CIDs failed, sweeping them again', first.failures.length, swept.length)
+      const again = await sweep(first.failures, { signal })
+      add(again)
+      report.failed += again.failed
+    }
+    await provideEach(cids.filter(cid => !sweepable(cid)), signal, ok => {
+      if (ok) report.provided++
+      else report.failed++
+      onProgress?.(report.provided + report.failed, cids.length)
+    })
+    onProgress?.(report.provided + report.failed, cids.length)
+    return { ...report, ms: Date.now() - started }
+  }
+
   const drain = async (): Promise<void> => {
     if (draining) return
     draining = true
     try {
       while (queue.length > 0 && !controller.signal.aborted) {
+        if (queue.length >= SWEEP_FROM) {
+          const report = await announce(queue.splice(0), controller.signal)
+          log('swept %d queued announcements: %o', report.provided + report.failed, report)
+          continue
+        }
         const batch = queue.splice(0, concurrency)
         await Promise.allSettled(batch.map(async cid => { await provide(cid) }))
       }
@@ -107,27 +179,8 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
   }
 
   const reprovide = async (options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void } = {}): Promise<ReprovideReport> => {
-    const started = Date.now()
     const cids = init.strategy === 'roots' ? components.roots() : [...components.allBlocks()]
-    let provided = 0
-    let failed = 0
-    let next = 0
-    const signal = options.signal ?? controller.signal
-    // A fixed number of workers walk the list: one slow walk does not stall a batch.
-    await Promise.all(Array.from({ length: Math.min(concurrency, cids.length) }, async () => {
-      while (next < cids.length && !signal.aborted) {
-        const cid = cids[next++]
-        try {
-          // One stuck walk must not hold a worker, and with it the schedule, forever.
-          await provide(cid, { signal: AbortSignal.any([signal, AbortSignal.timeout(PROVIDE_TIMEOUT)]) })
-          provided++
-        } catch {
-          failed++
-        }
-        options.onProgress?.(provided + failed, cids.length)
-      }
-    }))
-    return { provided, failed, ms: Date.now() - started }
+    return await announce(cids, options.signal ?? controller.signal, options.onProgress)
   }
 
   // Drops what kad-dht would never serve again (expired records, others' expired provider
@@ -199,6 +252,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     async storesLocally (target, options = {}) {
       return await heldInDhtStore(components.datastore, target, options)
     },
+    sweep,
     reprovide
   }
 }
