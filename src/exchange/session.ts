@@ -96,6 +96,8 @@ interface Channel {
   late: Set<string>
   /** In the middle of a stall already penalised: one penalty per silence, not per want. */
   stalled: boolean
+  /** Wants cancelled after another peer's copy came first: one answer to each may still be on the wire. */
+  cancelled: Set<string>
 }
 
 const DEFAULT_WINDOW = 64
@@ -222,7 +224,7 @@ export class FetchSession {
   addProvider (peer: PeerId, preferred = false, swarm = false): void {
     const id = peer.toString()
     if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
-    const channel: Channel = { peer, id, preferred, swarm, key: swarm ? swarmKey(id) : undefined, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false }
+    const channel: Channel = { peer, id, preferred, swarm, key: swarm ? swarmKey(id) : undefined, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false, cancelled: new Set() }
     this.channels.set(id, channel)
     channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
       channel.stream = stream
@@ -435,6 +437,8 @@ export class FetchSession {
         }
         return
       }
+      // A block that came from elsewhere first and was cancelled here crossed our CANCEL on the wire.
+      if (this.done.has(key) && channel.cancelled.delete(key)) return
       this.components.scores.penalise(channel.id, 'unsolicited', `sent ${cid} unasked`)
       return
     }
@@ -466,6 +470,7 @@ export class FetchSession {
       const c = this.channels.get(other)
       if (c === undefined) continue
       c.inflight.delete(key)
+      c.cancelled.add(key)
       c.lp?.write(encodeCidMessage(CANCEL, want.cid)).catch(() => {})
     }
     const queued = this.queue.indexOf(want)
