@@ -19,7 +19,7 @@ test('swarming: a peer fetching a DAG serves each block to another as soon as it
   for (let i = 0; i < 23; i++) await writeFile(join(dir, `f${i}.bin`), randomBytes(16 * 1024))
   const { root } = await importPath(holder.blocks, dir)
   const owner = await createHostilePeer(t, 'trickle-one', holder.blocks)
-  const [a, b] = await createTestnet(t, 2)
+  const [a, b] = await createTestnet(t, 2, { swarm: true })
   await a.libp2p.dial(owner.getMultiaddrs()[0])
   await b.libp2p.dial(owner.getMultiaddrs()[0])
   const fetchingA = a.exchange.fetch(root.cid, { providers: [owner.peerId], signal: AbortSignal.timeout(60_000) })
