@@ -59,7 +59,7 @@ const CHANGED_FILE = 7
 const SITE_LABEL = 'bench'
 
 const TARGET_RECORD_P95_MS = 1_000
-const TARGET_CONTENT_P95_MS = 3_000
+const TARGET_CONTENT_P95_MS = 1_500
 const TARGET_ANNOUNCE_MS = 1_000
 const TARGET_VISIT_P50_MS = 200
 /** Trautwein et al., "Design and evaluation of IPFS", SIGCOMM 2022: public network medians. */

@@ -6,6 +6,7 @@ import { WeftError, isWeftError } from '../errors.ts'
 import * as dagPb from '@ipld/dag-pb'
 import { blockKey, blockLinks, assertCodecSupported, decodeDagPb, MAX_BLOCK_SIZE } from '../blocks/index.ts'
 import type { PeerScores } from './peer-score.ts'
+import { closer, swarmKey, type InFlight } from './swarm.ts'
 import { BLOCK, CANCEL, DONT_HAVE, MAX_FRAME_BYTES, ProtocolViolation, WANT, decodeMessage, encodeCidMessage } from './wire.ts'
 
 export interface SessionStore {
@@ -26,6 +27,8 @@ export interface FetchProgress {
 
 /** Connected peers asked at the start of a fetch (named providers come on top). */
 const INITIAL_FANOUT = 4
+/** Peers of a swarm (fetching the same DAG now) a session opens streams to: enough that most blocks have a few closer than us. */
+const SWARM_FANOUT = 8
 
 export interface SessionOptions {
   /** Fetch the whole DAG under the root (default), or the root block alone. */
@@ -44,6 +47,10 @@ export interface SessionComponents {
   openStream(peer: PeerId, signal: AbortSignal): Promise<Stream>
   /** Called (once) when some block has no peer left to ask: time to look further than the connected peers. */
   onStarved?: () => void
+  /** The blocks this node's sessions are fetching, which its server may then answer when they arrive (swarm.ts). */
+  inFlight?: InFlight
+  /** swarmKey(this node's peer id): its place in each block's swarm order. */
+  selfKey?: Uint8Array
 }
 
 export interface FetchResult {
@@ -60,6 +67,8 @@ interface Want {
   /** Peers that said they lack it, sent a bad copy, or stalled on it. */
   excluded: Set<string>
   assigned: Set<string>
+  /** swarmKey(cid), once a swarm needs it. */
+  target?: Uint8Array
 }
 
 interface Channel {
@@ -67,6 +76,9 @@ interface Channel {
   id: string
   /** Named by the caller as likely to hold the DAG: asked before the rest. */
   preferred: boolean
+  /** Fetching the same DAG now (swarm.ts): asked for the blocks it is closer to than we are. */
+  swarm: boolean
+  key?: Uint8Array
   lp?: LengthPrefixedStream
   stream?: Stream
   ready: Promise<void>
@@ -84,6 +96,8 @@ interface Channel {
   late: Set<string>
   /** In the middle of a stall already penalised: one penalty per silence, not per want. */
   stalled: boolean
+  /** Wants cancelled after another peer's copy came first: one answer to each may still be on the wire. */
+  cancelled: Set<string>
 }
 
 const DEFAULT_WINDOW = 64
@@ -138,6 +152,7 @@ export class FetchSession {
     signal.addEventListener('abort', onAbort, { once: true })
     const ticker = setInterval(() => { this.checkTimeouts() }, Math.max(50, Math.floor(this.options.requestTimeout / 4)))
     ticker.unref()
+    const unregister = this.components.inFlight?.register(this)
     try {
       assertCodecSupported(this.root)
       void this.want(this.root)
@@ -151,6 +166,8 @@ export class FetchSession {
       clearInterval(ticker)
       signal.removeEventListener('abort', onAbort)
       this.finished = true
+      unregister?.()
+      for (const key of this.wants.keys()) this.components.inFlight?.unwant(key)
       this.controller.abort()
       for (const channel of this.channels.values()) this.closeChannel(channel)
     }
@@ -181,11 +198,33 @@ export class FetchSession {
     return opened
   }
 
+  /**
+   * Peers fetching the same DAG now (a site's followers after an update): streams open to
+   * SWARM_FANOUT of them, picked at random, and each block is asked of those closer to it
+   * than this node (swarm.ts), or of a named provider.
+   */
+  addSwarm (peers: PeerId[]): void {
+    if (this.components.selfKey === undefined) return
+    const shuffled = [...peers].sort(() => Math.random() - 0.5)
+    let opened = 0
+    for (const peer of shuffled) {
+      if (opened >= SWARM_FANOUT) break
+      const existing = this.channels.get(peer.toString())
+      if (existing !== undefined) {
+        existing.swarm = true
+        existing.key ??= swarmKey(existing.id)
+        continue
+      }
+      this.addProvider(peer, false, true)
+      opened++
+    }
+  }
+
   /** A peer that may have the DAG; providers may arrive while the session runs. */
-  addProvider (peer: PeerId, preferred = false): void {
+  addProvider (peer: PeerId, preferred = false, swarm = false): void {
     const id = peer.toString()
     if (this.finished || this.channels.has(id) || this.components.scores.isBanned(id)) return
-    const channel: Channel = { peer, id, preferred, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false }
+    const channel: Channel = { peer, id, preferred, swarm, key: swarm ? swarmKey(id) : undefined, ready: Promise.resolve(), inflight: new Map(), dead: false, delivered: 0, lacks: 0, bytes: 0, started: Date.now(), lastHeard: Date.now(), late: new Set(), stalled: false, cancelled: new Set() }
     this.channels.set(id, channel)
     channel.ready = this.components.openStream(peer, this.controller.signal).then(stream => {
       channel.stream = stream
@@ -237,12 +276,49 @@ export class FetchSession {
     }
     const want: Want = { cid, size: Math.min(Math.max(size, 1), MAX_BLOCK_SIZE), excluded: new Set(), assigned: new Set() }
     this.wants.set(key, want)
+    this.components.inFlight?.want(key)
     this.queue.push(want)
     this.pump()
   }
 
+  /** Whether this session has asked `peer` for `key` and not heard back (the server asks, so it never waits on a peer that waits on us). */
+  waitingOn (key: string, peer: string): boolean {
+    return this.channels.get(peer)?.inflight.has(key) === true
+  }
+
+  /** Whether `channel` may be sent `want` now. */
+  private usable (channel: Channel, want: Want): boolean {
+    return !channel.dead && !channel.stalled && channel.lp !== undefined && !want.excluded.has(channel.id) && !want.assigned.has(channel.id) && this.hasRoom(channel, want.size)
+  }
+
+  /**
+   * In a swarm: one at random of the swarm peers closer to the block than this node (which
+   * wait for it on our behalf if they are fetching it) and the named providers. Undefined
+   * when no swarm peer is closer: then the usual pick.
+   */
+  private pickInSwarm (want: Want): Channel | undefined {
+    const self = this.components.selfKey
+    if (self === undefined) return undefined
+    const candidates: Channel[] = []
+    let swarmPeers = 0
+    for (const channel of this.channels.values()) {
+      if (!channel.swarm && !channel.preferred) continue
+      if (!this.usable(channel, want)) continue
+      if (channel.swarm && channel.key !== undefined) {
+        want.target ??= swarmKey(want.cid.bytes)
+        if (!closer(channel.key, self, want.target)) continue
+        swarmPeers++
+      }
+      candidates.push(channel)
+    }
+    if (swarmPeers === 0) return undefined
+    return candidates[Math.floor(Math.random() * candidates.length)]
+  }
+
   /** The open channel with the most throughput to spare for `want`, if any. */
   private pick (want: Want): Channel | undefined {
+    const inSwarm = this.pickInSwarm(want)
+    if (inSwarm !== undefined) return inSwarm
     let best: Channel | undefined
     let bestCost = Infinity
     for (const channel of this.channels.values()) {
@@ -361,6 +437,8 @@ export class FetchSession {
         }
         return
       }
+      // A block that came from elsewhere first and was cancelled here crossed our CANCEL on the wire.
+      if (this.done.has(key) && channel.cancelled.delete(key)) return
       this.components.scores.penalise(channel.id, 'unsolicited', `sent ${cid} unasked`)
       return
     }
@@ -382,6 +460,7 @@ export class FetchSession {
       return
     }
     this.wants.delete(key)
+    this.components.inFlight?.unwant(key)
     this.done.add(key)
     channel.delivered++
     channel.bytes += data.byteLength
@@ -391,6 +470,7 @@ export class FetchSession {
       const c = this.channels.get(other)
       if (c === undefined) continue
       c.inflight.delete(key)
+      c.cancelled.add(key)
       c.lp?.write(encodeCidMessage(CANCEL, want.cid)).catch(() => {})
     }
     const queued = this.queue.indexOf(want)

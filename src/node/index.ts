@@ -74,7 +74,7 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   online?: boolean
   /** Settings that override config.json for this run (tests: loopback, port 0, fast timers). */
   net?: Partial<Omit<NetInit, 'privateKey'>>
-  exchange?: { requestTimeout?: number, banMs?: number }
+  exchange?: { requestTimeout?: number, banMs?: number, swarm?: boolean }
   /** Override the reprovide schedule (ms; 0 = off). */
   reprovideInterval?: number
   /** Override sites' timers and limits (tests, benchmarks). */

@@ -17,6 +17,7 @@ export type Misbehaviour =
   | 'malformed' // answers with a frame of an unknown type
   | 'oversized' // answers with a frame longer than the protocol allows
   | 'trickle' // honest but slow and steady: answers its wants in order, one every TRICKLE_MS
+  | 'trickle-one' // as trickle, but serves only the first peer that asks (an owner with little upload); DONT_HAVE to the rest
 
 /** ms between a trickling peer's answers: far below a 2 s request timeout, however loaded the machine. */
 export const TRICKLE_MS = 100
@@ -34,7 +35,10 @@ export async function createHostilePeer (t: TestContext, behaviour: Misbehaviour
     mdns: false
   })
   t.after(async () => { await libp2p.stop() })
-  await libp2p.handle(PROTOCOL, async stream => {
+  let servedPeer: string | undefined
+  await libp2p.handle(PROTOCOL, async (stream, connection) => {
+    servedPeer ??= connection.remotePeer.toString()
+    const servesThisPeer = servedPeer === connection.remotePeer.toString()
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES * 4 })
     try {
       while (true) {
@@ -45,6 +49,14 @@ export async function createHostilePeer (t: TestContext, behaviour: Misbehaviour
             break
           case 'dont-have':
             await lp.write(encodeCidMessage(DONT_HAVE, msg.cid))
+            break
+          case 'trickle-one':
+            if (!servesThisPeer) {
+              await lp.write(encodeCidMessage(DONT_HAVE, msg.cid))
+              break
+            }
+            await sleep(TRICKLE_MS)
+            await lp.write(new Uint8ArrayList(...encodeBlockMessage(msg.cid, await (source as NonNullable<typeof source>).get(msg.cid))))
             break
           case 'trickle':
             await sleep(TRICKLE_MS)

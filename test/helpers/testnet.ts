@@ -33,6 +33,8 @@ export interface TestnetOptions {
   config?: (config: Config) => Config
   /** Peers this node refuses to dial or accept (a test's network partition); by default the exchange's bans. */
   isBanned?: (peer: string) => boolean
+  /** The exchange's swarming (answering wants for blocks a node is fetching itself when they arrive). */
+  swarm?: boolean
 }
 
 /** Starts one more online node on the test network, without linking it to anyone. */
@@ -42,7 +44,7 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     configOverrides: options.config,
     online: true,
     net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: options.isBanned, reach: { serve: false, use: false, holePunch: false } },
-    exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs },
+    exchange: { requestTimeout: options.requestTimeout ?? 2_000, banMs: options.banMs, swarm: options.swarm },
     reprovideInterval: 0,
     sites: { republishInterval: 0, pollInterval: 0, ...options.sites },
     users: options.users,
