@@ -12,6 +12,7 @@ import { isOnion } from '../../../src/net/index.ts'
 import { configSchema } from '../../../src/repo/config.ts'
 import { tmpHome } from '../../helpers/home.ts'
 import { until } from '../../helpers/until.ts'
+import { startCapture, type RunningCapture } from '../../helpers/capture.ts'
 import { startTorNet, torUnavailable } from './tornet.ts'
 import { addDir, createTorNode, dialUntilConnected, fetched, makeSite, onionAddr, sha256Of } from './tor-node.ts'
 
@@ -44,6 +45,12 @@ test('over a private Tor network: an onion-only follower gets a site from its pu
   assert.ok(publisher.libp2p.getMultiaddrs().some(a => a.toString().includes('/tcp/')))
   assert.ok(publisher.libp2p.getMultiaddrs().some(isOnion))
 
+  // Loopback traffic to the publisher's TCP port: only the follower could send any, and must not.
+  const tcpPorts = publisher.libp2p.getMultiaddrs().flatMap(a => a.getComponents().filter(c => c.name === 'tcp').map(c => Number(c.value)))
+  let capture: RunningCapture | undefined
+  if (process.getuid?.() === 0) capture = await startCapture(t, tcpPorts)
+  else t.diagnostic('not root: the loopback capture (no packet to the publisher\'s TCP port) was not taken')
+
   // A direct dial from the onion-only node is refused before any socket opens.
   const opened: string[] = []
   follower.libp2p.addEventListener('connection:open', e => { opened.push(e.detail.remoteAddr.toString()) })
@@ -68,6 +75,11 @@ test('over a private Tor network: an onion-only follower gets a site from its pu
   assert.ok(connections.length > 0)
   for (const c of connections) assert.ok(isOnion(c.remoteAddr), `connection to ${c.remoteAddr.toString()} is not through tor`)
   for (const a of opened) assert.match(a, /^\/onion3\//)
+
+  if (capture !== undefined) {
+    const seen = await capture.stop()
+    assert.equal(seen.packets, 0, `the onion-only follower sent ${seen.packets} packets to the publisher's TCP port ${tcpPorts.join(', ')}`)
+  }
 
   // What identify sends: listen addresses and the signed peer record, onion only; no observed address.
   const toFollower = publisher.libp2p.getConnections(follower.libp2p.peerId)[0]
