@@ -44,8 +44,9 @@ export class TorControl {
     socket.on('close', () => { this.fail(new TorControlError('the tor control connection closed')) })
   }
 
-  static async connect (host: string, port: number, options: { signal?: AbortSignal } = {}): Promise<TorControl> {
-    const socket = connect({ host, port })
+  /** Connects to a control port (host and port) or control socket (a path, ControlPort unix:…). */
+  static async connect (to: { host: string, port: number } | { path: string }, options: { signal?: AbortSignal } = {}): Promise<TorControl> {
+    const socket = connect(to)
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => { socket.destroy(); reject(options.signal?.reason) }
       options.signal?.addEventListener('abort', onAbort, { once: true })

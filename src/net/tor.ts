@@ -81,7 +81,7 @@ export class TorClient {
     try {
       await mkdir(this.init.dataDir, { recursive: true, mode: 0o700 })
       this.control = this.init.control !== undefined
-        ? await TorControl.connect(this.init.control.host, this.init.control.port, options)
+        ? await TorControl.connect(this.init.control, options)
         : await this.spawnTor(options)
       await this.control.authenticate()
       // weft's own tor exits when this connection closes
@@ -145,8 +145,7 @@ export class TorClient {
     })()])
     const hostPort = portLine.match(/PORT=(\S+)/)?.[1]
     if (hostPort === undefined) throw new WeftError('ERR_TOR_UNAVAILABLE', `tor wrote no control port to ${portFile}`)
-    const { host, port } = parseHostPort(hostPort)
-    return await TorControl.connect(host, port, options)
+    return await TorControl.connect(parseHostPort(hostPort), options)
   }
 
   /** Waits until tor has a consensus and can build circuits (bootstrap 100%). */

@@ -1,5 +1,5 @@
 /**
- * A private Tor network on 127.0.0.1, built and torn down by a test, in the way Tor's
+ * A private Tor network on 127.0.0.1 (or on an address of a network namespace), built and torn down by a test, in the way Tor's
  * chutney builds its test networks (its torrc templates are the reference; no code of
  * it is used): three directory authorities that are also relays, a few more relays,
  * `TestingTorNetwork 1` and voting intervals of seconds instead of an hour.
@@ -70,7 +70,6 @@ interface TorNode {
   dir: string
   orPort: number
   dirPort: number
-  controlPort: number
   authority: boolean
   process?: ChildProcess
 }
@@ -126,16 +125,18 @@ async function authorityIdentity (node: TorNode): Promise<string> {
  * client each need a 3-hop circuit plus an introduction and a rendezvous point), and
  * waits, at most `timeoutMs`, until an authority's consensus lists every one of them.
  */
-export async function startTorNet (t: TestContext, options: { relays?: number, timeoutMs?: number } = {}): Promise<TorNet> {
+export async function startTorNet (t: TestContext, options: { relays?: number, timeoutMs?: number, host?: string, ns?: string } = {}): Promise<TorNet> {
+  const host = options.host ?? '127.0.0.1'
+  // in a network namespace (`ip netns exec` execs tor, so the child is tor itself)
+  const exec = (args: string[]): [string, string[]] => options.ns === undefined ? ['tor', args] : ['ip', ['netns', 'exec', options.ns, 'tor', ...args]]
   const dir = await mkdtemp(join(tmpdir(), 'weft-tornet-'))
   const count = 3 + (options.relays ?? 3)
-  const ports = await freePorts(count * 3)
+  const ports = await freePorts(count * 2)
   const nodes: TorNode[] = Array.from({ length: count }, (_, i) => ({
     nick: i < 3 ? `auth${i}` : `relay${i - 3}`,
     dir: join(dir, i < 3 ? `auth${i}` : `relay${i - 3}`),
-    orPort: ports[i * 3],
-    dirPort: ports[i * 3 + 1],
-    controlPort: ports[i * 3 + 2],
+    orPort: ports[i * 2],
+    dirPort: ports[i * 2 + 1],
     authority: i < 3
   }))
   const stop = async (): Promise<void> => {
@@ -155,7 +156,7 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
     await mkdir(node.dir, { recursive: true, mode: 0o700 })
     const v3ident = node.authority ? await authorityIdentity(node) : undefined
     const fp = await fingerprint(node)
-    if (v3ident !== undefined) authorityLines.push(`DirAuthority ${node.nick} orport=${node.orPort} no-v2 v3ident=${v3ident} 127.0.0.1:${node.dirPort} ${fp}`)
+    if (v3ident !== undefined) authorityLines.push(`DirAuthority ${node.nick} orport=${node.orPort} no-v2 v3ident=${v3ident} ${host}:${node.dirPort} ${fp}`)
   }
   const started = performance.now()
   for (const node of nodes) {
@@ -165,11 +166,12 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
       `DataDirectory ${node.dir}`,
       `Nickname ${node.nick}`,
       `ContactInfo ${node.nick}@weft.test`,
-      'Address 127.0.0.1',
-      `ORPort 127.0.0.1:${node.orPort}`,
-      `DirPort 127.0.0.1:${node.dirPort}`,
+      `Address ${host}`,
+      `ORPort ${host}:${node.orPort}`,
+      `DirPort ${host}:${node.dirPort}`,
       'SocksPort 0',
-      `ControlPort 127.0.0.1:${node.controlPort}`,
+      // a unix socket: the test reaches it from outside a network namespace too
+      `ControlPort unix:${join(node.dir, 'control')}`,
       'CookieAuthentication 1',
       'ExitRelay 0',
       'ExitPolicy reject *:*',
@@ -181,7 +183,8 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
       ...(node.authority ? AUTHORITY : [])
     ]
     await writeFile(join(node.dir, 'torrc'), torrc.join('\n') + '\n')
-    node.process = spawn('tor', ['--defaults-torrc', '/dev/null', '-f', join(node.dir, 'torrc')], { stdio: 'ignore' })
+    const [cmd, args] = exec(['--defaults-torrc', '/dev/null', '-f', join(node.dir, 'torrc')])
+    node.process = spawn(cmd, args, { stdio: 'ignore' })
   }
 
   // the consensus as the first authority has it: one "r" line per listed relay
@@ -195,7 +198,7 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
       }
       try {
         if (control === undefined) {
-          control = await TorControl.connect('127.0.0.1', nodes[0].controlPort)
+          control = await TorControl.connect({ path: join(nodes[0].dir, 'control') })
           await control.authenticate()
         }
         const ns = await control.getInfo('ns/all').catch(() => '')
