@@ -8,7 +8,7 @@
  *   left after it dialled the publisher through the relay;
  * - punch_success: of 20 tries (relayed dial, then up to PUNCH_WAIT ms for DCUtR), how many
  *   left the two NATed nodes a direct connection.
- * onion_MBps is null: there is no Tor transport yet.
+ * - onion_MBps: by an onion-only node over a private Tor network on 127.0.0.1 (reach-onion.ts).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks'
 import { createInternet, netnsUnavailable, spawnPeer, type Peer } from '../test/net/nat/netns.ts'
 import { until } from './lib/figures.ts'
 import type { BenchOptions } from './index.ts'
+import { measureOnion } from './reach-onion.ts'
 
 const SITE_BYTES = 20 * 1024 * 1024
 const TRIES = 20
@@ -86,6 +87,7 @@ export async function run (options: BenchOptions): Promise<void> {
       process.stderr.write(`punch try ${i + 1}/${TRIES}: ${punched} direct so far\n`)
     }
 
+    const onion = await measureOnion(SITE_BYTES)
     const MiB = SITE_BYTES / (1024 * 1024)
     const figures = {
       site_MiB: MiB,
@@ -93,7 +95,7 @@ export async function run (options: BenchOptions): Promise<void> {
       relay_stayed_relayed: overRelay,
       direct_MBps: upgraded ? Number((SITE_BYTES / 1e6 / directSeconds).toFixed(1)) : null,
       direct_after_dcutr: upgraded,
-      onion_MBps: null,
+      ...onion,
       punch_success: `${punched}/${TRIES}`,
       punch_tries: TRIES,
       punch_direct: punched
@@ -104,7 +106,7 @@ export async function run (options: BenchOptions): Promise<void> {
       process.stderr.write(`  through a relay (NAT to NAT):        ${figures.relay_MBps} MB/s\n`)
       process.stderr.write(`  direct after DCUtR (public to NAT):  ${figures.direct_MBps ?? 'no direct connection'} MB/s\n`)
       process.stderr.write(`  hole punching NAT to NAT (cone):     ${figures.punch_success} direct\n`)
-      process.stderr.write('  over onion routing:                  not built\n')
+      process.stderr.write(`  over onion routing (private Tor):    ${onion.onion_MBps ?? onion.onion_skipped} MB/s (consensus ${onion.tor_consensus_ms} ms, tors ready ${onion.tor_ready_ms} ms)\n`)
     }
   } finally {
     for (const fn of cleanups.reverse()) await fn().catch(() => {})
