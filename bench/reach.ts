@@ -9,8 +9,9 @@
  * - punch_success (QUIC world only): of 20 tries (relayed dial, then up to PUNCH_WAIT ms
  *   for DCUtR), how many left the two NATed nodes a direct connection.
  * The unsuffixed JSON fields are the TCP figures (as before QUIC came); `_quic` ones are
- * QUIC's. onion_MBps is null: there is no Tor transport yet.
+ * QUIC's. onion_MBps: by an onion-only node over a private Tor network on 127.0.0.1 (reach-onion.ts).
  */
+import { measureOnion } from './reach-onion.ts'
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -129,6 +130,7 @@ export async function run (options: BenchOptions): Promise<void> {
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
+  const onion = await measureOnion(SITE_BYTES)
   const tcp = results.tcp!
   const quic = results.quic!
   const MiB = SITE_BYTES / (1024 * 1024)
@@ -141,7 +143,7 @@ export async function run (options: BenchOptions): Promise<void> {
     direct_quic_MBps: oneDecimal(quic.directMBps),
     direct_after_dcutr: tcp.directMBps !== null,
     direct_quic_after_dcutr: quic.directMBps !== null,
-    onion_MBps: null,
+    ...onion,
     punch_success: `${quic.punched ?? 0}/${TRIES}`,
     punch_transport: 'quic',
     punch_tries: TRIES,
@@ -153,7 +155,7 @@ export async function run (options: BenchOptions): Promise<void> {
     process.stderr.write(`  through a relay (NAT to NAT):                                ${String(figures.relay_MBps).padStart(5)} MB/s ${String(figures.relay_quic_MBps).padStart(5)} MB/s\n`)
     process.stderr.write(`  direct after DCUtR (public to NAT):                          ${String(figures.direct_MBps ?? 'none').padStart(5)} MB/s ${String(figures.direct_quic_MBps ?? 'none').padStart(5)} MB/s\n`)
     process.stderr.write(`  hole punching NAT to NAT (cone, QUIC):                       ${figures.punch_success} direct (target: most of ${TRIES})\n`)
-    process.stderr.write('  over onion routing:                                          not built\n')
+    process.stderr.write(`  over onion routing (private Tor):                            ${onion.onion_MBps ?? onion.onion_skipped} MB/s (consensus ${onion.tor_consensus_ms} ms, tors ready ${onion.tor_ready_ms} ms)\n`)
     process.stderr.write(`  direct connections: TCP ${tcp.directAddr ?? '-'}, QUIC ${quic.directAddr ?? '-'}\n`)
   }
 }

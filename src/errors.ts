@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   ERR_FETCH_TIMEOUT: { kind: 'user', exit: 6, http: 504, summary: 'fetching from the network was stopped or timed out' },
   ERR_OFFLINE: { kind: 'user', exit: 1, http: 503, summary: 'the command needs the network and no daemon is running' },
   ERR_DIAL_FAILED: { kind: 'user', exit: 1, http: 502, summary: 'a peer could not be reached' },
+  ERR_TOR_UNAVAILABLE: { kind: 'user', exit: 1, http: 503, summary: 'network.tor is set and tor could not be run or reached, or its control port refused weft' },
   ERR_PEER_BANNED: { kind: 'user', exit: 1, http: 403, summary: 'the peer is banned for breaking the protocol; the ban ends by itself' },
   ERR_API_UNAUTHORIZED: { kind: 'user', exit: 1, http: 401, summary: 'a control API request without the right token' },
   ERR_API_UNREACHABLE: { kind: 'user', exit: 1, http: 502, summary: 'the daemon stopped answering in the middle of a request' },

@@ -18,6 +18,7 @@ import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
 import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
+import { withTor, type TorClient } from './tor.ts'
 import { randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
@@ -26,6 +27,7 @@ export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
 export { isRelayed, REACH_DEFAULTS, type ReachInit } from './reach.ts'
+export { TorClient, isOnion, type TorInit } from './tor.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
 export type NetServices = {
@@ -63,6 +65,8 @@ export interface NetInit {
   isBanned?: (peer: string) => boolean
   /** Relays and hole punching (config `relay.*`, `nat.holePunch`); REACH_DEFAULTS when absent. */
   reach?: ReachInit
+  /** Onion routing (tor.ts): started by the caller, which stops it after libp2p. */
+  tor?: TorClient
 }
 
 /**
@@ -76,9 +80,9 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
   const bootstrapList = init.bootstrap.length > 0 ? init.bootstrap : (init.network === 'ipfs' ? IPFS_BOOTSTRAP : [])
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = []
   if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
-  if (init.mdns) peerDiscovery.push(mdns())
+  if (init.mdns && init.tor?.init.onionOnly !== true) peerDiscovery.push(mdns())
   const reach = init.reach ?? REACH_DEFAULTS
-  return await createLibp2p({
+  return await createLibp2p(withTor({
     privateKey: init.privateKey,
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
@@ -119,6 +123,6 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
       }),
       ...reachServices(reach)
     }
-  })
+  }, init.tor))
 }
 

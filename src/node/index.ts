@@ -2,7 +2,7 @@ import { createBlocks, type Blocks } from '../blocks/index.ts'
 // The network's modules load only when the node goes online (loadNetwork): an offline node
 // (`weft add` and every command without a daemon) spares their time and memory.
 import type { Exchange, BitswapExchange } from '../exchange/index.ts'
-import type { NetInit, Reconnect, ReconnectInit, WeftLibp2p } from '../net/index.ts'
+import type { NetInit, Reconnect, ReconnectInit, TorClient, WeftLibp2p } from '../net/index.ts'
 import type { Routing } from '../routing/index.ts'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
@@ -19,6 +19,8 @@ export interface WeftNode {
   readonly blocks: Blocks
   /** Present when the node was created online. */
   readonly libp2p?: WeftLibp2p
+  /** Present when network.tor is set: the onion service peers reach this node on. */
+  readonly tor?: TorClient
   readonly exchange?: Exchange
   readonly bitswap?: BitswapExchange
   readonly routing?: Routing
@@ -249,8 +251,28 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
-    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr } = await loadNetwork()
+    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient } = await loadNetwork()
     const datastore = new SqliteDatastore(repo.db)
+    // tor (network.tor) needs the home for its state and onion key; libp2p listens and
+    // dials through it, so it starts first and stops after.
+    const network = options.net?.network ?? repo.config.network
+    const torConfig = network === 'ipfs' ? undefined : network.tor
+    let tor: TorClient | undefined
+    if (torConfig !== undefined) {
+      const hostPort = (text: string): { host: string, port: number } => ({ host: text.slice(0, text.lastIndexOf(':')), port: Number(text.slice(text.lastIndexOf(':') + 1)) })
+      const client = new TorClient({
+        onionOnly: torConfig.onionOnly,
+        control: torConfig.control === undefined ? undefined : hostPort(torConfig.control),
+        socks: torConfig.socks === undefined ? undefined : hostPort(torConfig.socks),
+        port: torConfig.port,
+        torrc: torConfig.torrc,
+        binary: torConfig.binary,
+        dataDir: repo.paths.tor
+      })
+      await client.start()
+      stops.push(async () => { await client.stop() })
+      tor = client
+    }
     const libp2p = await createNet({
       datastore,
       privateKey: repo.identity,
@@ -261,6 +283,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       mdns: repo.config.discovery.mdns,
       reach: { serve: repo.config.relay.serve, use: repo.config.relay.use, holePunch: repo.config.nat.holePunch, autoNat: repo.config.nat.autonat },
       ...options.net,
+      tor,
       // after the spread: a caller's isBanned (even an absent one) is already inside this one
       isBanned
     })
@@ -457,7 +480,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     storageForGc = storage
     await storage.start()
     stops.push(async () => { await storage.stop() })
-    return { repo, blocks, libp2p, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, storage, naming, petnames, pinning, resolvePath: resolvePathWith(sites), stop }
+    return { repo, blocks, libp2p, tor, exchange, bitswap, routing, reconnect, sites, users, userIdentity, userLink, private: privateStore, privateSync, messages, shares, storage, naming, petnames, pinning, resolvePath: resolvePathWith(sites), stop }
   } catch (err) {
     await stop()
     throw err

@@ -31,7 +31,25 @@ const size = textCodec(parseSize, formatSize, 'expected a size such as "10GB" or
 
 const duration = textCodec(parseDuration, formatDuration, 'expected a duration such as "12h" or "30m"')
 
-const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
+const multiaddr = z.string().regex(/^\/(ip4|ip6|dns|dns4|dns6|dnsaddr|onion3)\//, { message: 'expected a multiaddr such as "/ip4/127.0.0.1/tcp/4001"' })
+
+const hostPort = z.string().regex(/^[0-9a-zA-Z.:[\]-]+:\d{1,5}$/, { message: 'expected "host:port", e.g. "127.0.0.1:9051"' })
+
+/** Onion routing (src/net/tor.ts): an onion service to listen on, /onion3 addresses dialled through tor. */
+const torSchema = z.strictObject({
+  /** Never open a direct connection and never announce an IP address: every peer is reached through tor. */
+  onionOnly: z.boolean().default(false),
+  /** An existing tor's control port (cookie or no authentication); unset: weft runs its own tor in <home>/tor. */
+  control: hostPort.optional(),
+  /** That tor's SOCKS port; unset: asked of tor. */
+  socks: hostPort.optional(),
+  /** The onion service's port, as peers dial it. */
+  port: z.number().int().min(1).max(65535).default(4101),
+  /** Lines added to the torrc of the tor weft runs (bridges; a private Tor network's DirAuthority lines). */
+  torrc: z.array(z.string().regex(/^[^\n]*$/)).default([]),
+  /** The tor program weft runs. */
+  binary: z.string().default('tor')
+})
 
 /** The public IPFS network: the Amino DHT, Bitswap, and its bootstrap peers. */
 export const IPFS_BOOTSTRAP = [
@@ -50,7 +68,11 @@ export const configSchema = z.strictObject({
    */
   network: z.union([
     z.literal('ipfs'),
-    z.strictObject({ name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'a private network name is lowercase letters, digits and dashes' }) })
+    z.strictObject({
+      name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { message: 'a private network name is lowercase letters, digits and dashes' }),
+      /** Onion routing through tor; absent: none. The public IPFS network has no onion peers to reach. */
+      tor: torSchema.optional()
+    })
   ]).default({ name: 'default' }),
   /** Peers dialled at start. Empty for a private network until the user adds some; "ipfs" uses the public list when this is empty. */
   bootstrap: z.array(multiaddr).default([]),

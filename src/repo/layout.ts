@@ -60,6 +60,9 @@
  *                      tables from the site's weft.json `db` section, rebuilt from the accepted
  *                      contributions whenever the schema changes (src/users/site-db.ts)
  *   api, api.token     while a daemon runs: its control API URL; the API token (0600, kept)
+ *   tor/               0700, with network.tor set: the onion service's key (onion-key, 0600,
+ *                      so the onion address survives a restart) and, when weft runs its own
+ *                      tor, that tor's torrc, state and notice.log (src/net/tor.ts)
  *   tmp/               0700, folders the web UI uploads into before publishing (upload-<id>/);
  *                      removed after the publish, or at the next start when older than an hour
  *   blocks/
@@ -92,7 +95,8 @@ export function repoPaths (home: string) {
     userKey: join(home, 'keys', 'user.key'),
     siteDbs: join(home, 'users'),
     db: join(home, 'weft.db'),
-    blocks: join(home, 'blocks')
+    blocks: join(home, 'blocks'),
+    tor: join(home, 'tor')
   }
 }
 

@@ -17,6 +17,8 @@ export interface PeerStart {
   announce?: string[]
   bootstrap: string[]
   reach: ReachInit
+  /** Onion routing through a private Tor network (test/net/tor/tornet.ts): its torrc lines. */
+  tor?: { onionOnly: boolean, torrc: string[] }
 }
 
 let node: WeftNode | undefined
@@ -40,12 +42,22 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
     node = await createNode({
       home: args.home,
       online: true,
-      net: { listen: args.listen, announce: args.announce, network: { name: 'nattest' }, bootstrap: args.bootstrap, mdns: false, reach: args.reach },
+      net: { listen: args.listen, announce: args.announce, network: { name: 'nattest', ...(args.tor === undefined ? {} : { tor: { ...args.tor, port: 4101, binary: 'tor' } }) }, bootstrap: args.bootstrap, mdns: false, reach: args.reach },
       exchange: { requestTimeout: 5_000 },
       reprovideInterval: 0,
       sites: { republishInterval: 0, pollInterval: 0 }
     })
-    return { peerId: online().libp2p.peerId.toString() }
+    if (node.tor !== undefined) {
+      await node.tor.bootstrapped({ signal: AbortSignal.timeout(80_000) })
+      await node.tor.published({ signal: AbortSignal.timeout(80_000) })
+    }
+    return { peerId: online().libp2p.peerId.toString(), onion: node.tor?.listenAddr.toString() }
+  },
+  /** Dials a peer by id, over whichever of its known addresses gets through. */
+  async dialPeer ({ peer }: { peer: string }) {
+    const { peerIdFromString } = await import('@libp2p/peer-id')
+    const conn = await online().libp2p.dial(peerIdFromString(peer), { signal: AbortSignal.timeout(80_000) })
+    return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn) }
   },
   async addrs () {
     return online().libp2p.getMultiaddrs().map(String)
@@ -88,7 +100,8 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
     const n = online()
     const { root } = await importPath(n.blocks, dir, {})
     await n.blocks.pin(root.cid, 'recursive')
-    await n.sites.create(label)
+    // a second publish under the same label is the site's next version
+    await n.sites.create(label).catch((err: { code?: string }) => { if (err.code !== 'ERR_SITE_EXISTS') throw err })
     const published = await n.sites.publish(label, root.cid)
     const hashes: Record<string, string> = {}
     for (const f of files) hashes[f] = await sha256Of(n, `${root.cid}/${f}`)
