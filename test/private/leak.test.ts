@@ -12,7 +12,7 @@
  * searched for also as base64 at each of the three alignments, so a store or a wire format
  * that base64s its payload is caught too. Controls show each search can find what it looks
  * for: a public file of the site must be found in the followers' homes, and the capture must
- * hold the multistream and Noise protocol names (the only bytes libp2p sends in clear), all
+ * hold the multistream and TLS protocol names (the only bytes libp2p sends in clear), all
  * of the bulk that crossed, with no packet dropped and no hole in any stream.
  */
 import { test, type TestContext } from 'node:test'
@@ -208,7 +208,8 @@ test('leak: A\'s private files and message cross three other nodes and the wire 
   assert.deepEqual(captured.streams.filter(s => s.holes > 0).map(s => s.flow), [], 'no stream has a hole')
   const wire = Buffer.concat(captured.streams.map(s => s.bytes))
   assert.ok(wire.includes('/multistream/1.0.0'), 'the capture holds the multistream handshake, sent in clear')
-  assert.ok(wire.includes('/noise'), 'the capture holds the Noise protocol name, sent in clear')
+  // weft's own networks offer TLS first (src/net/index.ts); Noise stays for IPFS peers
+  assert.ok(wire.includes('/tls/1.0.0'), 'the capture holds the TLS protocol name, sent in clear')
   // the big file crossed at least three times: to the second device, the follower and the recipient
   assert.ok(captured.payloadBytes > 3 * BIG_FILE_BYTES, `the capture holds the bulk (${captured.payloadBytes} bytes)`)
   for (const [name, text] of Object.entries(markers)) {
