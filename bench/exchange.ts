@@ -192,7 +192,7 @@ export async function run (options: BenchOptions): Promise<void> {
     for (const [scenario, n] of Object.entries(failures)) {
       if (n > 0) say(`warning: ${n} of ${RUNS} ${scenario} fetches failed; they count as infinitely slow (see the run lines above)`)
     }
-    say(`weft: createNode homes on disk (fsync on, the default), exchange.fetch; Helia: stock Helia, in-memory blockstores, unixfs cat read to the end. Raw: one libp2p stream (TCP, Noise, Yamux) in ${MiB / 1024} KiB sends.`)
+    say(`weft: createNode homes on disk (fsync on, the default), exchange.fetch; Helia: stock Helia, in-memory blockstores, unixfs cat read to the end. Raw: one libp2p stream (TCP, TLS, Yamux: what weft's own networks negotiate) in ${MiB / 1024} KiB sends.`)
 
     if (options.json) {
       process.stdout.write(JSON.stringify({
