@@ -1,11 +1,11 @@
 /**
- * `weft demo` (and `npm start`): a private network of six nodes in this process on
+ * `weft demo` (and `npm start`): a private network of ten nodes in this process on
  * 127.0.0.1. Node 1 publishes the sample site and the sample forum (a second site, whose
- * visitors post through the site API), nodes 2 to 6 follow both, node 6's gateway
- * is the one a browser visits, by the site's key, by node 6's petname and (where hsd is
- * installed) by a Handshake name on a regtest hsd the demo starts; then two live drills
- * (an update, the owner going offline), and the network runs until Ctrl-C. Nothing dials
- * beyond 127.0.0.1.
+ * visitors post through the site API), nodes 2 to 6 follow both, nodes 7 to 10 offer
+ * storage, node 6's gateway is the one a browser visits, by the site's key, by node 6's
+ * petname and (where hsd is installed) by a Handshake name on a regtest hsd the demo
+ * starts; then three live drills (an update, the owner going offline, replicas outliving
+ * every other follower), and the network runs until Ctrl-C. Nothing dials beyond 127.0.0.1.
  */
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
@@ -13,15 +13,20 @@ import { performance } from 'node:perf_hooks'
 import { Operations } from '../api/index.ts'
 import { startNetwork, DEMO_NETWORK, type DemoNetwork } from './network.ts'
 import { drillOwnerOffline, drillUpdate, siteFiles, type DrillContext } from './drills.ts'
-import { bySource, duration, holdsVersion, trackRecords, waitUntil, within } from './steps.ts'
+import { drillReplicas, DEMO_AUDIT_TIMEOUT, DEMO_OFFER } from './drill-replicas.ts'
+import { bySource, duration, holdsVersion, nodeList, trackRecords, waitUntil, within } from './steps.ts'
 import { siteHost } from './http.ts'
+import type { Config } from '../repo/index.ts'
 import { startHsd, type RegtestHsd } from './hsd.ts'
 import { nameOnHandshake, namePetname, siteIndex } from './names.ts'
 
 export { gatewayGet, siteHost, type GatewayAnswer } from './http.ts'
 export { findHsd } from './hsd.ts'
 
+/** Node 1 publishes, nodes 2 to 6 follow, node 6's gateway is the visitor's. */
 export const DEMO_NODES = 6
+/** Nodes 7 to 10 offer storage and follow nothing (drill 3). */
+export const DEMO_STORAGE_NODES = 4
 const SITE_LABEL = 'sample'
 const FORUM_LABEL = 'forum'
 /** hsd starts in one to three seconds; past this the demo goes on without it. */
@@ -66,7 +71,7 @@ async function startHandshake (io: DemoIo): Promise<RegtestHsd | undefined> {
 
 export async function runDemo (options: DemoOptions, io: DemoIo): Promise<void> {
   const { say, interrupted } = io
-  await say(`weft demo: ${DEMO_NODES} nodes on a private network "${DEMO_NETWORK}" in this process, on 127.0.0.1 only (no bootstrap peers, no mDNS)`)
+  await say(`weft demo: ${DEMO_NODES + DEMO_STORAGE_NODES} nodes on a private network "${DEMO_NETWORK}" in this process, on 127.0.0.1 only (no bootstrap peers, no mDNS): node 1 publishes, nodes 2 to ${DEMO_NODES} follow, nodes ${DEMO_NODES + 1} to ${DEMO_NODES + DEMO_STORAGE_NODES} offer storage`)
   // Node 6 is made with the chain's endpoint in its config, so the chain comes first.
   const hsd = await startHandshake(io)
   try {
@@ -76,14 +81,23 @@ export async function runDemo (options: DemoOptions, io: DemoIo): Promise<void> 
   }
 }
 
+/** Node 6: the chain's endpoint (when hsd runs; it alone asks the chain, and checks every proof) and the drill's audit deadline. */
+function visitorConfig (hsd: RegtestHsd | undefined): (config: Config) => Config {
+  return c => ({
+    ...c,
+    naming: hsd === undefined ? c.naming : { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' } },
+    storage: { ...c.storage, auditTimeout: DEMO_AUDIT_TIMEOUT }
+  })
+}
+
 async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | undefined): Promise<void> {
   const { say, interrupted } = io
   let t = performance.now()
   const net = await startNetwork({
-    size: DEMO_NODES,
+    size: DEMO_NODES + DEMO_STORAGE_NODES,
+    gatewayNode: DEMO_NODES,
     gatewayPort: options.port,
-    // Node 6 alone asks the chain, and checks every answer's proof (the default).
-    gatewayNodeConfig: hsd === undefined ? undefined : c => ({ ...c, naming: { ...c.naming, hns: { ...c.naming.hns, rpc: hsd.rpc, apiKey: hsd.apiKey, network: 'regtest' } } }),
+    nodeConfig: number => number === DEMO_NODES ? visitorConfig(hsd) : number > DEMO_NODES ? c => ({ ...c, storage: { ...c.storage, offer: DEMO_OFFER } }) : undefined,
     signal: interrupted
   })
   try {
@@ -116,10 +130,11 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
     await say('Drills:')
     const version = await drillUpdate(ctx)
     await drillOwnerOffline(ctx, version)
+    await drillReplicas(ctx, net.nodes.slice(DEMO_NODES), version)
     await say('')
-    await say('Drills done: the update reached node 6\'s gateway, and the site kept loading from the followers with node 1 stopped.')
+    await say('Drills done: the update reached node 6\'s gateway, the site kept loading from the followers with node 1 stopped, and from its replicas with every other follower stopped.')
     if (!options.exitAfterDrills) {
-      await say(`Nodes 2 to ${DEMO_NODES} keep running, and the site is still at ${siteUrl}`)
+      await say(`${nodeList(net.nodes.filter(n => n.running))} keep running, and the site is still at ${siteUrl}`)
       await say(`Press Ctrl-C to stop them and ${options.keep ? 'keep' : 'remove'} the temporary homes.`)
       if (!interrupted.aborted) await once(interrupted, 'abort')
     }
@@ -127,7 +142,7 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
     t = performance.now()
     const stopped = await net.stop(15_000).then(() => undefined, (err: Error) => err)
     if (options.keep) {
-      await say(`Stopped the nodes (${duration(performance.now() - t)}). Kept the homes: ${net.root}/node-1 … node-${DEMO_NODES} (e.g. ./bin/weft --home ${net.root}/node-1 site list)`)
+      await say(`Stopped the nodes (${duration(performance.now() - t)}). Kept the homes: ${net.root}/node-1 … node-${DEMO_NODES + DEMO_STORAGE_NODES} (e.g. ./bin/weft --home ${net.root}/node-1 site list)`)
     } else {
       await rm(net.root, { recursive: true, force: true })
       await say(`Stopped the nodes and removed the temporary homes (${duration(performance.now() - t)}).`)
@@ -139,7 +154,7 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
 /** Node 1 creates the site and publishes the folder; nodes 2 to 6 follow it and fetch it. */
 async function publishAndFollow (net: DemoNetwork, options: DemoOptions, io: DemoIo): Promise<DrillContext> {
   const { say, interrupted } = io
-  const [owner, ...followers] = net.nodes
+  const [owner, ...followers] = net.nodes.slice(0, DEMO_NODES)
   const visitor = followers[followers.length - 1]
   const site = await owner.node.sites.create(SITE_LABEL)
   let t = performance.now()
@@ -156,14 +171,14 @@ async function publishAndFollow (net: DemoNetwork, options: DemoOptions, io: Dem
   } finally {
     records.stop()
   }
-  await say(`nodes 2 to ${net.nodes.length} follow it: each got the record (${bySource([...records.arrivals.values()])}), checked its signature and fetched every block, in ${duration(performance.now() - t)}`)
+  await say(`nodes 2 to ${DEMO_NODES} follow it: each got the record (${bySource([...records.arrivals.values()])}), checked its signature and fetched every block, in ${duration(performance.now() - t)}`)
   return { net, owner, visitor, followers, label: SITE_LABEL, name: site.name, siteDir: options.siteDir, say, interrupted }
 }
 
 /** Node 1 publishes the sample forum as a second site; nodes 2 to 6 follow it. Returns its name. */
 async function publishForum (net: DemoNetwork, forumDir: string, io: DemoIo): Promise<string> {
   const { say, interrupted } = io
-  const [owner, ...followers] = net.nodes
+  const [owner, ...followers] = net.nodes.slice(0, DEMO_NODES)
   const site = await owner.node.sites.create(FORUM_LABEL)
   const t = performance.now()
   const report = await new Operations(owner.node).publish(forumDir, { site: FORUM_LABEL })
@@ -171,6 +186,6 @@ async function publishForum (net: DemoNetwork, forumDir: string, io: DemoIo): Pr
   await Promise.all(followers.map(async f => {
     await waitUntil(`node ${f.number} did not fetch the forum`, 30_000, interrupted, async () => await holdsVersion(f, site.name, 0n) ? true : undefined)
   }))
-  await say(`node 1 published the sample forum as a second site /ipns/${site.name} (root ${report.root}); nodes 2 to ${net.nodes.length} follow it and hold it, in ${duration(performance.now() - t)}`)
+  await say(`node 1 published the sample forum as a second site /ipns/${site.name} (root ${report.root}); nodes 2 to ${DEMO_NODES} follow it and hold it, in ${duration(performance.now() - t)}`)
   return site.name
 }

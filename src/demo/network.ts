@@ -43,10 +43,12 @@ export interface DemoNetwork {
 
 export interface NetworkOptions {
   size: number
-  /** The last node's gateway port: undefined tries 8080 and falls back to any free port. */
+  /** The node (1-based) whose gateway the visitor uses; default the last. */
+  gatewayNode?: number
+  /** That node's gateway port: undefined tries 8080 and falls back to any free port. */
   gatewayPort?: number
-  /** More config for the last node only (the demo's Handshake endpoint). */
-  gatewayNodeConfig?: (config: Config) => Config
+  /** More config for node `number` (the demo's Handshake endpoint, storage offers). */
+  nodeConfig?: (number: number) => ((config: Config) => Config) | undefined
   signal: AbortSignal
 }
 
@@ -70,7 +72,7 @@ async function startDemoDaemon (home: string, gateway: string, more: (config: Co
   })
 }
 
-/** The last node's gateway: the port asked for, else 8080 when it is free, else any free port. */
+/** The visitor's gateway: the port asked for, else 8080 when it is free, else any free port. */
 async function startGatewayNode (home: string, port: number | undefined, more?: (config: Config) => Config): Promise<Daemon> {
   if (port !== undefined) {
     try {
@@ -121,7 +123,8 @@ export async function startNetwork (options: NetworkOptions): Promise<DemoNetwor
   try {
     const started = await Promise.allSettled(Array.from({ length: options.size }, async (_, i) => {
       const home = join(root, `node-${i + 1}`)
-      const daemon = i === options.size - 1 ? await startGatewayNode(home, options.gatewayPort, options.gatewayNodeConfig) : await startDemoDaemon(home, LOOPBACK_ANY_PORT)
+      const more = options.nodeConfig?.(i + 1)
+      const daemon = i + 1 === (options.gatewayNode ?? options.size) ? await startGatewayNode(home, options.gatewayPort, more) : await startDemoDaemon(home, LOOPBACK_ANY_PORT, more)
       return { number: i + 1, home, daemon, node: daemon.node, libp2p: daemon.node.libp2p as WeftLibp2p, running: true }
     }))
     for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value)

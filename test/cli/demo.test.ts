@@ -71,7 +71,7 @@ async function hsdStopped (t: TestContext, out: string): Promise<void> {
   })
 }
 
-test('weft demo: the site by its key, a petname and a Handshake name, and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped, and no homes or hsd left', async t => {
+test('weft demo: the site by its key, a petname and a Handshake name, and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped and from replicas with every other follower stopped, and no homes or hsd left', async t => {
   const demo = await startDemo(t, ['--exit-after-drills'])
   await demo.waitFor(/Press Enter to run the drills/, 45_000)
   const root = demo.out().match(/temporary homes in (\S+)/)?.[1]
@@ -133,7 +133,7 @@ test('weft demo: the site by its key, a petname and a Handshake name, and the we
   assert.match(uiPage.body.toString(), /<!doctype html>/i)
 
   demo.child.stdin?.end('\n')
-  const code = await exitCode(demo, 50_000)
+  const code = await exitCode(demo, 120_000)
   const out = demo.out()
   assert.equal(code, 0, `${out}\n${demo.err()}`)
   assert.match(out, /Node 1 published it as record sequence 1 in [\d.]+ m?s/)
@@ -144,9 +144,21 @@ test('weft demo: the site by its key, a petname and a Handshake name, and the we
   assert.match(out, /Node 6's gateway still serves version 2 \(HTTP 200/)
   // what is left is the forum's, which node 6 still follows (the drill checks the site's root is gone)
   assert.match(out, /Node 6 unfollowed the site and ran gc: \d+ blocks dropped, \d+ left in its store \(the other sites it follows: the forum\); it no longer holds the site/)
-  assert.match(out, /the DHT returned the site's record from node [2-5]/)
+  assert.match(out, /the DHT returned the site's record from node \d+/)
   assert.match(out, /fetched all 9 files again, byte-identical to version 2/)
   assert.match(out, /Blocks sent by the other followers: \d+ by node [2-5]/)
+  // drill 3: replicas on the storage nodes outlive every other follower and one holder
+  assert.match(out, /3\. Replicas\. node 7, node 8, node 9 and node 10 offer storage and follow nothing; node 6 asks for 3 copies/)
+  const holders = out.match(/ {3}Node (\d+), node (\d+) and node (\d+), the offering nodes whose ids are closest to the site's key, fetched it \(\d+ bytes/)
+  assert.ok(holders !== null, out)
+  assert.ok(holders.slice(1).every(n => Number(n) >= 7), 'the holders are storage nodes')
+  const left = out.match(/Node 2, node 3, node 4 and node 5 \(the other followers\) and node (\d+) \(a holder\) stopped; .* Only node (\d+) and node (\d+) hold it now/)
+  assert.ok(left !== null, out)
+  assert.ok(holders.slice(1).includes(left[1]), 'a holder stopped')
+  assert.match(out, /Node 6's gateway served all 9 files again, byte-identical, in [\d.]+ m?s: blocks sent by node (7|8|9|10)/)
+  assert.match(out, new RegExp(`Audit round 1 by node 6 \\(.*node ${left[1]} (?!pass)`))
+  assert.match(out, /Back to 3 copies in [\d.]+ m?s: node \d+, node \d+ and node \d+ \(node (7|8|9|10) recruited/)
+  assert.match(out, /Node 6 follows the site again/)
   assert.match(out, /Drills done/)
   assert.match(out, /removed the temporary homes/)
   assert.equal(existsSync(root), false, `${root} is still there`)
@@ -164,7 +176,7 @@ test('weft demo: Ctrl-C stops every node; --keep leaves the homes and says where
   assert.equal(code, 130, `${demo.out()}\n${demo.err()}`)
   assert.match(demo.err(), /SIGINT: stopping the nodes/)
   assert.match(demo.out(), new RegExp(`Kept the homes: ${root}/node-1`))
-  for (let i = 1; i <= 6; i++) {
+  for (let i = 1; i <= 10; i++) {
     assert.ok(existsSync(join(root, `node-${i}`, 'config.json')), `node-${i} kept`)
     assert.equal(existsSync(join(root, `node-${i}`, 'repo.lock')), false, `node-${i} was stopped (its lock released)`)
   }
