@@ -27,7 +27,7 @@ export { tcpHostPort } from './addresses.ts'
 export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
-export { isRelayed, REACH_DEFAULTS, type ReachInit } from './reach.ts'
+export { isRelayed, openStream, REACH_DEFAULTS, type ReachInit } from './reach.ts'
 export { TorClient, isOnion, type TorInit } from './tor.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.

@@ -252,7 +252,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
-    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient } = await loadNetwork()
+    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient, openStream } = await loadNetwork()
     const datastore = new SqliteDatastore(repo.db)
     // tor (network.tor) needs the home for its state and onion key; libp2p listens and
     // dials through it, so it starts first and stops after.
@@ -348,7 +348,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
         // the record ask is one small frame each way: relayed connections carry it too
         handle: async (protocol, handler) => { await libp2p.handle(protocol, stream => { handler(stream) }, { maxInboundStreams: 8, runOnLimitedConnection: true }) },
         unhandle: async protocol => { await libp2p.unhandle(protocol) },
-        dialProtocol: async (peer, protocol, o) => await libp2p.dialProtocol(peer, protocol, { ...o, runOnLimitedConnection: true })
+        dialProtocol: async (peer, protocol, o) => await openStream(libp2p, peer, protocol, o)
       }
     }, sitesInit)
     sitesForGc = sites
