@@ -24,31 +24,35 @@ const log = logger('weft:net:pubsub')
  */
 const REPAIR_DELAY = 500
 
-/** The part of gossipsub this uses: its handler for a newly identified connection (private in its types). */
+/** The part of gossipsub this uses: its handler for a newly identified connection (private in its types), and its protocols. */
 interface PeerConnectedHandler {
   onPeerConnected: (peer: PeerId, connection: Connection) => void
+  protocols: string[]
 }
 
 /**
  * Watches `libp2p`'s connections for gossipsub's sake, for as long as the node lives (a
  * stopped node has no connections to close, and the timers do not hold the process).
  */
-export function keepPubsubStreams (libp2p: Pick<Libp2p, 'addEventListener' | 'getConnections'>, pubsub: unknown): void {
+export function keepPubsubStreams (libp2p: Pick<Libp2p, 'addEventListener' | 'getConnections' | 'peerStore'>, pubsub: unknown): void {
   const handler = pubsub as Partial<PeerConnectedHandler>
   if (typeof handler.onPeerConnected !== 'function') return
+  const protocols = new Set(handler.protocols ?? [])
+  const repair = async (peer: PeerId): Promise<void> => {
+    const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
+    // a direct connection when there is one: relayed ones have limits
+    const next = open.find(c => c.limits == null) ?? open[0]
+    if (next === undefined) return
+    // only a peer that speaks gossipsub (identify told the peer store): gossipsub would keep any other as a peer with no stream
+    const known = await libp2p.peerStore.get(peer).catch(() => undefined)
+    if (known?.protocols.some(p => protocols.has(p)) !== true) return
+    log('a connection to %p closed; telling gossipsub of %a', peer, next.remoteAddr)
+    handler.onPeerConnected?.call(pubsub, peer, next)
+  }
   libp2p.addEventListener('connection:close', event => {
     const peer = event.detail.remotePeer
     setTimeout(() => {
-      const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
-      // a direct connection when there is one: relayed ones have limits
-      const next = open.find(c => c.limits == null) ?? open[0]
-      if (next === undefined) return
-      log('a connection to %p closed; telling gossipsub of %a', peer, next.remoteAddr)
-      try {
-        handler.onPeerConnected?.call(pubsub, peer, next)
-      } catch (err) {
-        log.error('gossipsub refused %p: %s', peer, (err as Error).message)
-      }
+      repair(peer).catch(err => { log.error('telling gossipsub of %p failed: %s', peer, (err as Error).message) })
     }, REPAIR_DELAY).unref()
   })
 }
