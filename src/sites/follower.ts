@@ -303,6 +303,8 @@ export class Follower {
     }
     await blocks.flush()
     held.remember(record.root, true)
+    // Unfollowed while the fetch ran: holding it now would pin what the unfollow released.
+    if (this.components.store.follow(name) === undefined) return
     this.hold(name, record, keep)
   }
 
