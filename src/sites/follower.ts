@@ -26,10 +26,10 @@ const FETCH_BACKOFF = 1_000
 /** ms a poll of the DHT for a followed site may take. */
 const POLL_TIMEOUT = 30_000
 /**
- * The shortest time (ms) between two catch-up polls of one followed site set off by its
- * peers connecting: a relayed connection that hits its relay's limit and is dialled again
- * (every 2 min at libp2p's defaults), or several of a site's peers arriving at once, cost
- * one DHT lookup, not one each.
+ * The shortest time (ms) between two catch-ups of one followed site set off by its peers
+ * connecting: a relayed connection that hits its relay's limit and is dialled again (every
+ * 2 min at libp2p's defaults), or several of a site's peers arriving at once, cost one ask
+ * (or DHT lookup), not one each.
  */
 const CATCH_UP_INTERVAL = POLL_TIMEOUT
 /** ms after a peer connects before the catch-up: a second for identify to finish (and to put it in the routing table, for the DHT poll). */
@@ -70,7 +70,7 @@ export class Follower {
   private readonly behind = new Set<string>()
   /** Followed sites a peer connected during the fetch of: if it ends without the version, it goes round once more. */
   private readonly retry = new Set<string>()
-  /** When each followed site was last polled because one of its peers connected. */
+  /** When each followed site last caught up because one of its peers connected (peerReturned). */
   private readonly caughtUpAt = new Map<string, number>()
 
   constructor (components: FollowerComponents, init: FollowerInit) {
