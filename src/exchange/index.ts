@@ -2,7 +2,7 @@ import { setTimeout } from 'node:timers/promises'
 import type { PeerId, Startable } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { assertHashSupported, blockKey } from '../blocks/index.ts'
-import type { WeftLibp2p } from '../net/index.ts'
+import { openStream, type WeftLibp2p } from '../net/index.ts'
 import { PeerScores, type Offence, type PeerRecord } from './peer-score.ts'
 import { serveStream, type ServerStats } from './server.ts'
 import { FetchSession, type FetchProgress, type FetchResult, type SessionStore } from './session.ts'
@@ -147,7 +147,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       const session = new FetchSession({
         store: receivingStore,
         scores,
-        openStream: async (peer, signal) => await libp2p.dialProtocol(peer, PROTOCOL, { signal, runOnLimitedConnection: true }),
+        openStream: async (peer, signal) => await openStream(libp2p, peer, PROTOCOL, { signal }),
         onStarved: () => { starved.resolve() },
         inFlight,
         selfKey

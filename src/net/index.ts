@@ -19,6 +19,7 @@ import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 import { withTor, type TorClient } from './tor.ts'
+import { keepPubsubStreams } from './pubsub-streams.ts'
 import { randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
@@ -26,7 +27,7 @@ export { tcpHostPort } from './addresses.ts'
 export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
-export { isRelayed, REACH_DEFAULTS, type ReachInit } from './reach.ts'
+export { isRelayed, openStream, REACH_DEFAULTS, type ReachInit } from './reach.ts'
 export { TorClient, isOnion, type TorInit } from './tor.ts'
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -82,7 +83,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
   if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
   if (init.mdns && init.tor?.init.onionOnly !== true) peerDiscovery.push(mdns())
   const reach = init.reach ?? REACH_DEFAULTS
-  return await createLibp2p(withTor({
+  const libp2p = await createLibp2p(withTor({
     privateKey: init.privateKey,
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
@@ -117,6 +118,11 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
       }),
       pubsub: gossipsub({
         allowPublishToZeroTopicPeers: true,
+        // Pushes go over relayed (limited) connections too: a follower whose only path to a
+        // site's publisher is a relay (NAT on both sides, or a censor dropping the direct
+        // one) learns of new versions in seconds instead of at its next DHT poll. Records
+        // are a few hundred bytes, well inside a relayed connection's default 128 KiB.
+        runOnLimitedConnection: true,
         // Gossipsub's default score graylists more than a few peers on one IP (all of a
         // loopback testnet, or a LAN behind one NAT); weft judges peers by behaviour instead.
         scoreParams: { IPColocationFactorWeight: 0 }
@@ -124,5 +130,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
       ...reachServices(reach)
     }
   }, init.tor))
+  keepPubsubStreams(libp2p, libp2p.services.pubsub)
+  return libp2p
 }
 

@@ -42,7 +42,7 @@ import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } f
 import { dcutr } from '@libp2p/dcutr'
 import { autoNATv2 } from '@libp2p/autonat-v2'
 import { quic } from '@chainsafe/libp2p-quic'
-import type { Connection, PeerInfo, PeerRouting, Transport } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PeerInfo, PeerRouting, Stream, Transport } from '@libp2p/interface'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ReachInit {
@@ -135,4 +135,28 @@ export function reachServices (init: ReachInit) {
 /** Whether a connection goes through a relay (limited, `/p2p-circuit`) rather than straight to the peer. */
 export function isRelayed (connection: Pick<Connection, 'remoteAddr' | 'limits'>): boolean {
   return connection.limits !== undefined || connection.remoteAddr.getComponents().some(c => c.name === 'p2p-circuit')
+}
+
+/**
+ * A stream to `peer` for a protocol that runs on relayed connections too, over a
+ * connection already open (a direct one first), else over a new one. libp2p's
+ * dialProtocol never reuses a relayed (limited) connection: it dials again, hoping for a
+ * direct one, so where the direct path is dropped without a reset (a censor's rule) every
+ * stream waited out the direct address's dial timeout and then opened yet another relayed
+ * connection (measured in the censorship drill: the first fetch of a new version failed,
+ * its 5 s request timeout spent dialling). DCUtR, not each stream, is what turns a relayed
+ * connection into a direct one.
+ */
+export async function openStream (libp2p: Pick<Libp2p, 'getConnections' | 'dialProtocol'>, peer: PeerId, protocol: string, options: { signal?: AbortSignal } = {}): Promise<Stream> {
+  const open = libp2p.getConnections(peer).filter(c => c.status === 'open')
+  const connection = open.find(c => c.limits == null) ?? open[0]
+  if (connection !== undefined) {
+    try {
+      return await connection.newStream(protocol, { ...options, runOnLimitedConnection: true })
+    } catch (err) {
+      // a relay that reset the connection at its limit, a connection closing: dial anew
+      if (options.signal?.aborted === true) throw err
+    }
+  }
+  return await libp2p.dialProtocol(peer, protocol, { ...options, runOnLimitedConnection: true })
 }

@@ -4,6 +4,7 @@ import { createBlocks, type Blocks } from '../blocks/index.ts'
 import type { Exchange, BitswapExchange } from '../exchange/index.ts'
 import type { NetInit, Reconnect, ReconnectInit, TorClient, WeftLibp2p } from '../net/index.ts'
 import type { Routing } from '../routing/index.ts'
+import type { PeerId } from '@libp2p/interface'
 import { createSites, SITES_DEFAULTS, type Sites, type SitesInit } from '../sites/index.ts'
 import { createUserIdentity, createUserLink, createUsers, type UserIdentity, type UserLink, type UserLinkInit, type Users, type UsersInit } from '../users/index.ts'
 import { createMessages, createPrivateStore, createPrivateSync, createShares, type Shares, type Messages, type MessagesInit, type PrivateStore, type PrivateStoreInit, type PrivateSync, type PrivateSyncInit } from '../private/index.ts'
@@ -251,7 +252,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
-    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient } = await loadNetwork()
+    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient, openStream } = await loadNetwork()
     const datastore = new SqliteDatastore(repo.db)
     // tor (network.tor) needs the home for its state and onion key; libp2p listens and
     // dials through it, so it starts first and stops after.
@@ -339,10 +340,15 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
         penalise: (peer, detail) => { exchange.penalise(peer, 'bad-record', detail) },
         isConnected: peer => libp2p.getConnections(peer).length > 0,
         onPeerConnected: fn => {
-          libp2p.addEventListener('peer:connect', fn)
-          return () => { libp2p.removeEventListener('peer:connect', fn) }
+          const listener = (event: CustomEvent<PeerId>): void => { fn(event.detail) }
+          libp2p.addEventListener('peer:connect', listener)
+          return () => { libp2p.removeEventListener('peer:connect', listener) }
         },
-        dial: async (peer, o) => await libp2p.dial(peer, o)
+        dial: async (peer, o) => await libp2p.dial(peer, o),
+        // the record ask is one small frame each way: relayed connections carry it too
+        handle: async (protocol, handler) => { await libp2p.handle(protocol, stream => { handler(stream) }, { maxInboundStreams: 8, runOnLimitedConnection: true }) },
+        unhandle: async protocol => { await libp2p.unhandle(protocol) },
+        dialProtocol: async (peer, protocol, o) => await openStream(libp2p, peer, protocol, o)
       }
     }, sitesInit)
     sitesForGc = sites

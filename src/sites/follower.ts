@@ -25,6 +25,19 @@ const FETCH_ATTEMPTS = 3
 const FETCH_BACKOFF = 1_000
 /** ms a poll of the DHT for a followed site may take. */
 const POLL_TIMEOUT = 30_000
+/**
+ * The shortest time (ms) between two catch-ups of one followed site set off by its peers
+ * connecting: a relayed connection that hits its relay's limit and is dialled again (every
+ * 2 min at libp2p's defaults), or several of a site's peers arriving at once, cost one ask
+ * (or DHT lookup), not one each.
+ */
+const CATCH_UP_INTERVAL = POLL_TIMEOUT
+/** ms after a peer connects before the catch-up: a second for identify to finish (and to put it in the routing table, for the DHT poll). */
+const CATCH_UP_SETTLE = 1_000
+/** ms the peer that came back has to answer the record ask (a record is one small frame; onion circuits take seconds). */
+const ASK_TIMEOUT = 20_000
+/** The exchange's `fromPeers` key for blocks that came over Bitswap (no one peer to name). */
+const BITSWAP_SOURCE = 'bitswap'
 
 export interface FollowerComponents {
   /** Absent offline: follows are recorded and fetched when the daemon runs. */
@@ -36,8 +49,8 @@ export interface FollowerComponents {
   held: HeldVersions
   /** A followed site's pushes come on its topic. */
   topics: Pick<Topics, 'subscribe' | 'unsubscribe'>
-  /** A poll asks the DHT for a record a push may have missed. */
-  resolver: Pick<Resolver, 'fromNetwork'>
+  /** A poll asks the DHT for a record a push may have missed; a peer that comes back is asked itself. */
+  resolver: Pick<Resolver, 'fromNetwork' | 'fromPeer'>
   lifecycle: Running
   /** Where `fetched` events go out (the facade). */
   events: Pick<EventTarget, 'dispatchEvent'>
@@ -57,6 +70,8 @@ export class Follower {
   private readonly behind = new Set<string>()
   /** Followed sites a peer connected during the fetch of: if it ends without the version, it goes round once more. */
   private readonly retry = new Set<string>()
+  /** When each followed site last caught up because one of its peers connected (peerReturned). */
+  private readonly caughtUpAt = new Map<string, number>()
 
   constructor (components: FollowerComponents, init: FollowerInit) {
     this.components = components
@@ -117,6 +132,34 @@ export class Follower {
   peerArrived (): void {
     for (const name of this.syncing.keys()) this.retry.add(name)
     for (const name of [...this.behind]) this.sync(name)
+  }
+
+  /**
+   * A peer that pushed or served a followed site connected again: after a restart, a new
+   * network, or a censor's block, when a relay or an onion service carries what the direct
+   * path did. A push sent while it was away is gone (gossipsub keeps no history), so that
+   * peer is asked for the site's record (ask.ts), and the DHT when it cannot answer,
+   * instead of waiting for the next poll.
+   */
+  peerReturned (peer: PeerId): void {
+    const { store, lifecycle, resolver } = this.components
+    if (!lifecycle.online) return
+    const now = Date.now()
+    for (const name of store.sitesSeenWith(peer.toString())) {
+      if (store.follow(name) === undefined || now - (this.caughtUpAt.get(name) ?? -Infinity) < CATCH_UP_INTERVAL) continue
+      this.caughtUpAt.set(name, now)
+      lifecycle.background(async () => {
+        await new Promise(resolve => setTimeout(resolve, CATCH_UP_SETTLE).unref())
+        if (!lifecycle.online) return
+        try {
+          await resolver.fromPeer(parseSiteName(name), peer, { signal: AbortSignal.any([lifecycle.signal, AbortSignal.timeout(ASK_TIMEOUT)]) })
+          log('%s: asked %s, which is back, for the newest record', name, peer)
+        } catch (err) {
+          log('%s: %s is back but could not be asked for the newest record (%s): polling the DHT', name, peer, (err as Error).message)
+          await this.poll(name)
+        }
+      })
+    }
   }
 
   async pollAll (): Promise<void> {
@@ -253,9 +296,15 @@ export class Follower {
     const hint = this.hints.get(name)
     // Not yet passed as the exchange's `swarm` (the site's other followers): in bench sites
     // that made the 30 followers' update fetches take 49 s and more (issue 16; see README).
-    await net.fetch(record.root, { signal, providers: hint !== undefined ? [hint] : undefined })
+    const fetched = await net.fetch(record.root, { signal, providers: hint !== undefined ? [hint] : undefined })
+    // The peers that served it are the site's peers: when one connects again, the site catches up (peerReturned).
+    for (const peer of Object.keys(fetched?.fromPeers ?? {})) {
+      if (peer !== BITSWAP_SOURCE) this.components.store.sawPeer(name, peer)
+    }
     await blocks.flush()
     held.remember(record.root, true)
+    // Unfollowed while the fetch ran: holding it now would pin what the unfollow released.
+    if (this.components.store.follow(name) === undefined) return
     this.hold(name, record, keep)
   }
 

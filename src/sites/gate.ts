@@ -14,7 +14,8 @@ import { RecordRejected, type RejectReason, type SiteRecord } from './records.ts
 
 /** Where a record came from, for counters, logs and `resolve`'s answer. */
 export interface RecordSource {
-  kind: 'self' | 'pubsub' | 'dht' | 'local'
+  /** `peer`: a peer's answer to the record ask (ask.ts). */
+  kind: 'self' | 'pubsub' | 'dht' | 'local' | 'peer'
   /** The peer that handed it over (a pubsub relay), charged for junk. */
   peer?: string
   /** The peer that signed the pubsub message carrying it: likely to hold the version. */

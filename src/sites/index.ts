@@ -5,7 +5,7 @@
  * provide each new version, so the site lives on while its owner is offline.
  */
 import type { DatabaseSync } from 'node:sqlite'
-import type { PeerId, Startable } from '@libp2p/interface'
+import type { PeerId, Startable, Stream } from '@libp2p/interface'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { CID } from 'multiformats/cid'
 import type { Blocks } from '../blocks/index.ts'
@@ -38,13 +38,18 @@ export interface SitesNet {
   /** Pushes and receives records on each site's topic. */
   pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers'>
   /** Brings a version's DAG (or one block) into the store, verified; `swarm`: peers fetching it too (the site's other followers). */
-  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean, providers?: PeerId[], swarm?: PeerId[] }) => Promise<unknown>
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean, providers?: PeerId[], swarm?: PeerId[] }) => Promise<{ fromPeers?: Record<string, number> } | undefined>
   /** A peer that sent a forged or malformed record pays for it (the exchange's peer scores). */
   penalise: (peer: string, detail: string) => void
   isConnected: (peer: PeerId) => boolean
-  /** Calls back when a peer connects (records waiting for a peer go out then); returns an unsubscribe. */
-  onPeerConnected: (fn: () => void) => () => void
+  /** Calls back when a peer connects (records waiting for a peer go out then, and a followed site's peer coming back sets off a catch-up); returns an unsubscribe. */
+  onPeerConnected: (fn: (peer: PeerId) => void) => () => void
   dial: (peer: PeerId, options: { signal: AbortSignal }) => Promise<unknown>
+  /** Serves the record ask (ask.ts); over relayed (limited) connections too. */
+  handle: (protocol: string, handler: (stream: Stream) => void) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  /** Opens a stream for the record ask; over relayed (limited) connections too. */
+  dialProtocol: (peer: PeerId, protocol: string, options: { signal: AbortSignal }) => Promise<Stream>
 }
 
 export interface SitesInit {

@@ -11,6 +11,8 @@ import type { Running } from './lifecycle.ts'
 import { parseSiteName, type SiteName } from './names.ts'
 import { RecordRejected, type SiteRecord } from './records.ts'
 import type { SiteStore } from './store.ts'
+import { askForRecord, RECORD_ASK_PROTOCOL } from './ask.ts'
+import type { PeerId } from '@libp2p/interface'
 
 /** ms a resolve asks the network when the caller gives no signal. */
 const RESOLVE_TIMEOUT = 30_000
@@ -52,6 +54,23 @@ export class Resolver {
       await gate.accept(name.name, bytes, { kind: 'dht' })
     } catch (err) {
       if (!(err instanceof RecordRejected)) throw err
+    }
+    return store.record(name.name)?.record
+  }
+
+  /**
+   * The record one peer holds (ask.ts), through the gate; then whatever the home holds. The
+   * peer is the record's origin, so a new version is fetched from it first. Throws when the
+   * peer cannot be asked; a record the gate refuses is charged to the peer there.
+   */
+  async fromPeer (name: SiteName, peer: PeerId, options: { signal: AbortSignal }): Promise<SiteRecord | undefined> {
+    const { net, gate, store } = this.components
+    if (net === undefined) return undefined
+    const bytes = await askForRecord(async (p, signal) => await net.dialProtocol(p, RECORD_ASK_PROTOCOL, { signal }), peer, name.name, options.signal)
+    if (bytes !== undefined) {
+      await gate.accept(name.name, bytes, { kind: 'peer', peer: peer.toString(), origin: peer }).catch(err => {
+        if (!(err instanceof RecordRejected)) throw err
+      })
     }
     return store.record(name.name)?.record
   }

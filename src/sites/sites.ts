@@ -24,6 +24,7 @@ import { checkRecord, RecordRejected, rejectionError } from './records.ts'
 import { Resolver } from './resolver.ts'
 import { SiteStore, siteRecordBook, type OwnSite } from './store.ts'
 import { Topics } from './topics.ts'
+import { RECORD_ASK_PROTOCOL, serveRecordAsk } from './ask.ts'
 
 /** ms after a peer connects before records and fetches go to it: a second for identify to finish, so it is in the routing table. */
 const PEER_SETTLE = 1_000
@@ -78,6 +79,9 @@ export class SiteService extends EventTarget implements Sites {
     if (!lifecycle.begin()) return
     const net = this.components.net
     if (net === undefined) return
+    // Any record held, own or not: records are public, and the asker's gate checks it.
+    await net.handle(RECORD_ASK_PROTOCOL, stream => { void serveRecordAsk(stream, name => store.record(name)?.record.bytes) })
+    lifecycle.onEnd(() => { void net.unhandle(RECORD_ASK_PROTOCOL).catch(() => {}) })
     for (const site of store.ownSites()) topics.subscribe(parseSiteName(site.name))
     for (const follow of store.follows()) topics.subscribe(parseSiteName(follow.name))
     // Records signed while no daemon ran go out now; followed sites catch up from the DHT.
@@ -89,7 +93,8 @@ export class SiteService extends EventTarget implements Sites {
     // before anyone was there), and records waiting for a peer go out.
     let soon: NodeJS.Timeout | undefined
     let caughtUp = false
-    const offPeer = net.onPeerConnected(() => {
+    const offPeer = net.onPeerConnected(peer => {
+      follower.peerReturned(peer)
       if (soon !== undefined || (caughtUp && follower.idle && own.allPublished())) return
       soon = setTimeout(() => {
         soon = undefined

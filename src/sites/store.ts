@@ -140,6 +140,11 @@ export class SiteStore {
       .run(name, peer, Date.now())
   }
 
+  /** The sites a peer was seen pushing or serving. */
+  sitesSeenWith (peer: string): string[] {
+    return (this.db.prepare('SELECT name FROM site_peers WHERE peer = ?').all(peer) as Row[]).map(r => r.name)
+  }
+
   peers (name: string): Array<{ peer: string, lastSeen: number }> {
     return (this.db.prepare('SELECT peer, last_seen FROM site_peers WHERE name = ? ORDER BY last_seen DESC LIMIT 50').all(name) as Row[])
       .map(r => ({ peer: r.peer, lastSeen: r.last_seen }))

@@ -1,0 +1,65 @@
+/**
+ * A follower cut off from a site's owner while it published (a partition on 127.0.0.1: the
+ * follower's connection gater refuses the owner and the DHT peer that took the record)
+ * misses the push for good; when the owner connects again, the follower asks it for the
+ * record (`/weft/sites/record/1.0.0`) instead of waiting for its next DHT poll (off here,
+ * as in every test node).
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { importPath } from '../../src/content/index.ts'
+import { parseSiteName, type SiteEvents } from '../../src/sites/index.ts'
+import { createTestnet, createTestNode, type OnlineNode } from '../helpers/testnet.ts'
+import { tmpDir } from '../helpers/home.ts'
+import { until } from '../helpers/until.ts'
+
+async function publish (owner: OnlineNode, dir: string, text: string): Promise<bigint> {
+  await writeFile(join(dir, 'index.html'), text)
+  const { root } = await importPath(owner.blocks, dir, {})
+  await owner.blocks.pin(root.cid, 'recursive')
+  return (await owner.sites.publish('cut', root.cid)).sequence
+}
+
+async function heldSequence (node: OnlineNode, name: string): Promise<bigint | undefined> {
+  const f = (await node.sites.following()).find(x => x.name === name)
+  return f?.fetched === true ? f.sequence : undefined
+}
+
+test('a follower cut off from the owner while it published asks the owner for the record when it connects again', async t => {
+  const [owner, other] = await createTestnet(t, 2)
+  // the partition: the follower on one side; the owner, and a peer that takes the owner's records into the DHT, on the other
+  const away = new Set([owner.libp2p.peerId.toString(), other.libp2p.peerId.toString()])
+  let cut = false
+  const follower = await createTestNode(t, { isBanned: peer => cut && away.has(peer) })
+  await follower.libp2p.dial(other.libp2p.getMultiaddrs()[0])
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  const dir = await tmpDir(t)
+  const { name } = await owner.sites.create('cut')
+  assert.equal(await publish(owner, dir, 'one'), 0n)
+  await follower.sites.follow(name)
+  await until('version one held', async () => await heldSequence(follower, name) === 0n, 20_000, 50)
+
+  cut = true
+  await follower.libp2p.hangUp(owner.libp2p.peerId)
+  await follower.libp2p.hangUp(other.libp2p.peerId)
+  assert.equal(await publish(owner, dir, 'two'), 1n)
+  assert.equal(await heldSequence(follower, name), 0n, 'no path: the push went nowhere')
+  // Gossipsub offers a message it sent to peers for a few heartbeats (IHAVE); once the owner
+  // offers it no more, only asking can bring version two.
+  const gossip = (owner.libp2p.services.pubsub as any).mcache
+  const topic = parseSiteName(name).topic
+  await until('the owner\'s gossip no longer offers version two', () => (gossip.getGossipIDs(new Set([topic])).get(topic)?.length ?? 0) === 0, 20_000, 100)
+
+  const sources: string[] = []
+  follower.sites.addEventListener('record', e => {
+    const { sequence, source } = (e as CustomEvent<SiteEvents['record']>).detail
+    if (sequence === 1n) sources.push(source)
+  })
+  cut = false
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  const took = await until('version two held', async () => await heldSequence(follower, name) === 1n, 20_000, 50)
+  assert.deepEqual(sources, ['peer'], 'the record came from asking the owner')
+  t.diagnostic(`version two held ${Math.round(took)} ms after the owner was back`)
+})
