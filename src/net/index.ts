@@ -19,7 +19,7 @@ import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 import { withTor, type TorClient } from './tor.ts'
-import { isRelayLoop, randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
+import { isRelayLoop, loadWebRTC, randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
@@ -87,7 +87,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
     addresses: { listen: [...init.listen, ...reachListen(reach)], appendAnnounce: init.announce ?? [] },
-    transports: [tcp(), webSockets(), ...reachTransports(reach)],
+    transports: [tcp(), webSockets(), ...reachTransports(await loadWebRTC(reach))],
     // TLS first between weft peers (its streams ran 1.3-1.5x Noise's on loopback: 240-300 vs
     // 150-200 MB/s); IPFS peers get Noise first, as they expect. Multistream picks one both speak.
     connectionEncrypters: init.network === 'ipfs' ? [noise(), tls()] : [tls(), noise()],

@@ -56,7 +56,7 @@ import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } f
 import { dcutr } from '@libp2p/dcutr'
 import { autoNATv2 } from '@libp2p/autonat-v2'
 import { quic } from '@chainsafe/libp2p-quic'
-import { webRTC } from '@libp2p/webrtc'
+import type { webRTC } from '@libp2p/webrtc'
 import type { Connection, PeerInfo, PeerRouting, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -167,8 +167,8 @@ async function iceConnected (maConn: IceState, signal?: AbortSignal): Promise<vo
  * connection to the relayed one that works. Here the inbound upgrade waits until the peer
  * connection is connected and fails (closing it) when ICE fails or the upgrade times out.
  */
-function webRTCWaitingForIce (init: Parameters<typeof webRTC>[0]): (components: any) => Transport {
-  const factory = webRTC(init)
+function webRTCWaitingForIce (webRTCFactory: typeof webRTC, init: Parameters<typeof webRTC>[0]): (components: any) => Transport {
+  const factory = webRTCFactory(init)
   return components => factory(new Proxy(components, {
     get (target, prop) {
       if (prop !== 'upgrader') return target[prop]
@@ -189,9 +189,21 @@ function webRTCWaitingForIce (init: Parameters<typeof webRTC>[0]): (components: 
   }))
 }
 
-export function reachTransports (init: ReachInit = REACH_DEFAULTS): Array<(components: any) => Transport> {
+/**
+ * The WebRTC transport for `init`, or undefined when it is off. Loaded only here, when a node
+ * goes online: @libp2p/webrtc and its certificate libraries took 1.5-2.4 s to import on this
+ * machine, which every command that opens the node offline would otherwise pay.
+ */
+export async function loadWebRTC (init: ReachInit): Promise<((components: any) => Transport) | undefined> {
+  if (!(init.webrtc ?? true)) return undefined
+  const { webRTC } = await import('@libp2p/webrtc')
+  return webRTCWaitingForIce(webRTC, { rtcConfiguration: iceServers(init.stun ?? []) })
+}
+
+/** QUIC and the relay transport, and WebRTC when loadWebRTC gave it. */
+export function reachTransports (webrtc?: (components: any) => Transport): Array<(components: any) => Transport> {
   return [
-    ...(init.webrtc ?? true ? [webRTCWaitingForIce({ rtcConfiguration: iceServers(init.stun ?? []) })] : []),
+    ...(webrtc === undefined ? [] : [webrtc]),
     // QUIC over UDP beside TCP: a node dials /quic-v1 addresses even when it listens on none.
     quic(),
     // The relay transport also dials /p2p-circuit addresses: a node that does not reserve
