@@ -247,8 +247,9 @@ export function reachServices (init: ReachInit) {
  * upgrade" then takes the relay's id for the peer's, finds the address "public and
  * dialable" (its Circuit matcher misses `/webrtc`), and force-dials it: the relay answers,
  * DCUtR counts the WebRTC connection to the relay as the direct one it wanted and closes the
- * relayed connection to the real peer (measured in test/net/nat: every WebRTC dial between
- * two NATed peers died that way). The connection gater refuses such a dial (net/index.ts).
+ * relayed connection to the real peer (seen in test/net/nat: a WebRTC dial between two NATed
+ * peers lost its signalling stream mid-way, the relayed connection under it closed). The
+ * connection gater refuses such a dial (net/index.ts).
  */
 export function isRelayLoop (ma: Multiaddr): boolean {
   const components = ma.getComponents()
