@@ -29,8 +29,8 @@
  * DCUtR does work when the dialler is reachable: the NATed node dials it straight back.
  *
  * Between two NATed nodes WebRTC does punch (@libp2p/webrtc, config `nat.webrtc`, on by
- * default): a node with `relay.use` listens on `/webrtc` and so announces
- * `<relay>/p2p-circuit/webrtc`; when a relayed connection opens, DCUtR swaps addresses
+ * default): a node with `relay.use` and a STUN server (`nat.stun`) listens on `/webrtc` and
+ * so announces `<relay>/p2p-circuit/webrtc`; when a relayed connection opens, DCUtR swaps addresses
  * (these among them) and dials them, the WebRTC transport sends SDP and ICE candidates over
  * the relayed connection (/webrtc-signaling/0.0.1), ICE punches a UDP path between the two
  * NATs' public ports, and DCUtR closes the relayed connection. ICE learns a NAT's public
@@ -78,7 +78,7 @@ export interface ReachInit {
   relayedConnectionLimit?: { durationMs: number, bytes: bigint }
   /**
    * WebRTC between peers behind NAT (config `nat.webrtc`; default on): dial `/webrtc` relay
-   * addresses, and with `use` listen on them, so two NATed peers punch a UDP path with ICE.
+   * addresses, and with `use` and `stun` listen on them, so two NATed peers punch a UDP path with ICE.
    */
   webrtc?: boolean
   /**
@@ -214,9 +214,12 @@ export function reachTransports (webrtc?: (components: any) => Transport): Array
 
 export function reachListen (init: ReachInit): string[] {
   // A relay is reachable by definition: it needs no relay of its own. A node that reserves
-  // also takes WebRTC connections through its relays, where peers behind NAT punch to it.
+  // also takes WebRTC connections through its relays, where peers behind NAT punch to it,
+  // once it has a STUN server to learn its NAT's port from: without one ICE offers only
+  // LAN addresses, and every peer that dialled its /webrtc address (libp2p tries those
+  // before plain relay addresses) would wait for ICE to fail (about 6 s here) first.
   if (!init.use || init.serve) return []
-  return init.webrtc ?? true ? [RELAY_SEARCH, WEBRTC_LISTEN] : [RELAY_SEARCH]
+  return (init.webrtc ?? true) && (init.stun ?? []).length > 0 ? [RELAY_SEARCH, WEBRTC_LISTEN] : [RELAY_SEARCH]
 }
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.

@@ -106,7 +106,7 @@ export const configSchema = z.strictObject({
     autonat: z.boolean().default(true),
     /**
      * WebRTC through relays: two peers behind NAT swap ICE candidates over the relay and punch
-     * a UDP path. Listens (announces `/p2p-circuit/webrtc`) only with relay.use.
+     * a UDP path. Listens (announces `/p2p-circuit/webrtc`) only with relay.use and a STUN server.
      */
     webrtc: z.boolean().default(true),
     /** STUN servers for ICE (`stun:host:port`); none by default, so no public server is ever asked. */

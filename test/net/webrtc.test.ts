@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createNet, isRelayed, type ReachInit } from '../../src/net/index.ts'
-import { iceServers, isRelayLoop } from '../../src/net/reach.ts'
+import { iceServers, isRelayLoop, reachListen } from '../../src/net/reach.ts'
 
 const R = '12D3KooWA4aadbBVR4M1xzNFRoC1VkJH495pSmerX1xiuvfLnc7m'
 const P = '12D3KooWHYyichEiXBJ1DdiwpzEu5Lq1htDvRdeyY7Uxkxy5FtxZ'
@@ -28,6 +28,15 @@ test('the gater\'s relay loop: a relay reached through itself, and only that', (
   assert.equal(isRelayLoop(multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${R}/p2p-circuit/webrtc/p2p/${P}`)), false)
   assert.equal(isRelayLoop(multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${R}/p2p-circuit/p2p/${P}`)), false)
   assert.equal(isRelayLoop(multiaddr(`/ip4/11.0.0.1/tcp/4001/p2p/${R}`)), false)
+})
+
+test('a node listens on /webrtc (announces <relay>/p2p-circuit/webrtc) only when it reserves on relays and has a STUN server', () => {
+  const use = { serve: false, use: true, holePunch: true }
+  assert.deepEqual(reachListen({ ...use, stun: ['stun:11.0.0.1:3478'] }), ['/p2p-circuit', '/webrtc'])
+  assert.deepEqual(reachListen(use), ['/p2p-circuit'])
+  assert.deepEqual(reachListen({ ...use, stun: ['stun:11.0.0.1:3478'], webrtc: false }), ['/p2p-circuit'])
+  assert.deepEqual(reachListen({ ...use, serve: true, stun: ['stun:11.0.0.1:3478'] }), [])
+  assert.deepEqual(reachListen({ ...use, use: false, stun: ['stun:11.0.0.1:3478'] }), [])
 })
 
 test('ICE gets the configured STUN servers and nothing else: none by default', () => {
