@@ -127,6 +127,12 @@ test('behind two cone NATs: the follower gets the site through the relay; a reac
     // first through the relay: once every connection between the two is closed, the follower
     // can reach the publisher only through the relay (a redial by either side goes the same way)
     const { at: closed } = await w.follower.peer.request<{ at: number }>('hangUp', { peer: w.publisher.id })
+    // closed at the publisher too: a relayed connection that arrives while it still counts an
+    // old one open notifies no protocol topology, and DCUtR would not start on it
+    await w.publisher.peer.request('hangUp', { peer: w.follower.id })
+    await until('no connection between the two, at either end', async () =>
+      (await w.publisher.peer.request<Conn[]>('connections', { peer: w.follower.id })).length === 0 &&
+      (await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })).length === 0, 10_000, 50)
     await w.follower.peer.request('dial', { addr: circuit })
     // then DCUtR over the relayed connection swaps addresses, the /webrtc relay addresses among
     // them, and a WebRTC dial sends SDP and ICE candidates through the relay while ICE
