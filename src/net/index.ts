@@ -20,7 +20,7 @@ import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 import { withTor, type TorClient } from './tor.ts'
 import { keepPubsubStreams } from './pubsub-streams.ts'
-import { randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
+import { isRelayLoop, loadWebRTC, randomWalkPause, reachListen, reachServices, reachTransports, REACH_DEFAULTS, type ReachInit, type ReachServices } from './reach.ts'
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
@@ -73,7 +73,7 @@ export interface NetInit {
 /**
  * The libp2p node: TCP and WebSockets, Noise, Yamux, identify, ping, a server-mode
  * Kademlia DHT under the network's protocol prefix, and gossipsub; circuit relay v2 and
- * DCUtR for peers behind NAT (reach.ts). Discovery is the
+ * DCUtR, and WebRTC through relays, for peers behind NAT (reach.ts). Discovery is the
  * configured bootstrap list, plus mDNS only when asked for.
  */
 export async function createNet (init: NetInit): Promise<WeftLibp2p> {
@@ -88,7 +88,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     start: init.start ?? true,
     datastore: init.datastore ?? new MemoryDatastore(),
     addresses: { listen: [...init.listen, ...reachListen(reach)], appendAnnounce: init.announce ?? [] },
-    transports: [tcp(), webSockets(), ...reachTransports()],
+    transports: [tcp(), webSockets(), ...reachTransports(await loadWebRTC(reach))],
     // TLS first between weft peers (its streams ran 1.3-1.5x Noise's on loopback: 240-300 vs
     // 150-200 MB/s); IPFS peers get Noise first, as they expect. Multistream picks one both speak.
     connectionEncrypters: init.network === 'ipfs' ? [noise(), tls()] : [tls(), noise()],
@@ -98,6 +98,8 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     // A banned peer is neither dialled nor let back in until its ban ends.
     connectionGater: {
       denyDialPeer: peer => init.isBanned?.(peer.toString()) ?? false,
+      // a relay reached through itself: DCUtR's misreading of a WebRTC relay address (reach.ts)
+      denyDialMultiaddr: ma => isRelayLoop(ma),
       denyInboundEncryptedConnection: peer => init.isBanned?.(peer.toString()) ?? false
     },
     // A private network's peers often share one IP (a LAN behind NAT, a loopback testnet).

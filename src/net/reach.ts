@@ -2,7 +2,7 @@
  * Reaching peers behind NAT: a circuit relay v2 server lets reachable nodes carry
  * connections for unreachable ones, the relay transport reserves slots and dials
  * `/p2p-circuit` addresses, DCUtR tries to turn a relayed connection into a direct one,
- * QUIC (@chainsafe/libp2p-quic) runs beside TCP, and AutoNAT v2 tells a node which of its
+ * QUIC (@chainsafe/libp2p-quic) runs beside TCP, WebRTC punches between NATs, and AutoNAT v2 tells a node which of its
  * public addresses peers can dial.
  *
  * AutoNAT v2 (@libp2p/autonat-v2 2.0.15, config `nat.autonat`): the server dials back on a
@@ -28,6 +28,20 @@
  * and 15 in the same run.
  * DCUtR does work when the dialler is reachable: the NATed node dials it straight back.
  *
+ * Between two NATed nodes WebRTC does punch (@libp2p/webrtc, config `nat.webrtc`, on by
+ * default): a node with `relay.use` and a STUN server (`nat.stun`) listens on `/webrtc` and
+ * so announces `<relay>/p2p-circuit/webrtc`; when a relayed connection opens, DCUtR swaps addresses
+ * (these among them) and dials them, the WebRTC transport sends SDP and ICE candidates over
+ * the relayed connection (/webrtc-signaling/0.0.1), ICE punches a UDP path between the two
+ * NATs' public ports, and DCUtR closes the relayed connection. ICE learns a NAT's public
+ * port from the STUN servers in config `nat.stun` only (none by default: @libp2p/webrtc's
+ * own default is a list of public servers, which weft never asks). Measured in test/net/nat
+ * (coturn as the STUN server beside the relay): cone to cone, a direct WebRTC connection
+ * within a second or two of the relayed one; behind a symmetric NAT ICE fails (no TURN) and
+ * the relay carries the site. Two fixes around @libp2p/webrtc 6.0.33 and @libp2p/dcutr live
+ * here: the answering side waits for ICE before upgrading (webRTCWaitingForIce) and the
+ * gater refuses the relay-through-itself addresses DCUtR makes up (isRelayLoop).
+ *
  * What the node announces (libp2p 3's address manager, kept as it is):
  * - private addresses (10/8, 192.168/16, loopback, …) as they are: dialable on the LAN and
  *   loopback testnets; a peer elsewhere fails fast on them and goes on to the next address.
@@ -42,7 +56,9 @@ import { circuitRelayServer, circuitRelayTransport, type CircuitRelayService } f
 import { dcutr } from '@libp2p/dcutr'
 import { autoNATv2 } from '@libp2p/autonat-v2'
 import { quic } from '@chainsafe/libp2p-quic'
+import type { webRTC } from '@libp2p/webrtc'
 import type { Connection, Libp2p, PeerId, PeerInfo, PeerRouting, Stream, Transport } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface ReachInit {
@@ -60,6 +76,16 @@ export interface ReachInit {
    * Benchmarks and the operator of a relay for large sites raise them.
    */
   relayedConnectionLimit?: { durationMs: number, bytes: bigint }
+  /**
+   * WebRTC between peers behind NAT (config `nat.webrtc`; default on): dial `/webrtc` relay
+   * addresses, and with `use` and `stun` listen on them, so two NATed peers punch a UDP path with ICE.
+   */
+  webrtc?: boolean
+  /**
+   * STUN servers ICE asks for the node's public address (config `nat.stun`, `stun:host:port`).
+   * Empty by default: weft never sends to a server nobody configured (libp2p's default list is public ones).
+   */
+  stun?: string[]
 }
 
 export const REACH_DEFAULTS: ReachInit = { serve: false, use: false, holePunch: true }
@@ -96,8 +122,88 @@ export function randomWalkPause (): () => PeerRouting {
 /** The listen address that asks the relay transport to find relays and reserve a slot. */
 export const RELAY_SEARCH = '/p2p-circuit'
 
-export function reachTransports (): Array<(components: any) => Transport> {
+/** The listen address that asks the WebRTC transport to announce `<relay address>/p2p-circuit/webrtc`. */
+export const WEBRTC_LISTEN = '/webrtc'
+
+/**
+ * The WebRTC transport's ICE configuration: only the STUN servers given, never libp2p's
+ * default public ones (an empty list is kept as it is; only an absent one is replaced).
+ * A fresh object each time: @libp2p/webrtc writes into the one it gets.
+ */
+export function iceServers (stun: string[]): () => RTCConfiguration {
+  return () => ({ iceServers: stun.map(url => ({ urls: [url] })) })
+}
+
+/** The peer connection a WebRTC MultiaddrConnection wraps (@libp2p/webrtc keeps it as a public field). */
+interface IceState { peerConnection?: { connectionState: string, addEventListener: (type: 'connectionstatechange', fn: () => void) => void, removeEventListener: (type: 'connectionstatechange', fn: () => void) => void } }
+
+/** Resolves once ICE and DTLS have connected, rejects when they fail or `signal` aborts. */
+async function iceConnected (maConn: IceState, signal?: AbortSignal): Promise<void> {
+  const pc = maConn.peerConnection
+  if (pc === undefined || pc.connectionState === 'connected') return
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      pc.removeEventListener('connectionstatechange', onChange)
+      signal?.removeEventListener('abort', onAbort)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    const onChange = (): void => {
+      if (pc.connectionState === 'connected') done()
+      else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') done(new Error(`ICE ${pc.connectionState}: no direct path to the peer`))
+    }
+    const onAbort = (): void => { done(signal?.reason ?? new Error('aborted')) }
+    pc.addEventListener('connectionstatechange', onChange)
+    signal?.addEventListener('abort', onAbort)
+    if (signal?.aborted === true) onAbort()
+  })
+}
+
+/**
+ * @libp2p/webrtc's transport, with an answering side that waits for ICE. @libp2p/webrtc
+ * 6.0.33 upgrades an inbound WebRTC connection as soon as its signalling stream ends, even
+ * when ICE never connected (behind a symmetric NAT it never does): the node then held an
+ * "open", direct-looking connection that carried nothing, and libp2p prefers a direct
+ * connection to the relayed one that works. Here the inbound upgrade waits until the peer
+ * connection is connected and fails (closing it) when ICE fails or the upgrade times out.
+ */
+function webRTCWaitingForIce (webRTCFactory: typeof webRTC, init: Parameters<typeof webRTC>[0]): (components: any) => Transport {
+  const factory = webRTCFactory(init)
+  return components => factory(new Proxy(components, {
+    get (target, prop) {
+      if (prop !== 'upgrader') return target[prop]
+      const upgrader = target.upgrader
+      return new Proxy(upgrader, {
+        get (u, p) {
+          if (p === 'upgradeInbound') {
+            return async (maConn: IceState, options: { signal?: AbortSignal }) => {
+              await iceConnected(maConn, options?.signal)
+              return await u.upgradeInbound(maConn, options)
+            }
+          }
+          const value = u[p]
+          return typeof value === 'function' ? value.bind(u) : value
+        }
+      })
+    }
+  }))
+}
+
+/**
+ * The WebRTC transport for `init`, or undefined when it is off. Loaded only here, when a node
+ * goes online: @libp2p/webrtc and its certificate libraries took 1.5-2.4 s to import on this
+ * machine, which every command that opens the node offline would otherwise pay.
+ */
+export async function loadWebRTC (init: ReachInit): Promise<((components: any) => Transport) | undefined> {
+  if (!(init.webrtc ?? true)) return undefined
+  const { webRTC } = await import('@libp2p/webrtc')
+  return webRTCWaitingForIce(webRTC, { rtcConfiguration: iceServers(init.stun ?? []) })
+}
+
+/** QUIC and the relay transport, and WebRTC when loadWebRTC gave it. */
+export function reachTransports (webrtc?: (components: any) => Transport): Array<(components: any) => Transport> {
   return [
+    ...(webrtc === undefined ? [] : [webrtc]),
     // QUIC over UDP beside TCP: a node dials /quic-v1 addresses even when it listens on none.
     quic(),
     // The relay transport also dials /p2p-circuit addresses: a node that does not reserve
@@ -107,8 +213,13 @@ export function reachTransports (): Array<(components: any) => Transport> {
 }
 
 export function reachListen (init: ReachInit): string[] {
-  // A relay is reachable by definition: it needs no relay of its own.
-  return init.use && !init.serve ? [RELAY_SEARCH] : []
+  // A relay is reachable by definition: it needs no relay of its own. A node that reserves
+  // also takes WebRTC connections through its relays, where peers behind NAT punch to it,
+  // once it has a STUN server to learn its NAT's port from: without one ICE offers only
+  // LAN addresses, and every peer that dialled its /webrtc address (libp2p tries those
+  // before plain relay addresses) would wait for ICE to fail (about 6 s here) first.
+  if (!init.use || init.serve) return []
+  return (init.webrtc ?? true) && (init.stun ?? []).length > 0 ? [RELAY_SEARCH, WEBRTC_LISTEN] : [RELAY_SEARCH]
 }
 
 // A type alias, not an interface: libp2p's ServiceMap needs an index signature.
@@ -132,9 +243,37 @@ export function reachServices (init: ReachInit) {
   }
 }
 
-/** Whether a connection goes through a relay (limited, `/p2p-circuit`) rather than straight to the peer. */
+/**
+ * Whether `ma` reaches a relay through itself (`/p2p/<relay>/p2p-circuit/webrtc/p2p/<relay>`):
+ * never a real peer's address, but DCUtR (@libp2p/dcutr 3) dials one. Identify stores a
+ * peer's `/p2p-circuit/webrtc` address without the peer's own id, DCUtR's "unilateral
+ * upgrade" then takes the relay's id for the peer's, finds the address "public and
+ * dialable" (its Circuit matcher misses `/webrtc`), and force-dials it: the relay answers,
+ * DCUtR counts the WebRTC connection to the relay as the direct one it wanted and closes the
+ * relayed connection to the real peer (seen in test/net/nat: a WebRTC dial between two NATed
+ * peers lost its signalling stream mid-way, the relayed connection under it closed). The
+ * connection gater refuses such a dial (net/index.ts).
+ */
+export function isRelayLoop (ma: Multiaddr): boolean {
+  const components = ma.getComponents()
+  const circuit = components.findIndex(c => c.name === 'p2p-circuit')
+  if (circuit < 0) return false
+  const relay = components.slice(0, circuit).findLast(c => c.name === 'p2p')?.value
+  const target = components.slice(circuit).findLast(c => c.name === 'p2p')?.value
+  return relay !== undefined && relay === target
+}
+
+/**
+ * Whether a connection goes through a relay (limited, `/p2p-circuit`) rather than straight to
+ * the peer. A WebRTC connection the node dialled keeps the relay address it signalled over
+ * (`…/p2p-circuit/webrtc/p2p/<peer>`) but its bytes take the path ICE punched: not relayed
+ * (the side that answered sees `/webrtc/p2p/<peer>`). ICE here has STUN servers only, no TURN.
+ */
 export function isRelayed (connection: Pick<Connection, 'remoteAddr' | 'limits'>): boolean {
-  return connection.limits !== undefined || connection.remoteAddr.getComponents().some(c => c.name === 'p2p-circuit')
+  if (connection.limits !== undefined) return true
+  const names = connection.remoteAddr.getComponents().map(c => c.name)
+  const circuit = names.lastIndexOf('p2p-circuit')
+  return circuit >= 0 && names[circuit + 1] !== 'webrtc'
 }
 
 /**

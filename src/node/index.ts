@@ -282,7 +282,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       listen: repo.config.addresses.listen,
       announce: repo.config.addresses.announce ?? [],
       mdns: repo.config.discovery.mdns,
-      reach: { serve: repo.config.relay.serve, use: repo.config.relay.use, holePunch: repo.config.nat.holePunch, autoNat: repo.config.nat.autonat },
+      reach: { serve: repo.config.relay.serve, use: repo.config.relay.use, holePunch: repo.config.nat.holePunch, autoNat: repo.config.nat.autonat, webrtc: repo.config.nat.webrtc, stun: repo.config.nat.stun },
       ...options.net,
       tor,
       // after the spread: a caller's isBanned (even an absent one) is already inside this one

@@ -103,7 +103,14 @@ export const configSchema = z.strictObject({
      * AutoNAT v2: peers dial the node's public addresses back on a fresh connection, and only
      * those they reach are announced. A node behind NAT learns that none is reachable.
      */
-    autonat: z.boolean().default(true)
+    autonat: z.boolean().default(true),
+    /**
+     * WebRTC through relays: two peers behind NAT swap ICE candidates over the relay and punch
+     * a UDP path. Listens (announces `/p2p-circuit/webrtc`) only with relay.use and a STUN server.
+     */
+    webrtc: z.boolean().default(true),
+    /** STUN servers for ICE (`stun:host:port`); none by default, so no public server is ever asked. */
+    stun: z.array(z.string().regex(/^stuns?:[^\s]+$/)).default([])
   }).prefault({}),
   discovery: z.strictObject({
     /** mDNS finds peers on the LAN; it sends multicast beyond this machine, so it is off unless asked for. */

@@ -125,11 +125,47 @@ export async function createInternet (t: TestContext): Promise<Internet> {
         'add table ip wfilter',
         'add chain ip wfilter forwarding { type filter hook forward priority 0 ; policy drop ; }',
         'add rule ip wfilter forwarding iifname "lan" accept',
-        'add rule ip wfilter forwarding ct state established,related accept'
+        'add rule ip wfilter forwarding ct state established,related accept',
+        // the router itself takes nothing unasked from the public side either: a packet it
+        // accepted would leave a conntrack entry on the NAT's own address and port, and the
+        // NAT's next mapping onto that port (a punch going out) would get another port
+        'add chain ip wfilter incoming { type filter hook input priority 0 ; policy drop ; }',
+        'add rule ip wfilter incoming iifname "lan" accept',
+        'add rule ip wfilter incoming iifname "lo" accept',
+        'add rule ip wfilter incoming ct state established,related accept'
       ].join(' ; '))
       return { ns: lan, privateIp, publicIp, kind }
     }
   }
+}
+
+/**
+ * A STUN server (Debian's coturn, `--stun-only`) on `ip`:3478 in `ns`, so ICE on peers behind
+ * the NATs learns the public address and port their router shows the public side (a
+ * server-reflexive candidate). Stopped when the test ends. Undefined when coturn is missing.
+ */
+export async function startStun (t: TestContext, ns: string, ip: string): Promise<string | undefined> {
+  try {
+    await run('sh', ['-c', 'command -v turnserver'])
+  } catch {
+    return undefined
+  }
+  const child = spawn('ip', ['netns', 'exec', ns, 'turnserver', '-n', '--stun-only', '--no-cli', '--no-tls', '--no-dtls',
+    '-L', ip, '-p', '3478', '--no-stdout-log', '--log-file', '/dev/null', '--pidfile', '/dev/null'], { stdio: 'ignore' })
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  t.after(async () => {
+    child.kill('SIGTERM')
+    const killer = setTimeout(() => { child.kill('SIGKILL') }, 5_000)
+    await exited
+    clearTimeout(killer)
+  })
+  // ready once it has bound its UDP port
+  for (let i = 0; i < 100; i++) {
+    const { stdout } = await run('ip', ['netns', 'exec', ns, 'ss', '-Huln', `sport = :3478`])
+    if (stdout.includes(`${ip}:3478`)) return `stun:${ip}:3478`
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  throw new Error(`coturn did not bind ${ip}:3478 in ${ns}`)
 }
 
 /** The longest one request to a peer may take (ms): fetches through a relay included. */

@@ -22,6 +22,7 @@ export interface PeerStart {
 }
 
 let node: WeftNode | undefined
+const opened: Array<{ peer: string, remoteAddr: string, relayed: boolean, opened: number }> = []
 
 function online (): WeftNode & { libp2p: NonNullable<WeftNode['libp2p']>, exchange: NonNullable<WeftNode['exchange']> } {
   if (node?.libp2p === undefined) throw new Error('the node is not started')
@@ -47,6 +48,10 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
       reprovideInterval: 0,
       sites: { republishInterval: 0, pollInterval: 0 }
     })
+    // every connection opened from now on, in order (the NAT tests read how a peer was reached)
+    node.libp2p!.addEventListener('connection:open', ({ detail: c }) => {
+      opened.push({ peer: c.remotePeer.toString(), remoteAddr: c.remoteAddr.toString(), relayed: isRelayed(c), opened: Date.now() })
+    })
     if (node.tor !== undefined) {
       await node.tor.bootstrapped({ signal: AbortSignal.timeout(80_000) })
       await node.tor.published({ signal: AbortSignal.timeout(80_000) })
@@ -62,10 +67,11 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
   async addrs () {
     return online().libp2p.getMultiaddrs().map(String)
   },
-  async dial ({ addr }: { addr: string }) {
+  /** Dials `addr`; with `force`, a new connection even when one to the peer is open. */
+  async dial ({ addr, force }: { addr: string, force?: boolean }) {
     const { multiaddr } = await import('@multiformats/multiaddr')
-    const conn = await online().libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(20_000) })
-    return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn) }
+    const conn = await online().libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(20_000), force })
+    return { remoteAddr: conn.remoteAddr.toString(), relayed: isRelayed(conn), opened: conn.timeline.open }
   },
   /**
    * What AutoNAT v2 made of this node's addresses: each address the node has (verified or
@@ -88,13 +94,30 @@ const ops: Record<string, (args: any) => Promise<unknown>> = {
   async hangUp ({ peer }: { peer: string }) {
     const n = online()
     await Promise.all(n.libp2p.getConnections().filter(c => c.remotePeer.toString() === peer).map(async c => { await c.close() }))
-    return null
+    // when every connection was closed (the clock tests compare connections' open times with)
+    return { at: Date.now() }
+  },
+  /** Every connection to `peer` opened since the node started, open or closed since, oldest first. */
+  async openedConnections ({ peer }: { peer: string }) {
+    return opened.filter(c => c.peer === peer)
   },
   /** Every open connection to `peer`: where it goes and whether a relay carries it. */
   async connections ({ peer }: { peer: string }) {
     const n = online()
     return n.libp2p.getConnections().filter(c => c.remotePeer.toString() === peer)
-      .map(c => ({ remoteAddr: c.remoteAddr.toString(), relayed: isRelayed(c), direction: c.direction, status: c.status }))
+      .map(c => ({ remoteAddr: c.remoteAddr.toString(), relayed: isRelayed(c), direction: c.direction, status: c.status, opened: c.timeline.open }))
+  },
+  /**
+   * For each WebRTC connection to `peer`, the candidate pair ICE selected (node-datachannel's
+   * RTCPeerConnection, off libp2p's typed interface): the addresses the bytes really take.
+   */
+  async webrtcPaths ({ peer }: { peer: string }) {
+    const n = online()
+    const describe = (c: any): string => `${c?.type as string} ${c?.address as string}:${c?.port as number}`
+    return n.libp2p.getConnections().filter(c => c.remotePeer.toString() === peer)
+      .map(c => (c as any).maConn?.peerConnection?.selectedCandidatePair?.())
+      .filter(pair => pair != null)
+      .map(pair => ({ local: describe(pair.local), remote: describe(pair.remote) }))
   },
   async publish ({ dir, label, files }: { dir: string, label: string, files: string[] }) {
     const n = online()

@@ -2,7 +2,9 @@
  * Peers behind real NATs (network namespaces, nftables masquerade): a relay in the public
  * namespace, a publisher behind one NAT and a follower behind another. The follower gets
  * the site through the relay; a reachable peer that dials the publisher through the relay
- * ends up with a direct connection (DCUtR); behind a symmetric NAT the relay carries the site.
+ * ends up with a direct connection (DCUtR); the two NATed peers end up with a direct WebRTC
+ * connection ICE punched (its STUN server, coturn, beside the relay); behind a symmetric NAT
+ * the relay carries the site.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,27 +13,27 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { until } from '../../helpers/until.ts'
 import { tmpDir } from '../../helpers/home.ts'
-import { createInternet, netnsUnavailable, spawnPeer, type Internet, type Lan, type NatKind, type Peer } from './netns.ts'
+import { createInternet, netnsUnavailable, spawnPeer, startStun, type Internet, type Lan, type NatKind, type Peer } from './netns.ts'
 
 const unavailable = await netnsUnavailable()
 const SITE_FILES = ['index.html', 'css/site.css', 'img/noise.bin']
 /** Under libp2p's default 128 KiB a relayed connection may carry, as a small site is. */
 const NOISE_BYTES = 48 * 1024
 
-/** How long a punch may take (ms): DCUtR's 3 tries of 5 s. */
+/** How long a punch may take (ms): DCUtR's 3 tries of 5 s (a WebRTC one took 0.3-2 s here). */
 const PUNCH_WAIT = 15_000
-const PUNCH_TODO = 'two nodes both behind NAT never punch: @chainsafe/libp2p-quic 2.1.1 dials from a client endpoint on an ephemeral UDP port, not from its listening one (ChainSafe/js-libp2p-quic#68), and @libp2p/tcp cannot reuse its listening port either, so a NAT never maps the dial to the port the other side was told; and the only public address a NATed node has (its NAT\'s port for that client endpoint) is never confirmed by AutoNAT, so DCUtR has no address to offer'
 
 const QUIC_AUTONAT_TODO = 'with @libp2p/autonat-v2 2.0.15 the relay\'s QUIC dial-back reaches the node but is refused ("No matching dial found for nonce value"): each dial-back connection makes the asker ask again over it, the server closes it after its dial-back, and the ask whose nonce the QUIC dial-back carries has died with it; TCP comes first in the request and gets through. With one AutoNAT server the address then waits for the next new connection'
 
 interface Started { peer: Peer, id: string }
+type Conn = { remoteAddr: string, relayed: boolean, opened: number }
 
 /** Where a peer listens: TCP and QUIC (UDP) on one port number. */
 function listenOn (ip: string, port: number): string[] {
   return [`/ip4/${ip}/tcp/${port}`, `/ip4/${ip}/udp/${port}/quic-v1`]
 }
 
-async function startPeer (t: any, ns: string, name: string, init: { listen: string[], announce?: boolean, bootstrap: string[], serve?: boolean, use?: boolean }): Promise<Started> {
+async function startPeer (t: any, ns: string, name: string, init: { listen: string[], announce?: boolean, bootstrap: string[], serve?: boolean, use?: boolean, stun?: string[] }): Promise<Started> {
   const peer = spawnPeer(t, ns, name)
   const home = join(await tmpDir(t, `weft-nat-${name}-`), 'home')
   const { peerId } = await peer.request('start', {
@@ -40,7 +42,7 @@ async function startPeer (t: any, ns: string, name: string, init: { listen: stri
     // a node on the public side says where it is reachable (config addresses.announce)
     announce: init.announce === true ? init.listen : [],
     bootstrap: init.bootstrap,
-    reach: { serve: init.serve ?? false, use: init.use ?? true, holePunch: true }
+    reach: { serve: init.serve ?? false, use: init.use ?? true, holePunch: true, stun: init.stun ?? [] }
   })
   return { peer, id: peerId }
 }
@@ -55,17 +57,20 @@ async function makeSite (t: any): Promise<string> {
   return dir
 }
 
-interface World { net: Internet, relay: Started, relayAddr: string, publisher: Started, follower: Started, publisherLan: Lan }
+interface World { net: Internet, relay: Started, relayAddr: string, publisher: Started, follower: Started, publisherLan: Lan, followerLan: Lan, stun: string | undefined }
 
 /** A relay on the public side, a publisher behind a `publisherNat`, a follower behind a cone NAT. */
 async function buildWorld (t: any, publisherNat: NatKind): Promise<World> {
   const net = await createInternet(t)
+  // ICE behind the NATs learns its public address and port from a STUN server on the public side
+  const stun = await startStun(t, net.publicNs, net.publicIp)
   const relay = await startPeer(t, net.publicNs, 'relay', { listen: listenOn(net.publicIp, 4001), announce: true, bootstrap: [], serve: true, use: false })
   const relayAddr = `/ip4/${net.publicIp}/tcp/4001/p2p/${relay.id}`
   const lanA = await net.addLan(publisherNat)
   const lanB = await net.addLan('cone')
-  const publisher = await startPeer(t, lanA.ns, 'publisher', { listen: listenOn(lanA.privateIp, 4101), bootstrap: [relayAddr] })
-  const follower = await startPeer(t, lanB.ns, 'follower', { listen: listenOn(lanB.privateIp, 4101), bootstrap: [relayAddr] })
+  const stunList = stun === undefined ? [] : [stun]
+  const publisher = await startPeer(t, lanA.ns, 'publisher', { listen: listenOn(lanA.privateIp, 4101), bootstrap: [relayAddr], stun: stunList })
+  const follower = await startPeer(t, lanB.ns, 'follower', { listen: listenOn(lanB.privateIp, 4101), bootstrap: [relayAddr], stun: stunList })
   // an unreachable node advertises a relay address once the relay grants a reservation,
   // and never its NAT's public address (the port peers see is not dialable from elsewhere)
   for (const [p, lan] of [[publisher, lanA], [follower, lanB]] as const) {
@@ -74,7 +79,7 @@ async function buildWorld (t: any, publisherNat: NatKind): Promise<World> {
     assert.ok(addrs.every(a => !a.includes(lan.publicIp)), `an unconfirmed NAT address is not announced: ${addrs.join(' ')}`)
   }
   await until('the publisher has the relay in its DHT routing table', async () => (await publisher.peer.request<number>('routingTableSize')) > 0, 30_000, 100)
-  return { net, relay, relayAddr, publisher, follower, publisherLan: lanA }
+  return { net, relay, relayAddr, publisher, follower, publisherLan: lanA, followerLan: lanB, stun }
 }
 
 async function publishAndFollow (t: any, w: World): Promise<{ name: string, root: string, hashes: Record<string, string> }> {
@@ -90,9 +95,11 @@ async function publishAndFollow (t: any, w: World): Promise<{ name: string, root
 test('behind two cone NATs: the follower gets the site through the relay; a reachable peer reaches the publisher directly after DCUtR', { skip: unavailable, timeout: 240_000 }, async t => {
   const w = await buildWorld(t, 'cone')
   const site = await publishAndFollow(t, w)
-  // the publisher and follower reached each other only through the relay
-  const between = await w.follower.peer.request<Array<{ remoteAddr: string, relayed: boolean }>>('connections', { peer: w.publisher.id })
-  assert.ok(between.length > 0 && between.some(c => c.relayed && c.remoteAddr.includes('/p2p-circuit')), JSON.stringify(between))
+  // the publisher and follower reached each other through the relay: relayed, or WebRTC
+  // signalled through it (the subtest below takes that step by step); never TCP or QUIC
+  const between = await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })
+  t.diagnostic(`after following: ${JSON.stringify(between)}`)
+  assert.ok(between.length > 0 && between.every(c => c.remoteAddr.includes(`/p2p/${w.relay.id}/p2p-circuit/`) || c.remoteAddr.startsWith('/webrtc/')), JSON.stringify(between))
 
   // A reachable peer on the public side dials the publisher's relay address; DCUtR on the
   // publisher sees that the dialler announces a public address and dials it straight
@@ -101,7 +108,8 @@ test('behind two cone NATs: the follower gets the site through the relay; a reac
   // the publisher learns the reachable peer's addresses (identify) on a direct connection first
   await w.publisher.peer.request('dial', { addr: `/ip4/${w.net.publicIp}/tcp/4002/p2p/${reachable.id}` })
   // close that connection (an open one would be reused), so the next one goes through the relay
-  const circuit = (await w.publisher.peer.request<string[]>('addrs')).find(a => a.includes('/p2p-circuit'))!
+  // the plain relay address (the publisher also announces one for WebRTC, …/p2p-circuit/webrtc/…)
+  const circuit = (await w.publisher.peer.request<string[]>('addrs')).find(a => a === `${w.relayAddr}/p2p-circuit/p2p/${w.publisher.id}`)!
   await reachable.peer.request('hangUp', { peer: w.publisher.id })
   const first = await reachable.peer.request('dial', { addr: circuit })
   assert.equal(first.relayed, true, `the first connection goes through the relay: ${first.remoteAddr}`)
@@ -113,24 +121,67 @@ test('behind two cone NATs: the follower gets the site through the relay; a reac
   const direct = await reachable.peer.request('fetch', { root: site.root, files: SITE_FILES })
   assert.deepEqual(direct.hashes, site.hashes, 'bytes identical at the reachable peer')
 
-  await t.test('two peers both behind NAT punch a direct connection (QUIC)', { todo: PUNCH_TODO }, async () => {
-    // the follower dials the publisher through the relay afresh, and DCUtR gets its chance
-    await w.follower.peer.request('hangUp', { peer: w.publisher.id })
-    const relayed = await w.follower.peer.request('dial', { addr: circuit })
-    assert.equal(relayed.relayed, true, relayed.remoteAddr)
-    const punched = await until('DCUtR leaves the two NATed peers a direct connection', async () =>
-      (await w.follower.peer.request<Array<{ relayed: boolean }>>('connections', { peer: w.publisher.id })).some(c => !c.relayed), PUNCH_WAIT, 200).then(() => true, () => false)
-    const conns = await w.follower.peer.request<Array<{ remoteAddr: string, relayed: boolean }>>('connections', { peer: w.publisher.id })
-    assert.ok(punched, `still relayed: ${JSON.stringify(conns)}`)
-    const direct = await w.follower.peer.request('fetch', { root: site.root, files: SITE_FILES })
-    assert.deepEqual(direct.hashes, site.hashes, 'bytes identical over the punched connection')
+  await t.test('two peers both behind cone NATs: through the relay first, then a direct WebRTC connection ICE punched', { skip: w.stun === undefined ? 'coturn (the STUN server) is missing: scripts/ensure-netns.sh installs it as root' : false }, async () => {
+    const publisherAddrs = await w.publisher.peer.request<string[]>('addrs')
+    assert.ok(publisherAddrs.includes(`${w.relayAddr}/p2p-circuit/webrtc/p2p/${w.publisher.id}`), `the publisher announces a WebRTC address through its relay: ${publisherAddrs.join(' ')}`)
+    // first through the relay: once every connection between the two is closed, the follower
+    // can reach the publisher only through the relay (a redial by either side goes the same way)
+    const { at: closed } = await w.follower.peer.request<{ at: number }>('hangUp', { peer: w.publisher.id })
+    // closed at the publisher too: a relayed connection that arrives while it still counts an
+    // old one open notifies no protocol topology, and DCUtR would not start on it
+    await w.publisher.peer.request('hangUp', { peer: w.follower.id })
+    await until('no connection between the two, at either end', async () =>
+      (await w.publisher.peer.request<Conn[]>('connections', { peer: w.follower.id })).length === 0 &&
+      (await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })).length === 0, 10_000, 50)
+    await w.follower.peer.request('dial', { addr: circuit })
+    // then DCUtR over the relayed connection swaps addresses, the /webrtc relay addresses among
+    // them, and a WebRTC dial sends SDP and ICE candidates through the relay while ICE
+    // punches a UDP path through both NATs; DCUtR then closes the relayed connection
+    await until('the two NATed peers hold a direct WebRTC connection opened since', async () =>
+      (await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })).some(c => !c.relayed && c.remoteAddr.includes('/webrtc/') && c.opened >= closed), PUNCH_WAIT, 200)
+    const since = (await w.follower.peer.request<Conn[]>('openedConnections', { peer: w.publisher.id })).filter(c => c.opened >= closed)
+    t.diagnostic(`the follower's connections to the publisher since: ${JSON.stringify(since)}`)
+    const firstRelayed = since.findIndex(c => c.relayed && c.remoteAddr.includes('/p2p-circuit/'))
+    const firstWebRTC = since.findIndex(c => !c.relayed && c.remoteAddr.includes('/webrtc/'))
+    assert.ok(firstRelayed >= 0 && firstRelayed < firstWebRTC, `a relayed connection first, then WebRTC: ${JSON.stringify(since)}`)
+    const atFollower = await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })
+    const atPublisher = await w.publisher.peer.request<Conn[]>('connections', { peer: w.follower.id })
+    t.diagnostic(`follower's connections: ${JSON.stringify(atFollower)}; publisher's: ${JSON.stringify(atPublisher)}`)
+    // whichever side answered sees a plain /webrtc address: no /p2p-circuit in it
+    assert.ok([...atFollower, ...atPublisher].some(c => c.remoteAddr.startsWith('/webrtc/p2p/') && !c.relayed), 'one side sees /webrtc/p2p/<peer>')
+    // the path ICE chose: both NATs' public (server-reflexive) ports, the relay nowhere on it
+    const paths = await w.follower.peer.request<Array<{ local: string, remote: string }>>('webrtcPaths', { peer: w.publisher.id })
+    t.diagnostic(`ICE paths: ${JSON.stringify(paths)}`)
+    assert.ok(paths.some(p => p.local.includes(`${w.followerLan.publicIp}:`) && p.remote.includes(`${w.publisherLan.publicIp}:`)), JSON.stringify(paths))
+    // a new version of the site, announced while the relay still runs (it is the DHT server)
+    const next = await w.publisher.peer.request('publish', { dir: await makeSite(t), label: 'nat-site', files: SITE_FILES })
+    // the relay leaves: whatever the follower gets now came over the punched path
+    await w.relay.peer.request('stop').catch(() => {})
+    await until('no relayed connection is left', async () =>
+      (await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })).every(c => !c.relayed), 30_000, 200)
+    const direct = await w.follower.peer.request('fetch', { root: next.root, files: SITE_FILES })
+    assert.deepEqual(direct.hashes, next.hashes, 'bytes identical over the punched connection')
+    const after = await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })
+    assert.ok(after.length > 0 && after.every(c => !c.relayed && c.remoteAddr.includes('/webrtc/')), JSON.stringify(after))
   })
 })
 
-test('behind a symmetric NAT hole punching fails and the relay carries the site', { skip: unavailable, timeout: 240_000 }, async t => {
+test('behind a symmetric NAT hole punching (DCUtR, WebRTC) fails and the relay carries the site', { skip: unavailable, timeout: 240_000 }, async t => {
   const w = await buildWorld(t, 'symmetric')
   await publishAndFollow(t, w)
-  const between = await w.follower.peer.request<Array<{ remoteAddr: string, relayed: boolean }>>('connections', { peer: w.publisher.id })
+  // WebRTC is tried and fails: the STUN server saw one port of the publisher's NAT, the
+  // follower's ICE checks are sent to it, and the NAT gave the checks toward the follower
+  // another port (no TURN server here to relay through)
+  if (w.stun !== undefined) {
+    const webrtcAddr = `${w.relayAddr}/p2p-circuit/webrtc/p2p/${w.publisher.id}`
+    assert.ok((await w.publisher.peer.request<string[]>('addrs')).includes(webrtcAddr), 'the publisher announces a WebRTC address')
+    // the dial fails, or (joining a dial to the publisher already under way) ends relayed
+    const tried = await w.follower.peer.request('dial', { addr: webrtcAddr }).catch((err: Error) => ({ failed: err.message.split('\n')[0] }))
+    t.diagnostic(`a WebRTC dial through the symmetric NAT: ${JSON.stringify(tried)}`)
+    assert.ok(tried.failed !== undefined || tried.relayed === true, JSON.stringify(tried))
+  }
+  const between = await w.follower.peer.request<Conn[]>('connections', { peer: w.publisher.id })
+  t.diagnostic(`follower's connections: ${JSON.stringify(between)}`)
   assert.ok(between.length > 0, 'the follower is connected to the publisher')
   assert.ok(between.every(c => c.relayed && c.remoteAddr.includes('/p2p-circuit')), `only relayed connections: ${JSON.stringify(between)}`)
 })
