@@ -9,6 +9,7 @@ import { FetchSession, type FetchProgress, type FetchResult, type SessionStore }
 import { PROTOCOL } from './wire.ts'
 import { InFlight, swarmKey } from './swarm.ts'
 import { fetchDagViaBitswap, type BitswapExchange } from './bitswap.ts'
+import { servesBlock } from './probe.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 
 const BITSWAP_PROTOCOL = '/ipfs/bitswap/1.2.0'
@@ -24,7 +25,7 @@ export interface ExchangeComponents {
   /** Blocks are served from the store and verified into it. */
   blocks: SessionStore
   /** Where to look for providers beyond connected peers (the DHT); optional. */
-  findProviders?: (cid: CID, options: { signal: AbortSignal }) => AsyncIterable<PeerId>
+  findProviders?: (cid: CID, options: { signal: AbortSignal, verified: boolean }) => AsyncIterable<PeerId>
   /** Bitswap, for what no weft peer can supply (IPFS nodes); optional. */
   bitswap?: Pick<BitswapExchange, 'want'>
 }
@@ -64,6 +65,8 @@ export interface FetchOptions {
 export interface Exchange extends Startable {
   /** Brings the block (and by default the whole DAG under it) into the store, verified. */
   fetch(cid: CID, options?: FetchOptions): Promise<FetchResult>
+  /** Whether `peer` serves `cid`'s block, hashing right, asked alone (probe.ts): hardened routing believes a provider only then. Nothing is stored. */
+  servesBlock(peer: PeerId, cid: CID, options?: { signal?: AbortSignal }): Promise<boolean>
   /** A peer's standing, for `weft peers` and tests. */
   peerRecord(peer: PeerId | string): PeerRecord | undefined
   /** Whether a peer is serving a ban (the connection gater asks). */
@@ -138,6 +141,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
       if (started) await libp2p.unhandle(PROTOCOL)
       started = false
     },
+    servesBlock: async (peer, cid, options) => await servesBlock({ libp2p, scores }, peer, cid, options),
     peerRecord: peer => scores.get(peer.toString()),
     isBanned: peer => scores.isBanned(peer),
     penalise: (peer, offence, detail) => { scores.penalise(peer, offence, detail) },
@@ -165,7 +169,7 @@ export function createExchange (components: ExchangeComponents, init: ExchangeIn
         const delay = setTimeout(init.providerSearchDelay ?? PROVIDER_SEARCH_DELAY, undefined, { signal: signals }).catch(() => {})
         await Promise.race([starved.promise, delay])
         if (signals.aborted) return
-        for await (const peer of components.findProviders(cid, { signal: signals })) session.addProvider(peer)
+        for await (const peer of components.findProviders(cid, { signal: signals, verified: true })) session.addProvider(peer)
       })().catch(() => {}).finally(() => { session.noMoreProviders() })
       try {
         return await session.run()

@@ -80,6 +80,8 @@ export interface CreateNodeOptions extends OpenRepoOptions {
   exchange?: { requestTimeout?: number, banMs?: number, swarm?: boolean }
   /** Override the reprovide schedule (ms; 0 = off). */
   reprovideInterval?: number
+  /** Override config's routing.hardened (tests, benchmarks). */
+  hardened?: boolean
   /** Override sites' timers and limits (tests, benchmarks). */
   sites?: Partial<SitesInit>
   /** Override users' timers and limits (tests, benchmarks). */
@@ -252,7 +254,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     // which peers are banned.
     let exchangeForGater: Exchange | undefined
     const isBanned = (peer: string): boolean => options.net?.isBanned?.(peer) ?? exchangeForGater?.isBanned(peer) ?? false
-    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient, openStream } = await loadNetwork()
+    const { createNet, createReconnect, SqliteDatastore, createRouting, createExchange, createBitswapExchange, multiaddr, TorClient, openStream, DIVERSITY_DEFAULTS } = await loadNetwork()
     const datastore = new SqliteDatastore(repo.db)
     // tor (network.tor) needs the home for its state and onion key; libp2p listens and
     // dials through it, so it starts first and stops after.
@@ -295,10 +297,14 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     const reconnect = createReconnect({ libp2p, db: repo.db, isBanned }, options.reconnect)
     await reconnect.start()
     stops.push(async () => { await reconnect.stop() })
-    // routing needs libp2p's DHT, the pins and blocks it announces, and the datastore
-    // where the DHT's records are kept (it drops the stale ones at start).
+    // routing needs libp2p's DHT, the pins and blocks it announces, the datastore where
+    // the DHT's records are kept (it drops the stale ones at start), and, hardened, the
+    // exchange (built later, so looked up late) to ask a provider for the block.
+    let exchangeForRouting: Exchange | undefined
+    const hardened = options.hardened ?? repo.config.routing.hardened
     const routing = createRouting({
       libp2p,
+      verify: async (peer, cid, o) => await exchangeForRouting?.servesBlock(peer, cid, o) ?? false,
       roots: () => [...blocks.pins().map(p => p.cid), ...(sitesForGc?.heldRoots() ?? []), ...(usersForGc?.heldRoots() ?? []), ...(privateForGc?.heldRoots() ?? []), ...pinRequests.pinnedRoots(), ...(storageForGc?.heldRoots() ?? [])],
       allBlocks: () => blocks.cids(),
       has: cid => blocks.has(cid),
@@ -306,6 +312,9 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
     }, {
       strategy: repo.config.routing.strategy,
       reprovideInterval: options.reprovideInterval ?? repo.config.routing.reprovideInterval,
+      hardened,
+      // prefixes are shared on a LAN or a loopback testnet: the limit is for the public network
+      diversity: hardened && network === 'ipfs' ? DIVERSITY_DEFAULTS : undefined,
       bootstrap: (options.net?.bootstrap ?? repo.config.bootstrap).map(a => multiaddr(a))
     })
     await routing.start()
@@ -323,6 +332,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       findProviders: (cid, o) => routing.findProviders(cid, o)
     }, options.exchange)
     exchangeForGater = exchange
+    exchangeForRouting = exchange
     exchangeForRepair = exchange
     exchangeForPrivate = exchange
     await exchange.start()

@@ -120,7 +120,13 @@ export const configSchema = z.strictObject({
     /** What to announce to the DHT: the roots of pinned content, or every block. */
     strategy: z.enum(['roots', 'all']).default('roots'),
     /** How often to announce everything again. */
-    reprovideInterval: duration.prefault('12h')
+    reprovideInterval: duration.prefault('12h'),
+    /**
+     * Lookups that hold when peers lie (src/routing/hardened.ts, docs/byzantine.md): a
+     * provider believed only once it served the block, the best record of every answer,
+     * Sybil clusters widened past. Off leaves kad-dht's own lookups.
+     */
+    hardened: z.boolean().default(true)
   }).prefault({}),
   sites: z.strictObject({
     /** How long a published record stays valid; followers and the DHT drop it after that unless republished. */

@@ -4,7 +4,7 @@
  * first quiet walk. Measured with scratch/dht/probe.ts: 30 nodes on 127.0.0.1.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { AbortOptions, Libp2p, PeerInfo } from '@libp2p/interface'
+import type { AbortOptions, Libp2p, PeerId, PeerInfo } from '@libp2p/interface'
 import type { KadDHT, KadDHTInit, QueryEvent, Selectors } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
@@ -85,6 +85,8 @@ export interface PublishOptions extends AbortOptions {
   minPeers?: number
   /** Walks to try while fewer took it (default 2). */
   attempts?: number
+  /** Called with each peer that took the record (hardened routing judges their density). */
+  onPeer?: (peer: PeerId) => void
 }
 
 /**
@@ -106,7 +108,10 @@ async function publish (libp2p: DHTNode, kind: 'ADD_PROVIDER' | 'PUT_VALUE', wal
   const wanted = options.minPeers ?? Math.min(10, routingTableSize(libp2p))
   for (let attempt = 0; attempt < (options.attempts ?? 2) && (attempt === 0 || took.size < wanted); attempt++) {
     for await (const event of walk()) {
-      if (event.name === 'PEER_RESPONSE' && event.messageName === kind) took.add(event.from.toString())
+      if (event.name === 'PEER_RESPONSE' && event.messageName === kind && !took.has(event.from.toString())) {
+        took.add(event.from.toString())
+        options.onPeer?.(event.from)
+      }
     }
   }
   return took.size

@@ -48,6 +48,8 @@ type DHTNode = Libp2p<{ dht: KadDHT }>
 interface KadInternals {
   protocol: string
   routingTable: { kBucketSize: number, size: number, closestPeers(kadId: Uint8Array, options: { count: number }): PeerId[] }
+  /** This node's own copy of a record (validated; throws when there is none). */
+  contentFetching: { getLocal(key: Uint8Array, options?: AbortOptions): Promise<{ value: Uint8Array }> }
 }
 
 export interface HardenedReply { from: PeerId, message: KadMessage }
@@ -100,6 +102,15 @@ export class HardenedLookups {
     const self = peerKey(this.libp2p.peerId)
     const near = this.internals.routingTable.closestPeers(self, { count: this.k })
     return Math.max(this.internals.routingTable.size + 1, estimateNetworkSize(near.map(p => keyDistance(peerKey(p), self)), this.k))
+  }
+
+  /**
+   * Whether `peers` (the closest to `key` some other walk found: kad-dht's provide) look
+   * like a Sybil cluster, so that a widened store is worth its walks (density.ts).
+   */
+  looksAttacked (key: Uint8Array, peers: PeerId[]): boolean {
+    const kadId = sha256(key)
+    return judgeDensity(peers.map(p => keyDistance(peerKey(p), kadId)), this.networkSize(), this.k, this.init.density).suspicious
   }
 
   /** Sends `message` to `peer` and reads its answer, within the query timeout. */
@@ -202,7 +213,7 @@ export class HardenedLookups {
     const distances = (peers: Iterable<PeerId>): number[] => [...peers].map(p => keyDistance(peerKey(p), kadId))
     const verdict = judgeDensity(distances(first.closest), n, k, this.init.density)
     if (first.stopped || !verdict.suspicious) return { ...first, closest: first.closest.slice(0, k), widened: false }
-    log('%d peers near %b where about %d n=%d predicts %d: widening', verdict.observed, kadId, n, k)
+    log('%d peers near %b where n=%d predicts %d: widening to %d', verdict.observed, kadId, Math.round(n), k, verdict.widenTo)
     const found = new Map(first.closest.map(p => [p.toString(), p]))
     let asked = first.asked
     for (const offset of sideOffsets(k, n)) {
@@ -227,31 +238,40 @@ export class HardenedLookups {
 
   /**
    * Providers of `cid` that served a block which hashed right (`verify` fetches it);
-   * answers with the first that did, or [] when none did.
+   * answers with those of the first answer that named one that did, or [] when none did.
    */
   async findProviders (cid: CID, verify: (peer: PeerId, options: AbortOptions) => Promise<boolean>, options: AbortOptions = {}): Promise<PeerInfo[]> {
     const tried = new Set<string>()
     const good: PeerInfo[] = []
     // a second walk, as findProvidersReliably does: walks are random, and one may miss the few honest holders past a cluster
     for (let attempt = 0; attempt < 2 && good.length === 0; attempt++) {
-      await this.closest(cid.multihash.bytes, MESSAGE_TYPE.GET_PROVIDERS, async ({ message }) => {
-        for (const provider of message.providers) {
+      await this.closest(cid.multihash.bytes, MESSAGE_TYPE.GET_PROVIDERS, async ({ from, message }) => {
+        // the providers one answer names are tried at once: a list of fakes costs one timeout, not one each
+        await Promise.all(message.providers.map(async provider => {
           const id = provider.id.toString()
-          if (tried.has(id) || provider.id.equals(this.libp2p.peerId)) continue
+          if (tried.has(id) || provider.id.equals(this.libp2p.peerId)) return
           tried.add(id)
           if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
           if (await verify(provider.id, options).catch(() => false)) good.push({ id: provider.id, multiaddrs: provider.multiaddrs })
-          else log('%p named %p as a provider of %c, which did not serve it', provider.id, provider.id, cid)
-        }
+          else log('%p named %p as a provider of %c, which did not serve it', from, provider.id, cid)
+        }))
         return good.length > 0
       }, options)
     }
     return good
   }
 
-  /** The best valid record under `key` over every answer of the walk (a replayed old one cannot win). */
+  /** The best valid record under `key` over every answer of the walk and this node's own copy (a replayed old one cannot win). */
   async getRecord (key: Uint8Array, validation: RecordValidation, options: AbortOptions = {}): Promise<Uint8Array | undefined> {
     const values: Uint8Array[] = []
+    // as kad-dht's get does: a node that holds the record (one of the closest, or the publisher) counts its own copy
+    const local = await this.internals.contentFetching.getLocal(key, options).catch(() => undefined)
+    if (local !== undefined) {
+      try {
+        await validation.validate(key, local.value)
+        values.push(local.value)
+      } catch { /* expired since it was stored */ }
+    }
     await this.closest(key, MESSAGE_TYPE.GET_VALUE, async ({ message }) => {
       const value = message.record?.value
       if (value === undefined || value.length === 0) return false

@@ -22,6 +22,7 @@ export { pruneDhtStore, DHT_STORE, type PruneReport } from './dht-store.ts'
 export { byKadDistance, kadKey } from './kad-distance.ts'
 export { createHardenedLookups, HardenedLookups, HARDENING_DEFAULTS, type HardeningInit } from './hardened.ts'
 export { findProvidersReliably, getRecordReliably, provideReliably, putReliably } from './dht-tuning.ts'
+export { DIVERSITY_DEFAULTS, type DiversityInit } from './diversity.ts'
 export { sweepProvide, sweepable, SWEEP, type SweepOptions, type SweepReport, type Walk } from './sweep.ts'
 
 export interface RoutingComponents {
@@ -35,7 +36,7 @@ export interface RoutingComponents {
   has: (cid: CID) => boolean
   /** libp2p's datastore, where kad-dht keeps records and provider records across restarts. */
   datastore: Datastore
-  /** With `init.hardened`: whether `peer` serves `cid` with a block that hashes right (the exchange asks it). */
+  /** With `init.hardened`: whether `peer` serves `cid` with a block that hashes right (the exchange asks it); without it, findProviders({ verified }) is not hardened. */
   verify?: (peer: PeerId, cid: CID, options: { signal?: AbortSignal }) => Promise<boolean>
 }
 
@@ -47,7 +48,11 @@ export interface RoutingInit {
   concurrency?: number
   /** Peers to join through at start (the bootstrap list). */
   bootstrap?: Multiaddr[]
-  /** Lookups that hold against lying peers (hardened.ts): providers verified, records from every answer, Sybil clusters widened past. */
+  /**
+   * Lookups that hold against lying peers (hardened.ts): providers verified (for
+   * findProviders({ verified: true })), records from every answer, Sybil clusters widened
+   * past, and provider records placed past a cluster too.
+   */
   hardened?: boolean
   /** Peers per address prefix in kad-dht's table (diversity.ts); off by default, as private networks share prefixes. */
   diversity?: DiversityInit
@@ -79,7 +84,12 @@ export interface Routing extends Startable {
   provide(cid: CID, options?: { signal?: AbortSignal }): Promise<void>
   /** Queues an announcement that must not hold up the caller (after an add). */
   provideSoon(cid: CID): void
-  findProviders(cid: CID, options?: { signal?: AbortSignal }): AsyncIterable<PeerId>
+  /**
+   * Peers that announced `cid`. With `verified` and hardening on, only those that served
+   * its block hashing right (for the exchange); a rendezvous CID names no block, so
+   * lookups for peers under one must not ask for `verified`.
+   */
+  findProviders(cid: CID, options?: { signal?: AbortSignal, verified?: boolean }): AsyncIterable<PeerId>
   /** The peers closest (XOR) to `key` (a CID's multihash or a record key), found by a DHT walk; their addresses go to the peer store. */
   closestPeers(key: Uint8Array, options?: { signal?: AbortSignal }): Promise<PeerId[]>
   /** Stores a record on the peers closest to its key; returns how many took it. */
@@ -110,8 +120,18 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
   const hardened = createHardenedLookups(libp2p)
 
   // A walk that reached too few peers (a busy network, a thin routing table) walks again.
+  // Hardened, the peers that took the record are judged as a lookup's are: packed closer
+  // than the network's size allows (a Sybil cluster, which swallows the record), the
+  // record goes past them too. Not on every provide: a second walk each time cost the
+  // 30-node DHT test its 60 s provide deadline on a loaded machine.
   const provide = async (cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> => {
-    await provideReliably(libp2p, cid, { signal: options.signal ?? controller.signal })
+    const signal = options.signal ?? controller.signal
+    const took: PeerId[] = []
+    await provideReliably(libp2p, cid, { signal, onPeer: peer => { took.push(peer) } })
+    if (init.hardened === true && hardened.looksAttacked(cid.multihash.bytes, took)) {
+      log('the peers closest to %c are packed like a Sybil cluster: providing past them', cid)
+      await hardened.provide(cid, { signal })
+    }
   }
 
   // One provide per CID, `concurrency` at a time: what kad-dht's walk does not sweep.
@@ -220,7 +240,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
     },
     async * findProviders (cid, options = {}) {
       const verify = components.verify
-      const providers = init.hardened === true && verify !== undefined
+      const providers = init.hardened === true && verify !== undefined && options.verified === true
         ? await hardened.findProviders(cid, async (peer, o) => await verify(peer, cid, o), { signal: options.signal })
         : await findProvidersReliably(libp2p, cid, { signal: options.signal })
       for (const p of providers) {

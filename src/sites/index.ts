@@ -36,9 +36,9 @@ export interface SitesNet {
   /** Records go to the DHT; roots and topic rendezvous are provided there. */
   routing: Pick<Routing, 'putRecord' | 'getRecord' | 'provide' | 'provideSoon' | 'findProviders'>
   /** Pushes and receives records on each site's topic. */
-  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish' | 'getSubscribers'>
-  /** Brings a version's DAG (or one block) into the store, verified; `swarm`: peers fetching it too (the site's other followers). */
-  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean, providers?: PeerId[], swarm?: PeerId[] }) => Promise<{ fromPeers?: Record<string, number> } | undefined>
+  pubsub: Pick<GossipSub, 'topicValidators' | 'subscribe' | 'unsubscribe' | 'publish'>
+  /** Brings a version's DAG (or one block) into the store, verified; says which peers sent blocks. */
+  fetch: (cid: CID, options: { signal: AbortSignal, recursive?: boolean, providers?: PeerId[] }) => Promise<{ fromPeers?: Record<string, number> } | undefined>
   /** A peer that sent a forged or malformed record pays for it (the exchange's peer scores). */
   penalise: (peer: string, detail: string) => void
   isConnected: (peer: PeerId) => boolean

@@ -115,3 +115,16 @@ test('a block no weft peer has fails as not found, not by waiting out the deadli
   const { CID } = await import('multiformats/cid')
   await assert.rejects(a.exchange.fetch(CID.parse(missing), { signal: AbortSignal.timeout(60_000) }), { code: 'ERR_BLOCK_NOT_FOUND' })
 })
+
+test('servesBlock believes a peer only when it sends the block itself, hashing right, whatever this node holds', async t => {
+  const [holder, asker, other] = await createTestnet(t, 3)
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'a.bin'), randomBytes(4096))
+  const { root } = await importPath(holder.blocks, join(dir, 'a.bin'))
+  assert.equal(await asker.exchange.servesBlock(holder.libp2p.peerId, root.cid), true, 'the holder serves it')
+  assert.equal(asker.blocks.has(root.cid), false, 'a probe stores nothing')
+  assert.equal(await asker.exchange.servesBlock(other.libp2p.peerId, root.cid), false, 'a peer without it does not')
+  // the asker holding the block must not make a peer that lacks it pass
+  await asker.exchange.fetch(root.cid)
+  assert.equal(await asker.exchange.servesBlock(other.libp2p.peerId, root.cid), false, 'a peer without it does not, though the asker holds it')
+})
