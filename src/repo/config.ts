@@ -271,8 +271,11 @@ function schemaAt (parts: string[]): z.ZodType | undefined {
   let node: z.ZodType = configSchema
   for (const part of parts) {
     while ('innerType' in node.def) node = node.def.innerType as z.ZodType
-    if (!(node instanceof z.ZodObject) || !Object.hasOwn(node.shape, part)) return undefined
-    node = node.shape[part] as z.ZodType
+    // a union (network: "ipfs" or a private network's object): the object option that has the key
+    const options: z.ZodType[] = node instanceof z.ZodUnion ? [...node.options] as z.ZodType[] : [node]
+    const object = options.find(o => o instanceof z.ZodObject && Object.hasOwn(o.shape, part)) as z.ZodObject | undefined
+    if (object === undefined) return undefined
+    node = object.shape[part] as z.ZodType
   }
   return node
 }
@@ -309,9 +312,13 @@ export function setConfigValue (config: Config, key: string, json: string): Conf
   const next = encodeConfig(config) as Record<string, unknown>
   const parts = keyPath(key)
   let node = next
-  for (const part of parts.slice(0, -1)) {
+  for (const [i, part] of parts.slice(0, -1).entries()) {
     // An optional object that is not set yet (naming.ens.pinnedHeader) is made here; the schema judges it.
     if (node[part] === undefined || node[part] === null) node[part] = {}
+    if (typeof node[part] !== 'object' || Array.isArray(node[part])) {
+      // network.tor.* on a home whose network is "ipfs"
+      throw new WeftError('ERR_CONFIG_VALUE', `${key} cannot be set: ${parts.slice(0, i + 1).join('.')} is ${JSON.stringify(node[part])}, not an object`)
+    }
     node = node[part] as Record<string, unknown>
   }
   node[parts[parts.length - 1]] = value

@@ -34,7 +34,15 @@ const EXAMPLES: Record<string, unknown> = {
   'naming.namecoin.password': 'rpcpassword',
   'naming.namecoin.cookieFile': '/home/me/.namecoin/.cookie',
   'naming.hns.rpc': 'http://127.0.0.1:12037',
-  'naming.hns.apiKey': 'hsd-api-key'
+  'naming.hns.apiKey': 'hsd-api-key',
+  // unset by default (no tor), so each of its keys needs an example; setting one turns tor on
+  'network.tor': { onionOnly: false, port: 4101, torrc: [], binary: 'tor' },
+  'network.tor.onionOnly': true,
+  'network.tor.control': '127.0.0.1:9051',
+  'network.tor.socks': '127.0.0.1:9050',
+  'network.tor.port': 4101,
+  'network.tor.torrc': ['UseBridges 1'],
+  'network.tor.binary': 'tor'
 }
 
 /** The keys in docs/config.md's table, in its order (a row may name several: `a` / `b`). */

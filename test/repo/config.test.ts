@@ -61,3 +61,12 @@ test('a home keeps the text a person wrote when it is a whole number of a unit, 
   assert.equal(saved.sites.validity, '36h')
   assert.equal(saved.sites.keepVersions, 3)
 })
+
+test('network.tor keys sit under the private network\'s object of the network union; on "ipfs" they are refused, saying why', () => {
+  const onion = setConfigValue(defaultConfig(), 'network.tor.onionOnly', 'true')
+  assert.deepEqual(getConfigValue(onion, 'network.tor'), { onionOnly: true, port: 4101, torrc: [], binary: 'tor' })
+  assert.equal(getConfigValue(onion, 'network.name'), 'default', 'the network keeps its name')
+  const ipfs = setConfigValue(defaultConfig(), 'network', '"ipfs"')
+  assert.throws(() => setConfigValue(ipfs, 'network.tor.onionOnly', 'true'), err => isWeftError(err, 'ERR_CONFIG_VALUE') && /network is "ipfs", not an object/.test(err.message))
+  assert.throws(() => setConfigValue(defaultConfig(), 'network.tor.nope', 'true'), err => isWeftError(err, 'ERR_CONFIG_KEY'))
+})
