@@ -1,5 +1,5 @@
 import type { TestContext } from 'node:test'
-import { createNode, type WeftNode } from '../../src/node/index.ts'
+import { createNode, type CreateNodeOptions, type WeftNode } from '../../src/node/index.ts'
 import { tmpHome } from './home.ts'
 import { joinNetwork } from '../../src/routing/index.ts'
 import type { SitesInit } from '../../src/sites/index.ts'
@@ -37,10 +37,13 @@ export interface TestnetOptions {
   swarm?: boolean
 }
 
-/** Starts one more online node on the test network, without linking it to anyone. */
-export async function createTestNode (t: TestContext, options: TestnetOptions & { home?: string } = {}): Promise<OnlineNode> {
-  const node = await createNode({
-    home: options.home ?? await tmpHome(t),
+/**
+ * What createNode gets for a node of the test network (also used by the processes that host
+ * test nodes outside the test's own, test/helpers/node-host-process.ts).
+ */
+export function testNodeOptions (home: string, options: TestnetOptions = {}): CreateNodeOptions {
+  return {
+    home,
     configOverrides: options.config,
     online: true,
     net: { listen: ['/ip4/127.0.0.1/tcp/0'], network: { name: 'testnet' }, bootstrap: [], mdns: false, isBanned: options.isBanned, reach: { serve: false, use: false, holePunch: false } },
@@ -50,7 +53,12 @@ export async function createTestNode (t: TestContext, options: TestnetOptions & 
     users: options.users,
     userLink: options.userLink,
     messages: options.messages
-  })
+  }
+}
+
+/** Starts one more online node on the test network, without linking it to anyone. */
+export async function createTestNode (t: TestContext, options: TestnetOptions & { home?: string } = {}): Promise<OnlineNode> {
+  const node = await createNode(testNodeOptions(options.home ?? await tmpHome(t), options))
   t.after(async () => { await node.stop() })
   return node as OnlineNode
 }
