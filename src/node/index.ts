@@ -228,6 +228,7 @@ export async function createNode (options: CreateNodeOptions): Promise<WeftNode>
       auditTimeout: storageConfig.auditTimeout,
       auditSample: storageConfig.auditSample,
       auditFailures: storageConfig.auditFailures,
+      auditFollowed: storageConfig.auditFollowed,
       ...STORAGE_DEFAULTS,
       ...options.storage
     }

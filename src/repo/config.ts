@@ -220,7 +220,9 @@ export const configSchema = z.strictObject({
     /** Blocks sampled per challenge. */
     auditSample: z.number().int().min(1).max(64).default(16),
     /** Failed audits in a row after which a holder is replaced. */
-    auditFailures: z.number().int().min(1).max(100).default(2)
+    auditFailures: z.number().int().min(1).max(100).default(2),
+    /** Audit, on the same schedule, the holders of sites this node follows but did not replicate. */
+    auditFollowed: z.boolean().default(false)
   }).prefault({})
 })
 

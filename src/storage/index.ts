@@ -70,6 +70,8 @@ export interface StorageInit {
   auditTimeout: number
   auditSample: number
   auditFailures: number
+  /** Audit the holders of followed sites this node did not replicate (it replaces no one). */
+  auditFollowed?: boolean
   /** Requests one peer may send at once, then `requestRate` a second. */
   requestBurst?: number
   requestRate?: number
@@ -112,6 +114,8 @@ export interface Storage extends Startable {
   audit(target?: string, options?: { signal?: AbortSignal }): Promise<AuditResult[]>
   /** What this node holds for others. */
   held(): Held[]
+  /** The last audit of each followed site's holders (storage.auditFollowed): when, and each holder's result. */
+  followedAudits(): Array<{ target: string, at: number, results: AuditResult[] }>
   /** Bytes held each way, per peer. */
   ledger(): LedgerEntry[]
   /** What a peer offers: free bytes, and how many it would take from this node. */
@@ -138,6 +142,7 @@ export function createStorage (components: StorageComponents, init: StorageInit)
   let auditing: Promise<unknown> | undefined
   let serving = false
 
+  const followerAudits = new Map<string, { at: number, results: AuditResult[] }>()
   const audit = async (target?: string, options: { signal?: AbortSignal } = {}): Promise<AuditResult[]> => {
     if (replicator === undefined) return offline()
     const results: AuditResult[] = []
@@ -158,6 +163,17 @@ export function createStorage (components: StorageComponents, init: StorageInit)
         results.push(...await replicator.repairHeld(held, { signal: controller.signal }))
       } catch (err) {
         log('cannot check the holders of %s: %s', held.target, (err as Error).message)
+      }
+    }
+    // followed sites this node neither asked for nor holds for others (storage.auditFollowed)
+    const followed = settings.auditFollowed === true ? components.sites.followedNames().filter(name => !asked.has(name) && !heldTargets.has(name) && (target === undefined || name === target)) : []
+    for (const name of followed) {
+      try {
+        const checked = await replicator.auditFollowed(name, { signal: controller.signal })
+        followerAudits.set(name, { at: Date.now(), results: checked })
+        results.push(...checked)
+      } catch (err) {
+        log('cannot audit the holders of followed %s: %s', name, (err as Error).message)
       }
     }
     return results
@@ -210,6 +226,7 @@ export function createStorage (components: StorageComponents, init: StorageInit)
     wanted: () => store.wanted(),
     audit,
     held: () => store.held(),
+    followedAudits: () => [...followerAudits].map(([target, audit]) => ({ target, ...audit })),
     ledger: () => store.ledger(),
     async offer (peer, options = {}) {
       if (net === undefined) return offline()

@@ -221,6 +221,42 @@ export class Replicator {
     return results
   }
 
+  /**
+   * A follower's audit (storage.auditFollowed): the holders of a site this node follows but
+   * did not replicate, found as the root's providers that offer storage, challenged against
+   * this node's own copy. A follower is not the requester: it replaces and recruits no one
+   * (the requester and the holders do); what it learns is kept for `followedAudits`. A
+   * provider that offers storage but does not hold the site for anyone (`not-held`: it only
+   * follows it) is no holder and is left out.
+   */
+  async auditFollowed (name: string, options: { signal?: AbortSignal } = {}): Promise<AuditResult[]> {
+    const { net } = this.components
+    const target = await this.resolve(name, options)
+    const cids = await this.dag(target.root)
+    const self = net.peerId.toString()
+    const found = new Map<string, PeerId>()
+    const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
+    try {
+      for await (const peer of net.findProviders(target.root, { signal: lookup })) if (peer.toString() !== self) found.set(peer.toString(), peer)
+    } catch { /* the providers found so far */ }
+    // a peer not met yet has no protocols in the peer store: asked too, and judged after
+    const speaks = async (peer: PeerId): Promise<boolean | undefined> => {
+      const protocols = await net.protocols(peer).catch((): string[] => [])
+      return protocols.length === 0 ? undefined : protocols.includes(STORAGE_PROTOCOL)
+    }
+    const asked = (await Promise.all([...found.values()].map(async peer => await speaks(peer) !== false ? peer : undefined))).filter(p => p !== undefined)
+    const results = await Promise.all(asked.map(async peer => ({
+      target: name, holder: peer.toString(), result: await this.challenge(peer, Date.now(), target, cids, options), replaced: false
+    })))
+    const holders: AuditResult[] = []
+    for (const [i, r] of results.entries()) {
+      if (r.result.startsWith('refused: not-held')) continue
+      if (r.result.startsWith('unreachable') && await speaks(asked[i]) === false) continue
+      holders.push(r)
+    }
+    return holders
+  }
+
   /** `pass`, or why not: a wrong or missing proof, a late or refused answer, an unreachable holder. */
   private async challenge (holder: PeerId, added: number, target: Target, cids: CID[], options: { signal?: AbortSignal }): Promise<string> {
     const sample = sampleOf(cids, Math.min(this.init.auditSample, MAX_AUDIT_CIDS))

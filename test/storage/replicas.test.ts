@@ -248,3 +248,50 @@ test('a requester that declares fewer bytes than it places: the holder\'s fetch 
   assert.ok(!holder.storage.heldRoots().some(c => c.equals(root)), 'gc keeps nothing for a failed hold')
   assert.equal((await requester.storage.offer(holder.libp2p.peerId)).free, 1e9, 'a failed hold uses none of the offer')
 })
+
+test('a follower with storage.auditFollowed audits the holders of a site it follows: honest ones pass, one that dropped half the blocks fails; it replaces no one', async t => {
+  // every node has the setting (off by default): the owner audits as the requester, the holders as holders, only the follower as a follower
+  const nodes = await createTestnet(t, 5, { config: offering({ auditTimeout: 3000, auditFollowed: true }) })
+  const [owner] = nodes
+  const dir = await tmpDir(t)
+  await writeFile(join(dir, 'index.html'), '<h1>watched</h1>')
+  await writeFile(join(dir, 'big.bin'), randomBytes(1024 * 1024))
+  const site = await owner.sites.create('watched')
+  const { root } = await importPath(owner.blocks, dir, {})
+  await owner.blocks.pin(root.cid, 'recursive')
+  await owner.sites.publish('watched', root.cid)
+  const result = await owner.storage.replicate(site.name, { copies: 2 })
+  const holders = nodes.filter(n => result.holders.includes(n.libp2p.peerId.toString()))
+  assert.equal(holders.length, 2)
+  const follower = nodes.find(n => n !== owner && !holders.includes(n)) as OnlineNode
+  for (const h of holders) await until('the holder holds the site', () => h.storage.held().some(x => x.target === site.name && x.state === 'held'), 60_000)
+  await until('the holders provide the root', async () => {
+    let n = 0
+    for await (const p of follower.routing.findProviders(root.cid, { signal: AbortSignal.timeout(5_000) })) if (result.holders.includes(p.toString())) n++
+    return n >= 2
+  }, 60_000, 500)
+
+  await follower.sites.follow(site.name)
+  await until('the follower holds the site', async () => (await follower.sites.following()).some(f => f.name === site.name && f.fetched), 60_000)
+  const watcher = follower
+  const first = await watcher.storage.audit()
+  assert.deepEqual(first.map(r => r.holder).sort(), [...result.holders].sort(), 'the holders, and only they (not the owner, which offers storage but holds the site for no one)')
+  assert.ok(first.every(r => r.result === 'pass' && !r.replaced), JSON.stringify(first))
+
+  const [cheater] = holders
+  const dropped = (text: string): boolean => (createHash('sha256').update(text).digest()[0] & 1) === 1
+  await cheat(cheater, async request => {
+    if (request.t !== 'audit') return { t: 'accepted' }
+    const nonce = Buffer.from(request.nonce, 'base64')
+    return { t: 'proof', hashes: await Promise.all(request.cids.map(async text => dropped(text) ? null : proofOf(nonce, await cheater.blocks.get(CID.parse(text))))) }
+  })
+  const second = await watcher.storage.audit()
+  const caught = second.find(r => r.holder === cheater.libp2p.peerId.toString())
+  assert.match(caught?.result ?? '', /^failed: \d+ missing, 0 wrong of \d+ blocks$/, JSON.stringify(second))
+  assert.equal(caught?.replaced, false, 'a follower replaces no one')
+  assert.equal(second.find(r => r.holder !== cheater.libp2p.peerId.toString())?.result, 'pass')
+  const kept = watcher.storage.followedAudits()
+  assert.equal(kept.length, 1)
+  assert.equal(kept[0].target, site.name)
+  assert.deepEqual(kept[0].results, second)
+})
