@@ -200,12 +200,7 @@ export class Replicator {
     if (net.connectedPeers().some(p => p.toString() === held.peer)) return []
     const target = await this.resolve(held.target, options)
     const cids = await this.dag(target.root)
-    const self = net.peerId.toString()
-    const found = new Map<string, PeerId>()
-    const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
-    try {
-      for await (const peer of net.findProviders(target.root, { signal: lookup })) if (peer.toString() !== self) found.set(peer.toString(), peer)
-    } catch { /* the providers found so far */ }
+    const found = await this.providersOf(target.root, options)
     for (const r of this.components.store.replicas(held.target)) if (r.state === 'holding') found.set(r.holder, peerIdFromString(r.holder))
     const results = await Promise.all([...found.values()].map(async peer => ({
       target: held.target, holder: peer.toString(), result: await this.challenge(peer, Date.now(), target, cids, options), replaced: false
@@ -233,12 +228,7 @@ export class Replicator {
     const { net } = this.components
     const target = await this.resolve(name, options)
     const cids = await this.dag(target.root)
-    const self = net.peerId.toString()
-    const found = new Map<string, PeerId>()
-    const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
-    try {
-      for await (const peer of net.findProviders(target.root, { signal: lookup })) if (peer.toString() !== self) found.set(peer.toString(), peer)
-    } catch { /* the providers found so far */ }
+    const found = await this.providersOf(target.root, options)
     // a peer not met yet has no protocols in the peer store: asked too, and judged after
     const speaks = async (peer: PeerId): Promise<boolean | undefined> => {
       const protocols = await net.protocols(peer).catch((): string[] => [])
@@ -255,6 +245,17 @@ export class Replicator {
       holders.push(r)
     }
     return holders
+  }
+
+  /** The DHT providers of `root` other than this node, by id: those found within LOOKUP_TIMEOUT. */
+  private async providersOf (root: CID, options: { signal?: AbortSignal }): Promise<Map<string, PeerId>> {
+    const self = this.components.net.peerId.toString()
+    const found = new Map<string, PeerId>()
+    const lookup = AbortSignal.any([AbortSignal.timeout(LOOKUP_TIMEOUT), ...(options.signal !== undefined ? [options.signal] : [])])
+    try {
+      for await (const peer of this.components.net.findProviders(root, { signal: lookup })) if (peer.toString() !== self) found.set(peer.toString(), peer)
+    } catch { /* the providers found so far */ }
+    return found
   }
 
   /** `pass`, or why not: a wrong or missing proof, a late or refused answer, an unreachable holder. */
