@@ -7,6 +7,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { byKadDistance, kadKey, type SweepReport, type Walk } from '../../src/routing/index.ts'
 import { createTestnet, type OnlineNode } from '../helpers/testnet.ts'
+import { until } from '../helpers/until.ts'
 
 const NODES = 16
 const CIDS = 300
@@ -90,9 +91,14 @@ test('a region whose walk fails loses only its own CIDs, a peer that drops mid-s
       // the peer closest to the first region's first key leaves before its records go out
       // (the first region: in 16 nodes with walks trusted for 8, the key space is often cut
       // in only two regions, and the second is the one whose walks fail)
-      const leaving = nodes.find(n => n !== publisher && n.libp2p.peerId.equals(found[0])) as OnlineNode
+      const closest = byKadDistance(target, found.filter(id => !id.equals(publisher.libp2p.peerId)))[0]
+      const leaving = nodes.find(n => n.libp2p.peerId.equals(closest)) as OnlineNode
       dropped.add(leaving)
       await leaving.stop()
+      // and the publisher has seen it go: on its old connection a stream could still open and
+      // take the records before the close arrived (kad-dht resets a stream it read to the
+      // end, so a reset cannot tell the two apart)
+      await until('the publisher sees the dropped peer gone', () => publisher.libp2p.getConnections(leaving.libp2p.peerId).length === 0, 30_000)
     }
     return found
   }
