@@ -1,6 +1,6 @@
 /**
  * onion_MBps for `npm run bench -- reach`: a 20 MiB site fetched over a private Tor network
- * on 127.0.0.1 (test/net/tor/tornet.ts: 3 authorities, 3 relays), from a publisher's onion
+ * on 127.0.0.1 (src/demo/tornet.ts: 3 authorities, 3 relays), from a publisher's onion
  * service by an onion-only follower, each weft node with its own tor; and how long that
  * network took to reach a consensus and the two tors to bootstrap and publish.
  * Every cell crosses a 3-hop circuit from each side to a rendezvous relay, on 2 shared cores.
@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { startTorNet, torUnavailable } from '../test/net/tor/tornet.ts'
+import { startTorNet, torUnavailable } from '../src/demo/tornet.ts'
 import { addDir, createTorNode, dialUntilConnected, onionAddr, sha256Of } from '../test/net/tor/tor-node.ts'
 import { tmpDir } from '../test/helpers/home.ts'
 
@@ -29,7 +29,8 @@ export async function measureOnion (siteBytes: number): Promise<OnionFigures> {
   const cleanups: Array<() => Promise<void>> = []
   const t = { after: (fn: () => Promise<void>) => { cleanups.push(fn) }, diagnostic: () => {} } as any
   try {
-    const tornet = await startTorNet(t)
+    const tornet = await startTorNet()
+    cleanups.push(tornet.stop)
     const began = performance.now()
     const [publisher, follower] = await Promise.all([
       createTorNode(t, tornet, { onionOnly: false }),

@@ -95,7 +95,7 @@ export const COMMAND_GROUPS: CommandGroup[] = [
   },
   {
     load: async () => (await import('./commands/demo.ts')).registerDemoCommand,
-    commands: [['demo [options]', 'run a demo network of 10 nodes on 127.0.0.1 (temporary homes): node 1 publishes the sample site and the sample forum, nodes 2 to 6 follow them, 7 to 10 offer storage, node 6\'s gateway serves it to your browser, also under a petname and (with hsd installed) a Handshake name on a regtest chain it starts; then live drills (an update, the owner going offline, replicas outliving the followers), until Ctrl-C']]
+    commands: [['demo [options]', 'run a demo network of 10 nodes on 127.0.0.1 (temporary homes): node 1 publishes the sample site and the sample forum, nodes 2 to 6 follow them, 7 to 10 offer storage, node 6\'s gateway serves it to your browser, also under a petname and (with hsd installed) a Handshake name on a regtest chain it starts; then live drills (an update, the owner going offline, replicas outliving the followers, and with tor installed a follower behind a censor reached through a relay and Tor), until Ctrl-C']]
   }
 ]
 

@@ -4,8 +4,10 @@
  * visitors post through the site API), nodes 2 to 6 follow both, nodes 7 to 10 offer
  * storage, node 6's gateway is the one a browser visits, by the site's key, by node 6's
  * petname and (where hsd is installed) by a Handshake name on a regtest hsd the demo
- * starts; then three live drills (an update, the owner going offline, replicas outliving
- * every other follower), and the network runs until Ctrl-C. Nothing dials beyond 127.0.0.1.
+ * starts; then four live drills (an update, the owner going offline, replicas outliving
+ * every other follower, and, where tor is installed, a follower behind a censor reached
+ * through a relay and through a private Tor network on 127.0.0.1), and the network runs
+ * until Ctrl-C. Nothing dials beyond 127.0.0.1.
  */
 import { once } from 'node:events'
 import { rm } from 'node:fs/promises'
@@ -14,6 +16,7 @@ import { Operations } from '../api/index.ts'
 import { startNetwork, DEMO_NETWORK, type DemoNetwork } from './network.ts'
 import { drillOwnerOffline, drillUpdate, siteFiles, type DrillContext } from './drills.ts'
 import { drillReplicas, DEMO_AUDIT_TIMEOUT, DEMO_OFFER } from './drill-replicas.ts'
+import { drillCensorship } from './drill-censorship.ts'
 import { bySource, duration, holdsVersion, nodeList, trackRecords, waitUntil, within } from './steps.ts'
 import { siteHost } from './http.ts'
 import type { Config } from '../repo/index.ts'
@@ -131,8 +134,9 @@ async function runNetwork (options: DemoOptions, io: DemoIo, hsd: RegtestHsd | u
     const version = await drillUpdate(ctx)
     await drillOwnerOffline(ctx, version)
     await drillReplicas(ctx, net.nodes.slice(DEMO_NODES), version)
+    const censored = await drillCensorship({ root: net.root, say, interrupted })
     await say('')
-    await say('Drills done: the update reached node 6\'s gateway, the site kept loading from the followers with node 1 stopped, and from its replicas with every other follower stopped.')
+    await say(`Drills done: the update reached node 6's gateway, the site kept loading from the followers with node 1 stopped, and from its replicas with every other follower stopped${censored ? '; a site reached followers its publisher\'s address was blocked from, through a relay and through Tor' : ''}.`)
     if (!options.exitAfterDrills) {
       await say(`${nodeList(net.nodes.filter(n => n.running))} keep running, and the site is still at ${siteUrl}`)
       await say(`Press Ctrl-C to stop them and ${options.keep ? 'keep' : 'remove'} the temporary homes.`)

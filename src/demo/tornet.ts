@@ -1,5 +1,6 @@
 /**
- * A private Tor network on 127.0.0.1 (or on an address of a network namespace), built and torn down by a test, in the way Tor's
+ * A private Tor network on 127.0.0.1 (or on an address of a network namespace), for the
+ * demo's censorship drill and the onion tests, built in the way Tor's
  * chutney builds its test networks (its torrc templates are the reference; no code of
  * it is used): three directory authorities that are also relays, a few more relays,
  * `TestingTorNetwork 1` and voting intervals of seconds instead of an hour.
@@ -18,12 +19,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { TestContext } from 'node:test'
-import { TorControl } from '../../../src/net/tor-control.ts'
+import { TorControl } from '../net/tor-control.ts'
 
 const run = promisify(execFile)
 
-/** Why the Tor tests cannot run here, or undefined when they can. */
+/** Why a private Tor network cannot run here, or undefined when it can. */
 export async function torUnavailable (): Promise<string | undefined> {
   for (const tool of ['tor', 'tor-gencert']) {
     try {
@@ -125,7 +125,7 @@ async function authorityIdentity (node: TorNode): Promise<string> {
  * client each need a 3-hop circuit plus an introduction and a rendezvous point), and
  * waits, at most `timeoutMs`, until an authority's consensus lists every one of them.
  */
-export async function startTorNet (t: TestContext, options: { relays?: number, timeoutMs?: number, host?: string, ns?: string } = {}): Promise<TorNet> {
+export async function startTorNet (options: { relays?: number, timeoutMs?: number, host?: string, ns?: string, signal?: AbortSignal } = {}): Promise<TorNet> {
   const host = options.host ?? '127.0.0.1'
   // in a network namespace (`ip netns exec` execs tor, so the child is tor itself)
   const exec = (args: string[]): [string, string[]] => options.ns === undefined ? ['tor', args] : ['ip', ['netns', 'exec', options.ns, 'tor', ...args]]
@@ -149,8 +149,18 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
     }))
     if (process.env.WEFT_KEEP_TORNET === undefined) await rm(dir, { recursive: true, force: true })
   }
-  t.after(stop)
+  try {
+    const { authorityLines, consensusMs } = await startNodes(nodes, host, exec, options)
+    return { clientTorrc: () => [...COMMON, ...authorityLines], consensusMs, dir, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
 
+/** Makes every node's keys and torrc, starts them, and waits for a consensus listing all of them. */
+async function startNodes (nodes: TorNode[], host: string, exec: (args: string[]) => [string, string[]], options: { timeoutMs?: number, signal?: AbortSignal }): Promise<{ authorityLines: string[], consensusMs: number }> {
+  const count = nodes.length
   const authorityLines: string[] = []
   for (const node of nodes) {
     await mkdir(node.dir, { recursive: true, mode: 0o700 })
@@ -170,7 +180,7 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
       `ORPort ${host}:${node.orPort}`,
       `DirPort ${host}:${node.dirPort}`,
       'SocksPort 0',
-      // a unix socket: the test reaches it from outside a network namespace too
+      // a unix socket: reachable from outside a network namespace too
       `ControlPort unix:${join(node.dir, 'control')}`,
       'CookieAuthentication 1',
       'ExitRelay 0',
@@ -178,7 +188,7 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
       // no self-test of the ORPort: the network has no consensus yet to test it with
       'AssumeReachable 1',
       `Log notice file ${join(node.dir, 'notice.log')}`,
-      // the network dies with the test process, even if it is killed
+      // the network dies with the process that started it, even if that is killed
       `__OwningControllerProcess ${process.pid}`,
       ...(node.authority ? AUTHORITY : [])
     ]
@@ -188,7 +198,8 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
   }
 
   // the consensus as the first authority has it: one "r" line per listed relay
-  const deadline = AbortSignal.timeout(options.timeoutMs ?? 180_000)
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? 180_000)
+  const deadline = options.signal === undefined ? timeout : AbortSignal.any([timeout, options.signal])
   let control: TorControl | undefined
   try {
     while (true) {
@@ -215,11 +226,5 @@ export async function startTorNet (t: TestContext, options: { relays?: number, t
   } finally {
     control?.close()
   }
-  const consensusMs = performance.now() - started
-  return {
-    clientTorrc: () => [...COMMON, ...authorityLines],
-    consensusMs,
-    dir,
-    stop
-  }
+  return { authorityLines, consensusMs: performance.now() - started }
 }

@@ -11,7 +11,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import type { PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
 import type { Datastore } from 'interface-datastore'
 import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
@@ -68,6 +68,8 @@ export interface NetInit {
   reach?: ReachInit
   /** Onion routing (tor.ts): started by the caller, which stops it after libp2p. */
   tor?: TorClient
+  /** More reasons to refuse a connection, asked after weft's own (`weft demo`'s censor). */
+  gater?: Pick<ConnectionGater, 'denyDialMultiaddr' | 'denyInboundEncryptedConnection'>
 }
 
 /**
@@ -99,8 +101,8 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionGater: {
       denyDialPeer: peer => init.isBanned?.(peer.toString()) ?? false,
       // a relay reached through itself: DCUtR's misreading of a WebRTC relay address (reach.ts)
-      denyDialMultiaddr: ma => isRelayLoop(ma),
-      denyInboundEncryptedConnection: peer => init.isBanned?.(peer.toString()) ?? false
+      denyDialMultiaddr: async ma => isRelayLoop(ma) || (await init.gater?.denyDialMultiaddr?.(ma) ?? false),
+      denyInboundEncryptedConnection: async (peer, conn) => (init.isBanned?.(peer.toString()) ?? false) || (await init.gater?.denyInboundEncryptedConnection?.(peer, conn) ?? false)
     },
     // A private network's peers often share one IP (a LAN behind NAT, a loopback testnet).
     connectionManager: init.network === 'ipfs' ? {} : CONNECTION_TUNING,

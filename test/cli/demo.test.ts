@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process'
 import { spawnWeft } from '../helpers/cli.ts'
 import { tmpHome } from '../helpers/home.ts'
 import { findHsd, gatewayGet } from '../../src/demo/index.ts'
+import { torUnavailable } from '../../src/demo/tornet.ts'
 
 interface Demo {
   child: ChildProcess
@@ -71,7 +72,7 @@ async function hsdStopped (t: TestContext, out: string): Promise<void> {
   })
 }
 
-test('weft demo: the site by its key, a petname and a Handshake name, and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped and from replicas with every other follower stopped, and no homes or hsd left', async t => {
+test('weft demo: the site by its key, a petname and a Handshake name, and the web UI on node 6\'s gateway, an update served live, the site loading with its owner stopped and from replicas with every other follower stopped, a censored follower reached through a relay and Tor, and no homes or hsd left', { timeout: 480_000 }, async t => {
   const demo = await startDemo(t, ['--exit-after-drills'])
   await demo.waitFor(/Press Enter to run the drills/, 45_000)
   const root = demo.out().match(/temporary homes in (\S+)/)?.[1]
@@ -133,7 +134,8 @@ test('weft demo: the site by its key, a petname and a Handshake name, and the we
   assert.match(uiPage.body.toString(), /<!doctype html>/i)
 
   demo.child.stdin?.end('\n')
-  const code = await exitCode(demo, 120_000)
+  // drill 4 starts a private Tor network (consensus 8-26 s here) and two tors
+  const code = await exitCode(demo, 300_000)
   const out = demo.out()
   assert.equal(code, 0, `${out}\n${demo.err()}`)
   assert.match(out, /Node 1 published it as record sequence 1 in [\d.]+ m?s/)
@@ -159,6 +161,18 @@ test('weft demo: the site by its key, a petname and a Handshake name, and the we
   assert.match(out, new RegExp(`Audit round 1 by node 6 \\(.*node ${left[1]} (?!pass)`))
   assert.match(out, /Back to 3 copies in [\d.]+ m?s: node \d+, node \d+ and node \d+ \(node (7|8|9|10) recruited/)
   assert.match(out, /Node 6 follows the site again/)
+  // drill 4: where tor is installed (npm test installs it as root), a censored follower and an onion-only one
+  const noTor = await torUnavailable()
+  if (noTor === undefined) {
+    assert.match(out, /A private Tor network on 127\.0\.0\.1 \(3 directory authorities and 3 relays.*\) agreed on a consensus in [\d.]+ m?s/)
+    assert.match(out, /runs an onion service \(\/onion3\/[a-z2-7]{56}:4101\); node 14 is onion-only/)
+    assert.match(out, /A censor in front of node 13 now drops every address but node 11's: its connection to node 12 is cut and a dial of \/ip4\/127\.0\.0\.1\/tcp\/\d+ fails/)
+    assert.match(out, /Node 12 published version 2 .*: node 13 held it [\d.]+ m?s after the publish began, over node 11's relay, node 14 after [\d.]+ m?s, over onion routing; both byte-identical, and neither has a connection to node 12 outside the relay or Tor/)
+    assert.match(out, /a site reached followers its publisher's address was blocked from, through a relay and through Tor/)
+  } else {
+    t.diagnostic(`drill 4 skipped: ${noTor}`)
+    assert.match(out, /4\. Censorship: skipped, it needs a private Tor network/)
+  }
   assert.match(out, /Drills done/)
   assert.match(out, /removed the temporary homes/)
   assert.equal(existsSync(root), false, `${root} is still there`)

@@ -32,7 +32,7 @@ async function waitForEnter (signal: AbortSignal): Promise<void> {
 
 export function registerDemoCommand (program: Command): void {
   program.command('demo')
-    .description(`run a demo network of ${DEMO_NODES + DEMO_STORAGE_NODES} nodes on 127.0.0.1 (temporary homes): node 1 publishes the sample site and the sample forum, nodes 2 to ${DEMO_NODES} follow them, ${DEMO_NODES + 1} to ${DEMO_NODES + DEMO_STORAGE_NODES} offer storage, node ${DEMO_NODES}'s gateway serves it to your browser, also under a petname and (with hsd installed) a Handshake name on a regtest chain it starts; then live drills (an update, the owner going offline, replicas outliving the followers), until Ctrl-C`)
+    .description(`run a demo network of ${DEMO_NODES + DEMO_STORAGE_NODES} nodes on 127.0.0.1 (temporary homes): node 1 publishes the sample site and the sample forum, nodes 2 to ${DEMO_NODES} follow them, ${DEMO_NODES + 1} to ${DEMO_NODES + DEMO_STORAGE_NODES} offer storage, node ${DEMO_NODES}'s gateway serves it to your browser, also under a petname and (with hsd installed) a Handshake name on a regtest chain it starts; then live drills (an update, the owner going offline, replicas outliving the followers, and with tor installed a follower behind a censor reached through a relay and Tor), until Ctrl-C`)
     .option('--port <n>', `node ${DEMO_NODES}'s gateway port (default: 8080 when free, else any free port; 0: any free port)`, parsePort)
     .option('--keep', 'keep the temporary homes at the end and print where they are')
     .option('--hold', 'wait for Enter before the drills (open the site first, then watch it change)')

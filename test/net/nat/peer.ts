@@ -17,7 +17,7 @@ export interface PeerStart {
   announce?: string[]
   bootstrap: string[]
   reach: ReachInit
-  /** Onion routing through a private Tor network (test/net/tor/tornet.ts): its torrc lines. */
+  /** Onion routing through a private Tor network (src/demo/tornet.ts): its torrc lines. */
   tor?: { onionOnly: boolean, torrc: string[] }
 }
 

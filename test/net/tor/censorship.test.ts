@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto'
 import { until } from '../../helpers/until.ts'
 import { tmpDir } from '../../helpers/home.ts'
 import { createInternet, netnsUnavailable, spawnPeer, type Lan } from '../nat/netns.ts'
-import { startTorNet, torUnavailable } from './tornet.ts'
+import { startTorNet, torUnavailable } from '../../../src/demo/tornet.ts'
 
 const run = promisify(execFile)
 const unavailable = (await netnsUnavailable()) ?? (await torUnavailable())
@@ -48,7 +48,8 @@ async function siteDir (t: any, version: string): Promise<string> {
 test('censorship drill: with the publisher\'s address blocked, one follower gets the next version through a relay, and one with the relay blocked too gets it through onion routing', { skip: unavailable, timeout: 420_000 }, async t => {
   const net = await createInternet(t)
   await run('ip', ['netns', 'exec', net.publicNs, 'ip', 'addr', 'add', `${PUBLISHER_IP}/24`, 'dev', 'br0'])
-  const tornet = await startTorNet(t, { host: net.publicIp, ns: net.publicNs })
+  const tornet = await startTorNet({ host: net.publicIp, ns: net.publicNs })
+  t.after(tornet.stop)
   t.diagnostic(`private Tor network in the public namespace: consensus after ${Math.round(tornet.consensusMs)} ms`)
   const tor = { onionOnly: false, torrc: tornet.clientTorrc() }
   const start = async (ns: string, name: string, listen: string, extra: Record<string, unknown>): Promise<{ peer: ReturnType<typeof spawnPeer>, id: string, onion?: string }> => {

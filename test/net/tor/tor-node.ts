@@ -1,6 +1,6 @@
 /**
  * weft nodes in this process that reach each other over a private Tor network
- * (tornet.ts): each runs its own tor, a client of that network, with an onion service.
+ * (src/demo/tornet.ts): each runs its own tor, a client of that network, with an onion service.
  */
 import type { TestContext } from 'node:test'
 import { createHash } from 'node:crypto'
@@ -15,7 +15,7 @@ import type { SiteEvents } from '../../../src/sites/index.ts'
 import type { TorClient } from '../../../src/net/index.ts'
 import { tmpHome, tmpDir } from '../../helpers/home.ts'
 import type { OnlineNode } from '../../helpers/testnet.ts'
-import type { TorNet } from './tornet.ts'
+import type { TorNet } from '../../../src/demo/tornet.ts'
 
 export type TorNode = OnlineNode & { tor: TorClient }
 

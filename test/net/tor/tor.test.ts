@@ -1,5 +1,5 @@
 /**
- * Onion routing over a private Tor network on 127.0.0.1 (tornet.ts): a publisher on its
+ * Onion routing over a private Tor network on 127.0.0.1 (src/demo/tornet.ts): a publisher on its
  * onion address, a follower in onion-only mode, and what each side knows of the other.
  * Needs Debian's tor (scripts/ensure-tor.sh installs it as root); skipped, saying why,
  * where it is missing.
@@ -13,7 +13,7 @@ import { configSchema } from '../../../src/repo/config.ts'
 import { tmpHome } from '../../helpers/home.ts'
 import { until } from '../../helpers/until.ts'
 import { startCapture, type RunningCapture } from '../../helpers/capture.ts'
-import { startTorNet, torUnavailable } from './tornet.ts'
+import { startTorNet, torUnavailable } from '../../../src/demo/tornet.ts'
 import { addDir, createTorNode, dialUntilConnected, fetched, makeSite, onionAddr, sha256Of } from './tor-node.ts'
 
 const unavailable = await torUnavailable()
@@ -30,7 +30,8 @@ test('network.tor is a setting of a private network, and a tor that cannot run i
 })
 
 test('over a private Tor network: an onion-only follower gets a site from its publisher\'s onion address, and nothing it sends or others hold names an IP address', { skip: unavailable, timeout: 420_000 }, async t => {
-  const tornet = await startTorNet(t)
+  const tornet = await startTorNet()
+  t.after(tornet.stop)
   t.diagnostic(`private Tor network: consensus of 6 relays after ${Math.round(tornet.consensusMs)} ms`)
   const started = performance.now()
   const [publisher, follower] = await Promise.all([
