@@ -3,6 +3,7 @@
  * versions beyond `keep` are released. One sync loop per site, until the newest record's
  * version is wholly in the store; a site no peer could serve waits for the next peer.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
@@ -32,7 +33,7 @@ const POLL_TIMEOUT = 30_000
  * (or DHT lookup), not one each.
  */
 const CATCH_UP_INTERVAL = POLL_TIMEOUT
-/** ms after a peer connects before the catch-up: a second for identify to finish (and to put it in the routing table, for the DHT poll). */
+/** ms after a peer connects before the catch-up, at the least: a second for identify to finish (and to put it in the routing table, for the DHT poll). */
 const CATCH_UP_SETTLE = 1_000
 /** ms the peer that came back has to answer the record ask (a record is one small frame; onion circuits take seconds). */
 const ASK_TIMEOUT = 20_000
@@ -72,6 +73,8 @@ export class Follower {
   private readonly retry = new Set<string>()
   /** When each followed site last caught up because one of its peers connected (peerReturned). */
   private readonly caughtUpAt = new Map<string, number>()
+  /** Followed sites with a catch-up waiting to run (peerReturned). */
+  private readonly catchUpDue = new Set<string>()
 
   constructor (components: FollowerComponents, init: FollowerInit) {
     this.components = components
@@ -139,26 +142,39 @@ export class Follower {
    * network, or a censor's block, when a relay or an onion service carries what the direct
    * path did. A push sent while it was away is gone (gossipsub keeps no history), so that
    * peer is asked for the site's record (ask.ts), and the DHT when it cannot answer,
-   * instead of waiting for the next poll.
+   * instead of waiting for the next poll. A site catches up at most once per
+   * CATCH_UP_INTERVAL: a peer back sooner is asked when the interval ends, not skipped (a
+   * follower cut off just after a catch-up would otherwise miss every version published
+   * meanwhile until its next poll; seen in the censorship drill).
    */
   peerReturned (peer: PeerId): void {
-    const { store, lifecycle, resolver } = this.components
+    const { store, lifecycle } = this.components
     if (!lifecycle.online) return
-    const now = Date.now()
     for (const name of store.sitesSeenWith(peer.toString())) {
-      if (store.follow(name) === undefined || now - (this.caughtUpAt.get(name) ?? -Infinity) < CATCH_UP_INTERVAL) continue
-      this.caughtUpAt.set(name, now)
+      if (store.follow(name) === undefined || this.catchUpDue.has(name)) continue
+      const wait = Math.max(CATCH_UP_SETTLE, (this.caughtUpAt.get(name) ?? -Infinity) + CATCH_UP_INTERVAL - Date.now())
+      this.catchUpDue.add(name)
       lifecycle.background(async () => {
-        await new Promise(resolve => setTimeout(resolve, CATCH_UP_SETTLE).unref())
-        if (!lifecycle.online) return
         try {
-          await resolver.fromPeer(parseSiteName(name), peer, { signal: AbortSignal.any([lifecycle.signal, AbortSignal.timeout(ASK_TIMEOUT)]) })
-          log('%s: asked %s, which is back, for the newest record', name, peer)
-        } catch (err) {
-          log('%s: %s is back but could not be asked for the newest record (%s): polling the DHT', name, peer, (err as Error).message)
-          await this.poll(name)
+          await sleep(wait, undefined, { signal: lifecycle.signal, ref: false })
+        } finally {
+          this.catchUpDue.delete(name)
         }
+        this.caughtUpAt.set(name, Date.now())
+        await this.askReturned(name, peer)
       })
+    }
+  }
+
+  private async askReturned (name: string, peer: PeerId): Promise<void> {
+    const { store, lifecycle, resolver } = this.components
+    if (!lifecycle.online || store.follow(name) === undefined) return
+    try {
+      await resolver.fromPeer(parseSiteName(name), peer, { signal: AbortSignal.any([lifecycle.signal, AbortSignal.timeout(ASK_TIMEOUT)]) })
+      log('%s: asked %s, which is back, for the newest record', name, peer)
+    } catch (err) {
+      log('%s: %s is back but could not be asked for the newest record (%s): polling the DHT', name, peer, (err as Error).message)
+      await this.poll(name)
     }
   }
 

@@ -5,7 +5,7 @@
  * record (`/weft/sites/record/1.0.0`) instead of waiting for its next DHT poll (off here,
  * as in every test node).
  */
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -27,12 +27,15 @@ async function heldSequence (node: OnlineNode, name: string): Promise<bigint | u
   return f?.fetched === true ? f.sequence : undefined
 }
 
-test('a follower cut off from the owner while it published asks the owner for the record when it connects again', async t => {
+/**
+ * An owner, a peer that takes its records into the DHT, and a follower holding version one;
+ * `partition.cut` puts the follower on one side (its gater refuses the other two).
+ */
+async function followedSite (t: TestContext): Promise<{ owner: OnlineNode, other: OnlineNode, follower: OnlineNode, dir: string, name: string, partition: { cut: boolean } }> {
   const [owner, other] = await createTestnet(t, 2)
-  // the partition: the follower on one side; the owner, and a peer that takes the owner's records into the DHT, on the other
   const away = new Set([owner.libp2p.peerId.toString(), other.libp2p.peerId.toString()])
-  let cut = false
-  const follower = await createTestNode(t, { isBanned: peer => cut && away.has(peer) })
+  const partition = { cut: false }
+  const follower = await createTestNode(t, { isBanned: peer => partition.cut && away.has(peer) })
   await follower.libp2p.dial(other.libp2p.getMultiaddrs()[0])
   await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
   const dir = await tmpDir(t)
@@ -40,8 +43,13 @@ test('a follower cut off from the owner while it published asks the owner for th
   assert.equal(await publish(owner, dir, 'one'), 0n)
   await follower.sites.follow(name)
   await until('version one held', async () => await heldSequence(follower, name) === 0n, 20_000, 50)
+  return { owner, other, follower, dir, name, partition }
+}
 
-  cut = true
+test('a follower cut off from the owner while it published asks the owner for the record when it connects again', async t => {
+  const { owner, other, follower, dir, name, partition } = await followedSite(t)
+
+  partition.cut = true
   await follower.libp2p.hangUp(owner.libp2p.peerId)
   await follower.libp2p.hangUp(other.libp2p.peerId)
   assert.equal(await publish(owner, dir, 'two'), 1n)
@@ -57,9 +65,41 @@ test('a follower cut off from the owner while it published asks the owner for th
     const { sequence, source } = (e as CustomEvent<SiteEvents['record']>).detail
     if (sequence === 1n) sources.push(source)
   })
-  cut = false
+  partition.cut = false
   await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
   const took = await until('version two held', async () => await heldSequence(follower, name) === 1n, 20_000, 50)
   assert.deepEqual(sources, ['peer'], 'the record came from asking the owner')
   t.diagnostic(`version two held ${Math.round(took)} ms after the owner was back`)
+})
+
+test('a follower cut off just after a catch-up, back within the catch-up interval, is asked when the interval ends rather than never', async t => {
+  const { owner, other, follower, dir, name, partition } = await followedSite(t)
+
+  // The owner comes back once: the site catches up (nothing new), which starts the interval.
+  // (When each site last caught up is off the typed interface.)
+  const caughtUpAt: Map<string, number> = (follower.sites as any).follower.caughtUpAt
+  await follower.libp2p.hangUp(owner.libp2p.peerId)
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  await until('the first catch-up ran', () => caughtUpAt.has(name), 20_000, 50)
+  const first = caughtUpAt.get(name) as number
+
+  partition.cut = true
+  await follower.libp2p.hangUp(owner.libp2p.peerId)
+  await follower.libp2p.hangUp(other.libp2p.peerId)
+  assert.equal(await publish(owner, dir, 'two'), 1n)
+  const gossip = (owner.libp2p.services.pubsub as any).mcache
+  const topic = parseSiteName(name).topic
+  await until('the owner\'s gossip no longer offers version two', () => (gossip.getGossipIDs(new Set([topic])).get(topic)?.length ?? 0) === 0, 20_000, 100)
+  const sources: string[] = []
+  follower.sites.addEventListener('record', e => {
+    const { sequence, source } = (e as CustomEvent<SiteEvents['record']>).detail
+    if (sequence === 1n) sources.push(source)
+  })
+  partition.cut = false
+  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  assert.ok(Date.now() - first < 30_000, 'the owner is back within the interval of the first catch-up')
+  // the catch-up interval is 30 s: the ask comes when it ends
+  await until('version two held', async () => await heldSequence(follower, name) === 1n, 45_000, 100)
+  assert.deepEqual(sources, ['peer'], 'the record came from asking the owner')
+  assert.ok((caughtUpAt.get(name) as number) - first >= 30_000, 'no sooner than the interval allows')
 })
