@@ -14,34 +14,46 @@ const kadId = (bytes: Uint8Array): Uint8Array => createHash('sha256').update(byt
 // any honest node, k = 5: the Sybils hold the key's k closest places, swallow provider
 // records and answer with each other. kad-dht's own provide and lookup miss the content;
 // weft's hardened ones see the cluster, widen past it, and find the provider.
-test('a hardened lookup finds content that a Sybil cluster hides from kad-dht\'s', async (t) => {
+const NETWORKS = 3
+const FINDERS = 3
+
+/** One such network: how many of its finders' hardened lookups found the provider (every default lookup must miss). */
+async function hardenedFinds (): Promise<number> {
   const block = randomBytes(1024)
   const cid = CID.createV1(raw.code, await sha256.digest(block))
   const blocks = new Map([[Buffer.from(cid.bytes).toString('hex'), block]])
   const net = await createHostileNet({ honest: 24, hostile: 12, attack: 'sybil', k: 5, target: cid.multihash.bytes, blocks })
-  t.after(async () => { await net.stop() })
-  const byDistance = [...net.honest].sort((a, b) => keyDistance(kadId(a.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)) - keyDistance(kadId(b.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)))
-  // the publisher is the honest node farthest from the key, so no walk for it passes by it
-  const publisher = byDistance[byDistance.length - 1]
-  const finders: HonestNode[] = byDistance.slice(8, 11)
-
-  await provideReliably(publisher, cid, { signal: AbortSignal.timeout(180_000) })
-  for (const finder of finders) {
-    const found = await findProvidersReliably(finder, cid, { signal: AbortSignal.timeout(180_000) })
-    assert.ok(!found.some(p => p.id.equals(publisher.peerId)), 'kad-dht\'s defaults found the provider: the cluster did not hide it, so the test shows nothing')
+  try {
+    const byDistance = [...net.honest].sort((a, b) => keyDistance(kadId(a.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)) - keyDistance(kadId(b.peerId.toMultihash().bytes), kadId(cid.multihash.bytes)))
+    // the publisher is the honest node farthest from the key, so no walk for it passes by it
+    const publisher = byDistance[byDistance.length - 1]
+    const finders: HonestNode[] = byDistance.slice(8, 8 + FINDERS)
+    await provideReliably(publisher, cid, { signal: AbortSignal.timeout(180_000) })
+    for (const finder of finders) {
+      const found = await findProvidersReliably(finder, cid, { signal: AbortSignal.timeout(180_000) })
+      assert.ok(!found.some(p => p.id.equals(publisher.peerId)), 'kad-dht\'s defaults found the provider: the cluster did not hide it, so the test shows nothing')
+    }
+    const stored = await createHardenedLookups(publisher).provide(cid, { signal: AbortSignal.timeout(180_000) })
+    assert.ok(stored > 0, 'the hardened provide reached no peer')
+    let hits = 0
+    for (const finder of finders) {
+      const found = await createHardenedLookups(finder).findProviders(cid, blockVerifier(finder, cid), { signal: AbortSignal.timeout(180_000) })
+      if (found.some(p => p.id.equals(publisher.peerId))) hits++
+    }
+    return hits
+  } finally {
+    await net.stop()
   }
+}
 
-  const hardenedPublisher = createHardenedLookups(publisher)
-  const stored = await hardenedPublisher.provide(cid, { signal: AbortSignal.timeout(180_000) })
-  assert.ok(stored > 0, 'the hardened provide reached no peer')
-  // Every default lookup missed; the hardened ones must find it from most finders. Not from
-  // all: a walk is random and now and then misses the few honest holders past the cluster
-  // (seen here in about 1 run of 3: one finder of three missed; docs/byzantine.md).
-  const missed: string[] = []
-  for (const finder of finders) {
-    const found = await createHardenedLookups(finder).findProviders(cid, blockVerifier(finder, cid), { signal: AbortSignal.timeout(180_000) })
-    if (!found.some(p => p.id.equals(publisher.peerId))) missed.push(finder.peerId.toString())
-  }
-  t.diagnostic(`hardened lookups that found the provider: ${finders.length - missed.length} of ${finders.length}`)
-  assert.ok(missed.length <= 1, `the hardened lookups from ${missed.join(', ')} missed the provider`)
+test('a hardened lookup finds content that a Sybil cluster hides from kad-dht\'s', async (t) => {
+  // Every default lookup misses; the hardened ones must find it in most lookups over three
+  // networks, not all: a walk is random and now and then misses the few honest holders past
+  // the cluster, and in some layouts every finder of one network missed (one network of
+  // about 8 gave 0 of 3, and one finder of three missed in about 1 of 4; docs/byzantine.md)
+  const hits: number[] = []
+  for (let i = 0; i < NETWORKS; i++) hits.push(await hardenedFinds())
+  const total = hits.reduce((a, b) => a + b, 0)
+  t.diagnostic(`hardened lookups that found the provider, per network of ${FINDERS} finders: ${hits.join(', ')} (${total} of ${NETWORKS * FINDERS})`)
+  assert.ok(total >= 6, `the hardened lookups found the provider in ${total} of ${NETWORKS * FINDERS}`)
 })
