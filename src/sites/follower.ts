@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { logger } from '@libp2p/logger'
 import type { CID } from 'multiformats/cid'
 import { WeftError } from '../errors.ts'
@@ -161,19 +162,19 @@ export class Follower {
           this.catchUpDue.delete(name)
         }
         this.caughtUpAt.set(name, Date.now())
-        await this.askReturned(name, peer)
+        await this.askForNewest(name, peer)
       })
     }
   }
 
-  private async askReturned (name: string, peer: PeerId): Promise<void> {
+  private async askForNewest (name: string, peer: PeerId): Promise<void> {
     const { store, lifecycle, resolver } = this.components
     if (!lifecycle.online || store.follow(name) === undefined) return
     try {
       await resolver.fromPeer(parseSiteName(name), peer, { signal: AbortSignal.any([lifecycle.signal, AbortSignal.timeout(ASK_TIMEOUT)]) })
-      log('%s: asked %s, which is back, for the newest record', name, peer)
+      log('%s: asked %s for the newest record', name, peer)
     } catch (err) {
-      log('%s: %s is back but could not be asked for the newest record (%s): polling the DHT', name, peer, (err as Error).message)
+      log('%s: %s could not be asked for the newest record (%s): polling the DHT', name, peer, (err as Error).message)
       await this.poll(name)
     }
   }
@@ -314,8 +315,15 @@ export class Follower {
     // that made the 30 followers' update fetches take 49 s and more (issue 16; see README).
     const fetched = await net.fetch(record.root, { signal, providers: hint !== undefined ? [hint] : undefined })
     // The peers that served it are the site's peers: when one connects again, the site catches up (peerReturned).
+    // One that served it for the first time is asked for the newest record now (once per
+    // peer and site, apart from the returns' interval): this fetch may have been cut off and
+    // finished over a path that opened since, and a version pushed while it was cut off would
+    // otherwise wait for the next poll (seen in the censorship drill).
     for (const peer of Object.keys(fetched?.fromPeers ?? {})) {
-      if (peer !== BITSWAP_SOURCE) this.components.store.sawPeer(name, peer)
+      if (peer === BITSWAP_SOURCE) continue
+      const first = !this.components.store.sitesSeenWith(peer).includes(name)
+      this.components.store.sawPeer(name, peer)
+      if (first) lifecycle.background(async () => { await this.askForNewest(name, peerIdFromString(peer)) })
     }
     await blocks.flush()
     held.remember(record.root, true)
