@@ -46,20 +46,21 @@ async function followedSite (t: TestContext): Promise<{ owner: OnlineNode, other
   return { owner, other, follower, dir, name, partition }
 }
 
-test('a follower cut off from the owner while it published asks the owner for the record when it connects again', async t => {
-  const { owner, other, follower, dir, name, partition } = await followedSite(t)
-
+/**
+ * The follower is cut off, the owner publishes version two, and the owner's gossip stops
+ * offering it (gossipsub offers a message it sent for a few heartbeats: IHAVE); once it
+ * offers it no more, only asking can bring version two. Then the cut ends and the follower
+ * dials the owner. Returns where each sequence-1 record the follower took came from.
+ */
+async function missVersionTwo ({ owner, other, follower, dir, name, partition }: Awaited<ReturnType<typeof followedSite>>): Promise<string[]> {
   partition.cut = true
   await follower.libp2p.hangUp(owner.libp2p.peerId)
   await follower.libp2p.hangUp(other.libp2p.peerId)
   assert.equal(await publish(owner, dir, 'two'), 1n)
   assert.equal(await heldSequence(follower, name), 0n, 'no path: the push went nowhere')
-  // Gossipsub offers a message it sent to peers for a few heartbeats (IHAVE); once the owner
-  // offers it no more, only asking can bring version two.
   const gossip = (owner.libp2p.services.pubsub as any).mcache
   const topic = parseSiteName(name).topic
   await until('the owner\'s gossip no longer offers version two', () => (gossip.getGossipIDs(new Set([topic])).get(topic)?.length ?? 0) === 0, 20_000, 100)
-
   const sources: string[] = []
   follower.sites.addEventListener('record', e => {
     const { sequence, source } = (e as CustomEvent<SiteEvents['record']>).detail
@@ -67,14 +68,21 @@ test('a follower cut off from the owner while it published asks the owner for th
   })
   partition.cut = false
   await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  return sources
+}
+
+test('a follower cut off from the owner while it published asks the owner for the record when it connects again', async t => {
+  const setup = await followedSite(t)
+  const { follower, name } = setup
+  const sources = await missVersionTwo(setup)
   const took = await until('version two held', async () => await heldSequence(follower, name) === 1n, 20_000, 50)
   assert.deepEqual(sources, ['peer'], 'the record came from asking the owner')
   t.diagnostic(`version two held ${Math.round(took)} ms after the owner was back`)
 })
 
 test('a follower cut off just after a catch-up, back within the catch-up interval, is asked when the interval ends rather than never', async t => {
-  const { owner, other, follower, dir, name, partition } = await followedSite(t)
-
+  const setup = await followedSite(t)
+  const { owner, follower, name } = setup
   // The owner comes back once: the site catches up (nothing new), which starts the interval.
   // (When each site last caught up is off the typed interface.)
   const caughtUpAt: Map<string, number> = (follower.sites as any).follower.caughtUpAt
@@ -83,20 +91,7 @@ test('a follower cut off just after a catch-up, back within the catch-up interva
   await until('the first catch-up ran', () => caughtUpAt.has(name), 20_000, 50)
   const first = caughtUpAt.get(name) as number
 
-  partition.cut = true
-  await follower.libp2p.hangUp(owner.libp2p.peerId)
-  await follower.libp2p.hangUp(other.libp2p.peerId)
-  assert.equal(await publish(owner, dir, 'two'), 1n)
-  const gossip = (owner.libp2p.services.pubsub as any).mcache
-  const topic = parseSiteName(name).topic
-  await until('the owner\'s gossip no longer offers version two', () => (gossip.getGossipIDs(new Set([topic])).get(topic)?.length ?? 0) === 0, 20_000, 100)
-  const sources: string[] = []
-  follower.sites.addEventListener('record', e => {
-    const { sequence, source } = (e as CustomEvent<SiteEvents['record']>).detail
-    if (sequence === 1n) sources.push(source)
-  })
-  partition.cut = false
-  await follower.libp2p.dial(owner.libp2p.getMultiaddrs()[0])
+  const sources = await missVersionTwo(setup)
   assert.ok(Date.now() - first < 30_000, 'the owner is back within the interval of the first catch-up')
   // the catch-up interval is 30 s: the ask comes when it ends
   await until('version two held', async () => await heldSequence(follower, name) === 1n, 45_000, 100)
