@@ -321,9 +321,7 @@ export class Follower {
     // otherwise wait for the next poll (seen in the censorship drill).
     for (const peer of Object.keys(fetched?.fromPeers ?? {})) {
       if (peer === BITSWAP_SOURCE) continue
-      const first = !this.components.store.sitesSeenWith(peer).includes(name)
-      this.components.store.sawPeer(name, peer)
-      if (first) lifecycle.background(async () => { await this.askForNewest(name, peerIdFromString(peer)) })
+      if (this.components.store.sawPeer(name, peer)) lifecycle.background(async () => { await this.askForNewest(name, peerIdFromString(peer)) })
     }
     await blocks.flush()
     held.remember(record.root, true)

@@ -135,9 +135,12 @@ export class SiteStore {
       .map(r => ({ reason: r.reason, count: r.count, lastPeer: r.last_peer ?? undefined, lastSeen: r.last_seen }))
   }
 
-  sawPeer (name: string, peer: string): void {
+  /** Notes that `peer` pushed or served the site now; true when it never had before. */
+  sawPeer (name: string, peer: string): boolean {
+    const known = this.db.prepare('SELECT 1 FROM site_peers WHERE name = ? AND peer = ?').get(name, peer) !== undefined
     this.db.prepare('INSERT INTO site_peers (name, peer, last_seen) VALUES (?, ?, ?) ON CONFLICT (name, peer) DO UPDATE SET last_seen = excluded.last_seen')
       .run(name, peer, Date.now())
+    return !known
   }
 
   /** The sites a peer was seen pushing or serving. */
