@@ -27,9 +27,9 @@ import { Operations } from '../api/index.ts'
 import { cat, parseContentPath } from '../content/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type WeftNode } from '../node/index.ts'
-import { isOnion, isRelayed, type ReachInit } from '../net/index.ts'
+import { isOnion, isRelayed, tcpHostPort, type ReachInit } from '../net/index.ts'
 import { startTorNet, torUnavailable, type TorNet } from './tornet.ts'
-import { duration, waitUntil, within } from './steps.ts'
+import { duration, holdsVersion, waitUntil, within } from './steps.ts'
 
 const NETWORK = 'weft-demo-censor'
 const LABEL = 'censored'
@@ -71,8 +71,8 @@ function censor (relay: Multiaddr): Censor {
   return c
 }
 
-function tcpPort (ma: Multiaddr): string | undefined {
-  return ma.getComponents().find(c => c.name === 'tcp')?.value
+function tcpPort (ma: Multiaddr): number | undefined {
+  return tcpHostPort(ma.toString())?.port
 }
 
 /** Runs the drill; false when tor is missing and it was skipped (saying why). */
@@ -189,10 +189,7 @@ async function connect (ctx: CensorshipContext, from: Online, to: Parameters<Onl
 }
 
 async function holds (ctx: CensorshipContext, f: DrillNode, version: { name: string, sequence: bigint }): Promise<void> {
-  await waitUntil(`node ${f.number} did not hold sequence ${version.sequence} of the site`, FETCH_MS, ctx.interrupted, async () => {
-    const follow = (await f.node.sites.following()).find(x => x.name === version.name)
-    return follow?.fetched === true && (follow.sequence ?? -1n) >= version.sequence ? true : undefined
-  }, 100)
+  await waitUntil(`node ${f.number} did not hold sequence ${version.sequence} of the site`, FETCH_MS, ctx.interrupted, async () => await holdsVersion(f, version.name, version.sequence) ? true : undefined, 100)
 }
 
 async function text (node: Online, path: string): Promise<string> {

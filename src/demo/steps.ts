@@ -47,7 +47,7 @@ export async function waitUntil<T> (what: string, ms: number, interrupted: Abort
 }
 
 /** Whether `node` follows `name` and holds every block of a version at least as new as `sequence`. */
-export async function holdsVersion (node: DemoNode, name: string, sequence: bigint): Promise<boolean> {
+export async function holdsVersion (node: Pick<DemoNode, 'node'>, name: string, sequence: bigint): Promise<boolean> {
   const follow = (await node.node.sites.following()).find(f => f.name === name)
   return follow !== undefined && follow.fetched && follow.sequence !== undefined && follow.sequence >= sequence
 }
