@@ -73,6 +73,23 @@ export interface NetInit {
 }
 
 /**
+ * libp2p pings every connection and, by default, cuts it when the answer is late: every
+ * 10 s, late after 5 s at first (an adaptive timeout), and a ping still out when the next
+ * is due fails as "too many streams" and cuts it too. A node whose event loop stalls for
+ * seconds (a loaded machine, a laptop waking) then loses every connection at once; its
+ * peers redial, and the TLS handshakes (a new certificate each) load it more. Measured in
+ * `bench -- users` (31 processes on 2 cores): 1,250 connections cut on late pings and
+ * 3,400 opened in 140 s, about 110 per node for 30 peers. go-libp2p and rust-libp2p do
+ * not cut on a late ping at all. weft keeps the check for dead connections but gives it
+ * room: a ping every 30 s (yamux's keep-alive interval), late only past 20-25 s, so one
+ * never overlaps the next.
+ */
+export const CONNECTION_MONITOR = {
+  pingInterval: 30_000,
+  pingTimeout: { minTimeout: 20_000, maxTimeout: 25_000 }
+}
+
+/**
  * The libp2p node: TCP and WebSockets, Noise, Yamux, identify, ping, a server-mode
  * Kademlia DHT under the network's protocol prefix, and gossipsub; circuit relay v2 and
  * DCUtR, and WebRTC through relays, for peers behind NAT (reach.ts). Discovery is the
@@ -106,6 +123,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     },
     // A private network's peers often share one IP (a LAN behind NAT, a loopback testnet).
     connectionManager: init.network === 'ipfs' ? {} : CONNECTION_TUNING,
+    connectionMonitor: CONNECTION_MONITOR,
     services: {
       identify: identify(),
       ping: ping(),
