@@ -73,14 +73,16 @@ export function keyDistance (a: Uint8Array, b: Uint8Array): number {
 /**
  * Where the honest peers past a cluster sit: XOR offsets (fractions of the key space) of
  * the subtrees beside the key, from one that should hold 1.5k to 3k peers (offset 3k/n)
- * down by halves. A walk towards key XOR offset meets the peers of that subtree, which a
- * cluster mined within the closest honest peer's distance does not reach. Only a subtree
- * that holds peers helps: a walk into an empty one comes back with the peers nearest to
- * it, the cluster itself. Starting at k/n, as this did, made most side walks such (at
- * n = 36, k = 5 every subtree but the first held under one peer), and a lookup whose side
- * walks all met only Sybils missed (docs/byzantine.md).
+ * down by halves, eight of them (to k/40n). A walk towards key XOR offset meets the peers
+ * of that subtree, which a cluster mined within the closest honest peer's distance does
+ * not reach. Only a subtree that holds peers helps: a walk into an empty one comes back
+ * with the peers nearest to it, the cluster itself. Starting at 0.75k/n, as this did,
+ * made most side walks such in a small network (at n = 36, k = 5 every subtree but the
+ * first held under one peer), and a lookup whose side walks all met only Sybils missed;
+ * the deep end is where the closest honest peer sits in a large one (the model's lookup
+ * success fell from 97.5% to 92.5% at Sybil 20% without it; docs/byzantine.md).
  */
-export function sideOffsets (k: number, networkSize: number, count = 6): number[] {
+export function sideOffsets (k: number, networkSize: number, count = 8): number[] {
   const radius = k / Math.max(networkSize, k)
   return Array.from({ length: count }, (_, m) => Math.min(0.75, radius * 3 / 2 ** m))
 }

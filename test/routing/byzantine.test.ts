@@ -47,15 +47,13 @@ async function hardenedFinds (): Promise<number> {
 }
 
 test('a hardened lookup finds content that a Sybil cluster hides from kad-dht\'s', async (t) => {
-  // Every default lookup misses; the hardened ones must find it in at least a third of the
-  // lookups over three networks. Measured: 8 of 9 in each of 3 runs alone, 6 and 8 of 9 beside
-  // three CPU hogs, 4 of 9 in one full npm test; a network now and then gives 0 of 3 (a
-  // finder's widened set held no honest peer at all: every walk, side walks too, came back
-  // with Sybils only; not yet explained, docs/byzantine.md). With about one network in eight
-  // at 0 and one in eight at 1, fewer than 3 of 9 comes about 2 runs in 100.
+  // Every default lookup misses; the hardened ones must find it in at least two thirds of
+  // the lookups over three networks. Measured: 63 of 63 in 7 runs alone since the side
+  // walks start in subtrees that hold peers (commit c588a99). Before, a network now and then
+  // gave 0 of 3: every side walk went into an empty subtree and came back with Sybils only.
   const hits: number[] = []
   for (let i = 0; i < NETWORKS; i++) hits.push(await hardenedFinds())
   const total = hits.reduce((a, b) => a + b, 0)
   t.diagnostic(`hardened lookups that found the provider, per network of ${FINDERS} finders: ${hits.join(', ')} (${total} of ${NETWORKS * FINDERS})`)
-  assert.ok(total >= 3, `the hardened lookups found the provider in ${total} of ${NETWORKS * FINDERS}`)
+  assert.ok(total >= 6, `the hardened lookups found the provider in ${total} of ${NETWORKS * FINDERS}`)
 })
