@@ -58,6 +58,18 @@ export async function * cat (store: ContentBlockstore, path: ContentPath, option
   }
 }
 
+/**
+ * The file at `target` (a path, or a file's CID) in one buffer: small files a node reads
+ * whole (weft.json, a page). With `length`, at most that many bytes, as cat cuts them.
+ */
+export async function catBytes (store: ContentBlockstore, target: CID | ContentPath, options: { length?: number } = {}): Promise<Buffer> {
+  const cid = CID.asCID(target)
+  const path: ContentPath = cid === null ? target as ContentPath : { cid, segments: [], text: cid.toString() }
+  const chunks: Uint8Array[] = []
+  for await (const chunk of cat(store, path, options)) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
 export interface ListedEntry {
   name: string
   cid: CID

@@ -1,5 +1,5 @@
 export { importPath, importBytes, CHUNK_SIZE } from './import.ts'
-export { parseContentPath, resolveEntry, cat, ls, get, type ContentPath, type ListedEntry, type ExportProgress } from './export.ts'
+export { parseContentPath, resolveEntry, cat, catBytes, ls, get, type ContentPath, type ListedEntry, type ExportProgress } from './export.ts'
 export { exportCar, importCar, type CarImportResult } from './car.ts'
 export { fetchingBlockstore } from './types.ts'
 export { readFile } from './read.ts'

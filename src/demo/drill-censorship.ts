@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks'
 import type { ConnectionGater } from '@libp2p/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Operations } from '../api/index.ts'
-import { cat, parseContentPath } from '../content/index.ts'
+import { catBytes, parseContentPath } from '../content/index.ts'
 import { WeftError } from '../errors.ts'
 import { createNode, type WeftNode } from '../node/index.ts'
 import { isOnion, isRelayed, tcpHostPort, type ReachInit } from '../net/index.ts'
@@ -193,7 +193,5 @@ async function holds (ctx: CensorshipContext, f: DrillNode, version: { name: str
 }
 
 async function text (node: Online, path: string): Promise<string> {
-  const chunks: Uint8Array[] = []
-  for await (const chunk of cat(node.blocks, parseContentPath(path))) chunks.push(chunk)
-  return Buffer.concat(chunks).toString()
+  return (await catBytes(node.blocks, parseContentPath(path))).toString()
 }

@@ -25,7 +25,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { base36 } from 'multiformats/bases/base36'
 import { CID } from 'multiformats/cid'
-import { cat, parseContentPath, resolvePath } from '../content/index.ts'
+import { catBytes, parseContentPath, resolvePath } from '../content/index.ts'
 import { WeftError, isWeftError } from '../errors.ts'
 import { parseHost, subdomainCid, subdomainName, subdomainUrl, nameOfLabel, type GatewayHost, type Namespace } from './hosts.ts'
 import { IMMUTABLE, serveCodec, serveContent, serveTar, serveTrustless, type Target } from './content.ts'
@@ -189,9 +189,7 @@ export function createGatewayHandler (components: GatewayComponents, init: Gatew
     let weftJson: Record<string, unknown> | undefined
     try {
       const entry = await resolvePath(store, value.cid, [...value.segments, 'weft.json'])
-      const chunks: Uint8Array[] = []
-      for await (const chunk of cat(store, { cid: entry.cid, segments: [], text: entry.cid.toString() }, { length: MAX_SITE_JSON })) chunks.push(chunk)
-      const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+      const parsed: unknown = JSON.parse((await catBytes(store, entry.cid, { length: MAX_SITE_JSON })).toString('utf8'))
       if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) weftJson = parsed as Record<string, unknown>
     } catch (err) {
       // no weft.json, or not JSON: a site without rules

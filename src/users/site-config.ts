@@ -4,7 +4,7 @@
  * immutable, so its rules are too.
  */
 import type { CID } from 'multiformats/cid'
-import { cat, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { catBytes, resolveEntry, type ContentBlockstore } from '../content/index.ts'
 import { isWeftError } from '../errors.ts'
 import { globMatch, parseUserRules, type UserRules } from './rules.ts'
 import { parseDbSchema, type SiteDbSchema } from './site-db.ts'
@@ -28,9 +28,7 @@ export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'ha
   let parsed: unknown
   try {
     const entry = await resolveEntry(store as ContentBlockstore, { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` })
-    const chunks: Uint8Array[] = []
-    for await (const chunk of cat(store as ContentBlockstore, { cid: entry.cid, segments: [], text: entry.cid.toString() }, { length: MAX_WEFT_JSON_BYTES })) chunks.push(chunk)
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    parsed = JSON.parse((await catBytes(store as ContentBlockstore, entry.cid, { length: MAX_WEFT_JSON_BYTES })).toString('utf8'))
   } catch (err) {
     if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return config
     // not here yet (a version still being fetched): nothing to remember, ask again when it is
