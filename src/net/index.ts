@@ -81,8 +81,9 @@ export interface NetInit {
  * `bench -- users` (31 processes on 2 cores): 1,250 connections cut on late pings and
  * 3,400 opened in 140 s, about 110 per node for 30 peers. go-libp2p and rust-libp2p do
  * not cut on a late ping at all. weft keeps the check for dead connections but gives it
- * room: a ping every 30 s (yamux's keep-alive interval), late only past 20-25 s, so one
- * never overlaps the next.
+ * room: a ping every 30 s (yamux's keep-alive interval), late only past 20-25 s, so the
+ * monitor's own pings do not overlap; ping takes two outbound streams per connection, so
+ * one the peer has not closed yet, or `weft peers`' own, does not fail the next.
  */
 export const CONNECTION_MONITOR = {
   pingInterval: 30_000,
@@ -126,7 +127,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionMonitor: CONNECTION_MONITOR,
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxOutboundStreams: 2 }),
       dht: kadDHT({
         protocol: `${prefix}/kad/1.0.0`,
         clientMode: false,

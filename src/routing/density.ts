@@ -84,5 +84,7 @@ export function keyDistance (a: Uint8Array, b: Uint8Array): number {
  */
 export function sideOffsets (k: number, networkSize: number, count = 8): number[] {
   const radius = k / Math.max(networkSize, k)
-  return Array.from({ length: count }, (_, m) => Math.min(0.75, radius * 3 / 2 ** m))
+  const offsets = Array.from({ length: count }, (_, m) => Math.min(0.75, radius * 3 / 2 ** m))
+  // in a network under 3k peers the first offsets name one subtree (the far half): walk it once
+  return offsets.filter((o, i) => offsets.findIndex(p => Math.ceil(-Math.log2(p)) === Math.ceil(-Math.log2(o))) === i)
 }

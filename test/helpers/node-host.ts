@@ -22,10 +22,11 @@ const REAP_TIMEOUT = 10_000
 const STDERR_TAIL = 4_000
 
 /**
- * Keeps a node's connections when a ping comes back late. libp2p pings every connection
- * every 10 s and cuts it when the answer is late (5 s at first); a process starved on a
- * shared machine answers seconds late, its peers cut it, redial, and the handshakes starve it
- * more. A killed process needs no ping: the kernel closes its sockets and its peers see it.
+ * Keeps a node's connections when a ping comes back late, however late. weft's nodes cut a
+ * connection whose ping is 20-25 s late (CONNECTION_MONITOR in src/net); ten processes
+ * starved on a shared CI machine can stall that long, their peers cut them, redial, and
+ * the handshakes starve them more. A killed process needs no ping: the kernel closes its
+ * sockets and its peers see it.
  */
 export function keepSlowConnections (libp2p: unknown): void {
   // the connection monitor is off libp2p's typed interface

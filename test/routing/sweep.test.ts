@@ -73,7 +73,7 @@ test(`a sweep of ${CIDS} CIDs across ${NODES} nodes puts each record on exactly 
   // one stream per peer per region, never one per record
   assert.ok(report.streams <= report.regions * NODES, `${report.streams} streams`)
 
-  // Each record sits on the 5 nodes closest to its key (by XOR), the publisher aside.
+  // Each record sits on the 3 nodes closest to its key (by XOR), the publisher aside.
   const others = nodes.slice(1)
   let misplaced = 0
   for (const cid of cids) {
