@@ -2,7 +2,7 @@
 import * as dagPb from '@ipld/dag-pb'
 import type { CID } from 'multiformats/cid'
 import { decodeDagPb } from '../blocks/index.ts'
-import { catBytes, fetchingBlockstore, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { catBytes, fetchingBlockstore, type ContentBlockstore } from '../content/index.ts'
 import type { SiteInfo, SitesComponents } from './index.ts'
 import type { HeldVersions } from './held.ts'
 import { parseSiteName } from './names.ts'
@@ -85,8 +85,8 @@ async function dagSize (store: ContentBlockstore, root: CID): Promise<number> {
 }
 
 async function siteJson (store: ContentBlockstore, root: CID): Promise<SiteInfo['site']> {
-  const entry = await resolveEntry(store, { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` })
-  const parsed: unknown = JSON.parse((await catBytes(store, entry.cid, { length: MAX_SITE_JSON })).toString('utf8'))
+  const path = { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` }
+  const parsed: unknown = JSON.parse((await catBytes(store, path, { length: MAX_SITE_JSON })).toString('utf8'))
   if (parsed === null || typeof parsed !== 'object') return undefined
   const pick = (k: string): string | undefined => {
     const v = (parsed as Record<string, unknown>)[k]

@@ -4,7 +4,7 @@
  * immutable, so its rules are too.
  */
 import type { CID } from 'multiformats/cid'
-import { catBytes, resolveEntry, type ContentBlockstore } from '../content/index.ts'
+import { catBytes, type ContentBlockstore } from '../content/index.ts'
 import { isWeftError } from '../errors.ts'
 import { globMatch, parseUserRules, type UserRules } from './rules.ts'
 import { parseDbSchema, type SiteDbSchema } from './site-db.ts'
@@ -27,8 +27,8 @@ export async function readSiteConfig (store: Pick<ContentBlockstore, 'get' | 'ha
   const config: SiteConfig = { root: root.toString(), sequence }
   let parsed: unknown
   try {
-    const entry = await resolveEntry(store as ContentBlockstore, { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` })
-    parsed = JSON.parse((await catBytes(store as ContentBlockstore, entry.cid, { length: MAX_WEFT_JSON_BYTES })).toString('utf8'))
+    const path = { cid: root, segments: ['weft.json'], text: `${root.toString()}/weft.json` }
+    parsed = JSON.parse((await catBytes(store as ContentBlockstore, path, { length: MAX_WEFT_JSON_BYTES })).toString('utf8'))
   } catch (err) {
     if (isWeftError(err, 'ERR_DAG_PATH_NOT_FOUND')) return config
     // not here yet (a version still being fetched): nothing to remember, ask again when it is

@@ -18,9 +18,12 @@ const CIDS = 300
 // was 6%, and CI met one). The tests say what they expect of that layout too.
 const SWEEP = { replication: 3, walkWidth: 8 }
 
+/** The half of the key space (its first bit) holding the smallest of `cids`' keys: where a sweep starts. */
+const firstHalfOf = (cids: CID[]): number => Math.min(...cids.map(c => kadKey(c)[0] >> 7))
+
 /** How many peers besides the publisher lie in the half of the key space holding the smallest of `cids`' keys. */
 function peersInFirstHalf (nodes: OnlineNode[], publisher: OnlineNode, cids: CID[]): number {
-  const firstHalf = Math.min(...cids.map(c => kadKey(c)[0] >> 7))
+  const firstHalf = firstHalfOf(cids)
   return nodes.filter(n => n !== publisher && kadKey(n.libp2p.peerId.toMultihash().bytes)[0] >> 7 === firstHalf).length
 }
 
@@ -94,7 +97,7 @@ test('a region whose walk fails loses only its own CIDs, a peer that drops mid-s
   const nodes = await createTestnet(t, NODES, { topology: 'dht' })
   const publisher = nodes[0]
   const cids = await randomCids(CIDS)
-  const firstHalf = Math.min(...cids.map(c => kadKey(c)[0] >> 7))
+  const firstHalf = firstHalfOf(cids)
   const dropped = new Set<OnlineNode>()
   let calls = 0
   let failing = 2
