@@ -396,3 +396,30 @@ test('a held reader starts its query process before any query and keeps it past 
   release()
   await until('the released reader\'s process to exit', () => held.pid === undefined, 10_000)
 })
+
+test('on Linux a query whose process waits for a core past the deadline is answered, not killed; one stopped past five deadlines is', { skip: process.platform !== 'linux' }, async t => {
+  const dir = await tmpDir(t, 'weft-sitedb-')
+  await open(t, {}, dir)
+  const timeout = 400
+  const reader = new SiteDbReader(join(dir, 'site.db'), { queryTimeout: timeout, maxRows: 10, maxBytes: 1_000_000 })
+  t.after(async () => { await reader.close() })
+  await reader.run('SELECT 1 AS x', [])
+  const pid = reader.pid as number
+  // SIGSTOP: the process gets no CPU, as on a machine where every core is taken; it comes back at twice the deadline
+  process.kill(pid, 'SIGSTOP')
+  const started = performance.now()
+  const asked = reader.run('SELECT 2 AS x', [])
+  setTimeout(() => { process.kill(pid, 'SIGCONT') }, timeout * 2)
+  assert.deepEqual((await asked).map(r => r.x), [2])
+  assert.ok(performance.now() - started >= timeout * 2 - 5, 'answered only once the process ran again')
+  assert.equal(reader.pid, pid, 'the same process answered')
+
+  // a process that never runs again is given up at QUERY_WALL_FACTOR (5) deadlines
+  process.kill(pid, 'SIGSTOP')
+  const again = performance.now()
+  await rejectsWith(reader.run('SELECT 3 AS x', []), 'ERR_QUERY_TIMEOUT', 'stopped for good')
+  const took = performance.now() - again
+  assert.ok(took >= timeout * 5 - 5 && took < timeout * 5 + 1_000, `given up after ${took.toFixed(0)} ms`)
+  assert.deepEqual((await reader.run('SELECT 4 AS x', [])).map(r => r.x), [4])
+  assert.notEqual(reader.pid, pid, 'a new process answered')
+})
