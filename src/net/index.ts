@@ -15,6 +15,7 @@ import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interfa
 import { MemoryDatastore } from 'datastore-core'
 import type { Datastore } from 'interface-datastore'
 import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
+import { peerStoreCache } from './peer-store-cache.ts'
 import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
@@ -24,6 +25,8 @@ import { isRelayLoop, loadWebRTC, randomWalkPause, reachListen, reachServices, r
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
+export { rememberAddresses } from './remember-addresses.ts'
+export { CachedPeerStore } from './peer-store-cache.ts'
 export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
 export type { KnownPeer } from './known-peers.ts'
@@ -126,6 +129,8 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionManager: init.network === 'ipfs' ? {} : CONNECTION_TUNING,
     connectionMonitor: CONNECTION_MONITOR,
     services: {
+      // first: everything built after it reads the peer store through the cache
+      peerStoreCache: peerStoreCache(),
       identify: identify(),
       ping: ping({ maxOutboundStreams: 2 }),
       dht: kadDHT({
