@@ -2,9 +2,10 @@
  * `npm run bench -- <name> [--json]` runs `bench/<name>.ts`'s `run()`. A benchmark is a
  * file here whose name has no hyphen; its helpers are named `<name>-<part>.ts`.
  */
-import { readFileSync, readdirSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { cpuTicks } from './lib/figures.ts'
 
 export interface BenchOptions {
   /** One JSON object on stdout; human text goes to stderr. */
@@ -37,18 +38,6 @@ if (unknownFlag !== undefined) usage(`unknown option ${unknownFlag}`)
 if (names.length !== 1) usage(names.length === 0 ? 'which benchmark?' : `one benchmark at a time, not ${names.join(' ')}`)
 const name = names[0]
 if (!available().includes(name)) usage(`no benchmark named ${name}`)
-
-/** The machine's CPU counters (Linux /proc/stat, in ticks): busy, steal (taken by the host), and all. */
-function cpuTicks (): { busy: number, steal: number, total: number } | undefined {
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
-    const [user, nice, system, , , irq, softirq, steal = 0] = fields
-    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
-    return { busy: user + nice + system + irq + softirq, steal, total }
-  } catch {
-    return undefined
-  }
-}
 
 // A figure means little on a busy machine: say how busy it was, before and during the run.
 const loadBefore = loadavg()[0]

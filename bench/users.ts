@@ -45,7 +45,7 @@ import { serveCatchUp } from '../src/users/catch-up.ts'
 import { buildFolder } from '../src/users/folder.ts'
 import type { BenchOptions } from './index.ts'
 import { createBenchNode as createFollowerNode, serveFollower, type Request as UsersNodeRequest } from './users-node.ts'
-import { median, ms, quantile, settle, show, until, verdict } from './lib/figures.ts'
+import { median, ms, quantile, settle, settleMachine, show, until, verdict } from './lib/figures.ts'
 import { FORUM_DB, forumPosts, measureQueries, POSTS_PER_USER, TARGET_QUERY_P95_MS } from './lib/site-db-queries.ts'
 
 const FOLLOWERS = Number(process.env.WEFT_BENCH_FOLLOWERS ?? 30)
@@ -64,6 +64,8 @@ const FOLLOW_TIMEOUT = 60_000
 /** A round's writes count as never shown on a reader after this. */
 const ROUND_TIMEOUT = 15_000
 const PUSH_TIMEOUT = 15_000
+/** The longest a round waits for the machine to go quiet (under half its CPUs busy). */
+const QUIET_TIMEOUT = 30_000
 /** The cold follower's intake of every contribution: past this it counts as never (the run must stay near 5 minutes). */
 const COLD_TIMEOUT = 150_000
 /** How often a reader's database is asked again when the event came before the row (it should not). */
@@ -339,8 +341,12 @@ export async function run (options: BenchOptions): Promise<void> {
     const writing: Array<Promise<void>> = []
     let pairs = 0
     let missed = 0
+    const quiet: Array<{ waited: number, busy: number }> = []
     for (let round = 0; round < ROUNDS; round++) {
-      await settle(10_000)
+      // the followers are processes of their own: the machine's CPUs, not this event loop, say when they are done with the last round
+      const waitStart = performance.now()
+      const busy = await settleMachine(QUIET_TIMEOUT)
+      quiet.push({ waited: performance.now() - waitStart, busy })
       const ids = writers.map((_, w) => `w${w}-r${round}`)
       await Promise.all(readers.flatMap(r => ids.map(async (post, w) => {
         if (r === writers[w]) return
@@ -370,7 +376,7 @@ export async function run (options: BenchOptions): Promise<void> {
           contributionMs.push((at ?? Infinity) - starts[w])
         }
       }
-      say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)}`)
+      say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)} (began after ${(quiet[round].waited / 1000).toFixed(1)} s, the CPUs ${(quiet[round].busy * 100).toFixed(0)}% busy)`)
     }
     ownerWatch.stop()
     // where the missing pairs stand on their reader: no record (the push never came), or its folder not fetched (pending)

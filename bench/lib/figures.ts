@@ -4,6 +4,7 @@
  * timing (nodes in one process share two cores, and background work would land in the
  * figures otherwise).
  */
+import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -39,6 +40,37 @@ export async function settle (maxMs: number, threshold = 0.25): Promise<number> 
     const utilisation = performance.eventLoopUtilization(now, last).utilization
     last = now
     if (utilisation < threshold || performance.now() >= deadline) return utilisation
+  }
+}
+
+/** The machine's CPU counters (Linux /proc/stat, in ticks): busy, steal (taken by the host), and all. */
+export function cpuTicks (): { busy: number, steal: number, total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const [user, nice, system, , , irq, softirq, steal = 0] = fields
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
+    return { busy: user + nice + system + irq + softirq, steal, total }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Waits (at most `maxMs`) for the whole machine's CPUs to be busy less than `threshold` of
+ * a 500 ms window (Linux; elsewhere as `settle`): for benchmarks whose nodes run in
+ * processes of their own, whose background work the parent's event loop does not see.
+ * Returns the last window's busy share.
+ */
+export async function settleMachine (maxMs: number, threshold = 0.5): Promise<number> {
+  const deadline = performance.now() + maxMs
+  let last = cpuTicks()
+  if (last === undefined) return await settle(maxMs)
+  for (;;) {
+    await sleep(500)
+    const now = cpuTicks() as NonNullable<ReturnType<typeof cpuTicks>>
+    const busy = (now.busy - last.busy) / Math.max(1, now.total - last.total)
+    last = now
+    if (busy < threshold || performance.now() >= deadline) return busy
   }
 }
 
