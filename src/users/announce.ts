@@ -39,8 +39,9 @@ export class OwnRecords {
 
   /** Pushes the record now; its DHT put goes to `background`. */
   async announce (net: UsersNet, site: string, record: UserRecord, blocks: Array<{ cid: CID, bytes: Uint8Array }>, background: (fn: () => Promise<void>) => void, signal: AbortSignal): Promise<void> {
-    net.routing.provideSoon(record.root)
+    // the push first: it is what the followers online wait for, and a provide's walk started before it delays it on a busy node
     await net.pubsub.publish(usersTopic(site), encodePush(record.bytes, blocks)).catch(err => { log('%s: publishing a user record: %s', site, (err as Error).message) })
+    net.routing.provideSoon(record.root)
     this.unannounced.delete(site)
     const put = ++this.puts
     this.putting.set(site, put)
