@@ -16,9 +16,10 @@
  * a query process that spent less than a quarter of it on the CPU since the query was asked was
  * waiting its turn (thirty nodes and their query processes on two cores), or its answer
  * is already on the way and this node's event loop was late to read it. Such a query gets
- * more time, up to QUERY_WALL_FACTOR times its deadline. Killed anyway, each was a second
- * lost and a process restarted on a machine already short of CPU (measured: 23 in one
- * `bench users` run). The CPU is read from /proc (Linux); elsewhere the deadline is wall time.
+ * more time, up to QUERY_WALL_FACTOR times its deadline. Failed anyway, each was a second
+ * lost, and a process restarted on a machine already short of CPU (one `bench users` run:
+ * 23 queries failed at their deadline, 15 killing their process). The CPU is read from
+ * /proc (Linux); elsewhere the deadline is wall time.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
