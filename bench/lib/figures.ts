@@ -67,7 +67,8 @@ export async function settleMachine (maxMs: number, threshold = 0.5): Promise<nu
   if (last === undefined) return await settle(maxMs)
   for (;;) {
     await sleep(500)
-    const now = cpuTicks() as NonNullable<ReturnType<typeof cpuTicks>>
+    const now = cpuTicks()
+    if (now === undefined) return await settle(Math.max(0, deadline - performance.now()))
     const busy = (now.busy - last.busy) / Math.max(1, now.total - last.total)
     last = now
     if (busy < threshold || performance.now() >= deadline) return busy

@@ -102,8 +102,10 @@ export const CONNECTION_MONITOR = {
  * check: a forgery sent ahead of the real message is still checked, and rejected; one sent
  * after it is dropped as a copy.
  */
+let unsignedMessages = 0
 function fastMsgIdFn (msg: { from?: Uint8Array, seqno?: Uint8Array }): string {
-  if (msg.from === undefined || msg.seqno === undefined) return ''
+  // without both (StrictSign refuses it anyway): an id no other message has, so nothing counts as its copy
+  if (msg.from === undefined || msg.seqno === undefined) return `unsigned/${unsignedMessages++}`
   return `${Buffer.from(msg.from.buffer, msg.from.byteOffset, msg.from.byteLength).toString('base64')}/${Buffer.from(msg.seqno.buffer, msg.seqno.byteOffset, msg.seqno.byteLength).toString('base64')}`
 }
 

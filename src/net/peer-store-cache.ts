@@ -18,7 +18,7 @@ import type { AbortOptions, Peer, PeerData, PeerId, PeerInfo, PeerQuery, PeerSto
 
 /** How long a peer's entry is served from memory. */
 export const CACHE_MS = 10_000
-/** Peers kept at most, the most recently used (a busy DHT names thousands). */
+/** Peers kept at most, the most recently read from the store or written (a busy DHT names thousands). */
 export const CACHE_MAX = 2_048
 
 interface Entry { peer: Peer, at: number }
@@ -28,6 +28,8 @@ export class CachedPeerStore implements PeerStore {
   private readonly entries = new Map<string, Entry>()
   /** Bumped per peer by every write and update event: a read that started before one is not kept. */
   private readonly generations = new Map<string, number>()
+  /** Bumped when `generations` is cleared (it is bounded): a read that started before is not kept either. */
+  private epoch = 0
   readonly [Symbol.toStringTag] = 'weft:cached-peer-store'
 
   constructor (inner: PeerStore, events: TypedEventTarget<Libp2pEvents>) {
@@ -41,7 +43,15 @@ export class CachedPeerStore implements PeerStore {
 
   private bump (id: string): void {
     this.generations.set(id, (this.generations.get(id) ?? 0) + 1)
-    if (this.generations.size > CACHE_MAX * 2) this.generations.clear()
+    if (this.generations.size > CACHE_MAX * 2) {
+      this.generations.clear()
+      this.epoch++
+    }
+  }
+
+  /** Where the peer's writes stand: compare before and after an await to know none came between. */
+  private stamp (id: string): string {
+    return `${this.epoch}/${this.generations.get(id) ?? 0}`
   }
 
   private keep (id: string, peer: Peer): void {
@@ -64,9 +74,9 @@ export class CachedPeerStore implements PeerStore {
     const id = peerId.toString()
     const kept = this.fresh(id)
     if (kept !== undefined) return kept
-    const generation = this.generations.get(id)
+    const before = this.stamp(id)
     const peer = await this.inner.get(peerId, options)
-    if (this.generations.get(id) === generation) this.keep(id, peer)
+    if (this.stamp(id) === before) this.keep(id, peer)
     return peer
   }
 
@@ -97,9 +107,11 @@ export class CachedPeerStore implements PeerStore {
     const key = id.toString()
     this.bump(key)
     this.entries.delete(key)
+    const before = this.stamp(key)
     try {
       const peer = await writing
-      this.keep(key, peer)
+      // another write (or its event) came in meanwhile: the store's answer to it is the newer one
+      if (this.stamp(key) === before) this.keep(key, peer)
       return peer
     } finally {
       this.bump(key)
@@ -110,7 +122,13 @@ export class CachedPeerStore implements PeerStore {
     const id = peerId.toString()
     this.bump(id)
     this.entries.delete(id)
-    await this.inner.delete(peerId, options)
+    try {
+      await this.inner.delete(peerId, options)
+    } finally {
+      // a read that missed while the delete ran (the store deletes under a read lock) is not kept
+      this.bump(id)
+      this.entries.delete(id)
+    }
   }
 
   async consumePeerRecord (buf: Uint8Array, ...rest: unknown[]): Promise<boolean> {
@@ -134,8 +152,11 @@ function addsNothing (peer: Peer, data: PeerData): boolean {
     if (key === 'protocols') {
       if (!(value as string[]).every(p => peer.protocols.includes(p))) return false
     } else if (key === 'multiaddrs') {
-      const have = new Set(peer.addresses.map(a => a.multiaddr.toString()))
-      if (!(value as Array<{ toString: () => string }>).every(m => have.has(m.toString()))) return false
+      // the store keeps addresses without the peer's own /p2p/<id> suffix
+      const suffix = `/p2p/${peer.id.toString()}`
+      const bare = (m: { toString: () => string }): string => { const a = m.toString(); return a.endsWith(suffix) ? a.slice(0, -suffix.length) : a }
+      const have = new Set(peer.addresses.map(a => bare(a.multiaddr)))
+      if (!(value as Array<{ toString: () => string }>).every(m => have.has(bare(m)))) return false
     } else {
       return false
     }

@@ -15,9 +15,13 @@ export const REMEMBERED_MS = 60_000
 /** Peers remembered at most (the oldest go first): a bound however many a busy DHT names. */
 export const REMEMBERED_MAX = 4_096
 
-const memos = new WeakMap<PeerStore, Map<string, { addrs: string, at: number }>>()
+const memos = new WeakMap<PeerStore, Map<string, { addrs: string, at: number, merging: Promise<void> }>>()
 
-/** Merges `multiaddrs` into the peer store for `peer`, unless those same addresses went in less than REMEMBERED_MS ago; never throws. */
+/**
+ * Merges `multiaddrs` into the peer store for `peer`, unless those same addresses went in
+ * less than REMEMBERED_MS ago (or are going in now: then this waits for that merge, so a
+ * caller may dial the peer by id once it returns); never throws.
+ */
 export async function rememberAddresses (peerStore: PeerStore, peer: PeerId, multiaddrs: Multiaddr[]): Promise<void> {
   if (multiaddrs.length === 0) return
   let memo = memos.get(peerStore)
@@ -29,13 +33,17 @@ export async function rememberAddresses (peerStore: PeerStore, peer: PeerId, mul
   const addrs = multiaddrs.map(a => a.toString()).sort().join(' ')
   const now = Date.now()
   const last = memo.get(id)
-  if (last !== undefined && last.addrs === addrs && now - last.at < REMEMBERED_MS) return
+  if (last !== undefined && last.addrs === addrs && now - last.at < REMEMBERED_MS) {
+    await last.merging
+    return
+  }
+  const merging = peerStore.merge(peer, { multiaddrs }).then(() => {}, () => {
+    // not kept: the next answer naming it tries again
+    if (memo.get(id)?.merging === merging) memo.delete(id)
+  })
   // re-inserted: the map's order is the order to forget in
   memo.delete(id)
-  memo.set(id, { addrs, at: now })
+  memo.set(id, { addrs, at: now, merging })
   if (memo.size > REMEMBERED_MAX) memo.delete(memo.keys().next().value as string)
-  await peerStore.merge(peer, { multiaddrs }).catch(() => {
-    // not kept: the next answer naming it tries again
-    memo.delete(id)
-  })
+  await merging
 }

@@ -44,7 +44,7 @@ const EXEC_ARGV = ['--disable-warning=ExperimentalWarning']
 export type QueryParams = SQLInputValue[] | Record<string, SQLInputValue>
 
 export interface ReaderInit {
-  /** ms from asking to rows, queue and process start included. */
+  /** ms from asking to rows, queue included and process start not; on Linux a query whose process was starved of CPU gets up to QUERY_WALL_FACTOR times it. */
   queryTimeout: number
   maxRows: number
   maxBytes: number

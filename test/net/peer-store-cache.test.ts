@@ -50,6 +50,8 @@ test('the cache: merges that add nothing are not written, ones that do are, writ
   // the same again, and a subset, many times: nothing to write
   for (let i = 0; i < 10; i++) await cache.merge(peer, { protocols: ['/x/1'] })
   await cache.merge(peer, { multiaddrs: [one] })
+  // the store keeps addresses without the peer's own /p2p suffix: the same address with it adds nothing
+  await cache.merge(peer, { multiaddrs: [multiaddr(`${one.toString()}/p2p/${peer.toString()}`)] })
   assert.equal(merges(), 1, 'merges that add nothing reached the store')
   // something new goes through, and is what the store holds
   await cache.merge(peer, { protocols: ['/y/1'] })
