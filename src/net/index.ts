@@ -15,7 +15,7 @@ import type { ConnectionGater, PeerDiscovery, PrivateKey } from '@libp2p/interfa
 import { MemoryDatastore } from 'datastore-core'
 import type { Datastore } from 'interface-datastore'
 import { IPFS_BOOTSTRAP, type Config } from '../repo/config.ts'
-import { peerStoreCache } from './peer-store-cache.ts'
+import { CachedPeerStore, peerStoreCache } from './peer-store-cache.ts'
 import { DHT_TUNING, CONNECTION_TUNING } from '../routing/dht-tuning.ts'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
@@ -25,7 +25,6 @@ import { isRelayLoop, loadWebRTC, randomWalkPause, reachListen, reachServices, r
 
 export { SqliteDatastore } from './datastore.ts'
 export { tcpHostPort } from './addresses.ts'
-export { rememberAddresses } from './remember-addresses.ts'
 export { CachedPeerStore } from './peer-store-cache.ts'
 export { Verdict } from './verdicts.ts'
 export { createReconnect, RECONNECT_DEFAULTS, type Reconnect, type ReconnectInit, type RoundReport } from './reconnect.ts'
@@ -122,6 +121,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
   if (bootstrapList.length > 0) peerDiscovery.push(bootstrap({ list: bootstrapList }))
   if (init.mdns && init.tor?.init.onionOnly !== true) peerDiscovery.push(mdns())
   const reach = init.reach ?? REACH_DEFAULTS
+  let cache: CachedPeerStore | undefined
   const libp2p = await createLibp2p(withTor({
     privateKey: init.privateKey,
     start: init.start ?? true,
@@ -146,7 +146,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     connectionMonitor: CONNECTION_MONITOR,
     services: {
       // first: everything built after it reads the peer store through the cache
-      peerStoreCache: peerStoreCache(),
+      peerStoreCache: peerStoreCache(created => { cache = created }),
       identify: identify(),
       ping: ping({ maxOutboundStreams: 2 }),
       dht: kadDHT({
@@ -175,6 +175,8 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
       ...reachServices(reach)
     }
   }, init.tor))
+  // weft's own reads and writes go through the same cache as libp2p's components
+  if (cache !== undefined) libp2p.peerStore = cache
   keepPubsubStreams(libp2p, libp2p.services.pubsub)
   return libp2p
 }

@@ -9,7 +9,10 @@
  * cores) the peer store was a quarter of the followers' CPU.
  *
  * Here a peer read or written is kept for CACHE_MS, and a merge that adds nothing the kept
- * entry lacks (the same protocols, the same addresses) is not written. Writes made
+ * entry lacks (the same protocols, the same addresses) is not written: neither libp2p's
+ * own (a protocol per stream) nor weft's routing, which merges the addresses every DHT
+ * answer names so the peers can be dialled by id (k per answer, the same peers again and
+ * again within a walk; `libp2p.peerStore` is this cache too). Writes made
  * elsewhere (libp2p's connection manager holds the store it was built with) reach the
  * cache by the store's 'peer:update' event; a deleted or expired peer stays readable here
  * for at most CACHE_MS, which the peer store's own hours-long expiry does not notice.
@@ -166,11 +169,14 @@ function addsNothing (peer: Peer, data: PeerData): boolean {
 
 /**
  * A libp2p service factory that puts the cache in front of the peer store for everything
- * built after it: list it first among the services.
+ * built after it (list it first among the services), and hands it to `created` so the
+ * node's own `libp2p.peerStore` can be the same cache.
  */
-export function peerStoreCache (): (components: { peerStore: PeerStore, events: TypedEventTarget<Libp2pEvents> }) => object {
+export function peerStoreCache (created: (cache: CachedPeerStore) => void): (components: { peerStore: PeerStore, events: TypedEventTarget<Libp2pEvents> }) => object {
   return components => {
-    components.peerStore = new CachedPeerStore(components.peerStore, components.events)
+    const cache = new CachedPeerStore(components.peerStore, components.events)
+    components.peerStore = cache
+    created(cache)
     return {}
   }
 }

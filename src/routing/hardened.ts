@@ -25,7 +25,6 @@ import { ipnsSelector } from 'ipns/selector'
 import type { CID } from 'multiformats/cid'
 import { DENSITY_DEFAULTS, estimateNetworkSize, judgeDensity, keyDistance, sideOffsets } from './density.ts'
 import { exchangeMessage, sendMessage, MESSAGE_TYPE, type KadMessage } from './kad-wire.ts'
-import { rememberAddresses } from '../net/remember-addresses.ts'
 
 const log = logger('weft:routing:hardened')
 
@@ -176,7 +175,7 @@ export class HardenedLookups {
           const id = c.id.toString()
           if (c.id.equals(self) || d(c.id) >= d(peer) || pathSeen[path].has(id) || claimed.has(id) || !canAdd(path, c.id)) continue
           pathSeen[path].add(id)
-          await rememberAddresses(this.libp2p.peerStore, c.id, c.multiaddrs)
+          if (c.multiaddrs.length > 0) await this.libp2p.peerStore.merge(c.id, { multiaddrs: c.multiaddrs }).catch(() => {})
           queues[path].push(c.id)
         }
         if (await onReply({ from: peer, message: answer })) stopped = true
@@ -252,7 +251,7 @@ export class HardenedLookups {
           const id = provider.id.toString()
           if (tried.has(id) || provider.id.equals(this.libp2p.peerId)) return
           tried.add(id)
-          await rememberAddresses(this.libp2p.peerStore, provider.id, provider.multiaddrs)
+          if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
           if (await verify(provider.id, options).catch(() => false)) good.push({ id: provider.id, multiaddrs: provider.multiaddrs })
           else log('%p named %p as a provider of %c, which did not serve it', from, provider.id, cid)
         }))

@@ -10,7 +10,7 @@ import type { Datastore } from 'interface-datastore'
 import { ipnsSelector } from 'ipns/selector'
 import { logger } from '@libp2p/logger'
 import { WeftError } from '../errors.ts'
-import { rememberAddresses, type WeftLibp2p } from '../net/index.ts'
+import type { WeftLibp2p } from '../net/index.ts'
 import { findProvidersReliably, getRecordReliably, joinNetwork, provideReliably, putReliably } from './dht-tuning.ts'
 import { heldInDhtStore, pruneDhtStore } from './dht-store.ts'
 import { createHardenedLookups, IPNS_VALIDATION } from './hardened.ts'
@@ -246,7 +246,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       for (const p of providers) {
         if (p.id.equals(libp2p.peerId)) continue
         // Remember where they are, so the exchange can dial them by id.
-        await rememberAddresses(libp2p.peerStore, p.id, p.multiaddrs)
+        if (p.multiaddrs.length > 0) await libp2p.peerStore.merge(p.id, { multiaddrs: p.multiaddrs }).catch(() => {})
         yield p.id
       }
     },
@@ -254,7 +254,7 @@ export function createRouting (components: RoutingComponents, init: RoutingInit)
       const peers: PeerId[] = []
       for await (const event of libp2p.services.dht.getClosestPeers(key, { signal: options.signal ?? controller.signal })) {
         if (event.name !== 'FINAL_PEER' || event.peer.id.equals(libp2p.peerId)) continue
-        await rememberAddresses(libp2p.peerStore, event.peer.id, event.peer.multiaddrs)
+        if (event.peer.multiaddrs.length > 0) await libp2p.peerStore.merge(event.peer.id, { multiaddrs: event.peer.multiaddrs }).catch(() => {})
         peers.push(event.peer.id)
       }
       return peers

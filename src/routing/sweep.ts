@@ -23,7 +23,7 @@ import { Key, type Datastore } from 'interface-datastore'
 import { base32 } from 'multiformats/bases/base32'
 import type { CID } from 'multiformats/cid'
 import * as varint from 'uint8-varint'
-import { rememberAddresses, type WeftLibp2p } from '../net/index.ts'
+import type { WeftLibp2p } from '../net/index.ts'
 import { DHT_STORE } from './dht-store.ts'
 import { DHT_TUNING } from './dht-tuning.ts'
 import { Coverage, hasPrefix, prefixOf, preimageWithPrefix, sha256, type KnownPeer, type Prefix } from './keyspace.ts'
@@ -247,7 +247,7 @@ export function dhtWalk (libp2p: WeftLibp2p): Walk {
     for await (const event of libp2p.services.dht.getClosestPeers(target, options)) {
       if (event.name !== 'FINAL_PEER') continue
       // the records go out after the walk: keep the way to each peer
-      await rememberAddresses(libp2p.peerStore, event.peer.id, event.peer.multiaddrs)
+      if (event.peer.multiaddrs.length > 0) await libp2p.peerStore.merge(event.peer.id, { multiaddrs: event.peer.multiaddrs }).catch(() => {})
       peers.push(event.peer.id)
     }
     return peers
