@@ -86,5 +86,16 @@ export function sideOffsets (k: number, networkSize: number, count = 8): number[
   const radius = k / Math.max(networkSize, k)
   const offsets = Array.from({ length: count }, (_, m) => Math.min(0.75, radius * 3 / 2 ** m))
   // in a network under 3k peers the first offsets name one subtree (the far half): walk it once
-  return offsets.filter((o, i) => offsets.findIndex(p => Math.ceil(-Math.log2(p)) === Math.ceil(-Math.log2(o))) === i)
+  const depths = new Set<number>()
+  return offsets.filter(o => {
+    const depth = subtreeDepth(o)
+    if (depths.has(depth)) return false
+    depths.add(depth)
+    return true
+  })
+}
+
+/** Which subtree beside a key an XOR offset falls in: d for an offset in (2^-d, 2^-(d-1)], the subtree of keys that first differ at bit d. */
+export function subtreeDepth (offset: number): number {
+  return Math.ceil(-Math.log2(offset))
 }

@@ -23,7 +23,7 @@ import { logger } from '@libp2p/logger'
 import { ipnsValidator } from 'ipns/validator'
 import { ipnsSelector } from 'ipns/selector'
 import type { CID } from 'multiformats/cid'
-import { DENSITY_DEFAULTS, estimateNetworkSize, judgeDensity, keyDistance, sideOffsets } from './density.ts'
+import { DENSITY_DEFAULTS, estimateNetworkSize, judgeDensity, keyDistance, sideOffsets, subtreeDepth } from './density.ts'
 import { exchangeMessage, sendMessage, MESSAGE_TYPE, type KadMessage } from './kad-wire.ts'
 
 const log = logger('weft:routing:hardened')
@@ -70,10 +70,11 @@ const peerKey = (peer: PeerId): Uint8Array => sha256(peer.toMultihash().bytes)
 
 /** A key (random bytes) whose SHA-256 lies within `offset` XOR `kadId`'s first bits, for a walk beside a cluster. */
 export function mineKeyBeside (kadId: Uint8Array, offset: number): Uint8Array {
-  const bits = Math.min(24, Math.max(1, Math.ceil(-Math.log2(offset)) + 2))
+  const depth = subtreeDepth(offset)
+  const bits = Math.min(24, Math.max(1, depth + 2))
   const target = Uint8Array.from(kadId)
   // flip the bit that the offset's leading bit stands for
-  const lead = Math.max(0, Math.ceil(-Math.log2(offset)) - 1)
+  const lead = Math.max(0, depth - 1)
   target[lead >> 3] ^= 0x80 >> (lead & 7)
   for (;;) {
     const key = randomBytes(32)
