@@ -30,10 +30,10 @@ const node = (i: number): OnlineNode => {
 }
 
 const ops: Record<string, (args: any) => Promise<unknown>> = {
-  /** Creates one node per home, the storage settings over each home's config (and the exchange's request timeout, if given). */
-  async start ({ homes, storage, requestTimeout }: { homes: string[], storage: Partial<Config['storage']>, requestTimeout?: number }) {
-    const config = (c: Config): Config => ({ ...c, storage: { ...c.storage, ...storage } })
+  /** Creates one node per home, the storage settings over each home's config (and the exchange's request timeout, if given); the homes in `offerless` offer no storage. */
+  async start ({ homes, storage, requestTimeout, offerless = [] }: { homes: string[], storage: Partial<Config['storage']>, requestTimeout?: number, offerless?: string[] }) {
     for (const home of homes) {
+      const config = (c: Config): Config => ({ ...c, storage: { ...c.storage, ...storage, ...(offerless.includes(home) ? { offer: 0 } : {}) } })
       const n = await createNode(testNodeOptions(home, { config, requestTimeout })) as OnlineNode
       keepSlowConnections(n.libp2p)
       nodes.push(n)

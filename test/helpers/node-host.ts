@@ -54,8 +54,8 @@ export interface NodeHost {
   alive: () => boolean
 }
 
-/** Starts a process hosting one node per home (each with `storage` over its config, and the exchange's `requestTimeout`). */
-export async function startNodeHost (t: TestContext, homes: string[], storage: Partial<Config['storage']>, requestTimeout?: number): Promise<NodeHost> {
+/** Starts a process hosting one node per home (each with `storage` over its config, and the exchange's `requestTimeout`); the homes in `offerless` offer no storage. */
+export async function startNodeHost (t: TestContext, homes: string[], storage: Partial<Config['storage']>, requestTimeout?: number, offerless: string[] = []): Promise<NodeHost> {
   const child: ChildProcess = fork(HOST_SCRIPT, [], {
     execArgv: ['--disable-warning=ExperimentalWarning'],
     // the processes share one cache of compiled modules: each loads weft faster than the first
@@ -117,7 +117,7 @@ export async function startNodeHost (t: TestContext, homes: string[], storage: P
     void exited.then(() => { clearTimeout(timer); reject(died()) })
   })
   const host: NodeHost = { pid: child.pid as number, nodes: [], call, kill, alive: () => ended === undefined }
-  const started = await call<Array<{ peerId: string, addr: string }>>('start', { homes, storage, requestTimeout }, READY_TIMEOUT)
+  const started = await call<Array<{ peerId: string, addr: string }>>('start', { homes, storage, requestTimeout, offerless }, READY_TIMEOUT)
   host.nodes = started.map((n, i) => ({ ...n, host, i }))
   return host
 }
