@@ -337,6 +337,8 @@ export async function run (options: BenchOptions): Promise<void> {
     const shownOn = (reader: Follower | 'owner', post: string): number | undefined => reader === 'owner' ? ownerWatch.shown.get(post) : reader.shown.get(post)
     const readers: Array<Follower | 'owner'> = [...followers, 'owner']
     const contributionMs: number[] = []
+    // the same pairs by reader: a writer (its own walks run beside its reads), the owner (this process), the other followers
+    const byReader: Record<'writers' | 'owner' | 'others', number[]> = { writers: [], owner: [], others: [] }
     const writeMs: number[] = []
     const roundMs: number[] = []
     const writing: Array<Promise<void>> = []
@@ -375,6 +377,7 @@ export async function run (options: BenchOptions): Promise<void> {
           const at = shownOn(r, post)
           if (at === undefined) missed++
           contributionMs.push((at ?? Infinity) - starts[w])
+          byReader[r === 'owner' ? 'owner' : writers.includes(r) ? 'writers' : 'others'].push((at ?? Infinity) - starts[w])
         }
       }
       say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)} (began after ${(quiet[round].waited / 1000).toFixed(1)} s, the CPUs ${(quiet[round].busy * 100).toFixed(0)}% busy)`)
@@ -393,6 +396,7 @@ export async function run (options: BenchOptions): Promise<void> {
     }
     const shownMs = contributionMs.filter(Number.isFinite)
     say(`contribution → every reader's database, ${pairs} (write, reader) pairs: p50 ${show(median(contributionMs))}  p95 ${show(quantile(contributionMs, 0.95))}  max ${show(Math.max(...contributionMs))}; users.write returned p50 ${show(median(writeMs))}`)
+    say(`  by reader: ${Object.entries(byReader).map(([k, v]) => `${k} (${v.length} pairs) p50 ${show(median(v))} p95 ${show(quantile(v, 0.95))}`).join('; ')}`)
     if (missed > 0) say(`  ${missed} pairs never shown; of those shown, p50 ${show(median(shownMs))}; the last round's missing (writer, reader) pairs stand: ${Object.entries(missingStates).map(([k, v]) => `${v} ${k}`).join(', ')}`)
 
     // ---- cold follow: a forum with 10,000 contributions ----
