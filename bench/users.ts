@@ -45,7 +45,7 @@ import { serveCatchUp } from '../src/users/catch-up.ts'
 import { buildFolder } from '../src/users/folder.ts'
 import type { BenchOptions } from './index.ts'
 import { createBenchNode as createFollowerNode, serveFollower, type Request as UsersNodeRequest } from './users-node.ts'
-import { median, ms, quantile, settle, settleMachine, show, until, verdict } from './lib/figures.ts'
+import { cpuTicks, USER_HZ, median, ms, quantile, settle, settleMachine, show, until, verdict } from './lib/figures.ts'
 import { FORUM_DB, forumPosts, measureQueries, POSTS_PER_USER, TARGET_QUERY_P95_MS } from './lib/site-db-queries.ts'
 
 const FOLLOWERS = Number(process.env.WEFT_BENCH_FOLLOWERS ?? 30)
@@ -345,6 +345,7 @@ export async function run (options: BenchOptions): Promise<void> {
     let pairs = 0
     let missed = 0
     const quiet: Array<{ waited: number, busy: number }> = []
+    const roundCpu: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
       // the followers are processes of their own: the machine's CPUs, not this event loop, say when they are done with the last round
       const waitStart = performance.now()
@@ -357,6 +358,7 @@ export async function run (options: BenchOptions): Promise<void> {
         else await r.call({ op: 'expect', site: forum, user: writerIds[w], post })
       })))
       const starts: number[] = []
+      const ticksBefore = cpuTicks()
       const roundStart = performance.now()
       // write() returns once the record is signed, stored and pushed; the round waits for the readers
       writing.push(...writers.map(async (writer, w) => {
@@ -368,6 +370,9 @@ export async function run (options: BenchOptions): Promise<void> {
         writeMs.push(took.returned - took.started)
       }))
       await until(() => readers.every(r => ids.every((post, w) => r === writers[w] || shownOn(r, post) !== undefined)), ROUND_TIMEOUT)
+      const ticksAfter = cpuTicks()
+      // the machine's CPU time (every process) from the writes until the last reader showed the last post
+      roundCpu.push(ticksBefore !== undefined && ticksAfter !== undefined ? (ticksAfter.busy - ticksBefore.busy) / USER_HZ : NaN)
       await Promise.allSettled(writing)
       roundMs.push(performance.now() - roundStart)
       for (const [w, post] of ids.entries()) {
@@ -380,7 +385,7 @@ export async function run (options: BenchOptions): Promise<void> {
           byReader[r === 'owner' ? 'owner' : writers.includes(r) ? 'writers' : 'others'].push((at ?? Infinity) - starts[w])
         }
       }
-      say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)} (began after ${(quiet[round].waited / 1000).toFixed(1)} s, the CPUs ${(quiet[round].busy * 100).toFixed(0)}% busy)`)
+      say(`round ${round + 1}/${ROUNDS}: ${WRITERS} posts on every reader's database in ${show(roundMs.at(-1) as number)}, ${(roundCpu.at(-1) as number).toFixed(2)} s of CPU (began after ${(quiet[round].waited / 1000).toFixed(1)} s, the CPUs ${(quiet[round].busy * 100).toFixed(0)}% busy)`)
     }
     ownerWatch.stop()
     // where the missing pairs stand on their reader: no record (the push never came), or its folder not fetched (pending)
@@ -494,6 +499,7 @@ export async function run (options: BenchOptions): Promise<void> {
       contribution_shown_p50_ms: shownMs.length > 0 ? ms(median(shownMs)) : null,
       contribution_missing_states: missingStates,
       write_p50_ms: ms(median(writeMs)),
+      round_cpu_s: roundCpu.map(c => Number(c.toFixed(2))),
       record_push_pairs: pushMs.length,
       record_push_p50_ms: ms(median(pushMs)),
       record_push_p95_ms: ms(quantile(pushMs, 0.95)),

@@ -43,6 +43,9 @@ export async function settle (maxMs: number, threshold = 0.25): Promise<number> 
   }
 }
 
+/** Ticks per second of /proc's CPU times: Linux's fixed USER_HZ, whatever the kernel's own tick. */
+export const USER_HZ = 100
+
 /** The machine's CPU counters (Linux /proc/stat, in ticks): busy, steal (taken by the host), and all. */
 export function cpuTicks (): { busy: number, steal: number, total: number } | undefined {
   try {
