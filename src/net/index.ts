@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { noise } from '@libp2p/noise'
-import { tls } from '@libp2p/tls'
+import { corkedTls } from './corked-tls.ts'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
@@ -130,7 +130,7 @@ export async function createNet (init: NetInit): Promise<WeftLibp2p> {
     transports: [tcp(), webSockets(), ...reachTransports(await loadWebRTC(reach))],
     // TLS first between weft peers (its streams ran 1.3-1.5x Noise's on loopback: 240-300 vs
     // 150-200 MB/s); IPFS peers get Noise first, as they expect. Multistream picks one both speak.
-    connectionEncrypters: init.network === 'ipfs' ? [noise(), tls()] : [tls(), noise()],
+    connectionEncrypters: init.network === 'ipfs' ? [noise(), corkedTls()] : [corkedTls(), noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
     peerRouters: [randomWalkPause()],
