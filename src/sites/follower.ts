@@ -153,11 +153,13 @@ export class Follower {
     if (!lifecycle.online) return
     for (const name of store.sitesSeenWith(peer.toString())) {
       if (store.follow(name) === undefined || this.catchUpDue.has(name)) continue
-      const wait = Math.max(CATCH_UP_SETTLE, (this.caughtUpAt.get(name) ?? -Infinity) + CATCH_UP_INTERVAL - Date.now())
+      const due = Math.max(Date.now() + CATCH_UP_SETTLE, (this.caughtUpAt.get(name) ?? -Infinity) + CATCH_UP_INTERVAL)
       this.catchUpDue.add(name)
       lifecycle.background(async () => {
         try {
-          await sleep(wait, undefined, { signal: lifecycle.signal, ref: false })
+          // a timer counts from the event loop's cached time, which on a busy loop is behind
+          // Date.now(): it can end a few ms early, so what is left is waited out too
+          for (let left = due - Date.now(); left > 0; left = due - Date.now()) await sleep(left, undefined, { signal: lifecycle.signal, ref: false })
         } finally {
           this.catchUpDue.delete(name)
         }
