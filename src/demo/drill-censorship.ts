@@ -131,7 +131,7 @@ async function run (ctx: CensorshipContext, tornet: TorNet, nodes: DrillNode[]):
   const first = await publish(ctx, publisher.node, 'one')
   t = performance.now()
   const followed = await Promise.all([viaRelay, viaOnion].map(async f => {
-    await connect(ctx, f.node, f === viaRelay ? publisher.node.libp2p.peerId : publisherOnion)
+    await connect(ctx, f, f === viaRelay ? publisher.node.libp2p.peerId : publisherOnion)
     await f.node.sites.follow(first.name, { signal: within(FETCH_MS, interrupted) })
     await holds(ctx, f, first)
     return performance.now() - t
@@ -152,7 +152,7 @@ async function run (ctx: CensorshipContext, tornet: TorNet, nodes: DrillNode[]):
   const published = performance.now() - t
   const times = await Promise.all([viaRelay, viaOnion].map(async f => {
     // node 13 dials node 12 again (its follow would at its next DHT poll); node 14's onion connection stayed up
-    if (f === viaRelay) await connect(ctx, f.node, publisher.node.libp2p.peerId)
+    if (f === viaRelay) await connect(ctx, f, publisher.node.libp2p.peerId)
     await holds(ctx, f, second)
     return performance.now() - t
   }))
@@ -181,9 +181,9 @@ async function publish (ctx: CensorshipContext, node: Online, version: string): 
 }
 
 /** Dials until a connection opens: a first dial over Tor can fail while its tor fetches the service's descriptor. */
-async function connect (ctx: CensorshipContext, from: Online, to: Parameters<Online['libp2p']['dial']>[0]): Promise<void> {
-  await waitUntil('no path to node 12', FETCH_MS, ctx.interrupted, async signal => {
-    await from.libp2p.dial(to, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) })
+async function connect (ctx: CensorshipContext, from: DrillNode, to: Parameters<Online['libp2p']['dial']>[0]): Promise<void> {
+  await waitUntil(`node ${from.number} found no path to node 12 (dialling ${to.toString()})`, FETCH_MS, ctx.interrupted, async signal => {
+    await from.node.libp2p.dial(to, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) })
     return true
   }, 1_000)
 }
