@@ -133,7 +133,7 @@ export async function serveStream (stream: Stream, connection: Connection, store
   })()
   // A write to a stream the peer reset fails here while the read below still waits: the
   // read ends on the same reset, and the failure is awaited there. Until then it must not
-  // be an unhandled rejection (which takes a daemon down, and failed a test in CI).
+  // be an unhandled rejection (the daemon logs one as a stray; node:test fails the running test on it).
   worker.catch(() => {})
 
   try {
