@@ -157,8 +157,8 @@ export class Follower {
       this.catchUpDue.add(name)
       lifecycle.background(async () => {
         try {
-          // a timer counts from the event loop's cached time, which on a busy loop is behind
-          // Date.now(): it can end a few ms early, so what is left is waited out too
+          // a timer counts whole ms on the monotonic clock, Date.now() on the wall clock: by
+          // Date.now() a sleep can end a ms short, so what is left is waited out too
           for (let left = due - Date.now(); left > 0; left = due - Date.now()) await sleep(left, undefined, { signal: lifecycle.signal, ref: false })
         } finally {
           this.catchUpDue.delete(name)
