@@ -47,7 +47,8 @@ export function corkSends (connection: unknown): boolean {
   const socket = conn.socket
   const sendData = conn.sendData
   if (typeof sendData !== 'function' || typeof socket?.cork !== 'function' || typeof socket.uncork !== 'function') return false
-  const { cork, uncork } = { cork: socket.cork.bind(socket), uncork: socket.uncork.bind(socket) }
+  const cork = socket.cork.bind(socket)
+  const uncork = socket.uncork.bind(socket)
   let corked = false
   const flush = (): void => {
     corked = false
