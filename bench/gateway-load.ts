@@ -8,6 +8,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, writeFileSy
 import { createServer } from 'node:net'
 import { delimiter, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { USER_HZ } from './lib/figures.ts'
 
 /** The path of `command`, installing Debian's `pkg` (as root) when it is missing. */
 export function requireTool (command: string, pkg: string): string {
@@ -74,7 +75,7 @@ export async function stopGroup (child: ChildProcess, signal: NodeJS.Signals = '
  * from /proc; undefined where there is no /proc.
  */
 export function cpuMs (pids: number[]): number | undefined {
-  const tick = 1000 / 100 // USER_HZ is 100 on Linux whatever the kernel's HZ
+  const tick = 1000 / USER_HZ
   let total = 0
   const seen = new Set<number>()
   const visit = (pid: number): boolean => {
